@@ -1,0 +1,92 @@
+#pragma once
+// gradcheck: compares the tape's gradient of a scalar function of Params with
+// central finite differences, and returns the largest relative error.
+//
+//   double err = gradcheck([&] { return mse(W * x + b, y); }, W, b);
+//
+// The function is evaluated under InferenceMode for the differences, so it must
+// build its graph from the Params each time it is called (as a model does).
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "tapestry/tape/backward.hpp"
+
+namespace tapestry {
+
+struct GradcheckOptions {
+    double step = 1e-6;           // relative to max(1, |value|)
+    double scale_floor = 1e-3;    // error = |analytic - numeric| / max(|analytic|, |numeric|, scale_floor)
+    Index max_coordinates = 0;    // per Param; 0 checks all, otherwise a seeded random sample
+    unsigned seed = 12345;
+};
+
+namespace detail {
+
+template <class F>
+double scalar_value(F& f) {
+    auto loss = evaluate(f());
+    return static_cast<double>(loss.value()(0, 0));
+}
+
+template <class F, class T, int R, int C>
+double gradcheck_one(F& f, Param<T, R, C>& p, const Eigen::Matrix<T, R, C>& analytic, const GradcheckOptions& o,
+                     std::mt19937& rng) {
+    const Index n = p.value().size();
+    std::vector<Index> coordinates(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) coordinates[static_cast<std::size_t>(i)] = i;
+    if (o.max_coordinates > 0 && o.max_coordinates < n) {
+        std::shuffle(coordinates.begin(), coordinates.end(), rng);
+        coordinates.resize(static_cast<std::size_t>(o.max_coordinates));
+    }
+    double worst = 0;
+    InferenceMode no_recording;
+    for (Index i : coordinates) {
+        T& x = p.value().data()[i];
+        const T saved = x;
+        const T h = static_cast<T>(o.step * std::max(1.0, std::abs(static_cast<double>(saved))));
+        x = saved + h;
+        const double up = scalar_value(f);
+        x = saved - h;
+        const double down = scalar_value(f);
+        x = saved;
+        const double numeric = (up - down) / (2.0 * static_cast<double>(h));
+        const double exact = static_cast<double>(analytic.data()[i]);
+        const double scale = std::max({std::abs(exact), std::abs(numeric), o.scale_floor});
+        worst = std::max(worst, std::abs(exact - numeric) / scale);
+    }
+    return worst;
+}
+
+}  // namespace detail
+
+template <class F, class... Params>
+double gradcheck(const GradcheckOptions& options, F&& f, Params&... params) {
+    // The Params' own gradients are put back as they were.
+    auto saved_grads = std::make_tuple(params.grad()...);
+    (params.zero_grad(), ...);
+    {
+        Tape tape;
+        tape.backward(f());
+    }
+    auto analytic = std::make_tuple(params.grad()...);
+    std::mt19937 rng(options.seed);
+    double worst = 0;
+    std::apply(
+        [&](const auto&... grads) {
+            ((worst = std::max(worst, detail::gradcheck_one(f, params, grads, options, rng))), ...);
+        },
+        analytic);
+    std::apply([&](const auto&... grads) { ((params.grad() = grads), ...); }, saved_grads);
+    return worst;
+}
+
+template <class F, class... Params>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, GradcheckOptions>)
+double gradcheck(F&& f, Params&... params) {
+    return gradcheck(GradcheckOptions{}, std::forward<F>(f), params...);
+}
+
+}  // namespace tapestry

@@ -1,0 +1,43 @@
+#pragma once
+// Compile-time misuse, reported so that the compiler's first error line reads as a
+// sentence naming both shapes. Each diagnostic is a class template that is declared
+// but never defined; naming it with the offending shapes makes g++ print
+//   error: invalid use of incomplete type 'struct tapestry::diagnostic::...<Shape<2, 3>, Shape<4, 5>>'
+// and clang++
+//   error: implicit instantiation of undefined template 'tapestry::diagnostic::...<...>'
+// A static_assert cannot do this: its message must be a literal, so it cannot name the shapes.
+
+namespace tapestry::diagnostic {
+
+template <class LeftShape, class RightShape>
+struct matrix_product_of_incompatible_shapes_left_cols_must_equal_right_rows;
+
+template <class LeftShape, class RightShape>
+struct elementwise_operation_on_incompatible_shapes;
+
+template <class LeftScalar, class RightScalar>
+struct operands_have_different_scalar_types;
+
+template <class LossShape>
+struct backward_needs_a_1x1_loss_but_got_shape;
+
+template <class ExpressionShape, class VarShape>
+struct cannot_assign_expression_to_a_var_of_another_shape;
+
+template <class ExpressionScalar, class VarScalar>
+struct cannot_assign_expression_to_a_var_of_another_scalar_type;
+
+template <class Operand>
+struct a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable;
+
+template <class PredictionShape, class TargetShape>
+struct loss_needs_prediction_and_target_of_the_same_shape;
+
+// Names the diagnostic D (an incomplete type) and so stops compilation with its name.
+// Returns normally in the type system so that no second error follows from the caller.
+template <class D>
+constexpr void report() {
+    (void)sizeof(D);
+}
+
+}  // namespace tapestry::diagnostic

@@ -1,0 +1,43 @@
+#pragma once
+// A binary elementwise node over two operands of the same shape (broadcasts are
+// already wrapped in BroadcastExpr by the time one is built).
+//
+//   Op::forward(a, b)            -> Eigen array expression of f(a, b)
+//   Op::backward_left(g, a, b)   -> g * df/da
+//   Op::backward_right(g, a, b)  -> g * df/db
+
+#include "tapestry/expr/expression.hpp"
+
+namespace tapestry {
+
+template <class Op, class Left, class Right>
+class BinaryExpr : public ExpressionBase<BinaryExpr<Op, Left, Right>> {
+public:
+    using Scalar = typename Left::Scalar;
+    static constexpr int Rows = shape_rules::merge(Left::Rows, Right::Rows);
+    static constexpr int Cols = shape_rules::merge(Left::Cols, Right::Cols);
+
+    BinaryExpr(Op op, Left left, Right right) : op_(op), left_(std::move(left)), right_(std::move(right)) {}
+
+    Index rows() const { return left_.rows(); }
+    Index cols() const { return left_.cols(); }
+    auto array() const { return op_.forward(left_.array(), right_.array()); }
+    bool needs_grad() const { return left_.needs_grad() || right_.needs_grad(); }
+    void verify() const {
+        left_.verify();
+        right_.verify();
+    }
+
+    template <class G>
+    void backprop(const G& g) const {
+        if (left_.needs_grad()) left_.backprop(op_.backward_left(g, left_.array(), right_.array()));
+        if (right_.needs_grad()) right_.backprop(op_.backward_right(g, left_.array(), right_.array()));
+    }
+
+private:
+    Op op_;
+    Left left_;
+    Right right_;
+};
+
+}  // namespace tapestry

@@ -1,0 +1,48 @@
+#pragma once
+// The interface every lazy expression node implements. An expression computes
+// nothing when built; it is evaluated as one Eigen array expression (one fused
+// loop) where it is materialised, and it propagates an adjoint to its leaves by
+// itself, recomputing cheap intermediates instead of storing them.
+//
+//   using Scalar; static constexpr int Rows, Cols;
+//   Index rows() const, cols() const;       // run-time extents
+//   auto array() const;                     // the value, as an unevaluated Eigen array expression
+//   bool needs_grad() const;                // does any leaf take a gradient?
+//   void verify() const;                    // throws tape_error if a leaf's tape memory is gone
+//   void backprop(const G& g) const;        // adds g = d(loss)/d(this), of this shape, into the leaves
+//   void backprop_given_value(const G& g, const Y& y);  // the same, given this node's value y, stored
+
+#include <concepts>
+#include <type_traits>
+
+#include "tapestry/core/shape.hpp"
+
+namespace tapestry {
+
+template <class Inner>
+class TransposeExpr;
+
+template <class Derived>
+struct ExpressionBase {
+    using is_tapestry_expression = void;
+
+    // The value as an (unevaluated) Eigen matrix expression, as Eigen's own `auto` gives.
+    auto value() const { return self().array().matrix(); }
+
+    auto transpose() const { return TransposeExpr<Derived>(self()); }
+
+    // Most nodes gain nothing from knowing their value; unary ones override this.
+    template <class G, class Y>
+    void backprop_given_value(const G& g, const Y& /*value*/) const {
+        self().backprop(g);
+    }
+
+private:
+    const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
+template <class E>
+concept LazyExpression = requires { typename std::remove_cvref_t<E>::is_tapestry_expression; } &&
+                         std::derived_from<std::remove_cvref_t<E>, ExpressionBase<std::remove_cvref_t<E>>>;
+
+}  // namespace tapestry

@@ -1,0 +1,85 @@
+#pragma once
+// The leaves of an expression: a Param (its adjoint is its grad()) and a Var (its
+// adjoint is a buffer on the tape, or none). Both also serve as matrix operands
+// of a product, which reads their storage in place.
+
+#include "tapestry/expr/expression.hpp"
+#include "tapestry/param.hpp"
+#include "tapestry/var.hpp"
+
+namespace tapestry {
+
+template <class T, int R, int C>
+class ParamLeaf : public ExpressionBase<ParamLeaf<T, R, C>> {
+public:
+    using Scalar = T;
+    static constexpr int Rows = R, Cols = C;
+
+    explicit ParamLeaf(const Param<T, R, C>& p)
+        : value_(p.value().data()),
+          // The grad is written through this leaf only while recording a backward pass.
+          grad_(const_cast<T*>(p.grad().data())),
+          rows_(p.rows()),
+          cols_(p.cols()) {}
+
+    Index rows() const { return rows_; }
+    Index cols() const { return cols_; }
+    auto array() const { return Eigen::Map<const Eigen::Array<T, R, C>>(value_, rows_, cols_); }
+    bool needs_grad() const { return true; }
+    void verify() const {}
+
+    template <class G>
+    void backprop(const G& g) const {
+        Eigen::Map<Eigen::Array<T, R, C>>(grad_, rows_, cols_) += g;
+    }
+
+    const T* value_data() const { return value_; }
+    T* adjoint_data() const { return grad_; }
+
+private:
+    const T* value_;
+    T* grad_;
+    Index rows_, cols_;
+};
+
+template <class T, int R, int C>
+class VarLeaf : public ExpressionBase<VarLeaf<T, R, C>> {
+public:
+    using Scalar = T;
+    static constexpr int Rows = R, Cols = C;
+
+    explicit VarLeaf(Var<T, R, C> v) : var_(std::move(v)) {
+        var_.verify();
+        const Tape* active = Tape::active();
+        if (active != nullptr && var_.tape_identity() != nullptr && var_.tape_identity() != active)
+            throw tape_error("this Var was recorded on another tape than the active one");
+    }
+
+    Index rows() const { return var_.rows(); }
+    Index cols() const { return var_.cols(); }
+    auto array() const { return Eigen::Map<const Eigen::Array<T, R, C>>(var_.value_data(), rows(), cols()); }
+    bool needs_grad() const { return var_.adjoint_data() != nullptr; }
+    void verify() const { var_.verify(); }
+
+    template <class G>
+    void backprop(const G& g) const {
+        if (var_.adjoint_data() != nullptr)
+            Eigen::Map<Eigen::Array<T, R, C>>(var_.adjoint_data(), rows(), cols()) += g;
+    }
+
+    const T* value_data() const { return var_.value_data(); }
+    T* adjoint_data() const { return var_.adjoint_data(); }
+    const Var<T, R, C>& var() const { return var_; }
+
+private:
+    Var<T, R, C> var_;
+};
+
+template <class X>
+inline constexpr bool is_leaf_v = false;
+template <class T, int R, int C>
+inline constexpr bool is_leaf_v<ParamLeaf<T, R, C>> = true;
+template <class T, int R, int C>
+inline constexpr bool is_leaf_v<VarLeaf<T, R, C>> = true;
+
+}  // namespace tapestry

@@ -1,0 +1,104 @@
+#pragma once
+// The matrix product C = op(A) op(B), where op is the identity or a transpose view.
+// A Param or Var operand (transposed or not) is read in place by Eigen's GEMM; any
+// other expression is materialised first. Backward is two GEMMs that accumulate
+// into the operands' adjoints (a Param's adjoint is its grad()):
+//   d op(A) += dC op(B)^T      d op(B) += op(A)^T dC
+
+#include "tapestry/expr/materialize.hpp"
+
+namespace tapestry {
+namespace detail {
+
+// How a product reads one operand: a leaf, and whether to read it transposed.
+template <class Leaf, bool Transposed>
+struct GemmOperand {
+    Leaf leaf;
+    static constexpr bool transposed = Transposed;
+
+    auto value() const {
+        using Matrix = Eigen::Matrix<typename Leaf::Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+        Eigen::Map<const Matrix> stored(leaf.value_data(), leaf.rows(), leaf.cols());
+        if constexpr (Transposed)
+            return stored.transpose();
+        else
+            return stored;
+    }
+    // Written as a whole-matrix adjoint with GEMM's accumulate (+=): no temporary.
+    auto stored_adjoint() const {
+        using Matrix = Eigen::Matrix<typename Leaf::Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+        return Eigen::Map<Matrix>(leaf.adjoint_data(), leaf.rows(), leaf.cols());
+    }
+    bool needs_grad() const { return leaf.needs_grad(); }
+};
+
+template <LazyExpression E>
+auto gemm_operand_of_value(const E& e) {
+    using Leaf = VarLeaf<typename E::Scalar, E::Rows, E::Cols>;
+    return GemmOperand<Leaf, false>{Leaf(evaluate(e))};
+}
+
+template <LazyExpression E>
+auto gemm_operand(const E& e) {
+    if constexpr (is_leaf_v<E>) {
+        return GemmOperand<E, false>{e};
+    } else if constexpr (requires { e.inner(); }) {
+        using Inner = std::remove_cvref_t<decltype(e.inner())>;
+        if constexpr (is_leaf_v<Inner>)
+            return GemmOperand<Inner, true>{e.inner()};
+        else
+            return gemm_operand_of_value(e);
+    } else {
+        return gemm_operand_of_value(e);
+    }
+}
+
+}  // namespace detail
+
+template <LazyExpression A, LazyExpression B>
+auto matrix_product(const A& a, const B& b) {
+    using Rule = shape_rules::Product<A::Rows, A::Cols, B::Rows, B::Cols>;
+    using T = typename A::Scalar;
+    if constexpr (!detail::same_scalar_or_report<A, B>()) {
+        return evaluate(a);
+    } else if constexpr (!Rule::ok) {
+        diagnostic::report<diagnostic::matrix_product_of_incompatible_shapes_left_cols_must_equal_right_rows<
+            Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>>();
+        return evaluate(a);
+    } else {
+        if (a.cols() != b.rows())
+            detail::throw_shape_error("matrix product", a.rows(), a.cols(), b.rows(), b.cols(),
+                                      "the left shape's columns must equal the right shape's rows");
+        a.verify();
+        b.verify();
+        auto lhs = detail::gemm_operand(a);
+        auto rhs = detail::gemm_operand(b);
+        const Index rows = a.rows(), cols = b.cols();
+        auto fresh = detail::new_value<T, Rule::rows, Rule::cols>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
+        using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+        Eigen::Map<Matrix>(fresh.value, rows, cols).noalias() = lhs.value() * rhs.value();
+
+        return detail::finish_value(fresh, [lhs, rhs, adjoint = fresh.adjoint, rows, cols] {
+            Eigen::Map<const Matrix> dC(adjoint, rows, cols);
+            if (lhs.needs_grad()) {
+                if constexpr (decltype(lhs)::transposed)
+                    lhs.stored_adjoint().noalias() += rhs.value() * dC.transpose();
+                else
+                    lhs.stored_adjoint().noalias() += dC * rhs.value().transpose();
+            }
+            if (rhs.needs_grad()) {
+                if constexpr (decltype(rhs)::transposed)
+                    rhs.stored_adjoint().noalias() += dC.transpose() * lhs.value();
+                else
+                    rhs.stored_adjoint().noalias() += lhs.value().transpose() * dC;
+            }
+        });
+    }
+}
+
+template <Operand A, Operand B>
+auto operator*(A&& a, B&& b) {
+    return matrix_product(as_expression(std::forward<A>(a)), as_expression(std::forward<B>(b)));
+}
+
+}  // namespace tapestry

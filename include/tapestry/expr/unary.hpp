@@ -1,0 +1,43 @@
+#pragma once
+// A unary elementwise node: Op supplies the forward expression and the rule that
+// turns the output adjoint into the input adjoint (ops/*.hpp hold the Ops).
+//
+//   Op::forward(x)          -> Eigen array expression of f(x)
+//   Op::backward(g, x, y)   -> Eigen array expression of g * f'(x), given y = f(x)
+
+#include "tapestry/expr/expression.hpp"
+
+namespace tapestry {
+
+template <class Op, class Inner>
+class UnaryExpr : public ExpressionBase<UnaryExpr<Op, Inner>> {
+public:
+    using Scalar = typename Inner::Scalar;
+    static constexpr int Rows = Inner::Rows, Cols = Inner::Cols;
+
+    UnaryExpr(Op op, Inner inner) : op_(op), inner_(std::move(inner)) {}
+
+    Index rows() const { return inner_.rows(); }
+    Index cols() const { return inner_.cols(); }
+    auto array() const { return op_.forward(inner_.array()); }
+    bool needs_grad() const { return inner_.needs_grad(); }
+    void verify() const { inner_.verify(); }
+
+    // Not at the root of a fused node: recompute f(x) where the derivative wants it.
+    template <class G>
+    void backprop(const G& g) const {
+        if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), array()));
+    }
+
+    // At the root: f(x) was stored when the node was evaluated.
+    template <class G, class Y>
+    void backprop_given_value(const G& g, const Y& y) const {
+        if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), y));
+    }
+
+private:
+    Op op_;
+    Inner inner_;
+};
+
+}  // namespace tapestry

@@ -1,0 +1,154 @@
+#pragma once
+// Elementwise arithmetic: + and - (with broadcasting), unary -, hadamard, divide,
+// and * / + - with a scalar on either side. Each Op gives its forward expression
+// and, right beside it, how the output adjoint g reaches each input.
+
+#include "tapestry/expr/elementwise.hpp"
+
+namespace tapestry {
+namespace ops {
+
+struct Add {
+    auto forward(const auto& a, const auto& b) const { return a + b; }
+    auto backward_left(const auto& g, const auto&, const auto&) const { return g; }
+    auto backward_right(const auto& g, const auto&, const auto&) const { return g; }
+};
+
+struct Subtract {
+    auto forward(const auto& a, const auto& b) const { return a - b; }
+    auto backward_left(const auto& g, const auto&, const auto&) const { return g; }
+    auto backward_right(const auto& g, const auto&, const auto&) const { return -g; }
+};
+
+struct Hadamard {
+    auto forward(const auto& a, const auto& b) const { return a * b; }
+    auto backward_left(const auto& g, const auto&, const auto& b) const { return g * b; }
+    auto backward_right(const auto& g, const auto& a, const auto&) const { return g * a; }
+};
+
+struct Divide {
+    auto forward(const auto& a, const auto& b) const { return a / b; }
+    auto backward_left(const auto& g, const auto&, const auto& b) const { return g / b; }
+    auto backward_right(const auto& g, const auto& a, const auto& b) const { return -g * a / b.square(); }
+};
+
+struct Negate {
+    auto forward(const auto& x) const { return -x; }
+    auto backward(const auto& g, const auto&, const auto&) const { return -g; }
+};
+
+template <class T>
+struct Scale {  // s * x
+    T s;
+    auto forward(const auto& x) const { return x * s; }
+    auto backward(const auto& g, const auto&, const auto&) const { return g * s; }
+};
+
+template <class T>
+struct DivideBy {  // x / s, as a true division (not x * (1/s)) so it rounds as users expect
+    T s;
+    auto forward(const auto& x) const { return x / s; }
+    auto backward(const auto& g, const auto&, const auto&) const { return g / s; }
+};
+
+template <class T>
+struct ScalarOver {  // s / x
+    T s;
+    auto forward(const auto& x) const { return s * x.inverse(); }
+    // d(s/x) = -s/x^2 = -y/x
+    auto backward(const auto& g, const auto& x, const auto& y) const { return -g * y / x; }
+};
+
+template <class T>
+struct Shift {  // x + s
+    T s;
+    auto forward(const auto& x) const { return x + s; }
+    auto backward(const auto& g, const auto&, const auto&) const { return g; }
+};
+
+template <class T>
+struct ScalarMinus {  // s - x
+    T s;
+    auto forward(const auto& x) const { return s - x; }
+    auto backward(const auto& g, const auto&, const auto&) const { return -g; }
+};
+
+}  // namespace ops
+
+template <Operand A, Operand B>
+auto operator+(A&& a, B&& b) {
+    return detail::elementwise("+", ops::Add{}, as_expression(std::forward<A>(a)), as_expression(std::forward<B>(b)));
+}
+
+template <Operand A, Operand B>
+auto operator-(A&& a, B&& b) {
+    return detail::elementwise("-", ops::Subtract{}, as_expression(std::forward<A>(a)),
+                               as_expression(std::forward<B>(b)));
+}
+
+// Elementwise product; `a * b` is the matrix product.
+template <Operand A, Operand B>
+auto hadamard(A&& a, B&& b) {
+    return detail::elementwise("hadamard", ops::Hadamard{}, as_expression(std::forward<A>(a)),
+                               as_expression(std::forward<B>(b)));
+}
+
+// Elementwise quotient.
+template <Operand A, Operand B>
+auto divide(A&& a, B&& b) {
+    return detail::elementwise("divide", ops::Divide{}, as_expression(std::forward<A>(a)),
+                               as_expression(std::forward<B>(b)));
+}
+
+template <Operand X>
+auto operator-(X&& x) {
+    return detail::unary(ops::Negate{}, std::forward<X>(x));
+}
+
+template <Operand X, Arithmetic S>
+auto operator*(X&& x, S s) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::Scale<T>{static_cast<T>(s)}, std::forward<X>(x));
+}
+
+template <Arithmetic S, Operand X>
+auto operator*(S s, X&& x) {
+    return std::forward<X>(x) * s;
+}
+
+template <Operand X, Arithmetic S>
+auto operator/(X&& x, S s) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::DivideBy<T>{static_cast<T>(s)}, std::forward<X>(x));
+}
+
+template <Arithmetic S, Operand X>
+auto operator/(S s, X&& x) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::ScalarOver<T>{static_cast<T>(s)}, std::forward<X>(x));
+}
+
+template <Operand X, Arithmetic S>
+auto operator+(X&& x, S s) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::Shift<T>{static_cast<T>(s)}, std::forward<X>(x));
+}
+
+template <Arithmetic S, Operand X>
+auto operator+(S s, X&& x) {
+    return std::forward<X>(x) + s;
+}
+
+template <Operand X, Arithmetic S>
+auto operator-(X&& x, S s) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::Shift<T>{-static_cast<T>(s)}, std::forward<X>(x));
+}
+
+template <Arithmetic S, Operand X>
+auto operator-(S s, X&& x) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::ScalarMinus<T>{static_cast<T>(s)}, std::forward<X>(x));
+}
+
+}  // namespace tapestry

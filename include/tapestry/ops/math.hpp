@@ -1,0 +1,81 @@
+#pragma once
+// Elementwise math: exp, log, sqrt, square, abs, pow(x, p).
+
+#include "tapestry/expr/elementwise.hpp"
+
+namespace tapestry {
+namespace ops {
+
+struct Exp {
+    auto forward(const auto& x) const { return x.exp(); }
+    auto backward(const auto& g, const auto&, const auto& y) const { return g * y; }
+};
+
+struct Log {
+    auto forward(const auto& x) const { return x.log(); }
+    auto backward(const auto& g, const auto& x, const auto&) const { return g / x; }
+};
+
+struct Sqrt {
+    auto forward(const auto& x) const { return x.sqrt(); }
+    auto backward(const auto& g, const auto&, const auto& y) const {
+        using T = typename std::decay_t<decltype(y)>::Scalar;
+        return g * T(0.5) / y;
+    }
+};
+
+struct Square {
+    auto forward(const auto& x) const { return x.square(); }
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return g * T(2) * x;
+    }
+};
+
+struct Abs {
+    auto forward(const auto& x) const { return x.abs(); }
+    // The derivative at 0 is taken as 0 (sign(0) = 0).
+    auto backward(const auto& g, const auto& x, const auto&) const { return g * x.sign(); }
+};
+
+template <class T>
+struct Pow {
+    T p;
+    auto forward(const auto& x) const { return x.pow(p); }
+    auto backward(const auto& g, const auto& x, const auto&) const { return g * p * x.pow(p - T(1)); }
+};
+
+}  // namespace ops
+
+template <Operand X>
+auto exp(X&& x) {
+    return detail::unary(ops::Exp{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto log(X&& x) {
+    return detail::unary(ops::Log{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto sqrt(X&& x) {
+    return detail::unary(ops::Sqrt{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto square(X&& x) {
+    return detail::unary(ops::Square{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto abs(X&& x) {
+    return detail::unary(ops::Abs{}, std::forward<X>(x));
+}
+
+template <Operand X, Arithmetic P>
+auto pow(X&& x, P p) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::Pow<T>{static_cast<T>(p)}, std::forward<X>(x));
+}
+
+}  // namespace tapestry

@@ -1,0 +1,99 @@
+#pragma once
+// Param: a trainable leaf. It owns its value and its gradient, outlives tapes, and
+// receives gradient contributions (+=) from every use the backward pass reaches:
+// a Param used twice, as W and as W.transpose(), simply receives both.
+
+#include <memory>
+
+#include "tapestry/core/eigen.hpp"
+#include "tapestry/core/errors.hpp"
+#include "tapestry/core/shape.hpp"
+
+namespace tapestry {
+
+template <class T, int Rows, int Cols>
+class Param {
+    static_assert(std::is_floating_point_v<T>, "Param<T, Rows, Cols>: T must be float or double");
+#if EIGEN_STACK_ALLOCATION_LIMIT
+    static_assert(Rows == Dynamic || Cols == Dynamic ||
+                      std::size_t(Rows) * std::size_t(Cols) * sizeof(T) <= EIGEN_STACK_ALLOCATION_LIMIT,
+                  "this fixed-size Param is larger than EIGEN_STACK_ALLOCATION_LIMIT: include "
+                  "<tapestry/tapestry.hpp> before any Eigen header, or define "
+                  "EIGEN_STACK_ALLOCATION_LIMIT to 0 (tapestry keeps Params on the heap)");
+#endif
+
+public:
+    using Scalar = T;
+    using Matrix = Eigen::Matrix<T, Rows, Cols>;
+    static constexpr int rows_at_compile_time = Rows;
+    static constexpr int cols_at_compile_time = Cols;
+
+    // Zero-filled; only when both extents are fixed.
+    Param()
+        requires(Rows != Dynamic && Cols != Dynamic)
+        : value_(std::make_unique<Matrix>(Matrix::Zero())),
+          grad_(std::make_unique<Matrix>(Matrix::Zero())) {}
+
+    // Zero-filled with run-time extents; a fixed extent must equal the one given.
+    Param(Index rows, Index cols) {
+        check_shape(rows, cols);
+        value_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
+        grad_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
+    }
+
+    // From any Eigen matrix or expression of a compatible shape.
+    template <class Derived>
+    explicit Param(const Eigen::MatrixBase<Derived>& initial) {
+        static_assert(shape_rules::agree(Derived::RowsAtCompileTime, Rows) &&
+                          shape_rules::agree(Derived::ColsAtCompileTime, Cols),
+                      "Param: the Eigen matrix has a different fixed shape than the Param");
+        static_assert(std::is_same_v<typename Derived::Scalar, T>,
+                      "Param: the Eigen matrix has a different scalar type than the Param");
+        check_shape(initial.rows(), initial.cols());
+        value_ = std::make_unique<Matrix>(initial);
+        grad_ = std::make_unique<Matrix>(Matrix::Zero(initial.rows(), initial.cols()));
+    }
+
+    Param(const Param& other)
+        : value_(std::make_unique<Matrix>(*other.value_)), grad_(std::make_unique<Matrix>(*other.grad_)) {}
+    Param& operator=(const Param& other) {
+        if (this != &other) {
+            check_shape(other.rows(), other.cols());
+            *value_ = *other.value_;
+            *grad_ = *other.grad_;
+        }
+        return *this;
+    }
+    Param(Param&&) noexcept = default;
+    Param& operator=(Param&&) noexcept = default;
+
+    Matrix& value() { return *value_; }
+    const Matrix& value() const { return *value_; }
+    Matrix& grad() { return *grad_; }
+    const Matrix& grad() const { return *grad_; }
+    void zero_grad() { grad_->setZero(); }
+
+    Index rows() const { return value_->rows(); }
+    Index cols() const { return value_->cols(); }
+
+    // A view for expressions: W.transpose() * h reads W in place and its gradient lands in W.grad().
+    auto transpose() const&;
+    auto transpose() const&& = delete;
+
+private:
+    static void check_shape(Index rows, Index cols) {
+        if ((Rows != Dynamic && rows != Rows) || (Cols != Dynamic && cols != Cols) || rows < 0 || cols < 0)
+            detail::throw_shape_error("Param", Rows == Dynamic ? rows : Rows, Cols == Dynamic ? cols : Cols,
+                                      rows, cols, "the initial value must have the Param's shape");
+    }
+
+    std::unique_ptr<Matrix> value_;
+    std::unique_ptr<Matrix> grad_;
+};
+
+template <class X>
+inline constexpr bool is_param_v = false;
+template <class T, int R, int C>
+inline constexpr bool is_param_v<Param<T, R, C>> = true;
+
+}  // namespace tapestry

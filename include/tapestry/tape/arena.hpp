@@ -1,0 +1,95 @@
+#pragma once
+// A bump allocator for everything one training step records: values, adjoints and
+// backward closures. rewind() forgets the contents but keeps the blocks, so a step
+// of the same shapes after a rewind makes no heap allocation.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <vector>
+
+namespace tapestry::detail {
+
+class Arena {
+public:
+    // Cache-line alignment: Eigen's packets are at most 64 bytes wide.
+    static constexpr std::size_t alignment = 64;
+
+    Arena() = default;
+    Arena(const Arena&) = delete;
+    Arena& operator=(const Arena&) = delete;
+    ~Arena() {
+        for (Block& block : blocks_) ::operator delete(block.data, std::align_val_t{alignment});
+    }
+
+    void* allocate(std::size_t bytes) {
+        bytes = round_up(std::max<std::size_t>(bytes, 1));
+        while (current_ < blocks_.size()) {
+            Block& block = blocks_[current_];
+            if (block.used + bytes <= block.size) {
+                void* p = block.data + block.used;
+                block.used += bytes;
+                return p;
+            }
+            ++current_;
+        }
+        add_block(bytes);
+        Block& block = blocks_.back();
+        block.used = bytes;
+        return block.data;
+    }
+
+    template <class T>
+    T* allocate_array(std::size_t count) {
+        return static_cast<T*>(allocate(count * sizeof(T)));
+    }
+
+    void rewind() {
+        for (Block& block : blocks_) block.used = 0;
+        current_ = 0;
+    }
+
+    // Zero-fills everything handed out since the last rewind.
+    void zero_used() {
+        for (Block& block : blocks_) std::memset(block.data, 0, block.used);
+    }
+
+    std::size_t bytes_reserved() const {
+        std::size_t total = 0;
+        for (const Block& block : blocks_) total += block.size;
+        return total;
+    }
+
+    std::size_t bytes_used() const {
+        std::size_t total = 0;
+        for (const Block& block : blocks_) total += block.used;
+        return total;
+    }
+
+private:
+    struct Block {
+        std::byte* data;
+        std::size_t size;
+        std::size_t used;
+    };
+
+    static constexpr std::size_t round_up(std::size_t n) {
+        return (n + alignment - 1) / alignment * alignment;
+    }
+
+    // Blocks grow geometrically so that a step needs few of them; after the first
+    // step they are all reused in order.
+    void add_block(std::size_t at_least) {
+        std::size_t previous = blocks_.empty() ? 0 : blocks_.back().size;
+        std::size_t size = std::max({at_least, 2 * previous, std::size_t{1} << 16});
+        auto* data = static_cast<std::byte*>(::operator new(size, std::align_val_t{alignment}));
+        blocks_.push_back(Block{data, size, 0});
+        current_ = blocks_.size() - 1;
+    }
+
+    std::vector<Block> blocks_;
+    std::size_t current_ = 0;
+};
+
+}  // namespace tapestry::detail

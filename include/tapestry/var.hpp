@@ -1,0 +1,147 @@
+#pragma once
+// Var: the handle to a computed value. With an active tape the value and its
+// adjoint live in the tape's arena and the Var remembers which tape generation
+// they belong to; without one (inference) the Var owns its value.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tapestry/core/eigen.hpp"
+#include "tapestry/core/errors.hpp"
+#include "tapestry/tape/tape.hpp"
+
+namespace tapestry {
+
+template <class T, int Rows, int Cols>
+class Var {
+    static_assert(std::is_floating_point_v<T>, "Var<T, Rows, Cols>: T must be float or double");
+
+public:
+    using Scalar = T;
+    static constexpr int rows_at_compile_time = Rows;
+    static constexpr int cols_at_compile_time = Cols;
+
+    // An empty Var, to be assigned later; reading it throws tape_error.
+    Var() = default;
+
+    // Evaluates any expression (one fused kernel, one tape node) into a Var.
+    // Defined in expr/materialize.hpp.
+    template <class E>
+        requires requires { typename std::remove_cvref_t<E>::is_tapestry_expression; }
+    Var(E&& expression);  // NOLINT(google-explicit-constructor): `Var h = sigmoid(...)` is the point
+
+    // The value, with the Var's compile-time shape. Throws tape_error if the
+    // tape it was recorded on has been cleared or destroyed since.
+    Eigen::Map<const Eigen::Matrix<T, Rows, Cols>> value() const {
+        verify();
+        return {value_, rows_, cols_};
+    }
+
+    Index rows() const { return rows_; }
+    Index cols() const { return cols_; }
+
+    // Does the backward pass propagate into this Var (is anything trainable upstream)?
+    bool requires_grad() const { return adjoint_ != nullptr; }
+
+    // A view: h.transpose() in a product goes to the GEMM without a copy.
+    auto transpose() const;
+
+    // Throws tape_error unless the memory this Var points to is still its own.
+    void verify() const {
+        if (value_ == nullptr) throw tape_error("this Var is empty: it was never assigned a value");
+        if (life_ && !life_->alive)
+            throw tape_error("this Var was recorded on a tape that has been destroyed");
+        if (life_ && life_->epoch != epoch_)
+            throw tape_error("this Var was recorded on a tape that has been cleared since");
+    }
+
+    // ----- for operations (not part of the user-facing API) -----
+    struct Parts {
+        const T* value;
+        T* adjoint;
+        Index rows, cols;
+        std::shared_ptr<detail::TapeLife> life;
+        std::uint64_t epoch;
+        std::size_t position;
+        std::shared_ptr<const void> owner;
+    };
+    explicit Var(Parts p)
+        : value_(p.value), adjoint_(p.adjoint), rows_(p.rows), cols_(p.cols), life_(std::move(p.life)),
+          epoch_(p.epoch), position_(p.position), owner_(std::move(p.owner)) {}
+
+    const T* value_data() const { return value_; }
+    T* adjoint_data() const { return adjoint_; }
+    const void* tape_identity() const { return life_ ? life_->tape : nullptr; }
+    std::size_t position() const { return position_; }
+
+private:
+    template <class, int, int>
+    friend class Var;
+
+    const T* value_ = nullptr;
+    T* adjoint_ = nullptr;  // nullptr: nothing trainable upstream, or not recorded
+    Index rows_ = Rows == Dynamic ? 0 : Rows;
+    Index cols_ = Cols == Dynamic ? 0 : Cols;
+    std::shared_ptr<detail::TapeLife> life_;  // empty: owned value (inference or constant)
+    std::uint64_t epoch_ = 0;
+    std::size_t position_ = 0;                // tape size after this Var's node: backward starts here
+    std::shared_ptr<const void> owner_;       // keeps an owned value alive
+};
+
+template <class X>
+inline constexpr bool is_var_v = false;
+template <class T, int R, int C>
+inline constexpr bool is_var_v<Var<T, R, C>> = true;
+
+namespace detail {
+
+// A fresh Var for `rows x cols` values: in the active tape's arena when recording
+// (with an adjoint if `needs_grad`), else in memory the Var owns.
+template <class T, int R, int C>
+struct NewValue {
+    T* value;
+    T* adjoint;
+    Tape* tape;
+    typename Var<T, R, C>::Parts parts;
+};
+
+template <class T, int R, int C>
+NewValue<T, R, C> new_value(Index rows, Index cols, bool needs_grad) {
+    Tape* tape = Tape::active();
+    const Index n = rows * cols;
+    if (tape == nullptr) {
+        auto owned = std::make_shared<Eigen::Matrix<T, Eigen::Dynamic, 1>>(n);
+        T* data = owned->data();
+        return {data, nullptr, nullptr, {data, nullptr, rows, cols, nullptr, 0, 0, std::move(owned)}};
+    }
+    T* value = tape->allocate_values<T>(n);
+    T* adjoint = needs_grad ? tape->allocate_adjoints<T>(n) : nullptr;
+    return {value, adjoint, tape, {value, adjoint, rows, cols, tape->life(), tape->life()->epoch, 0, nullptr}};
+}
+
+// Finishes a Var made by new_value(): records its backward step, if it has one.
+template <class T, int R, int C, class Step>
+Var<T, R, C> finish_value(NewValue<T, R, C>& fresh, Step&& step) {
+    if (fresh.tape != nullptr && fresh.adjoint != nullptr)
+        fresh.parts.position = fresh.tape->record(std::forward<Step>(step));
+    else if (fresh.tape != nullptr)
+        fresh.parts.position = fresh.tape->size();
+    return Var<T, R, C>(std::move(fresh.parts));
+}
+
+}  // namespace detail
+
+// A leaf without gradient: the data, a target, anything the loss does not train.
+// The matrix is copied (into the tape's arena when one is active), so a temporary is fine.
+template <class Derived>
+auto constant(const Eigen::MatrixBase<Derived>& m) {
+    using T = typename Derived::Scalar;
+    constexpr int R = Derived::RowsAtCompileTime;
+    constexpr int C = Derived::ColsAtCompileTime;
+    auto fresh = detail::new_value<T, R, C>(m.rows(), m.cols(), false);
+    Eigen::Map<Eigen::Matrix<T, R, C>>(fresh.value, m.rows(), m.cols()) = m;
+    return detail::finish_value(fresh, [] {});
+}
+
+}  // namespace tapestry

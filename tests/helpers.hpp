@@ -1,0 +1,44 @@
+#pragma once
+// Shared by the tests: seeded random Params and matrices, and the tolerance every
+// gradient check uses.
+
+#include <random>
+
+#include <tapestry/tapestry.hpp>
+
+namespace test {
+
+using tapestry::Dynamic;
+using tapestry::Index;
+
+// Largest relative error accepted between tape and finite-difference gradients (double).
+inline constexpr double gradient_tolerance = 1e-6;
+
+inline std::mt19937& rng() {
+    static std::mt19937 generator(20261127);
+    return generator;
+}
+
+inline Eigen::MatrixXd random_matrix(Index rows, Index cols, double lo = -1.0, double hi = 1.0) {
+    std::uniform_real_distribution<double> uniform(lo, hi);
+    Eigen::MatrixXd m(rows, cols);
+    for (Index i = 0; i < m.size(); ++i) m.data()[i] = uniform(rng());
+    return m;
+}
+
+template <int R, int C>
+tapestry::Param<double, R, C> random_param(Index rows, Index cols, double lo = -1.0, double hi = 1.0) {
+    return tapestry::Param<double, R, C>(random_matrix(rows, cols, lo, hi));
+}
+
+// Runs `body.template operator()<R, C>(rows, cols)` over fixed and Dynamic shapes,
+// Eigen's habit: the same test for Matrix<3,4> and MatrixX(r, c).
+template <class Body>
+void for_each_shape(Body&& body) {
+    body.template operator()<3, 4>(3, 4);
+    body.template operator()<Dynamic, Dynamic>(2, 5);
+    body.template operator()<Dynamic, 1>(4, 1);
+    body.template operator()<1, Dynamic>(1, 3);
+}
+
+}  // namespace test
