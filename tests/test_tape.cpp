@@ -1,1 +1,186 @@
+// The tape's contract: recording, accumulation, clear() and reuse, nesting,
+// inference without a tape, and the errors for misuse.
+
 #include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+using test::random_matrix;
+using test::random_param;
+
+TEST_CASE("backward adds into grad() across calls until zero_grad()") {
+    auto W = random_param<3, 4>(3, 4);
+    const Eigen::MatrixXd x = random_matrix(4, 2);
+    Eigen::MatrixXd once;
+    {
+        Tape tape;
+        tape.backward(sum(tanh(W * constant(x))));
+        once = W.grad();
+        tape.backward(sum(tanh(W * constant(x))));
+        CHECK(W.grad().isApprox(2 * once, 1e-14));
+    }
+    {
+        Tape tape;
+        auto loss = sum(tanh(W * constant(x)));
+        tape.backward(loss);  // the same loss swept again gives the same contribution again
+        tape.backward(loss);
+        CHECK(W.grad().isApprox(4 * once, 1e-14));
+    }
+    W.zero_grad();
+    CHECK(W.grad().isZero());
+}
+
+TEST_CASE("a Param used twice receives the sum of both gradients") {
+    auto W = random_param<3, 3>(3, 3);
+    auto V = Param<double, 3, 3>(W.value());  // an untied copy
+    auto U = Param<double, 3, 3>(W.value());
+    const Eigen::MatrixXd x = random_matrix(3, 5);
+    {
+        Tape tape;
+        tape.backward(sum(sigmoid(W.transpose() * tanh(W * constant(x)))));
+    }
+    {
+        Tape tape;
+        tape.backward(sum(sigmoid(U.transpose() * tanh(V * constant(x)))));
+    }
+    CHECK(W.grad().isApprox(V.grad() + U.grad(), 1e-14));
+    CHECK_FALSE(V.grad().isApprox(U.grad(), 1e-3));  // the two uses really contribute differently
+}
+
+TEST_CASE("clear() drops the nodes, keeps the memory, and a same-shaped step reuses it") {
+    auto W = random_param<Dynamic, Dynamic>(20, 30);
+    const Eigen::MatrixXd x = random_matrix(30, 8);
+    Tape tape;
+    auto step = [&] { tape.backward(mse(sigmoid(W * constant(x)), Eigen::MatrixXd::Zero(20, 8))); };
+    step();
+    CHECK(tape.size() > 0);
+    const std::size_t bytes = tape.bytes();
+    CHECK(bytes >= 2 * 20 * 8 * sizeof(double));
+    for (int i = 0; i < 3; ++i) {
+        tape.clear();
+        CHECK(tape.size() == 0);
+        step();
+        CHECK(tape.bytes() == bytes);
+    }
+}
+
+TEST_CASE("a Var whose tape was cleared or destroyed throws tape_error instead of reading freed memory") {
+    auto W = random_param<2, 2>(2, 2);
+    SECTION("cleared") {
+        Tape tape;
+        Var<double, 2, 2> h = tanh(W);
+        CHECK_NOTHROW(h.value());
+        tape.clear();
+        CHECK_THROWS_AS(h.value(), tape_error);
+        CHECK_THROWS_AS(sigmoid(h), tape_error);
+        CHECK_THROWS_AS(h * W, tape_error);
+        CHECK_THROWS_AS(tape.backward(sum(h)), tape_error);
+    }
+    SECTION("a lazy expression over a cleared Var") {
+        Tape tape;
+        Var<double, 2, 2> h = tanh(W);
+        auto later = sigmoid(h) + W;
+        tape.clear();
+        using Square = Var<double, 2, 2>;
+        CHECK_THROWS_AS(Square(later), tape_error);
+    }
+    SECTION("destroyed") {
+        Var<double, 2, 2> h;
+        {
+            Tape tape;
+            h = tanh(W);
+        }
+        CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("destroyed"));
+    }
+    SECTION("empty") {
+        Var<double, 2, 2> never_assigned;
+        CHECK_THROWS_AS(never_assigned.value(), tape_error);
+    }
+    SECTION("the loss of another tape") {
+        Tape outer;
+        auto loss = sum(W);
+        Tape inner;
+        CHECK_THROWS_AS(inner.backward(loss), tape_error);
+        CHECK_THROWS_AS(loss + W, tape_error);  // recorded on outer, used while inner is active
+    }
+}
+
+TEST_CASE("nested tapes: the inner one is active until it dies, then the outer one again") {
+    CHECK(Tape::active() == nullptr);
+    Tape outer;
+    CHECK(Tape::active() == &outer);
+    {
+        Tape inner;
+        CHECK(Tape::active() == &inner);
+    }
+    CHECK(Tape::active() == &outer);
+}
+
+TEST_CASE("without a tape nothing is recorded and the same code computes plain values") {
+    auto W = random_param<3, 4>(3, 4);
+    Param<double, 3, 1> b(random_matrix(3, 1));
+    const Eigen::MatrixXd x = random_matrix(4, 5);
+    const Eigen::MatrixXd expected =
+        (1.0 / (1.0 + (-((W.value() * x).colwise() + b.value().col(0)).array()).exp())).matrix();
+
+    Var<double, 3, Dynamic> h = sigmoid(W * constant(x) + b);  // no tape exists
+    CHECK(h.value().isApprox(expected, 1e-14));
+    CHECK_FALSE(h.requires_grad());
+
+    Tape tape;
+    {
+        InferenceMode inference;
+        Var<double, 3, Dynamic> again = sigmoid(W * constant(x) + b);
+        CHECK(again.value().isApprox(expected, 1e-14));
+    }
+    CHECK(tape.size() == 0);
+    CHECK(W.grad().isZero());
+}
+
+TEST_CASE("auto keeps an expression lazy and correct, with no dangling temporaries") {
+    auto W = random_param<4, 3>(4, 3);
+    Param<double, 4, 1> b(random_matrix(4, 1));
+    const Eigen::MatrixXd x = random_matrix(3, 6);
+    Tape tape;
+    auto h = sigmoid(W * constant(x) + b);  // the product's Var and the constant live inside h
+    auto y = tanh(W.transpose() * h);
+    Var<double, 3, Dynamic> evaluated = y;
+    const Eigen::MatrixXd hx =
+        (1.0 / (1.0 + (-((W.value() * x).colwise() + b.value().col(0)).array()).exp())).matrix();
+    CHECK(evaluated.value().isApprox((W.value().transpose() * hx).array().tanh().matrix(), 1e-14));
+    CHECK(h.value().isApprox(hx, 1e-14));  // an expression's value() is Eigen's lazy expression
+}
+
+TEST_CASE("run-time shape mismatches throw shape_error naming both shapes, before anything is recorded") {
+    auto A = random_param<Dynamic, Dynamic>(3, 4);
+    auto B = random_param<Dynamic, Dynamic>(3, 4);
+    Tape tape;
+    Var<double, Dynamic, Dynamic> a = tanh(A);
+    auto square_product = A * B.transpose();
+    const std::size_t recorded = tape.size();
+    CHECK_THROWS_MATCHES(A * B, shape_error, test::MessageContains("3x4 and 3x4"));
+    auto wide = random_param<Dynamic, Dynamic>(4, 3);
+    CHECK_THROWS_MATCHES(a + wide, shape_error,
+                         test::MessageContains("3x4 and 4x3"));
+    CHECK_THROWS_MATCHES(mse(A, Eigen::MatrixXd::Zero(4, 3)), shape_error, test::MessageContains("3x4 and 4x3"));
+    CHECK_THROWS_MATCHES(tape.backward(square_product), shape_error, test::MessageContains("3x3 and 1x1"));
+    using Var33 = Var<double, 3, 3>;
+    using Param2X = Param<double, 2, Dynamic>;
+    CHECK_THROWS_MATCHES(Var33(tanh(A)), shape_error, test::MessageContains("3x4 and 3x3"));
+    CHECK_THROWS_MATCHES(Param2X(random_matrix(3, 4)), shape_error, test::MessageContains("3x4"));
+    CHECK(tape.size() == recorded);
+    CHECK(A.grad().isZero());
+}
+
+TEST_CASE("size() counts nodes and bytes() the memory held") {
+    auto W = random_param<3, 3>(3, 3);
+    Tape tape;
+    CHECK(tape.size() == 0);
+    Var<double, 3, 3> h = sigmoid(W * W);  // one product node, one fused elementwise node
+    CHECK(tape.size() == 2);
+    auto loss = sum(hadamard(h, tanh(h)) + 1.0);  // one reduction node: the chain is fused into it
+    CHECK(tape.size() == 3);
+    CHECK(tape.bytes() > 0);
+    tape.backward(loss);
+}

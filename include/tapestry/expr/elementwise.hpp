@@ -10,13 +10,11 @@
 namespace tapestry::detail {
 
 template <class A, class B>
-constexpr bool same_scalar_or_report() {
-    if constexpr (!std::is_same_v<typename A::Scalar, typename B::Scalar>) {
-        diagnostic::report<
-            diagnostic::operands_have_different_scalar_types<typename A::Scalar, typename B::Scalar>>();
-        return false;
-    }
-    return true;
+inline constexpr bool same_scalar = std::is_same_v<typename A::Scalar, typename B::Scalar>;
+
+template <class A, class B>
+constexpr void report_scalar_mismatch() {
+    diagnostic::report<diagnostic::operands_have_different_scalar_types<typename A::Scalar, typename B::Scalar>>();
 }
 
 template <bool RepeatRows, bool RepeatCols, int R, int C, class E>
@@ -31,7 +29,8 @@ auto repeat_if(E e, Index rows, Index cols) {
 template <class Op, LazyExpression A, LazyExpression B>
 auto elementwise(const char* name, Op op, A a, B b) {
     using Rule = shape_rules::Elementwise<A::Rows, A::Cols, B::Rows, B::Cols>;
-    if constexpr (!same_scalar_or_report<A, B>()) {
+    if constexpr (!same_scalar<A, B>) {
+        report_scalar_mismatch<A, B>();
         return a;
     } else if constexpr (!Rule::ok) {
         diagnostic::report<diagnostic::elementwise_operation_on_incompatible_shapes<Shape<A::Rows, A::Cols>,
@@ -57,7 +56,8 @@ auto elementwise(const char* name, Op op, A a, B b) {
 // Like elementwise(), but the shapes must be equal: no broadcasting (losses).
 template <class Op, LazyExpression A, LazyExpression B>
 auto same_shape(const char* name, Op op, A a, B b) {
-    if constexpr (!same_scalar_or_report<A, B>()) {
+    if constexpr (!same_scalar<A, B>) {
+        report_scalar_mismatch<A, B>();
         return a;
     } else if constexpr (!shape_rules::agree(A::Rows, B::Rows) || !shape_rules::agree(A::Cols, B::Cols)) {
         diagnostic::report<diagnostic::loss_needs_prediction_and_target_of_the_same_shape<Shape<A::Rows, A::Cols>,

@@ -59,12 +59,15 @@ template <LazyExpression A, LazyExpression B>
 auto matrix_product(const A& a, const B& b) {
     using Rule = shape_rules::Product<A::Rows, A::Cols, B::Rows, B::Cols>;
     using T = typename A::Scalar;
-    if constexpr (!detail::same_scalar_or_report<A, B>()) {
-        return evaluate(a);
+    // After a compile-time diagnostic, an empty Var of the declared result type
+    // keeps the compiler from adding errors of its own.
+    if constexpr (!detail::same_scalar<A, B>) {
+        detail::report_scalar_mismatch<A, B>();
+        return Var<T, Rule::rows, Rule::cols>();
     } else if constexpr (!Rule::ok) {
         diagnostic::report<diagnostic::matrix_product_of_incompatible_shapes_left_cols_must_equal_right_rows<
             Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>>();
-        return evaluate(a);
+        return Var<T, Rule::rows, Rule::cols>();
     } else {
         if (a.cols() != b.rows())
             detail::throw_shape_error("matrix product", a.rows(), a.cols(), b.rows(), b.cols(),

@@ -1,0 +1,125 @@
+// Binary elementwise operations and broadcasting: values and gradients.
+
+#include <cmath>
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+using test::for_each_shape;
+using test::gradient_tolerance;
+using test::random_matrix;
+using test::random_param;
+
+namespace {
+
+template <class Op, int R, int C>
+void check_binary_same_shape(Op op, double (*reference)(double, double), Index rows, Index cols) {
+    auto A = random_param<R, C>(rows, cols);
+    auto B = random_param<R, C>(rows, cols, 0.5, 2.0);  // away from 0, for divide
+    const Eigen::MatrixXd weights = random_matrix(rows, cols);
+
+    Var<double, R, C> y = op(A, B);
+    for (Index i = 0; i < A.value().size(); ++i)
+        CHECK(y.value().data()[i] ==
+              Approx(reference(A.value().data()[i], B.value().data()[i])).epsilon(1e-12).margin(1e-14));
+
+    CHECK(gradcheck([&] { return sum(hadamard(op(A, B), constant(weights))); }, A, B) < gradient_tolerance);
+}
+
+template <class Op>
+void check_binary_everywhere(Op op, double (*reference)(double, double)) {
+    for_each_shape([&]<int R, int C>(Index rows, Index cols) {
+        INFO("shape " << rows << "x" << cols);
+        check_binary_same_shape<Op, R, C>(op, reference, rows, cols);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("binary elementwise operations match their formulas and their gradients") {
+    SECTION("a + b") {
+        check_binary_everywhere([](auto& a, auto& b) { return a + b; }, [](double a, double b) { return a + b; });
+    }
+    SECTION("a - b") {
+        check_binary_everywhere([](auto& a, auto& b) { return a - b; }, [](double a, double b) { return a - b; });
+    }
+    SECTION("hadamard(a, b)") {
+        check_binary_everywhere([](auto& a, auto& b) { return hadamard(a, b); },
+                                [](double a, double b) { return a * b; });
+    }
+    SECTION("divide(a, b)") {
+        check_binary_everywhere([](auto& a, auto& b) { return divide(a, b); },
+                                [](double a, double b) { return a / b; });
+    }
+}
+
+namespace {
+
+// op(M, v) where v broadcasts: its value must equal op(M, v repeated), and its
+// gradient (summed over the repeated axis) must match finite differences.
+template <int R, int C, int VR, int VC, class Op>
+void check_broadcast(Op op, Index rows, Index cols) {
+    const Index vrows = VR == 1 ? 1 : rows, vcols = VC == 1 ? 1 : cols;
+    auto M = random_param<R, C>(rows, cols);
+    auto v = random_param<VR, VC>(vrows, vcols, 0.5, 2.0);
+    const Eigen::MatrixXd weights = random_matrix(rows, cols);
+
+    const Eigen::MatrixXd repeated = v.value().replicate(rows / vrows, cols / vcols);
+    Var<double, Dynamic, Dynamic> expected = op(M, constant(repeated));
+    Var<double, Dynamic, Dynamic> actual = op(M, v);
+    CHECK(actual.rows() == rows);
+    CHECK(actual.cols() == cols);
+    CHECK(actual.value().isApprox(expected.value(), 1e-14));
+
+    CHECK(gradcheck([&] { return sum(hadamard(op(M, v), constant(weights))); }, M, v) < gradient_tolerance);
+    CHECK(gradcheck([&] { return sum(hadamard(op(v, M), constant(weights))); }, M, v) < gradient_tolerance);
+}
+
+template <int VR, int VC, class Op>
+void check_broadcast_shapes(Op op) {
+    check_broadcast<3, 4, VR, VC>(op, 3, 4);
+    check_broadcast<3, Dynamic, VR, VC>(op, 3, 6);
+    check_broadcast<Dynamic, 5, VR, VC>(op, 2, 5);
+    check_broadcast<Dynamic, Dynamic, VR, VC>(op, 4, 3);
+}
+
+}  // namespace
+
+TEST_CASE("a column Rx1, a row 1xC or a 1x1 broadcasts, and its gradient sums over the repeated axis") {
+    auto add = [](auto&& a, auto&& b) { return a + b; };
+    auto subtract = [](auto&& a, auto&& b) { return a - b; };
+    auto multiply = [](auto&& a, auto&& b) { return hadamard(a, b); };
+    auto quotient = [](auto&& a, auto&& b) { return divide(a, b); };
+    SECTION("a bias column over the columns of a batch") {
+        check_broadcast_shapes<Dynamic, 1>(add);
+        check_broadcast_shapes<Dynamic, 1>(subtract);
+        check_broadcast_shapes<Dynamic, 1>(multiply);
+        check_broadcast_shapes<Dynamic, 1>(quotient);
+    }
+    SECTION("a row over the rows") {
+        check_broadcast_shapes<1, Dynamic>(add);
+        check_broadcast_shapes<1, Dynamic>(subtract);
+        check_broadcast_shapes<1, Dynamic>(multiply);
+        check_broadcast_shapes<1, Dynamic>(quotient);
+    }
+    SECTION("a 1x1 over everything") {
+        check_broadcast_shapes<1, 1>(add);
+        check_broadcast_shapes<1, 1>(multiply);
+    }
+    SECTION("a fixed bias column over a Dynamic batch, as in W * x + b") {
+        Param<double, 3, 1> b(random_matrix(3, 1));
+        auto M = random_param<3, Dynamic>(3, 7);
+        CHECK(gradcheck([&] { return sum(square(sigmoid(M + b))); }, M, b) < gradient_tolerance);
+    }
+    SECTION("a column and a row make an outer sum") {
+        auto col = random_param<Dynamic, 1>(3, 1);
+        auto row = random_param<1, Dynamic>(1, 4);
+        Var<double, Dynamic, Dynamic> outer = col + row;
+        CHECK(outer.rows() == 3);
+        CHECK(outer.cols() == 4);
+        CHECK(outer.value()(2, 1) == Approx(col.value()(2) + row.value()(1)));
+        CHECK(gradcheck([&] { return sum(square(col + row)); }, col, row) < gradient_tolerance);
+    }
+}
