@@ -33,12 +33,12 @@ auto partial_sum(const E& e) {
         out = e.array().rowwise().sum();
     else
         out = e.array().colwise().sum();
-    return finish_value(fresh, [e, adjoint = fresh.adjoint, rows, cols, out_rows, out_cols] {
-        Eigen::Map<const Eigen::Array<T, R, C>> g(adjoint, out_rows, out_cols);
+    return finish_value(fresh, [e, adjoint = fresh.adjoint] {
+        const Index rows = e.rows(), cols = e.cols();
         if constexpr (AlongRows)
-            e.backprop(g.rowwise().replicate(cols));
+            e.backprop(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, rows, 1).rowwise().replicate(cols));
         else
-            e.backprop(g.colwise().replicate(rows));
+            e.backprop(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, 1, cols).colwise().replicate(rows));
     });
 }
 
