@@ -29,6 +29,15 @@ inline Eigen::MatrixXd random_matrix(Index rows, Index cols, double lo = -1.0, d
     return m;
 }
 
+// Magnitudes in [0.5, 2] with random signs: safe as a denominator, and both signs tested.
+inline Eigen::MatrixXd random_away_from_zero(Index rows, Index cols) {
+    std::bernoulli_distribution negative(0.5);
+    Eigen::MatrixXd m = random_matrix(rows, cols, 0.5, 2.0);
+    for (Index i = 0; i < m.size(); ++i)
+        if (negative(rng())) m.data()[i] = -m.data()[i];
+    return m;
+}
+
 template <int R, int C>
 tapestry::Param<double, R, C> random_param(Index rows, Index cols, double lo = -1.0, double hi = 1.0) {
     return tapestry::Param<double, R, C>(random_matrix(rows, cols, lo, hi));

@@ -17,7 +17,7 @@ namespace {
 template <class Op, int R, int C>
 void check_binary_same_shape(Op op, double (*reference)(double, double), Index rows, Index cols) {
     auto A = random_param<R, C>(rows, cols);
-    auto B = random_param<R, C>(rows, cols, 0.5, 2.0);  // away from 0, for divide
+    Param<double, R, C> B(test::random_away_from_zero(rows, cols));  // a denominator, for divide
     const Eigen::MatrixXd weights = random_matrix(rows, cols);
 
     Var<double, R, C> y = op(A, B);
@@ -62,8 +62,9 @@ namespace {
 template <int R, int C, int VR, int VC, class Op>
 void check_broadcast(Op op, Index rows, Index cols) {
     const Index vrows = VR == 1 ? 1 : rows, vcols = VC == 1 ? 1 : cols;
-    auto M = random_param<R, C>(rows, cols);
-    auto v = random_param<VR, VC>(vrows, vcols, 0.5, 2.0);
+    // Both operands serve as a denominator (divide(M, v) and divide(v, M)).
+    Param<double, R, C> M(test::random_away_from_zero(rows, cols));
+    Param<double, VR, VC> v(test::random_away_from_zero(vrows, vcols));
     const Eigen::MatrixXd weights = random_matrix(rows, cols);
 
     const Eigen::MatrixXd repeated = v.value().replicate(rows / vrows, cols / vcols);
