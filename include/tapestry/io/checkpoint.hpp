@@ -1,0 +1,141 @@
+#pragma once
+// Checkpoints as safetensors files: a ParamSet's values under their names and, for
+// a training checkpoint, the optimizer's state ("optimizer/<state>/<param>") with
+// its iteration, pending accumulations and learning rate in the metadata, so that
+// a resumed run continues exactly as if it had not stopped.
+//
+// Loading checks the whole file against what is expected (every name present, no
+// unknown names, dtypes, shapes) before it changes anything.
+
+#include <charconv>
+#include <set>
+
+#include "tapestry/io/safetensors.hpp"
+#include "tapestry/nn/optim/optimizer.hpp"
+
+namespace tapestry::io {
+
+namespace detail {
+
+template <class T>
+using DynamicMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>;
+
+template <class T>
+std::vector<TensorView<T>> param_views(const nn::ParamSet<T>& params) {
+    std::vector<TensorView<T>> views;
+    for (const auto& p : params) views.push_back({p.name, {p.value_data, p.rows, p.cols}});
+    return views;
+}
+
+inline std::string state_name(const std::string& state, const std::string& param) {
+    return "optimizer/" + state + "/" + param;
+}
+
+// Names the file has that nobody asked for: an error, since it is likely the wrong model.
+inline void reject_unknown(const SafetensorsFile& file, const std::set<std::string>& expected) {
+    for (const auto& [name, entry] : file.entries())
+        if (!expected.contains(name)) file.fail(name, "is in the file but not in the model");
+}
+
+inline long metadata_number(const SafetensorsFile& file, const std::string& key) {
+    const auto it = file.metadata().find(key);
+    if (it == file.metadata().end()) file.fail("", "metadata \"" + key + "\" is missing");
+    long value = 0;
+    const auto& text = it->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size())
+        file.fail("", "metadata \"" + key + "\" is \"" + text + "\", not a whole number");
+    return value;
+}
+
+}  // namespace detail
+
+// Writes the Params' values (atomically).
+template <class T>
+void save_params(const std::string& path, const nn::ParamSet<T>& params,
+                 const std::map<std::string, std::string>& metadata = {}) {
+    write_safetensors(path, detail::param_views(params), metadata);
+}
+
+// Reads the Params' values. The file must hold exactly these names, with their
+// dtype and shape; otherwise file_error, and no Param is changed.
+template <class T>
+void load_params(const std::string& path, const nn::ParamSet<T>& params) {
+    SafetensorsFile file(path);
+    std::set<std::string> expected;
+    for (const auto& p : params) {
+        file.expect<T>(p.name, p.rows, p.cols);
+        expected.insert(p.name);
+    }
+    detail::reject_unknown(file, expected);
+    for (const auto& p : params) file.read_into<T>(p.name, p.value());
+}
+
+// Writes the Params and the optimizer's state (atomically).
+template <class T>
+void save_checkpoint(const std::string& path, const nn::Optimizer<T>& optimizer) {
+    auto tensors = detail::param_views(optimizer.params());
+    for (std::size_t i = 0; i < optimizer.params().size(); ++i)
+        for (std::size_t k = 0; k < optimizer.state_names().size(); ++k) {
+            const auto& m = optimizer.state(i)[k];
+            tensors.push_back({detail::state_name(optimizer.state_names()[k], optimizer.params()[i].name),
+                               {m.data(), m.rows(), m.cols()}});
+        }
+    // Between updates the Params' grads hold a partial sum that the next update needs.
+    if (optimizer.pending() > 0)
+        for (const auto& p : optimizer.params())
+            tensors.push_back({detail::state_name("accumulated_grad", p.name), {p.grad_data, p.rows, p.cols}});
+    write_safetensors(path, tensors,
+                      {{"format", "tapestry checkpoint 1"},
+                       {"iteration", std::to_string(optimizer.iteration())},
+                       {"pending", std::to_string(optimizer.pending())},
+                       {"learning_rate", std::to_string(optimizer.learning_rate())}});
+}
+
+// Restores Params and optimizer state from save_checkpoint()'s file, after
+// validating all of it; on any problem file_error, with nothing changed.
+template <class T>
+void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
+    SafetensorsFile file(path);
+    const auto& params = optimizer.params();
+    std::set<std::string> expected;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        file.expect<T>(params[i].name, params[i].rows, params[i].cols);
+        expected.insert(params[i].name);
+        for (const auto& state : optimizer.state_names()) {
+            const std::string name = detail::state_name(state, params[i].name);
+            file.expect<T>(name, params[i].rows, params[i].cols);
+            expected.insert(name);
+        }
+    }
+    const long iteration = detail::metadata_number(file, "iteration");
+    const long pending = detail::metadata_number(file, "pending");
+    if (iteration < 0 || pending < 0 || pending >= optimizer.options().accumulate)
+        file.fail("", "metadata iteration " + std::to_string(iteration) + " / pending " + std::to_string(pending) +
+                          " does not fit this optimizer (accumulate = " +
+                          std::to_string(optimizer.options().accumulate) + ")");
+    if (pending > 0)
+        for (const auto& p : params) {
+            const std::string name = detail::state_name("accumulated_grad", p.name);
+            file.expect<T>(name, p.rows, p.cols);
+            expected.insert(name);
+        }
+    detail::reject_unknown(file, expected);
+
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        file.read_into<T>(params[i].name, params[i].value());
+        for (std::size_t k = 0; k < optimizer.state_names().size(); ++k) {
+            auto& m = optimizer.state(i)[k];
+            file.read_into<T>(detail::state_name(optimizer.state_names()[k], params[i].name),
+                              detail::DynamicMap<T>(m.data(), m.rows(), m.cols()));
+        }
+    }
+    for (const auto& p : params)
+        if (pending > 0)
+            file.read_into<T>(detail::state_name("accumulated_grad", p.name), p.grad());
+        else
+            p.grad().setZero();
+    optimizer.restore_counters(iteration, static_cast<int>(pending));
+}
+
+}  // namespace tapestry::io

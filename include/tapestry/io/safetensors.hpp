@@ -1,0 +1,244 @@
+#pragma once
+// Reading and writing safetensors files (the format PyTorch and numpy users share):
+//   8 bytes: little-endian u64 N; N bytes: a JSON header
+//   {"name": {"dtype": "F32", "shape": [rows, cols], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {"key": "value"}}; then the tensors' bytes, row-major (C order).
+//
+// Writing is atomic: a temporary file in the same folder is written, flushed to disk
+// and renamed over the target, so a crash leaves either the old file or the new one.
+// Reading validates everything (header, names, dtypes, shapes, offsets, file size)
+// before it hands out any tensor, and every error names the file, the tensor and the problem.
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tapestry/core/eigen.hpp"
+#include "tapestry/core/errors.hpp"
+
+namespace tapestry::io {
+
+// A file that cannot be read or written as asked.
+struct file_error : error {
+    using error::error;
+};
+
+template <class T>
+constexpr const char* safetensors_dtype() {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "safetensors: float or double tensors");
+    return std::is_same_v<T, float> ? "F32" : "F64";
+}
+
+// One tensor to write: a name and a column-major Eigen matrix (written row-major).
+template <class T>
+struct TensorView {
+    std::string name;
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> matrix;
+};
+
+namespace detail {
+
+inline void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
+    const auto* bytes = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, bytes, size);
+        if (n < 0) throw file_error(path + ": write failed: " + std::strerror(errno));
+        bytes += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+inline void append_u64_le(std::string& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+}  // namespace detail
+
+// Writes `tensors` (and string metadata) to `path`, atomically.
+template <class T>
+void write_safetensors(const std::string& path, const std::vector<TensorView<T>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {}) {
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    std::uint64_t offset = 0;
+    for (const auto& t : tensors) {
+        if (t.name == "__metadata__" || header.contains(t.name))
+            throw file_error(path + ": tensor \"" + t.name + "\": the name is reserved or used twice");
+        const std::uint64_t bytes = static_cast<std::uint64_t>(t.matrix.size()) * sizeof(T);
+        header[t.name] = {{"dtype", safetensors_dtype<T>()},
+                          {"shape", {t.matrix.rows(), t.matrix.cols()}},
+                          {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned
+
+    std::string head;
+    detail::append_u64_le(head, text.size());
+    head += text;
+
+    const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw file_error(path + ": cannot create " + temporary + ": " + std::strerror(errno));
+    try {
+        detail::write_all(fd, head.data(), head.size(), path);
+        std::vector<T> row_major;
+        for (const auto& t : tensors) {
+            row_major.resize(static_cast<std::size_t>(t.matrix.size()));
+            Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                row_major.data(), t.matrix.rows(), t.matrix.cols()) = t.matrix;
+            // The format is little-endian, as is every machine tapestry builds for.
+            static_assert(std::endian::native == std::endian::little);
+            detail::write_all(fd, row_major.data(), row_major.size() * sizeof(T), path);
+        }
+        if (::fsync(fd) != 0) throw file_error(path + ": fsync failed: " + std::strerror(errno));
+    } catch (...) {
+        ::close(fd);
+        ::unlink(temporary.c_str());
+        throw;
+    }
+    ::close(fd);
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        const std::string reason = std::strerror(errno);
+        ::unlink(temporary.c_str());
+        throw file_error(path + ": cannot rename " + temporary + " over it: " + reason);
+    }
+}
+
+// A safetensors file read into memory and fully validated.
+class SafetensorsFile {
+public:
+    struct Entry {
+        std::string dtype;
+        Index rows, cols;
+        std::size_t begin, end;  // within the data section
+    };
+
+    explicit SafetensorsFile(std::string path) : path_(std::move(path)) {
+        std::ifstream in(path_, std::ios::binary);
+        if (!in) throw file_error(path_ + ": cannot open: " + std::strerror(errno));
+        bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        if (bytes_.size() < 8) fail("", "the file is " + std::to_string(bytes_.size()) + " bytes, shorter than its 8-byte header length");
+        std::uint64_t header_size = 0;
+        for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes_[static_cast<std::size_t>(i)]);
+        if (header_size > bytes_.size() - 8)
+            fail("", "the header claims " + std::to_string(header_size) + " bytes but the file has only " +
+                         std::to_string(bytes_.size() - 8) + " after the length");
+        data_start_ = 8 + static_cast<std::size_t>(header_size);
+
+        nlohmann::json header;
+        try {
+            header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_));
+        } catch (const nlohmann::json::exception& e) {
+            fail("", std::string("the header is not valid JSON (") + e.what() + ")");
+        }
+        if (!header.is_object()) fail("", "the header is not a JSON object");
+        parse_entries(header);
+    }
+
+    const std::string& path() const { return path_; }
+    const std::map<std::string, Entry>& entries() const { return entries_; }
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+    // Checks that `name` exists with dtype of T and shape rows x cols; throws file_error otherwise.
+    template <class T>
+    void expect(const std::string& name, Index rows, Index cols) const {
+        const auto it = entries_.find(name);
+        if (it == entries_.end()) fail(name, "missing from the file");
+        const Entry& e = it->second;
+        if (e.dtype != safetensors_dtype<T>())
+            fail(name, "dtype " + e.dtype + " where " + safetensors_dtype<T>() + " is expected");
+        if (e.rows != rows || e.cols != cols)
+            fail(name, "shape " + to_string_shape(e.rows, e.cols) + " where " + to_string_shape(rows, cols) +
+                           " is expected");
+    }
+
+    // Copies tensor `name` (checked with expect() first) into a column-major destination.
+    template <class T>
+    void read_into(const std::string& name, Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> out) const {
+        expect<T>(name, out.rows(), out.cols());
+        const Entry& e = entries_.at(name);
+        std::vector<T> row_major(static_cast<std::size_t>(out.size()));
+        std::memcpy(row_major.data(), bytes_.data() + data_start_ + e.begin, e.end - e.begin);
+        out = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(row_major.data(),
+                                                                                                   out.rows(), out.cols());
+    }
+
+    [[noreturn]] void fail(const std::string& tensor, const std::string& problem) const {
+        throw file_error(path_ + (tensor.empty() ? "" : ": tensor \"" + tensor + "\"") + ": " + problem);
+    }
+
+private:
+    static std::size_t element_size(const std::string& dtype) {
+        if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+        if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+        if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
+        if (dtype == "I8" || dtype == "U8" || dtype == "BOOL") return 1;
+        return 0;
+    }
+
+    void parse_entries(const nlohmann::json& header) {
+        const std::size_t data_size = bytes_.size() - data_start_;
+        std::vector<std::pair<std::size_t, std::size_t>> ranges;
+        for (const auto& [name, value] : header.items()) {
+            if (name == "__metadata__") {
+                if (!value.is_object()) fail("", "__metadata__ is not an object");
+                for (const auto& [key, text] : value.items()) {
+                    if (!text.is_string()) fail("", "__metadata__ value of \"" + key + "\" is not a string");
+                    metadata_[key] = text.get<std::string>();
+                }
+                continue;
+            }
+            if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") ||
+                !value.contains("data_offsets"))
+                fail(name, "needs dtype, shape and data_offsets");
+            const auto& dtype = value["dtype"];
+            const auto& shape = value["shape"];
+            const auto& offsets = value["data_offsets"];
+            if (!dtype.is_string()) fail(name, "dtype is not a string");
+            const std::size_t size = element_size(dtype.get<std::string>());
+            if (size == 0) fail(name, "unknown dtype " + dtype.dump());
+            if (!shape.is_array() || shape.size() > 2) fail(name, "shape " + shape.dump() + " is not a matrix shape");
+            Index extents[2] = {1, 1};
+            std::size_t count = 1;
+            for (std::size_t i = 0; i < shape.size(); ++i) {
+                if (!shape[i].is_number_unsigned() || shape[i].get<std::uint64_t>() > (std::uint64_t{1} << 40))
+                    fail(name, "shape " + shape.dump() + " has an invalid extent");
+                extents[shape.size() == 1 ? 0 : i] = static_cast<Index>(shape[i].get<std::uint64_t>());
+                count *= shape[i].get<std::size_t>();
+            }
+            if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+                !offsets[1].is_number_unsigned())
+                fail(name, "data_offsets " + offsets.dump() + " is not two unsigned numbers");
+            const std::uint64_t begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
+            if (begin > end || end > data_size)
+                fail(name, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                               "] do not fit in the " + std::to_string(data_size) + " bytes of data (file truncated?)");
+            if (end - begin != count * size)
+                fail(name, "holds " + std::to_string(end - begin) + " bytes, but its dtype and shape need " +
+                               std::to_string(count * size));
+            ranges.emplace_back(begin, end);
+            entries_[name] = Entry{dtype.get<std::string>(), extents[0], extents[1], begin, end};
+        }
+        std::sort(ranges.begin(), ranges.end());
+        for (std::size_t i = 1; i < ranges.size(); ++i)
+            if (ranges[i].first < ranges[i - 1].second) fail("", "two tensors' data overlap");
+    }
+
+    std::string path_;
+    std::vector<char> bytes_;
+    std::size_t data_start_ = 0;
+    std::map<std::string, Entry> entries_;
+    std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace tapestry::io

@@ -1,0 +1,123 @@
+#pragma once
+// What every optimizer shares: the ParamSet, the learning-rate policy with Caffe's
+// per-Param lr_mult and decay_mult, L2 or L1 weight decay, gradient clipping by
+// global norm, and gradient accumulation over several backward passes (Caffe's
+// iter_size). A subclass supplies only its update rule and the names of its state.
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tapestry/nn/lr_policy.hpp"
+#include "tapestry/nn/param_set.hpp"
+
+namespace tapestry::nn {
+
+enum class Regularization { L2, L1 };
+
+struct OptimizerOptions {
+    LrPolicy lr = lr::fixed(0.01);
+    double weight_decay = 0.0;                      // times each Param's decay_mult
+    Regularization regularization = Regularization::L2;
+    double clip_norm = 0.0;                         // > 0: scale gradients down to this global L2 norm
+    int accumulate = 1;                             // backward passes summed per update (iter_size)
+};
+
+template <class T>
+class Optimizer {
+public:
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+    virtual ~Optimizer() = default;
+    Optimizer(const Optimizer&) = delete;
+    Optimizer& operator=(const Optimizer&) = delete;
+
+    // Call once after each backward(). Every `accumulate`-th call applies one update
+    // from the summed gradients divided by `accumulate`, zeroes the gradients and
+    // returns true; the other calls return false and leave the gradients adding up.
+    bool step() {
+        if (++pending_ < options_.accumulate) return false;
+        pending_ = 0;
+        const double rate = learning_rate();
+        prepare_gradients();
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            const NamedParam<T>& p = params_[i];
+            if (!decouples_weight_decay()) regularize(p);
+            update(p, state_[i], static_cast<T>(rate * p.options.lr_mult), iteration_ + 1);
+        }
+        params_.zero_grad();
+        ++iteration_;
+        return true;
+    }
+
+    // The learning rate the next update will use (lr_mult aside).
+    double learning_rate() const { return options_.lr.at(iteration_); }
+
+    // Updates applied so far; the policy's iteration.
+    long iteration() const { return iteration_; }
+
+    const ParamSet<T>& params() const { return params_; }
+    const OptimizerOptions& options() const { return options_; }
+
+    // ----- state, for checkpoints -----
+    // Names of the per-Param state tensors ("momentum", "exp_avg", ...).
+    const std::vector<std::string>& state_names() const { return state_names_; }
+    // state(i)[k]: Param i's state tensor named state_names()[k].
+    std::vector<Matrix>& state(std::size_t i) { return state_[i]; }
+    const std::vector<Matrix>& state(std::size_t i) const { return state_[i]; }
+    // Backward passes summed since the last update.
+    int pending() const { return pending_; }
+    void restore_counters(long iteration, int pending) {
+        if (iteration < 0 || pending < 0 || pending >= options_.accumulate)
+            throw value_error("Optimizer: iteration " + std::to_string(iteration) + " / pending " +
+                              std::to_string(pending) + " is not a state this optimizer can be in");
+        iteration_ = iteration;
+        pending_ = pending;
+    }
+
+protected:
+    Optimizer(ParamSet<T> params, OptimizerOptions options, std::vector<std::string> state_names)
+        : params_(std::move(params)), options_(std::move(options)), state_names_(std::move(state_names)) {
+        if (options_.accumulate < 1) throw value_error("Optimizer: accumulate must be at least 1");
+        for (const auto& p : params_)
+            state_.emplace_back(state_names_.size(), Matrix::Zero(p.rows, p.cols));
+    }
+
+    // Adds the rule's step to p.value(), from p.grad() (already averaged, clipped and,
+    // unless decoupled, regularized). `t` counts updates from 1, as Adam's bias correction does.
+    virtual void update(const NamedParam<T>& p, std::vector<Matrix>& state, T lr, long t) = 0;
+
+    // AdamW applies its weight decay to the value itself, not through the gradient.
+    virtual bool decouples_weight_decay() const { return false; }
+
+private:
+    void prepare_gradients() {
+        if (options_.accumulate > 1)
+            for (const auto& p : params_) p.grad() /= static_cast<T>(options_.accumulate);
+        if (options_.clip_norm > 0) {
+            double squared = 0;
+            for (const auto& p : params_) squared += static_cast<double>(p.grad().squaredNorm());
+            const double norm = std::sqrt(squared);
+            if (norm > options_.clip_norm)
+                for (const auto& p : params_) p.grad() *= static_cast<T>(options_.clip_norm / norm);
+        }
+    }
+
+    void regularize(const NamedParam<T>& p) const {
+        const T decay = static_cast<T>(options_.weight_decay * p.options.decay_mult);
+        if (decay == T(0)) return;
+        if (options_.regularization == Regularization::L2)
+            p.grad() += decay * p.value();
+        else
+            p.grad().array() += decay * p.value().array().sign();
+    }
+
+    ParamSet<T> params_;
+    OptimizerOptions options_;
+    std::vector<std::string> state_names_;
+    std::vector<std::vector<Matrix>> state_;
+    long iteration_ = 0;
+    int pending_ = 0;
+};
+
+}  // namespace tapestry::nn

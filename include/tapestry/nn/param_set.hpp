@@ -1,0 +1,86 @@
+#pragma once
+// A model's Params, named once and used for the optimizer and for checkpoints:
+//
+//   ParamSet<float> params{{"encode1_matrix", W},
+//                          {"encode1_bias", b1, {.lr_mult = 1, .decay_mult = 0}},
+//                          {"decode1_bias", b2, {.lr_mult = 1, .decay_mult = 0}}};
+//
+// lr_mult and decay_mult are Caffe's `param { lr_mult decay_mult }`.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tapestry/param.hpp"
+
+namespace tapestry::nn {
+
+struct ParamOptions {
+    double lr_mult = 1.0;
+    double decay_mult = 1.0;
+};
+
+// A Param seen without its compile-time shape: what optimizers and files need.
+template <class T>
+struct NamedParam {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+    template <int R, int C>
+    NamedParam(std::string param_name, Param<T, R, C>& p, ParamOptions param_options = {})
+        : name(std::move(param_name)),
+          value_data(p.value().data()),
+          grad_data(p.grad().data()),
+          rows(p.rows()),
+          cols(p.cols()),
+          options(param_options) {}
+
+    Eigen::Map<Matrix> value() const { return {value_data, rows, cols}; }
+    Eigen::Map<Matrix> grad() const { return {grad_data, rows, cols}; }
+
+    std::string name;
+    T* value_data;
+    T* grad_data;
+    Index rows, cols;
+    ParamOptions options;
+};
+
+template <class T>
+class ParamSet {
+public:
+    ParamSet(std::initializer_list<NamedParam<T>> params) : params_(params) { check_unique_names(); }
+
+    template <int R, int C>
+    ParamSet& add(std::string name, Param<T, R, C>& p, ParamOptions options = {}) {
+        params_.emplace_back(std::move(name), p, options);
+        check_unique_names();
+        return *this;
+    }
+
+    auto begin() const { return params_.begin(); }
+    auto end() const { return params_.end(); }
+    std::size_t size() const { return params_.size(); }
+    const NamedParam<T>& operator[](std::size_t i) const { return params_[i]; }
+
+    // The index of the Param called `name`, or size() if there is none.
+    std::size_t find(const std::string& name) const {
+        for (std::size_t i = 0; i < params_.size(); ++i)
+            if (params_[i].name == name) return i;
+        return params_.size();
+    }
+
+    void zero_grad() const {
+        for (const auto& p : params_) p.grad().setZero();
+    }
+
+private:
+    void check_unique_names() const {
+        for (std::size_t i = 0; i < params_.size(); ++i)
+            for (std::size_t j = i + 1; j < params_.size(); ++j)
+                if (params_[i].name == params_[j].name)
+                    throw value_error("ParamSet: the name \"" + params_[i].name + "\" is used twice");
+    }
+
+    std::vector<NamedParam<T>> params_;
+};
+
+}  // namespace tapestry::nn

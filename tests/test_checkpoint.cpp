@@ -1,0 +1,228 @@
+// Checkpoints: safetensors layout, exact round trips, resume bit-identical to an
+// uninterrupted run, and every kind of bad file rejected with nothing changed.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include <catch2/catch.hpp>
+
+#include <tapestry/io/checkpoint.hpp>
+#include <tapestry/nn/optim/adam.hpp>
+#include <tapestry/nn/optim/sgd.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+using namespace tapestry::nn;
+using namespace tapestry::io;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh folder per test, removed at the end.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        path = fs::temp_directory_path() / ("tapestry-test-" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(counter()++));
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+    static int& counter() {
+        static int n = 0;
+        return n;
+    }
+};
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+}  // namespace
+
+TEST_CASE("a safetensors file has the documented layout: u64 header length, JSON, row-major data") {
+    TempDir dir;
+    Param<float, 2, 3> W;
+    W.value() << 1, 2, 3, 4, 5, 6;
+    save_params(dir.file("w.safetensors"), ParamSet<float>{{"weight", W}});
+
+    const std::string bytes = read_bytes(dir.file("w.safetensors"));
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+    const std::string header = bytes.substr(8, n);
+    CHECK(header.find("\"weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}") != std::string::npos);
+    CHECK((8 + n) % 8 == 0);
+    float data[6];
+    REQUIRE(bytes.size() == 8 + n + sizeof(data));
+    std::memcpy(data, bytes.data() + 8 + n, sizeof(data));
+    CHECK(std::vector<float>(data, data + 6) == std::vector<float>{1, 2, 3, 4, 5, 6});  // row-major, as numpy reads it
+    CHECK_FALSE(fs::exists(dir.file("w.safetensors.tmp." + std::to_string(::getpid()))));
+}
+
+TEMPLATE_TEST_CASE("save_params and load_params round-trip exactly", "", float, double) {
+    TempDir dir;
+    Param<TestType, 4, Dynamic> W(4, 7);
+    Param<TestType, 4, 1> b;
+    W.value().setRandom();
+    b.value().setRandom();
+    ParamSet<TestType> params{{"W", W}, {"b", b}};
+    save_params(dir.file("p.safetensors"), params, {{"note", "hello"}});
+
+    Param<TestType, 4, Dynamic> W2(4, 7);
+    Param<TestType, 4, 1> b2;
+    load_params(dir.file("p.safetensors"), ParamSet<TestType>{{"W", W2}, {"b", b2}});
+    CHECK(W2.value() == W.value());
+    CHECK(b2.value() == b.value());
+    CHECK(SafetensorsFile(dir.file("p.safetensors")).metadata().at("note") == "hello");
+}
+
+TEST_CASE("a bad file is rejected with the file, the tensor and the problem named, and no Param changes") {
+    TempDir dir;
+    Param<float, 2, 3> W;
+    Param<float, 3, 1> b;
+    W.value().setConstant(1.0f);
+    b.value().setConstant(2.0f);
+    const std::string good = dir.file("good.safetensors");
+    save_params(good, ParamSet<float>{{"W", W}, {"b", b}});
+    const std::string bytes = read_bytes(good);
+
+    Param<float, 2, 3> W2;
+    Param<float, 3, 1> b2;
+    W2.value().setConstant(7.0f);
+    b2.value().setConstant(7.0f);
+    ParamSet<float> target{{"W", W2}, {"b", b2}};
+    auto rejected_with = [&](const std::string& file, const std::string& words) {
+        CHECK_THROWS_MATCHES(load_params(file, target), file_error, test::MessageContains(words));
+        CHECK((W2.value().array() == 7.0f).all());
+        CHECK((b2.value().array() == 7.0f).all());
+    };
+
+    SECTION("missing") { rejected_with(dir.file("nope.safetensors"), "nope.safetensors: cannot open"); }
+    SECTION("truncated") {
+        const std::string file = dir.file("truncated.safetensors");
+        write_bytes(file, bytes.substr(0, bytes.size() - 5));
+        rejected_with(file, "do not fit");
+    }
+    SECTION("shorter than the length field") {
+        const std::string file = dir.file("tiny.safetensors");
+        write_bytes(file, "abc");
+        rejected_with(file, "shorter than its 8-byte header length");
+    }
+    SECTION("a header length past the end") {
+        std::string damaged = bytes;
+        damaged[6] = '\x7f';
+        const std::string file = dir.file("length.safetensors");
+        write_bytes(file, damaged);
+        rejected_with(file, "the header claims");
+    }
+    SECTION("a header that is not JSON") {
+        std::string damaged = bytes;
+        damaged[8] = '!';
+        const std::string file = dir.file("json.safetensors");
+        write_bytes(file, damaged);
+        rejected_with(file, "not valid JSON");
+    }
+    SECTION("a tensor of the wrong shape") {
+        Param<float, 3, 2> wrong;
+        const std::string file = dir.file("shape.safetensors");
+        save_params(file, ParamSet<float>{{"W", wrong}, {"b", b}});
+        rejected_with(file, "tensor \"W\": shape 3x2 where 2x3 is expected");
+    }
+    SECTION("a tensor of the wrong dtype") {
+        Param<double, 2, 3> wide;
+        Param<double, 3, 1> bias;
+        const std::string file = dir.file("dtype.safetensors");
+        save_params(file, ParamSet<double>{{"W", wide}, {"b", bias}});
+        rejected_with(file, "tensor \"W\": dtype F64 where F32 is expected");
+    }
+    SECTION("a missing tensor") {
+        const std::string file = dir.file("missing.safetensors");
+        save_params(file, ParamSet<float>{{"W", W}});
+        rejected_with(file, "tensor \"b\": missing from the file");
+    }
+    SECTION("an unknown tensor") {
+        Param<float, 1, 1> extra;
+        const std::string file = dir.file("unknown.safetensors");
+        save_params(file, ParamSet<float>{{"W", W}, {"b", b}, {"extra", extra}});
+        rejected_with(file, "tensor \"extra\": is in the file but not in the model");
+    }
+}
+
+namespace {
+
+// A small model trained for `passes` backward passes from the current state.
+struct Model {
+    Param<double, 5, 4> W{test::random_matrix(5, 4)};
+    Param<double, 5, 1> b{test::random_matrix(5, 1)};
+    ParamSet<double> params() { return {{"W", W}, {"b", b, {.lr_mult = 2, .decay_mult = 0}}}; }
+};
+
+void train(Model& m, Optimizer<double>& optimizer, int first_pass, int passes) {
+    for (int pass = first_pass; pass < first_pass + passes; ++pass) {
+        std::mt19937 data_rng(static_cast<unsigned>(pass));  // the data of pass k, whoever trains it
+        Eigen::MatrixXd x(4, 3);
+        for (Index i = 0; i < x.size(); ++i) x(i) = std::uniform_real_distribution<double>(-1, 1)(data_rng);
+        Tape tape;
+        tape.backward(mse(tanh(m.W * constant(x) + m.b), Eigen::MatrixXd::Constant(5, 3, 0.3)));
+        optimizer.step();
+    }
+}
+
+template <class MakeOptimizer>
+void check_resume_is_exact(MakeOptimizer make) {
+    TempDir dir;
+    Model uninterrupted;
+    Model first = uninterrupted, resumed = uninterrupted;  // same start
+    {
+        auto optimizer = make(uninterrupted.params());
+        train(uninterrupted, *optimizer, 0, 11);
+    }
+    {
+        auto optimizer = make(first.params());
+        train(first, *optimizer, 0, 5);  // 5 passes with accumulate 2: one pass pending
+        CHECK(optimizer->pending() == 1);
+        save_checkpoint(dir.file("ckpt.safetensors"), *optimizer);
+    }
+    resumed.W.value().setZero();  // whatever it held is replaced by the checkpoint
+    auto optimizer = make(resumed.params());
+    load_checkpoint(dir.file("ckpt.safetensors"), *optimizer);
+    CHECK(optimizer->iteration() == 2);
+    train(resumed, *optimizer, 5, 6);
+    CHECK(resumed.W.value() == uninterrupted.W.value());  // bit-identical
+    CHECK(resumed.b.value() == uninterrupted.b.value());
+}
+
+}  // namespace
+
+TEST_CASE("a run resumed from a checkpoint is bit-identical to an uninterrupted one") {
+    OptimizerOptions o;
+    o.lr = lr::step(0.1, 0.5, 2);
+    o.weight_decay = 1e-3;
+    o.accumulate = 2;
+    SECTION("SGD with momentum") {
+        check_resume_is_exact([&](ParamSet<double> ps) { return std::make_unique<Sgd<double>>(ps, o, SgdOptions{.momentum = 0.9}); });
+    }
+    SECTION("Adam") {
+        check_resume_is_exact([&](ParamSet<double> ps) { return std::make_unique<Adam<double>>(ps, o); });
+    }
+}
+
+TEST_CASE("a checkpoint for another optimizer or model is rejected") {
+    TempDir dir;
+    Model m;
+    OptimizerOptions o;
+    Sgd<double> sgd(m.params(), o, {.momentum = 0.9});
+    save_checkpoint(dir.file("sgd.safetensors"), sgd);
+    Adam<double> adam(m.params(), o);
+    CHECK_THROWS_MATCHES(load_checkpoint(dir.file("sgd.safetensors"), adam), file_error,
+                         test::MessageContains("optimizer/exp_avg/W\": missing"));
+}
