@@ -48,43 +48,65 @@ struct LrPolicy {
 
 namespace lr {
 
-inline LrPolicy fixed(double base_lr) { return {LrPolicy::Kind::Fixed, base_lr}; }
+inline LrPolicy fixed(double base_lr) {
+    LrPolicy p;
+    p.base_lr = base_lr;
+    return p;
+}
 
 inline LrPolicy step(double base_lr, double gamma, long step_size) {
     if (step_size <= 0) throw value_error("lr::step: step_size must be positive");
-    LrPolicy p{LrPolicy::Kind::Step, base_lr, gamma};
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::Step;
+    p.gamma = gamma;
     p.step_size = step_size;
     return p;
 }
 
 inline LrPolicy multistep(double base_lr, double gamma, std::vector<long> step_values) {
-    LrPolicy p{LrPolicy::Kind::MultiStep, base_lr, gamma};
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::MultiStep;
+    p.gamma = gamma;
     p.step_values = std::move(step_values);
     return p;
 }
 
-inline LrPolicy exp(double base_lr, double gamma) { return {LrPolicy::Kind::Exp, base_lr, gamma}; }
+inline LrPolicy exp(double base_lr, double gamma) {
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::Exp;
+    p.gamma = gamma;
+    return p;
+}
 
 inline LrPolicy inv(double base_lr, double gamma, double power) {
-    return {LrPolicy::Kind::Inv, base_lr, gamma, power};
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::Inv;
+    p.gamma = gamma;
+    p.power = power;
+    return p;
 }
 
 inline LrPolicy poly(double base_lr, double power, long max_iter) {
     if (max_iter <= 0) throw value_error("lr::poly: max_iter must be positive");
-    LrPolicy p{LrPolicy::Kind::Poly, base_lr, 1.0, power};
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::Poly;
+    p.power = power;
     p.max_iter = max_iter;
     return p;
 }
 
 inline LrPolicy sigmoid(double base_lr, double gamma, long step_size) {
-    LrPolicy p{LrPolicy::Kind::Sigmoid, base_lr, gamma};
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::Sigmoid;
+    p.gamma = gamma;
     p.step_size = step_size;
     return p;
 }
 
 inline LrPolicy cosine(double base_lr, long max_iter, double min_lr = 0.0) {
     if (max_iter <= 0) throw value_error("lr::cosine: max_iter must be positive");
-    LrPolicy p{LrPolicy::Kind::Cosine, base_lr};
+    LrPolicy p = fixed(base_lr);
+    p.kind = LrPolicy::Kind::Cosine;
     p.max_iter = max_iter;
     p.min_lr = min_lr;
     return p;
