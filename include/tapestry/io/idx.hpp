@@ -1,0 +1,100 @@
+#pragma once
+// The IDX format of MNIST and Fashion-MNIST, plain or gzip-compressed (zlib reads
+// both): a magic number 0x00 0x00 <type> <dimensions>, one big-endian u32 per
+// dimension, then the data. Only unsigned bytes (type 0x08) are used by these data
+// sets and supported here. The file's length must match its dimensions exactly.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <zlib.h>
+
+#include "tapestry/core/eigen.hpp"
+#include "tapestry/io/safetensors.hpp"  // file_error
+
+namespace tapestry::io {
+
+struct IdxArray {
+    std::vector<std::uint32_t> dims;
+    std::vector<std::uint8_t> data;
+};
+
+namespace detail {
+
+// The whole (decompressed) content of a file.
+inline std::vector<std::uint8_t> read_gzip_or_plain(const std::string& path) {
+    gzFile file = gzopen(path.c_str(), "rb");
+    if (file == nullptr) throw file_error(path + ": cannot open: " + std::strerror(errno));
+    std::vector<std::uint8_t> bytes;
+    std::uint8_t buffer[1 << 16];
+    for (;;) {
+        const int n = gzread(file, buffer, sizeof(buffer));
+        if (n < 0) {
+            int code = 0;
+            const std::string message = gzerror(file, &code);
+            gzclose(file);
+            throw file_error(path + ": cannot decompress: " + message);
+        }
+        if (n == 0) break;
+        bytes.insert(bytes.end(), buffer, buffer + n);
+    }
+    // gzread stops quietly at a truncated gzip stream; gzclose_r reports it.
+    if (gzclose(file) != Z_OK) throw file_error(path + ": the gzip stream is truncated or damaged");
+    return bytes;
+}
+
+}  // namespace detail
+
+inline IdxArray read_idx(const std::string& path) {
+    const std::vector<std::uint8_t> bytes = detail::read_gzip_or_plain(path);
+    if (bytes.size() < 4) throw file_error(path + ": " + std::to_string(bytes.size()) + " bytes is too short for IDX");
+    if (bytes[0] != 0 || bytes[1] != 0)
+        throw file_error(path + ": not an IDX file (magic number starts with " + std::to_string(bytes[0]) + " " +
+                         std::to_string(bytes[1]) + ", not 0 0)");
+    if (bytes[2] != 0x08)
+        throw file_error(path + ": IDX element type " + std::to_string(bytes[2]) +
+                         " is not supported (only unsigned bytes, 8)");
+    const std::size_t rank = bytes[3];
+    if (rank < 1 || rank > 3) throw file_error(path + ": IDX with " + std::to_string(rank) + " dimensions (1 to 3 expected)");
+    const std::size_t header = 4 + 4 * rank;
+    if (bytes.size() < header) throw file_error(path + ": truncated inside the IDX dimensions");
+
+    IdxArray out;
+    std::uint64_t count = 1;
+    for (std::size_t d = 0; d < rank; ++d) {
+        const std::uint8_t* p = bytes.data() + 4 + 4 * d;
+        const std::uint32_t extent = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                                     (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+        out.dims.push_back(extent);
+        count *= extent;
+    }
+    if (bytes.size() - header != count)
+        throw file_error(path + ": the dimensions need " + std::to_string(count) + " bytes of data but the file has " +
+                         std::to_string(bytes.size() - header));
+    out.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
+    return out;
+}
+
+// Images (N x rows x cols) as a (rows*cols) x N matrix, one example per column, scaled to [0, 1].
+template <class T = float>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> read_idx_images(const std::string& path) {
+    const IdxArray idx = read_idx(path);
+    if (idx.dims.size() != 3)
+        throw file_error(path + ": images need 3 IDX dimensions (count, rows, cols), the file has " +
+                         std::to_string(idx.dims.size()));
+    const Index n = idx.dims[0], pixels = Index{idx.dims[1]} * Index{idx.dims[2]};
+    // Row-major images, one after the other: exactly a column-major pixels x n matrix.
+    Eigen::Map<const Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic>> raw(idx.data.data(), pixels, n);
+    return raw.template cast<T>() / T(255);
+}
+
+// Labels (N) as ints.
+inline std::vector<int> read_idx_labels(const std::string& path) {
+    const IdxArray idx = read_idx(path);
+    if (idx.dims.size() != 1)
+        throw file_error(path + ": labels need 1 IDX dimension, the file has " + std::to_string(idx.dims.size()));
+    return {idx.data.begin(), idx.data.end()};
+}
+
+}  // namespace tapestry::io

@@ -1,0 +1,117 @@
+// The IDX reader (plain and gzip) and its validation; mini-batches.
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+
+#include <tapestry/data/batches.hpp>
+#include <tapestry/io/idx.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims, const std::vector<std::uint8_t>& data) {
+    std::string out{'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
+    for (std::uint32_t d : dims)
+        for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((d >> shift) & 0xff));
+    out.append(data.begin(), data.end());
+    return out;
+}
+
+struct Files {
+    fs::path dir = fs::temp_directory_path() / ("tapestry-idx-" + std::to_string(::getpid()));
+    Files() { fs::create_directories(dir); }
+    ~Files() { fs::remove_all(dir); }
+    std::string plain(const std::string& name, const std::string& bytes) const {
+        const std::string path = (dir / name).string();
+        std::ofstream(path, std::ios::binary) << bytes;
+        return path;
+    }
+    std::string gzip(const std::string& name, const std::string& bytes) const {
+        const std::string path = (dir / name).string();
+        gzFile f = gzopen(path.c_str(), "wb");
+        gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+        gzclose(f);
+        return path;
+    }
+};
+
+// Two 2x3 images: pixel values 0..5 and 250..255.
+const std::vector<std::uint8_t> pixels{0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255};
+
+}  // namespace
+
+TEST_CASE("IDX images read one example per column, scaled to [0, 1], from plain and gzip files") {
+    Files files;
+    const std::string bytes = idx_bytes(8, {2, 2, 3}, pixels);
+    for (const std::string& path : {files.plain("images", bytes), files.gzip("images.gz", bytes)}) {
+        const Eigen::MatrixXf images = io::read_idx_images<float>(path);
+        REQUIRE(images.rows() == 6);
+        REQUIRE(images.cols() == 2);
+        CHECK(images(0, 0) == 0.0f);
+        CHECK(images(5, 0) == Approx(5.0 / 255.0));  // row-major pixels in column order
+        CHECK(images(5, 1) == 1.0f);
+    }
+    const std::string labels = files.gzip("labels.gz", idx_bytes(8, {3}, {7, 0, 9}));
+    CHECK(io::read_idx_labels(labels) == std::vector<int>{7, 0, 9});
+}
+
+TEST_CASE("bad IDX files are rejected with the problem named") {
+    Files files;
+    auto rejected = [](const std::string& path, const std::string& words) {
+        CHECK_THROWS_MATCHES(io::read_idx(path), io::file_error, test::MessageContains(words));
+    };
+    rejected(files.plain("magic", "\x01\x02\x08\x01" + std::string(4, '\0')), "not an IDX file");
+    rejected(files.plain("type", idx_bytes(0x0D, {1}, {0, 0, 0, 0})), "element type 13 is not supported");
+    rejected(files.plain("short", idx_bytes(8, {2, 2, 3}, {1, 2, 3})), "need 12 bytes of data but the file has 3");
+    rejected(files.plain("long", idx_bytes(8, {1}, {1, 2})), "need 1 bytes of data but the file has 2");
+    rejected(files.plain("tiny", "ab"), "too short");
+    rejected((files.dir / "absent").string(), "cannot open");
+    const std::string full = idx_bytes(8, {2, 2, 3}, pixels);
+    const std::string gz = files.gzip("whole.gz", full);
+    std::ifstream in(gz, std::ios::binary);
+    const std::string compressed{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    rejected(files.plain("cut.gz", compressed.substr(0, compressed.size() - 6)), "truncated");
+    CHECK_THROWS_MATCHES(io::read_idx_images<float>(files.plain("labels-as-images", idx_bytes(8, {3}, {1, 2, 3}))),
+                         io::file_error, test::MessageContains("images need 3 IDX dimensions"));
+}
+
+TEST_CASE("batches cover every example once per epoch in a seeded order, the last one smaller") {
+    Eigen::MatrixXd examples(2, 10);
+    std::vector<int> labels;
+    for (int j = 0; j < 10; ++j) {
+        examples.col(j) << j, -j;
+        labels.push_back(j);
+    }
+    data::Batches<double> batches(examples, labels, 4, 99);
+    CHECK(batches.size() == 3);
+    auto epoch_order = [&](data::Batches<double>& b, long epoch) {
+        b.start_epoch(epoch);
+        std::vector<int> seen;
+        data::Batch<double> batch;
+        for (Index i = 0; i < b.size(); ++i) {
+            b.get(i, batch);
+            CHECK(batch.x.cols() == (i < 2 ? 4 : 2));
+            for (Index j = 0; j < batch.x.cols(); ++j) {
+                CHECK(batch.x(1, j) == -batch.x(0, j));
+                CHECK(batch.labels[static_cast<std::size_t>(j)] == static_cast<int>(batch.x(0, j)));
+                seen.push_back(batch.labels[static_cast<std::size_t>(j)]);
+            }
+        }
+        return seen;
+    };
+    const auto first = epoch_order(batches, 0);
+    CHECK(std::set<int>(first.begin(), first.end()).size() == 10);
+    CHECK(epoch_order(batches, 1) != first);
+    data::Batches<double> again(examples, labels, 4, 99);
+    CHECK(epoch_order(again, 1) == epoch_order(batches, 1));
+    CHECK(epoch_order(again, 0) == first);
+}
