@@ -3,7 +3,8 @@
 # Usage: scripts/install-deps.sh [package...]   (extra packages on top of the base set)
 set -euo pipefail
 
-packages=(cmake ninja-build g++ clang libeigen3-dev catch2 nlohmann-json3-dev zlib1g-dev "$@")
+packages=(cmake ninja-build g++ clang libeigen3-dev catch2 nlohmann-json3-dev zlib1g-dev
+          pkg-config libcli11-dev libstb-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

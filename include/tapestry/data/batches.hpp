@@ -24,17 +24,16 @@ class Batches {
 public:
     using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
+    // Examples with one label each.
     Batches(const Matrix& examples, const std::vector<int>& labels, Index batch_size, std::uint64_t seed)
-        : examples_(examples), labels_(labels), batch_size_(batch_size), seed_(seed), order_(examples.cols()) {
-        if (batch_size <= 0) throw value_error("Batches: batch size must be positive");
-        if (!labels.empty() && static_cast<Index>(labels.size()) != examples.cols())
-            throw shape_error("Batches: " + std::to_string(labels.size()) + " labels for " +
-                              std::to_string(examples.cols()) + " examples");
-        start_epoch(0);
-    }
+        : Batches(examples, &labels, batch_size, seed) {}
+    // Examples without labels (an autoencoder's).
+    Batches(const Matrix& examples, Index batch_size, std::uint64_t seed)
+        : Batches(examples, nullptr, batch_size, seed) {}
     // The data are referenced, not copied: a temporary would dangle.
     Batches(Matrix&&, const std::vector<int>&, Index, std::uint64_t) = delete;
     Batches(const Matrix&, std::vector<int>&&, Index, std::uint64_t) = delete;
+    Batches(Matrix&&, Index, std::uint64_t) = delete;
 
     // Batches per epoch, the last one possibly smaller.
     Index size() const { return (examples_.cols() + batch_size_ - 1) / batch_size_; }
@@ -56,13 +55,23 @@ public:
         for (Index j = 0; j < count; ++j) {
             const Index source = order_[static_cast<std::size_t>(begin + j)];
             out.x.col(j) = examples_.col(source);
-            if (!labels_.empty()) out.labels.push_back(labels_[static_cast<std::size_t>(source)]);
+            if (labels_ != nullptr) out.labels.push_back((*labels_)[static_cast<std::size_t>(source)]);
         }
     }
 
 private:
+    Batches(const Matrix& examples, const std::vector<int>* labels, Index batch_size, std::uint64_t seed)
+        : examples_(examples), labels_(labels), batch_size_(batch_size), seed_(seed),
+          order_(static_cast<std::size_t>(examples.cols())) {
+        if (batch_size <= 0) throw value_error("Batches: batch size must be positive");
+        if (labels != nullptr && static_cast<Index>(labels->size()) != examples.cols())
+            throw shape_error("Batches: " + std::to_string(labels->size()) + " labels for " +
+                              std::to_string(examples.cols()) + " examples");
+        start_epoch(0);
+    }
+
     const Matrix& examples_;
-    const std::vector<int>& labels_;
+    const std::vector<int>* labels_;  // nullptr: no labels
     Index batch_size_;
     std::uint64_t seed_;
     std::vector<Index> order_;
