@@ -37,7 +37,10 @@ int main(int argc, char** argv) {
     nn::ParamSet<float> params{{"fc1_weight", W1}, {"fc1_bias", b1, bias}, {"fc2_weight", W2}, {"fc2_bias", b2, bias}};
 
     nn::OptimizerOptions solver;
-    solver.lr = nn::lr::cosine(o.lr, static_cast<long>(o.epochs) * ((static_cast<long>(data.train_images.cols()) + o.batch - 1) / o.batch));
+    // Halved every two epochs; a schedule that does not depend on --epochs, so that a
+    // resumed run follows the same rates as an uninterrupted one.
+    const long batches_per_epoch = (static_cast<long>(data.train_images.cols()) + o.batch - 1) / o.batch;
+    solver.lr = nn::lr::step(o.lr, 0.5, 2 * batches_per_epoch);
     solver.weight_decay = o.weight_decay;
     nn::Sgd<float> sgd(params, solver, {.momentum = o.momentum});
 
