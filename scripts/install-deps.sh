@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ clang libeigen3-dev catch2 nlohmann-json3-dev zlib1g-dev
-          pkg-config libcli11-dev libstb-dev "$@")
+          pkg-config libcli11-dev libstb-dev libbenchmark-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

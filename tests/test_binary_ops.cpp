@@ -114,6 +114,15 @@ TEST_CASE("a column Rx1, a row 1xC or a 1x1 broadcasts, and its gradient sums ov
         auto M = random_param<3, Dynamic>(3, 7);
         CHECK(gradcheck([&] { return sum(square(sigmoid(M + b))); }, M, b) < gradient_tolerance);
     }
+    SECTION("a computed column (not a leaf) broadcasts too") {
+        auto M = random_param<Dynamic, Dynamic>(3, 5);
+        auto col = random_param<Dynamic, 1>(3, 1);
+        Var<double, Dynamic, Dynamic> y = M + sigmoid(col);
+        const Eigen::MatrixXd expected = M.value().colwise() + (1.0 / (1.0 + (-col.value().array()).exp())).matrix().col(0);
+        CHECK(y.value().isApprox(expected, 1e-14));
+        CHECK(gradcheck([&] { return sum(square(hadamard(M, tanh(col * 2.0)) - sigmoid(col))); }, M, col) <
+              gradient_tolerance);
+    }
     SECTION("a column and a row make an outer sum") {
         auto col = random_param<Dynamic, 1>(3, 1);
         auto row = random_param<1, Dynamic>(1, 4);

@@ -2,8 +2,46 @@
 // Broadcasting: an operand repeated along an axis where its compile-time extent is 1
 // (a bias column Rx1 over the columns of an RxC batch). Its gradient sums the
 // adjoint over the repeated axis.
+//
+// The repeated value is read through a nullary Eigen expression whose functor loads
+// whole packets (a column: consecutive rows of the bias; a row: one value splatted),
+// because Eigen's own Replicate has no packet access and would make every fused loop
+// that contains a bias run scalar code. So the operand must be stored: elementwise.hpp
+// materialises a non-leaf operand (a small Rx1 or 1xC) before it is broadcast.
 
 #include "tapestry/expr/expression.hpp"
+
+namespace tapestry::detail {
+
+// Element (i, j) of the repetition of a stored column (Rx1), row (1xC) or 1x1.
+template <class T, bool RepeatRows, bool RepeatCols>
+struct RepeatedValue {
+    const T* data;
+
+    T operator()(Index i, Index j) const {
+        if constexpr (RepeatRows && RepeatCols)
+            return data[0];
+        else if constexpr (RepeatCols)
+            return data[i];
+        else
+            return data[j];
+    }
+
+    template <class Packet>
+    Packet packetOp(Index i, Index j) const {
+        if constexpr (RepeatCols && !RepeatRows)
+            return Eigen::internal::ploadu<Packet>(data + i);  // rows i..i+n of the column
+        else
+            return Eigen::internal::pset1<Packet>((*this)(i, j));
+    }
+};
+
+}  // namespace tapestry::detail
+
+template <class T, bool RepeatRows, bool RepeatCols>
+struct Eigen::internal::functor_traits<tapestry::detail::RepeatedValue<T, RepeatRows, RepeatCols>> {
+    enum { Cost = 1, PacketAccess = packet_traits<T>::Vectorizable, IsRepeatable = true };
+};
 
 namespace tapestry {
 
@@ -23,14 +61,9 @@ public:
     bool needs_grad() const { return inner_.needs_grad(); }
     void verify() const { inner_.verify(); }
 
-    // rowwise().replicate() keeps the row index as is, so Eigen vectorises down each column.
     auto array() const {
-        if constexpr (RepeatRows && RepeatCols)
-            return inner_.array().replicate(rows_, cols_);
-        else if constexpr (RepeatCols)
-            return inner_.array().rowwise().replicate(cols_);
-        else
-            return inner_.array().colwise().replicate(rows_);
+        using Repeated = detail::RepeatedValue<Scalar, RepeatRows, RepeatCols>;
+        return Eigen::Array<Scalar, Rows, Cols>::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
     }
 
     template <class G>
@@ -44,7 +77,7 @@ public:
     }
 
 private:
-    Inner inner_;
+    Inner inner_;  // a leaf: its value is read in place
     Index rows_, cols_;
 };
 

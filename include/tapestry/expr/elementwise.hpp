@@ -4,7 +4,7 @@
 
 #include "tapestry/expr/binary.hpp"
 #include "tapestry/expr/broadcast.hpp"
-#include "tapestry/expr/operand.hpp"
+#include "tapestry/expr/materialize.hpp"
 #include "tapestry/expr/unary.hpp"
 
 namespace tapestry::detail {
@@ -19,10 +19,15 @@ constexpr void report_scalar_mismatch() {
 
 template <bool RepeatRows, bool RepeatCols, int R, int C, class E>
 auto repeat_if(E e, Index rows, Index cols) {
-    if constexpr (RepeatRows || RepeatCols)
-        return BroadcastExpr<E, RepeatRows, RepeatCols, R, C>(std::move(e), rows, cols);
-    else
+    if constexpr (!RepeatRows && !RepeatCols) {
         return e;
+    } else if constexpr (is_leaf_v<E>) {
+        return BroadcastExpr<E, RepeatRows, RepeatCols, R, C>(std::move(e), rows, cols);
+    } else {
+        // A broadcast reads stored values; a computed column or row (small) is stored first.
+        using Leaf = VarLeaf<typename E::Scalar, E::Rows, E::Cols>;
+        return BroadcastExpr<Leaf, RepeatRows, RepeatCols, R, C>(Leaf(evaluate(e)), rows, cols);
+    }
 }
 
 // a (op) b, elementwise, with broadcasting of a compile-time Rx1 or 1xC operand.

@@ -12,7 +12,9 @@ Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
     using T = typename E::Scalar;
     e.verify();
     auto fresh = new_value<T, 1, 1>(1, 1, e.needs_grad());
-    *fresh.value = scale * e.array().sum();
+    // Column by column: a total redux over an expression with a broadcast (which has
+    // no linear access) would run scalar code; each column's sum vectorises.
+    *fresh.value = scale * e.array().colwise().sum().sum();
     return finish_value(fresh, [e, adjoint = fresh.adjoint, scale] {
         e.backprop(Eigen::Array<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * *adjoint));
     });

@@ -37,6 +37,13 @@ inline void reject_unknown(const SafetensorsFile& file, const std::set<std::stri
         if (!expected.contains(name)) file.fail(name, "is in the file but not in the model");
 }
 
+// Enough digits to read back the same double.
+inline std::string exact_decimal(double x) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.17g", x);
+    return text;
+}
+
 inline long metadata_number(const SafetensorsFile& file, const std::string& key) {
     const auto it = file.metadata().find(key);
     if (it == file.metadata().end()) file.fail("", "metadata \"" + key + "\" is missing");
@@ -89,7 +96,7 @@ void save_checkpoint(const std::string& path, const nn::Optimizer<T>& optimizer)
                       {{"format", "tapestry checkpoint 1"},
                        {"iteration", std::to_string(optimizer.iteration())},
                        {"pending", std::to_string(optimizer.pending())},
-                       {"learning_rate", std::to_string(optimizer.learning_rate())}});
+                       {"learning_rate", detail::exact_decimal(optimizer.learning_rate())}});
 }
 
 // Restores Params and optimizer state from save_checkpoint()'s file, after

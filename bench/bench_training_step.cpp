@@ -1,0 +1,61 @@
+// The training step of Model A (bench/model_a.hpp): tapestry against the hand-written
+// Eigen floor, in the same binary, with the same data. Each benchmark reports
+// its time per step (ms) and GEMM GFLOP/s; the Ratio benchmarks alternate the two versions step by
+// step and report tapestry / hand-written as the counter `ratio`.
+
+#include <chrono>
+
+#include <benchmark/benchmark.h>
+
+#include "model_a.hpp"
+
+namespace {
+
+template <class Model, class T>
+void training_step(benchmark::State& state) {
+    const bench::ModelAData<T> data(state.range(0));
+    Model model(data);
+    model.step();  // the first step sizes the tape
+    for (auto _ : state) benchmark::DoNotOptimize(model.step());
+    state.counters["GFLOP/s"] = benchmark::Counter(data.gemm_flops() * static_cast<double>(state.iterations()) / 1e9,
+                                                   benchmark::Counter::kIsRate);
+}
+
+// Alternates both versions so that they see the same machine state; the manual
+// time is tapestry's, and `ratio` = tapestry time / hand-written time.
+template <class T>
+void ratio(benchmark::State& state) {
+    const bench::ModelAData<T> data(state.range(0));
+    bench::ModelATapestry<T> ours(data);
+    bench::ModelAEigen<T> floor(data);
+    ours.step();
+    floor.step();
+    double ours_seconds = 0, floor_seconds = 0;
+    using clock = std::chrono::steady_clock;
+    for (auto _ : state) {
+        auto t0 = clock::now();
+        benchmark::DoNotOptimize(ours.step());
+        auto t1 = clock::now();
+        benchmark::DoNotOptimize(floor.step());
+        auto t2 = clock::now();
+        ours_seconds += std::chrono::duration<double>(t1 - t0).count();
+        floor_seconds += std::chrono::duration<double>(t2 - t1).count();
+        state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+    }
+    state.counters["ratio"] = ours_seconds / floor_seconds;
+    state.counters["hand_ms/step"] = 1e3 * floor_seconds / static_cast<double>(state.iterations());
+    state.counters["ms/step"] = 1e3 * ours_seconds / static_cast<double>(state.iterations());
+}
+
+void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond); }
+
+}  // namespace
+
+BENCHMARK_TEMPLATE(training_step, bench::ModelATapestry<float>, float)->Name("ModelA/f32/tapestry")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, bench::ModelAEigen<float>, float)->Name("ModelA/f32/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, bench::ModelATapestry<double>, double)->Name("ModelA/f64/tapestry")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, bench::ModelAEigen<double>, double)->Name("ModelA/f64/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(ratio, float)->Name("ModelA/f32/ratio")->Apply(batches)->UseManualTime();
+BENCHMARK_TEMPLATE(ratio, double)->Name("ModelA/f64/ratio")->Apply(batches)->UseManualTime();
+
+BENCHMARK_MAIN();
