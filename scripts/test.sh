@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite with g++ and with clang++, warnings as
-# errors (Release, as users build). Installs missing Debian packages first.
+# Builds and runs the whole test suite with g++ and with clang++ (Release, warnings
+# as errors), then the tests again with clang++ under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Installs missing Debian packages first.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh dataset-fashion-mnist
+scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
@@ -19,3 +20,14 @@ for compiler in g++ clang++; do
     echo "==== ${compiler}: test"
     ctest --test-dir "$dir" -j "$jobs" --output-on-failure
 done
+
+# Sanitizers: the unit tests only (compile-fail and consumer tests build other programs).
+dir="build/test-sanitizers"
+echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: build"
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
+    -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF \
+    "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
+cmake --build "$dir" -j "$jobs"
+echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: test"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$dir" -j "$jobs" --output-on-failure -E "^(compile_fail|consumer)"

@@ -91,6 +91,8 @@ protected:
     virtual bool decouples_weight_decay() const { return false; }
 
 private:
+    // Averages accumulated gradients, then clips the average (Caffe clips the sum
+    // before averaging; clipping the average keeps the threshold independent of accumulate).
     void prepare_gradients() {
         if (options_.accumulate > 1)
             for (const auto& p : params_) p.grad() /= static_cast<T>(options_.accumulate);
