@@ -5,7 +5,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/autoencoder.hpp"
+#include <tapestry/data/batches.hpp>
+#include <tapestry/nn/init.hpp>
+#include <tapestry/nn/optim/sgd.hpp>
+#include <tapestry/tapestry.hpp>
+
+#include "common/images.hpp"
+#include "common/progress.hpp"
+#include "common/run.hpp"
 
 int main(int argc, char** argv) {
     using namespace tapestry;
@@ -17,13 +24,9 @@ int main(int argc, char** argv) {
     examples::add_common_flags(app, o);
     CLI11_PARSE(app, argc, argv);
 
-    examples::FashionMnist data;
-    try {
-        data = examples::load_fashion_mnist(o.data, o.limit);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 2;
-    }
+    const std::optional<examples::FashionMnist> loaded = examples::load_data(o);
+    if (!loaded) return 2;
+    const examples::FashionMnist& data = *loaded;
     std::filesystem::create_directories(o.out);
 
     Param<float, 256, 784> W1;
@@ -47,22 +50,14 @@ int main(int argc, char** argv) {
     auto logits_of = [&](const auto& x) { return W2 * relu(W1 * x + b1) + b2; };
 
     data::Batches<float> batches(data.train_images, data.train_labels, o.batch, o.seed);
-    int first_epoch = 0;
-    if (!o.resume.empty()) {
-        try {
-            io::load_checkpoint(o.resume, sgd);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "error: cannot resume: %s\n", e.what());
-            return 2;
-        }
-        first_epoch = static_cast<int>(sgd.iteration() / batches.size());
-    }
-    std::ofstream csv(o.out + "/loss.csv", first_epoch == 0 ? std::ios::trunc : std::ios::app);
-    if (first_epoch == 0) csv << "epoch,train_loss,test_loss,test_accuracy\n";
+    const std::optional<int> start = examples::first_epoch(o, sgd, batches.size());
+    if (!start) return 2;
+    std::ofstream csv(o.out + "/loss.csv", *start == 0 ? std::ios::trunc : std::ios::app);
+    if (*start == 0) csv << "epoch,train_loss,test_loss,test_accuracy\n";
 
     Tape tape;
     data::Batch<float> batch;
-    for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
+    for (int epoch = *start; epoch < o.epochs; ++epoch) {
         batches.start_epoch(epoch);
         examples::Progress progress(epoch + 1, o.epochs, batches.size());
         double loss_sum = 0;

@@ -9,50 +9,16 @@
 #include <fstream>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
-#include <tapestry/io/checkpoint.hpp>
 #include <tapestry/data/batches.hpp>
 #include <tapestry/nn/init.hpp>
 #include <tapestry/nn/optim/sgd.hpp>
 #include <tapestry/tapestry.hpp>
 
-#include "fashion_mnist.hpp"
 #include "images.hpp"
 #include "progress.hpp"
+#include "run.hpp"
 
 namespace examples {
-
-struct RunOptions {
-    std::string data = default_fashion_mnist_dir;
-    std::string out;
-    std::string resume;
-    int epochs = 5;
-    long batch = 100;
-    double lr = 0.01;
-    double momentum = 0.9;
-    double weight_decay = 5e-4;
-    unsigned seed = 1;
-    long limit = 0;
-};
-
-// Adds the flags every example takes. Returns after CLI11 has parsed, or exits
-// with its message on a bad flag.
-inline void add_common_flags(CLI::App& app, RunOptions& o) {
-    app.add_option("--data", o.data, "folder with Fashion-MNIST's IDX files (.gz or plain)")->capture_default_str();
-    app.add_option("--out", o.out, "folder for loss.csv, PNGs and checkpoint.safetensors")->capture_default_str();
-    app.add_option("--resume", o.resume, "checkpoint to continue from")->check(CLI::ExistingFile);
-    app.add_option("--epochs", o.epochs, "epochs to train (in all, counting resumed ones)")
-        ->check(CLI::Range(1, 100000))->capture_default_str();
-    app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(1L, 60000L))->capture_default_str();
-    app.add_option("--lr", o.lr, "base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
-    app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (biases: decay_mult 0)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    app.add_option("--seed", o.seed, "seed of the initialisation and the shuffles")->capture_default_str();
-    app.add_option("--limit", o.limit, "use only the first N train and test examples (quick runs)")
-        ->check(CLI::NonNegativeNumber);
-}
 
 // Trains `logits_of(x)` (an autoencoder's output logits for the 784 x B batch x) with
 // sigmoid cross-entropy against x. `filters` gives the matrix whose rows are drawn in
@@ -61,13 +27,9 @@ template <class LogitsOf, class Filters>
 int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& params, LogitsOf logits_of,
                       Filters filters) {
     using namespace tapestry;
-    FashionMnist data;
-    try {
-        data = load_fashion_mnist(o.data, o.limit);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 2;
-    }
+    const std::optional<FashionMnist> loaded = load_data(o);
+    if (!loaded) return 2;
+    const FashionMnist& data = *loaded;
     std::filesystem::create_directories(o.out);
 
     nn::OptimizerOptions solver;
@@ -76,17 +38,8 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
     nn::Sgd<float> sgd(params, solver, {.momentum = o.momentum});
 
     data::Batches<float> batches(data.train_images, o.batch, o.seed);
-    int first_epoch = 0;
-    if (!o.resume.empty()) {
-        try {
-            io::load_checkpoint(o.resume, sgd);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "error: cannot resume: %s\n", e.what());
-            return 2;
-        }
-        first_epoch = static_cast<int>(sgd.iteration() / batches.size());
-        std::printf("resumed from %s at epoch %d (iteration %ld)\n", o.resume.c_str(), first_epoch, sgd.iteration());
-    }
+    const std::optional<int> start = first_epoch(o, sgd, batches.size());
+    if (!start) return 2;
 
     // Caffe's SigmoidCrossEntropyLoss: summed over pixels, averaged over the images.
     auto batch_loss = [&](const auto& x, Index images) {
@@ -104,12 +57,12 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
     };
 
     const std::string csv_path = o.out + "/loss.csv";
-    std::ofstream csv(csv_path, first_epoch == 0 ? std::ios::trunc : std::ios::app);
-    if (first_epoch == 0) csv << "epoch,train_loss,test_loss\n";
+    std::ofstream csv(csv_path, *start == 0 ? std::ios::trunc : std::ios::app);
+    if (*start == 0) csv << "epoch,train_loss,test_loss\n";
 
     Tape tape;
     data::Batch<float> batch;
-    for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
+    for (int epoch = *start; epoch < o.epochs; ++epoch) {
         batches.start_epoch(epoch);
         Progress progress(epoch + 1, o.epochs, batches.size());
         double loss_sum = 0;

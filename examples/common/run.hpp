@@ -1,0 +1,73 @@
+#pragma once
+// What every example's run shares: the flags, loading Fashion-MNIST, resuming from a
+// checkpoint. Errors are reported on stderr and turn into exit code 2.
+
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include <tapestry/io/checkpoint.hpp>
+
+#include "fashion_mnist.hpp"
+
+namespace examples {
+
+struct RunOptions {
+    std::string data = default_fashion_mnist_dir;
+    std::string out;
+    std::string resume;
+    int epochs = 5;
+    long batch = 100;
+    double lr = 0.01;
+    double momentum = 0.9;
+    double weight_decay = 5e-4;
+    unsigned seed = 1;
+    long limit = 0;
+};
+
+// Adds the flags every example takes; CLI11 checks their ranges when it parses.
+inline void add_common_flags(CLI::App& app, RunOptions& o) {
+    app.add_option("--data", o.data, "folder with Fashion-MNIST's IDX files (.gz or plain)")->capture_default_str();
+    app.add_option("--out", o.out, "folder for loss.csv, PNGs and checkpoint.safetensors")->capture_default_str();
+    app.add_option("--resume", o.resume, "checkpoint to continue from")->check(CLI::ExistingFile);
+    app.add_option("--epochs", o.epochs, "epochs to train (in all, counting resumed ones)")
+        ->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(1L, 60000L))->capture_default_str();
+    app.add_option("--lr", o.lr, "base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (biases: decay_mult 0)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--seed", o.seed, "seed of the initialisation and the shuffles")->capture_default_str();
+    app.add_option("--limit", o.limit, "use only the first N train and test examples (quick runs)")
+        ->check(CLI::NonNegativeNumber);
+}
+
+// Fashion-MNIST from o.data, or nothing after saying why on stderr.
+inline std::optional<FashionMnist> load_data(const RunOptions& o) {
+    try {
+        return load_fashion_mnist(o.data, o.limit);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return std::nullopt;
+    }
+}
+
+// The epoch to start from: 0, or where the --resume checkpoint left off (checkpoints
+// are written at the end of an epoch). Nothing after saying why on stderr.
+inline std::optional<int> first_epoch(const RunOptions& o, tapestry::nn::Optimizer<float>& optimizer,
+                                      tapestry::Index batches_per_epoch) {
+    if (o.resume.empty()) return 0;
+    try {
+        tapestry::io::load_checkpoint(o.resume, optimizer);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: cannot resume: %s\n", e.what());
+        return std::nullopt;
+    }
+    const int epoch = static_cast<int>(optimizer.iteration() / batches_per_epoch);
+    std::printf("resumed from %s at epoch %d (iteration %ld)\n", o.resume.c_str(), epoch, optimizer.iteration());
+    return epoch;
+}
+
+}  // namespace examples
