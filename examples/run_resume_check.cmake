@@ -2,12 +2,7 @@
 # the checkpoint; the two loss.csv files must be identical (the resume is exact).
 # Called by CTest with EXAMPLE, DATA and WORK_DIR.
 
-function(run)
-    execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
-    if(NOT result EQUAL 0)
-        message(FATAL_ERROR "command failed: ${ARGV}\n${output}")
-    endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/RunChecked.cmake)
 
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(common --data "${DATA}" --limit 1000 --batch 50)

@@ -2,12 +2,7 @@
 # add_subdirectory, once through find_package after installing it to a prefix.
 # Called by CTest with SOURCE_DIR, WORK_DIR, COMPILER and GENERATOR.
 
-function(run)
-    execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
-    if(NOT result EQUAL 0)
-        message(FATAL_ERROR "command failed: ${ARGV}\n${output}")
-    endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/RunChecked.cmake)
 
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(consumer "${SOURCE_DIR}/tests/consumer")
