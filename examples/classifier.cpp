@@ -11,7 +11,6 @@
 #include <tapestry/tapestry.hpp>
 
 #include "common/images.hpp"
-#include "common/progress.hpp"
 #include "common/run.hpp"
 
 int main(int argc, char** argv) {
@@ -56,23 +55,10 @@ int main(int argc, char** argv) {
     if (*start == 0) csv << "epoch,train_loss,test_loss,test_accuracy\n";
 
     Tape tape;
-    data::Batch<float> batch;
     for (int epoch = *start; epoch < o.epochs; ++epoch) {
-        batches.start_epoch(epoch);
-        examples::Progress progress(epoch + 1, o.epochs, batches.size());
-        double loss_sum = 0;
-        long seen = 0;
-        for (Index i = 0; i < batches.size(); ++i) {
-            batches.get(i, batch);
-            tape.clear();
-            Var<float, 1, 1> loss = softmax_cross_entropy(logits_of(constant(batch.x)), batch.labels);
-            tape.backward(loss);
-            sgd.step();
-            loss_sum += static_cast<double>(loss.value()(0, 0));
-            seen += batch.x.cols();
-            progress.update(i + 1, loss_sum / static_cast<double>(i + 1), seen);
-        }
-        tape.clear();
+        const double train = examples::train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
+            return softmax_cross_entropy(logits_of(constant(batch.x)), batch.labels);
+        });
 
         InferenceMode no_recording;
         auto test_logits = evaluate(logits_of(constant(data.test_images)));
@@ -85,7 +71,6 @@ int main(int argc, char** argv) {
             correct += predicted == data.test_labels[static_cast<std::size_t>(j)] ? 1 : 0;
         }
         const double accuracy = static_cast<double>(correct) / static_cast<double>(test_logits.cols());
-        const double train = loss_sum / static_cast<double>(batches.size());
         std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%\n", epoch + 1, train, test_loss,
                     100.0 * accuracy);
         std::fflush(stdout);

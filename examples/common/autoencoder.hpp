@@ -15,7 +15,6 @@
 #include <tapestry/tapestry.hpp>
 
 #include "images.hpp"
-#include "progress.hpp"
 #include "run.hpp"
 
 namespace examples {
@@ -61,25 +60,11 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
     if (*start == 0) csv << "epoch,train_loss,test_loss\n";
 
     Tape tape;
-    data::Batch<float> batch;
     for (int epoch = *start; epoch < o.epochs; ++epoch) {
-        batches.start_epoch(epoch);
-        Progress progress(epoch + 1, o.epochs, batches.size());
-        double loss_sum = 0;
-        long seen = 0;
-        for (Index i = 0; i < batches.size(); ++i) {
-            batches.get(i, batch);
-            tape.clear();
-            auto x = constant(batch.x);
-            Var<float, 1, 1> loss = batch_loss(x, batch.x.cols());
-            tape.backward(loss);
-            sgd.step();
-            loss_sum += static_cast<double>(loss.value()(0, 0));
-            seen += batch.x.cols();
-            progress.update(i + 1, loss_sum / static_cast<double>(i + 1), seen);
-        }
-        tape.clear();
-        const double train = loss_sum / static_cast<double>(batches.size()), test = test_loss();
+        const double train = train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
+            return batch_loss(constant(batch.x), batch.x.cols());
+        });
+        const double test = test_loss();
         std::printf("epoch %d: train loss %.4f, test loss %.4f\n", epoch + 1, train, test);
         std::fflush(stdout);
         csv << epoch + 1 << ',' << train << ',' << test << '\n' << std::flush;

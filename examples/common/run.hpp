@@ -8,9 +8,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <tapestry/data/batches.hpp>
 #include <tapestry/io/checkpoint.hpp>
+#include <tapestry/tapestry.hpp>
 
 #include "fashion_mnist.hpp"
+#include "progress.hpp"
 
 namespace examples {
 
@@ -68,6 +71,32 @@ inline std::optional<int> first_epoch(const RunOptions& o, tapestry::nn::Optimiz
     const int epoch = static_cast<int>(optimizer.iteration() / batches_per_epoch);
     std::printf("resumed from %s at epoch %d (iteration %ld)\n", o.resume.c_str(), epoch, optimizer.iteration());
     return epoch;
+}
+
+// One epoch of training over `batches` (shuffled for `epoch`) with a progress bar:
+// for each batch, the 1x1 loss that loss_of(batch) builds, backward, one optimizer
+// step. Returns the mean batch loss.
+template <class LossOf>
+double train_epoch(tapestry::Tape& tape, tapestry::nn::Optimizer<float>& optimizer,
+                   tapestry::data::Batches<float>& batches, int epoch, int epochs, LossOf loss_of) {
+    using namespace tapestry;
+    batches.start_epoch(epoch);
+    Progress progress(epoch + 1, epochs, batches.size());
+    data::Batch<float> batch;
+    double loss_sum = 0;
+    long seen = 0;
+    for (Index i = 0; i < batches.size(); ++i) {
+        batches.get(i, batch);
+        tape.clear();
+        Var<float, 1, 1> loss = loss_of(batch);
+        tape.backward(loss);
+        optimizer.step();
+        loss_sum += static_cast<double>(loss.value()(0, 0));
+        seen += batch.x.cols();
+        progress.update(i + 1, loss_sum / static_cast<double>(i + 1), seen);
+    }
+    tape.clear();
+    return loss_sum / static_cast<double>(batches.size());
 }
 
 }  // namespace examples

@@ -39,7 +39,4 @@ template <Operand X>
 using scalar_of = typename expression_t<X>::Scalar;
 }
 
-template <Operand X>
-using shape_of = Shape<expression_t<X>::Rows, expression_t<X>::Cols>;
-
 }  // namespace tapestry
