@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite with g++ and with clang++ (Release, warnings
 # as errors), then the tests again with clang++ under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Installs missing Debian packages first.
+# UndefinedBehaviorSanitizer, and fuzzes the file loaders for 60 s each (libFuzzer).
+# Installs missing Debian packages first.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,6 @@ cmake --build "$dir" -j "$jobs"
 echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: test"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$dir" -j "$jobs" --output-on-failure -E "^(compile_fail|consumer)"
+
+echo "==== libFuzzer on the IDX reader and the checkpoint loader"
+scripts/fuzz.sh 60

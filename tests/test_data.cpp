@@ -82,6 +82,13 @@ TEST_CASE("bad IDX files are rejected with the problem named") {
     rejected(files.plain("cut.gz", compressed.substr(0, compressed.size() - 6)), "truncated");
     CHECK_THROWS_MATCHES(io::read_idx_images<float>(files.plain("labels-as-images", idx_bytes(8, {3}, {1, 2, 3}))),
                          io::file_error, test::MessageContains("images need 3 IDX dimensions"));
+    // Found by fuzzing (tests/fuzz/regressions/idx): dimensions whose product wraps
+    // around to the data's length, and billions of images of no pixels.
+    rejected(files.plain("wraps", idx_bytes(8, {0x80000000u, 0x80000000u, 4}, {})), "more than 2^64 elements");
+    CHECK_THROWS_MATCHES(io::read_idx_images<float>(files.plain("no-pixels", idx_bytes(8, {0xF8000000u, 0x308, 0}, {}))),
+                         io::file_error, test::MessageContains("images of 776x0 pixels have no pixels"));
+    CHECK_THROWS_MATCHES(io::read_idx_images<float>(files.plain("huge", idx_bytes(8, {0, 0xFFFFFFFFu, 0xDAD22594u}, {}))),
+                         io::file_error, test::MessageContains("pixels are too large"));
 }
 
 TEST_CASE("batches cover every example once per epoch in a seeded order, the last one smaller") {

@@ -173,6 +173,21 @@ TEST_CASE("run-time shape mismatches throw shape_error naming both shapes, befor
     CHECK(A.grad().isZero());
 }
 
+TEST_CASE("a Var can be made from a Param (a copy) or from a Var of another static shape (the same value)") {
+    auto W = random_param<3, 1>(3, 1);
+    Tape tape;
+    Var<double, Dynamic, Dynamic> copy = W;  // a node that passes the gradient on to W
+    CHECK(copy.value() == W.value());
+    Var<double, Dynamic, 1> column = copy;   // no node: the same value, typed as a column
+    CHECK(column.value_data() == copy.value_data());
+    Var<double, 1, 1> scalar = sum(column);
+    CHECK_THROWS_MATCHES((Var<double, 1, Dynamic>(copy)), shape_error, test::MessageContains("3x1 and 1x1"));
+    CHECK(gradcheck([&] { Var<double, Dynamic, 1> c = Var<double, Dynamic, Dynamic>(W); return sum(square(c)); }, W) <
+          test::gradient_tolerance);
+    tape.backward(scalar);
+    CHECK(W.grad().isApproxToConstant(1.0));
+}
+
 TEST_CASE("size() counts nodes and bytes() the memory held") {
     auto W = random_param<3, 3>(3, 3);
     Tape tape;

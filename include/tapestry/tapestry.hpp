@@ -9,6 +9,7 @@
 
 #include "tapestry/tape/arena.hpp"
 #include "tapestry/tape/tape.hpp"
+#include "tapestry/tape/anomaly.hpp"
 
 #include "tapestry/param.hpp"
 #include "tapestry/var.hpp"

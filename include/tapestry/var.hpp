@@ -9,9 +9,43 @@
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
+#include "tapestry/param.hpp"
+#include "tapestry/tape/anomaly.hpp"
 #include "tapestry/tape/tape.hpp"
 
 namespace tapestry {
+
+template <class T, int Rows, int Cols>
+class Var;
+
+template <class X>
+inline constexpr bool is_var_v = false;
+template <class T, int R, int C>
+inline constexpr bool is_var_v<Var<T, R, C>> = true;
+
+namespace detail {
+// What a Var can be made from: an expression, a Param, or a Var of another static shape.
+template <class E, class V>
+concept VarSource = requires { typename std::remove_cvref_t<E>::is_tapestry_expression; } ||
+                    is_param_v<std::remove_cvref_t<E>> ||
+                    (is_var_v<std::remove_cvref_t<E>> && !std::is_same_v<std::remove_cvref_t<E>, V>);
+
+// What a Var is made of, whatever its static shape.
+template <class T>
+struct VarParts {
+    const T* value;
+    T* adjoint;
+    Index rows, cols;
+    std::shared_ptr<TapeLife> life;
+    std::uint64_t epoch;
+    std::size_t position;
+    std::shared_ptr<const void> owner;
+};
+
+// Defined in expr/materialize.hpp.
+template <class T, int Rows, int Cols, class E>
+Var<T, Rows, Cols> var_from(E&& operand);
+}  // namespace detail
 
 template <class T, int Rows, int Cols>
 class Var {
@@ -25,11 +59,14 @@ public:
     // An empty Var, to be assigned later; reading it throws tape_error.
     Var() = default;
 
-    // Evaluates any expression (one fused kernel, one tape node) into a Var.
+    // Evaluates any expression (one fused kernel, one tape node) into a Var. From
+    // a Param, copies its value (with a node that passes the gradient on); from a
+    // Var of another static shape, views the same value, checking the run-time extents.
     // Defined in expr/materialize.hpp.
     template <class E>
-        requires requires { typename std::remove_cvref_t<E>::is_tapestry_expression; }
-    Var(E&& expression);  // NOLINT(google-explicit-constructor): `Var h = sigmoid(...)` is the point
+        requires detail::VarSource<E, Var>
+    Var(E&& operand)  // NOLINT(google-explicit-constructor): `Var h = sigmoid(...)` is the point
+        : Var(detail::var_from<T, Rows, Cols>(std::forward<E>(operand))) {}
 
     // The value, with the Var's compile-time shape. Throws tape_error if the
     // tape it was recorded on has been cleared or destroyed since.
@@ -57,19 +94,12 @@ public:
     }
 
     // ----- for operations (not part of the user-facing API) -----
-    struct Parts {
-        const T* value;
-        T* adjoint;
-        Index rows, cols;
-        std::shared_ptr<detail::TapeLife> life;
-        std::uint64_t epoch;
-        std::size_t position;
-        std::shared_ptr<const void> owner;
-    };
+    using Parts = detail::VarParts<T>;
     explicit Var(Parts p)
         : value_(p.value), adjoint_(p.adjoint), rows_(p.rows), cols_(p.cols), life_(std::move(p.life)),
           epoch_(p.epoch), position_(p.position), owner_(std::move(p.owner)) {}
 
+    Parts parts() const { return {value_, adjoint_, rows_, cols_, life_, epoch_, position_, owner_}; }
     const T* value_data() const { return value_; }
     T* adjoint_data() const { return adjoint_; }
     const void* tape_identity() const { return life_ ? life_->tape : nullptr; }
@@ -88,11 +118,6 @@ private:
     std::size_t position_ = 0;                // tape size after this Var's node: backward starts here
     std::shared_ptr<const void> owner_;       // keeps an owned value alive
 };
-
-template <class X>
-inline constexpr bool is_var_v = false;
-template <class T, int R, int C>
-inline constexpr bool is_var_v<Var<T, R, C>> = true;
 
 namespace detail {
 
@@ -134,13 +159,15 @@ Var<T, R, C> finish_value(NewValue<T, R, C>& fresh, Step&& step) {
 
 // A leaf without gradient: the data, a target, anything the loss does not train.
 // The matrix is copied (into the tape's arena when one is active), so a temporary is fine.
+// Any Eigen matrix or array expression will do.
 template <class Derived>
-auto constant(const Eigen::MatrixBase<Derived>& m) {
+auto constant(const Eigen::DenseBase<Derived>& m) {
     using T = typename Derived::Scalar;
     constexpr int R = Derived::RowsAtCompileTime;
     constexpr int C = Derived::ColsAtCompileTime;
     auto fresh = detail::new_value<T, R, C>(m.rows(), m.cols(), false);
-    Eigen::Map<Eigen::Matrix<T, R, C>>(fresh.value, m.rows(), m.cols()) = m;
+    Eigen::Map<Eigen::Array<T, R, C>>(fresh.value, m.rows(), m.cols()) = m.derived().array();
+    detail::check_value(fresh.value, m.rows(), m.cols(), [&] { return "constant " + to_string_shape(m.rows(), m.cols()); });
     return detail::finish_value(fresh, [] {});
 }
 

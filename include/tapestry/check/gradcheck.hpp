@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "tapestry/nn/param_set.hpp"
 #include "tapestry/tape/backward.hpp"
 
 namespace tapestry {
@@ -37,10 +38,9 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> copy_of_grad(const Param<T, R, 
     return p.grad();
 }
 
-template <class F, class T, int R, int C>
-double gradcheck_one(F& f, Param<T, R, C>& p, const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& analytic,
-                     const GradcheckOptions& o, std::mt19937& rng) {
-    const Index n = p.value().size();
+// The worst error over the coordinates of one Param's storage (`n` values).
+template <class F, class T>
+double gradcheck_one(F& f, T* values, Index n, const T* analytic, const GradcheckOptions& o, std::mt19937& rng) {
     std::vector<Index> coordinates(static_cast<std::size_t>(n));
     for (Index i = 0; i < n; ++i) coordinates[static_cast<std::size_t>(i)] = i;
     if (o.max_coordinates > 0 && o.max_coordinates < n) {
@@ -50,7 +50,7 @@ double gradcheck_one(F& f, Param<T, R, C>& p, const Eigen::Matrix<T, Eigen::Dyna
     double worst = 0;
     InferenceMode no_recording;
     for (Index i : coordinates) {
-        T& x = p.value().data()[i];
+        T& x = values[i];
         const T saved = x;
         const T h = static_cast<T>(o.step * std::max(1.0, std::abs(static_cast<double>(saved))));
         x = saved + h;
@@ -59,7 +59,7 @@ double gradcheck_one(F& f, Param<T, R, C>& p, const Eigen::Matrix<T, Eigen::Dyna
         const double down = scalar_value(f);
         x = saved;
         const double numeric = (up - down) / (2.0 * static_cast<double>(h));
-        const double exact = static_cast<double>(analytic.data()[i]);
+        const double exact = static_cast<double>(analytic[i]);
         const double scale = std::max({std::abs(exact), std::abs(numeric), o.scale_floor});
         worst = std::max(worst, std::abs(exact - numeric) / scale);
     }
@@ -82,7 +82,9 @@ double gradcheck(const GradcheckOptions& options, F&& f, Params&... params) {
     double worst = 0;
     std::apply(
         [&](const auto&... grads) {
-            ((worst = std::max(worst, detail::gradcheck_one(f, params, grads, options, rng))), ...);
+            ((worst = std::max(worst, detail::gradcheck_one(f, params.value().data(), params.value().size(),
+                                                              grads.data(), options, rng))),
+             ...);
         },
         analytic);
     std::apply([&](const auto&... grads) { ((params.grad() = grads), ...); }, saved_grads);
@@ -93,6 +95,28 @@ template <class F, class... Params>
     requires(!std::is_same_v<std::remove_cvref_t<F>, GradcheckOptions>)
 double gradcheck(F&& f, Params&... params) {
     return gradcheck(GradcheckOptions{}, std::forward<F>(f), params...);
+}
+
+// The same over a ParamSet: for models whose Params are only known at run time.
+template <class F, class T>
+double gradcheck(const GradcheckOptions& options, F&& f, const nn::ParamSet<T>& params) {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    std::vector<Matrix> saved_grads;
+    for (const auto& p : params) saved_grads.emplace_back(p.grad());
+    params.zero_grad();
+    {
+        Tape tape;
+        tape.backward(f());
+    }
+    std::vector<Matrix> analytic;
+    for (const auto& p : params) analytic.emplace_back(p.grad());
+    std::mt19937 rng(options.seed);
+    double worst = 0;
+    for (std::size_t k = 0; k < params.size(); ++k)
+        worst = std::max(worst, detail::gradcheck_one(f, params[k].value_data, params[k].rows * params[k].cols,
+                                                      analytic[k].data(), options, rng));
+    for (std::size_t k = 0; k < params.size(); ++k) params[k].grad() = saved_grads[k];
+    return worst;
 }
 
 }  // namespace tapestry

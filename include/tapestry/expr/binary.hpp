@@ -34,6 +34,15 @@ public:
         if (right_.needs_grad()) right_.backprop(op_.backward_right(g, left_.array(), right_.array()));
     }
 
+    std::string describe() const {
+        return std::string(Op::name) + "(" + left_.describe() + ", " + right_.describe() + ")";
+    }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        left_.for_each_leaf(f);
+        right_.for_each_leaf(f);
+    }
+
 private:
     Op op_;
     Left left_;

@@ -76,6 +76,12 @@ public:
             inner_.backprop(g.colwise().sum());
     }
 
+    std::string describe() const { return inner_.describe() + " repeated to " + to_string_shape(rows_, cols_); }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        inner_.for_each_leaf(f);
+    }
+
 private:
     Inner inner_;  // a leaf: its value is read in place
     Index rows_, cols_;

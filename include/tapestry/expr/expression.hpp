@@ -11,8 +11,11 @@
 //   void verify() const;                    // throws tape_error if a leaf's tape memory is gone
 //   void backprop(const G& g) const;        // adds g = d(loss)/d(this), of this shape, into the leaves
 //   void backprop_given_value(const G& g, const Y& y);  // the same, given this node's value y, stored
+//   std::string describe() const;           // e.g. "sigmoid(add(Var 128x64, Param 128x1))", for errors
+//   void for_each_leaf(F f) const;          // f(leaf) for each leaf that takes a gradient (anomaly checks)
 
 #include <concepts>
+#include <string>
 #include <type_traits>
 
 #include "tapestry/core/shape.hpp"

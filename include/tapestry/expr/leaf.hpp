@@ -36,6 +36,12 @@ public:
     const T* value_data() const { return value_; }
     T* adjoint_data() const { return grad_; }
 
+    std::string describe() const { return "Param " + to_string_shape(rows_, cols_); }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        f(*this);
+    }
+
 private:
     const T* value_;
     T* grad_;
@@ -69,6 +75,12 @@ public:
 
     const T* value_data() const { return var_.value_data(); }
     T* adjoint_data() const { return var_.adjoint_data(); }
+
+    std::string describe() const { return "Var " + to_string_shape(rows(), cols()); }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        if (needs_grad()) f(*this);
+    }
     const Var<T, R, C>& var() const { return var_; }
 
 private:

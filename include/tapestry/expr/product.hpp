@@ -30,6 +30,7 @@ struct GemmOperand {
         return Eigen::Map<Matrix>(leaf.adjoint_data(), leaf.rows(), leaf.cols());
     }
     bool needs_grad() const { return leaf.needs_grad(); }
+    std::string describe() const { return leaf.describe() + (Transposed ? ".transpose()" : ""); }
 };
 
 template <LazyExpression E>
@@ -80,8 +81,10 @@ auto matrix_product(const A& a, const B& b) {
         auto fresh = detail::new_value<T, Rule::rows, Rule::cols>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
         using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
         Eigen::Map<Matrix>(fresh.value, rows, cols).noalias() = lhs.value() * rhs.value();
+        const auto describe = [lhs, rhs] { return "matrix product(" + lhs.describe() + ", " + rhs.describe() + ")"; };
+        detail::check_value(fresh.value, rows, cols, describe);
 
-        return detail::finish_value(fresh, [lhs, rhs, adjoint = fresh.adjoint, rows, cols] {
+        return detail::finish_value(fresh, [lhs, rhs, adjoint = fresh.adjoint, rows, cols, describe] {
             Eigen::Map<const Matrix> dC(adjoint, rows, cols);
             if (lhs.needs_grad()) {
                 if constexpr (decltype(lhs)::transposed)
@@ -95,6 +98,7 @@ auto matrix_product(const A& a, const B& b) {
                 else
                     rhs.stored_adjoint().noalias() += lhs.value().transpose() * dC;
             }
+            detail::check_gradients(describe, lhs.leaf, rhs.leaf);
         });
     }
 }

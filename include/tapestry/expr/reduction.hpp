@@ -15,8 +15,11 @@ Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
     // Column by column: a total redux over an expression with a broadcast (which has
     // no linear access) would run scalar code; each column's sum vectorises.
     *fresh.value = scale * e.array().colwise().sum().sum();
-    return finish_value(fresh, [e, adjoint = fresh.adjoint, scale] {
+    const auto describe = [e] { return "sum(" + e.describe() + ")"; };
+    check_value(fresh.value, 1, 1, describe);
+    return finish_value(fresh, [e, adjoint = fresh.adjoint, scale, describe] {
         e.backprop(Eigen::Array<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * *adjoint));
+        check_gradients(describe, e);
     });
 }
 
@@ -35,12 +38,15 @@ auto partial_sum(const E& e) {
         out = e.array().rowwise().sum();
     else
         out = e.array().colwise().sum();
-    return finish_value(fresh, [e, adjoint = fresh.adjoint] {
+    const auto describe = [e] { return (AlongRows ? "row_sum(" : "col_sum(") + e.describe() + ")"; };
+    check_value(fresh.value, out_rows, out_cols, describe);
+    return finish_value(fresh, [e, adjoint = fresh.adjoint, describe] {
         const Index rows = e.rows(), cols = e.cols();
         if constexpr (AlongRows)
             e.backprop(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, rows, 1).rowwise().replicate(cols));
         else
             e.backprop(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, 1, cols).colwise().replicate(rows));
+        check_gradients(describe, e);
     });
 }
 

@@ -27,6 +27,12 @@ public:
 
     const Inner& inner() const { return inner_; }
 
+    std::string describe() const { return inner_.describe() + ".transpose()"; }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        inner_.for_each_leaf(f);
+    }
+
 private:
     Inner inner_;
 };

@@ -35,6 +35,12 @@ public:
         if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), y));
     }
 
+    std::string describe() const { return std::string(Op::name) + "(" + inner_.describe() + ")"; }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        inner_.for_each_leaf(f);
+    }
+
 private:
     Op op_;
     Inner inner_;

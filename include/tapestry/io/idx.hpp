@@ -5,6 +5,7 @@
 // sets and supported here. The file's length must match its dimensions exactly.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ inline IdxArray read_idx(const std::string& path) {
         const std::uint32_t extent = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
                                      (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
         out.dims.push_back(extent);
+        // A product that wrapped around could match a short file: refuse it first.
+        if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / extent)
+            throw file_error(path + ": the IDX dimensions multiply to more than 2^64 elements");
         count *= extent;
     }
     if (bytes.size() - header != count)
@@ -83,7 +87,13 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> read_idx_images(const std::stri
     if (idx.dims.size() != 3)
         throw file_error(path + ": images need 3 IDX dimensions (count, rows, cols), the file has " +
                          std::to_string(idx.dims.size()));
-    const Index n = idx.dims[0], pixels = Index{idx.dims[1]} * Index{idx.dims[2]};
+    if (idx.dims[1] == 0 || idx.dims[2] == 0)
+        throw file_error(path + ": images of " + std::to_string(idx.dims[1]) + "x" + std::to_string(idx.dims[2]) +
+                         " pixels have no pixels");
+    const std::uint64_t pixels_per_image = std::uint64_t{idx.dims[1]} * idx.dims[2];  // < 2^64: no wrap
+    if (pixels_per_image > static_cast<std::uint64_t>(std::numeric_limits<Index>::max()))
+        throw file_error(path + ": images of " + std::to_string(pixels_per_image) + " pixels are too large");
+    const Index n = idx.dims[0], pixels = static_cast<Index>(pixels_per_image);
     // Row-major images, one after the other: exactly a column-major pixels x n matrix.
     Eigen::Map<const Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic>> raw(idx.data.data(), pixels, n);
     return raw.template cast<T>() / T(255);

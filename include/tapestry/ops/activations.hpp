@@ -7,6 +7,7 @@ namespace tapestry {
 namespace ops {
 
 struct Sigmoid {
+    static constexpr const char* name = "sigmoid";
     // Eigen's logistic saturates to exactly 0 or 1 instead of overflowing.
     auto forward(const auto& x) const { return x.logistic(); }
     // sigmoid' = y (1 - y): cheaper in the output than in the input.
@@ -17,6 +18,7 @@ struct Sigmoid {
 };
 
 struct Tanh {
+    static constexpr const char* name = "tanh";
     auto forward(const auto& x) const { return x.tanh(); }
     auto backward(const auto& g, const auto&, const auto& y) const {
         using T = typename std::decay_t<decltype(y)>::Scalar;
@@ -25,6 +27,7 @@ struct Tanh {
 };
 
 struct Relu {
+    static constexpr const char* name = "relu";
     auto forward(const auto& x) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return x.max(T(0));
@@ -37,6 +40,7 @@ struct Relu {
 };
 
 struct Softplus {
+    static constexpr const char* name = "softplus";
     // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large x, no lost digits for small.
     auto forward(const auto& x) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;

@@ -9,36 +9,42 @@ namespace tapestry {
 namespace ops {
 
 struct Add {
+    static constexpr const char* name = "add";
     auto forward(const auto& a, const auto& b) const { return a + b; }
     auto backward_left(const auto& g, const auto&, const auto&) const { return g; }
     auto backward_right(const auto& g, const auto&, const auto&) const { return g; }
 };
 
 struct Subtract {
+    static constexpr const char* name = "subtract";
     auto forward(const auto& a, const auto& b) const { return a - b; }
     auto backward_left(const auto& g, const auto&, const auto&) const { return g; }
     auto backward_right(const auto& g, const auto&, const auto&) const { return -g; }
 };
 
 struct Hadamard {
+    static constexpr const char* name = "hadamard";
     auto forward(const auto& a, const auto& b) const { return a * b; }
     auto backward_left(const auto& g, const auto&, const auto& b) const { return g * b; }
     auto backward_right(const auto& g, const auto& a, const auto&) const { return g * a; }
 };
 
 struct Divide {
+    static constexpr const char* name = "divide";
     auto forward(const auto& a, const auto& b) const { return a / b; }
     auto backward_left(const auto& g, const auto&, const auto& b) const { return g / b; }
     auto backward_right(const auto& g, const auto& a, const auto& b) const { return -g * a / b.square(); }
 };
 
 struct Negate {
+    static constexpr const char* name = "negate";
     auto forward(const auto& x) const { return -x; }
     auto backward(const auto& g, const auto&, const auto&) const { return -g; }
 };
 
 template <class T>
 struct Scale {  // s * x
+    static constexpr const char* name = "scale";
     T s;
     auto forward(const auto& x) const { return x * s; }
     auto backward(const auto& g, const auto&, const auto&) const { return g * s; }
@@ -46,6 +52,7 @@ struct Scale {  // s * x
 
 template <class T>
 struct DivideBy {  // x / s, as a true division (not x * (1/s)) so it rounds as users expect
+    static constexpr const char* name = "divide_by_scalar";
     T s;
     auto forward(const auto& x) const { return x / s; }
     auto backward(const auto& g, const auto&, const auto&) const { return g / s; }
@@ -53,6 +60,7 @@ struct DivideBy {  // x / s, as a true division (not x * (1/s)) so it rounds as 
 
 template <class T>
 struct ScalarOver {  // s / x
+    static constexpr const char* name = "scalar_over";
     T s;
     auto forward(const auto& x) const { return s * x.inverse(); }
     // d(s/x) = -s/x^2 = -y/x
@@ -61,6 +69,7 @@ struct ScalarOver {  // s / x
 
 template <class T>
 struct Shift {  // x + s
+    static constexpr const char* name = "shift";
     T s;
     auto forward(const auto& x) const { return x + s; }
     auto backward(const auto& g, const auto&, const auto&) const { return g; }
@@ -68,6 +77,7 @@ struct Shift {  // x + s
 
 template <class T>
 struct ScalarMinus {  // s - x
+    static constexpr const char* name = "scalar_minus";
     T s;
     auto forward(const auto& x) const { return s - x; }
     auto backward(const auto& g, const auto&, const auto&) const { return -g; }

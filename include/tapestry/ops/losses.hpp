@@ -18,6 +18,7 @@ namespace ops {
 
 // max(x, 0) - x t + log1p(e^-|x|) is log(1 + e^x) - x t without overflow for any finite x.
 struct SigmoidCrossEntropy {
+    static constexpr const char* name = "sigmoid_cross_entropy";
     auto forward(const auto& x, const auto& t) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return x.max(T(0)) - x * t + (-x.abs()).exp().log1p();
@@ -103,9 +104,13 @@ auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction re
     }
     const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(examples) : T(1);
     *fresh.value = scale * total;
+    const auto describe = [classes, examples] {
+        return "softmax_cross_entropy(Var " + to_string_shape(classes, examples) + ")";
+    };
+    detail::check_value(fresh.value, 1, 1, describe);
 
     return detail::finish_value(fresh, [z, kept_labels, log_sum_exp, adjoint = fresh.adjoint, scale, classes,
-                                        examples] {
+                                        examples, describe] {
         Eigen::Map<const Matrix> Z(z.value_data(), classes, examples);
         Eigen::Map<Matrix> dZ(z.adjoint_data(), classes, examples);
         const T g = scale * *adjoint;
@@ -114,6 +119,9 @@ auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction re
             dZ.col(j).array() += g * (Z.col(j).array() - log_sum_exp[j]).exp();
             dZ(kept_labels[j], j) -= g;
         }
+        if (detail::detecting_anomalies())
+            detail::check_finite(z.adjoint_data(), classes, examples, "backward",
+                                 [&] { return "the gradient that " + describe() + " sends to its logits"; });
     });
 }
 

@@ -7,16 +7,19 @@ namespace tapestry {
 namespace ops {
 
 struct Exp {
+    static constexpr const char* name = "exp";
     auto forward(const auto& x) const { return x.exp(); }
     auto backward(const auto& g, const auto&, const auto& y) const { return g * y; }
 };
 
 struct Log {
+    static constexpr const char* name = "log";
     auto forward(const auto& x) const { return x.log(); }
     auto backward(const auto& g, const auto& x, const auto&) const { return g / x; }
 };
 
 struct Sqrt {
+    static constexpr const char* name = "sqrt";
     auto forward(const auto& x) const { return x.sqrt(); }
     auto backward(const auto& g, const auto&, const auto& y) const {
         using T = typename std::decay_t<decltype(y)>::Scalar;
@@ -25,6 +28,7 @@ struct Sqrt {
 };
 
 struct Square {
+    static constexpr const char* name = "square";
     auto forward(const auto& x) const { return x.square(); }
     auto backward(const auto& g, const auto& x, const auto&) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
@@ -33,6 +37,7 @@ struct Square {
 };
 
 struct Abs {
+    static constexpr const char* name = "abs";
     auto forward(const auto& x) const { return x.abs(); }
     // The derivative at 0 is taken as 0 (sign(0) = 0).
     auto backward(const auto& g, const auto& x, const auto&) const { return g * x.sign(); }
@@ -40,6 +45,7 @@ struct Abs {
 
 template <class T>
 struct Pow {
+    static constexpr const char* name = "pow";
     T p;
     auto forward(const auto& x) const { return x.pow(p); }
     auto backward(const auto& g, const auto& x, const auto&) const { return g * p * x.pow(p - T(1)); }
