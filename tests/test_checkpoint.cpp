@@ -14,40 +14,15 @@
 #include <tapestry/nn/optim/sgd.hpp>
 
 #include "helpers.hpp"
+#include "temp_files.hpp"
 
 using namespace tapestry;
 using namespace tapestry::nn;
 using namespace tapestry::io;
 namespace fs = std::filesystem;
-
-namespace {
-
-// A fresh folder per test, removed at the end.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("tapestry-test-" + std::to_string(::getpid()) + "-" +
-                                            std::to_string(counter()++));
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-    static int& counter() {
-        static int n = 0;
-        return n;
-    }
-};
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream(path, std::ios::binary) << bytes;
-}
-
-}  // namespace
+using test::read_bytes;
+using test::TempDir;
+using test::write_bytes;
 
 TEST_CASE("a safetensors file has the documented layout: u64 header length, JSON, row-major data") {
     TempDir dir;

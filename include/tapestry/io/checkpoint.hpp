@@ -104,6 +104,9 @@ void save_checkpoint(const std::string& path, const nn::Optimizer<T>& optimizer)
 template <class T>
 void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
     SafetensorsFile file(path);
+    // save_checkpoint always writes one; without it a flipped bit in its key would go unchecked.
+    if (file.metadata().count(detail::checksum_key) == 0)
+        file.fail("", std::string("no ") + detail::checksum_key + " checksum: not written by save_checkpoint, or damaged");
     const auto& params = optimizer.params();
     std::set<std::string> expected;
     for (std::size_t i = 0; i < params.size(); ++i) {

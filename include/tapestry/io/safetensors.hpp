@@ -6,9 +6,12 @@
 //
 // Writing is atomic: a temporary file in the same folder is written, flushed to disk
 // and renamed over the target, so a crash leaves either the old file or the new one.
-// Reading validates everything (header, names, dtypes, shapes, offsets, file size)
-// before it hands out any tensor, and every error names the file, the tensor and the problem.
+// Reading validates everything (header, names, dtypes, shapes, offsets, file size and,
+// in files tapestry wrote, a CRC-32 of every byte) before it hands out any tensor, and
+// every error names the file, the tensor and the problem.
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
@@ -61,6 +65,35 @@ inline void append_u64_le(std::string& out, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
+// The CRC-32 of the whole file lives in its own header, so it is computed with its
+// 8 hex digits written as zeros; any flipped bit, anywhere, then fails the check.
+inline constexpr const char* checksum_key = "tapestry.crc32";
+inline constexpr const char* checksum_placeholder = "00000000";
+
+inline std::uint32_t crc32_of(const char* data, std::size_t size, std::uint32_t crc = 0) {
+    while (size > 0) {  // zlib takes 32-bit lengths
+        const auto chunk = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+        crc = static_cast<std::uint32_t>(::crc32(crc, reinterpret_cast<const Bytef*>(data), chunk));
+        data += chunk;
+        size -= chunk;
+    }
+    return crc;
+}
+
+inline std::string hex8(std::uint32_t v) {
+    char text[9];
+    std::snprintf(text, sizeof text, "%08x", v);
+    return text;
+}
+
+// Where the checksum's digits are in the header text: after "tapestry.crc32":"
+inline std::size_t checksum_position(const std::string& header_text) {
+    const std::string key = std::string("\"") + checksum_key + "\":\"";
+    const std::size_t at = header_text.find(key);
+    if (at == std::string::npos || header_text.find(key, at + 1) != std::string::npos) return std::string::npos;
+    return at + key.size();
+}
+
 }  // namespace detail
 
 // Writes `tensors` (and string metadata) to `path`, atomically.
@@ -68,7 +101,8 @@ template <class T>
 void write_safetensors(const std::string& path, const std::vector<TensorView<T>>& tensors,
                        const std::map<std::string, std::string>& metadata = {}) {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
-    if (!metadata.empty()) header["__metadata__"] = metadata;
+    header["__metadata__"] = metadata;
+    header["__metadata__"][detail::checksum_key] = detail::checksum_placeholder;
     std::uint64_t offset = 0;
     for (const auto& t : tensors) {
         if (t.name == "__metadata__" || header.contains(t.name))
@@ -82,24 +116,26 @@ void write_safetensors(const std::string& path, const std::vector<TensorView<T>>
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned
 
-    std::string head;
-    detail::append_u64_le(head, text.size());
-    head += text;
+    std::string file;
+    detail::append_u64_le(file, text.size());
+    file += text;
+    std::vector<T> row_major;
+    for (const auto& t : tensors) {
+        row_major.resize(static_cast<std::size_t>(t.matrix.size()));
+        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+            row_major.data(), t.matrix.rows(), t.matrix.cols()) = t.matrix;
+        // The format is little-endian, as is every machine tapestry builds for.
+        static_assert(std::endian::native == std::endian::little);
+        file.append(reinterpret_cast<const char*>(row_major.data()), row_major.size() * sizeof(T));
+    }
+    const std::string crc = detail::hex8(detail::crc32_of(file.data(), file.size()));
+    file.replace(8 + detail::checksum_position(text), crc.size(), crc);
 
     const std::string temporary = path + ".tmp." + std::to_string(::getpid());
     const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw file_error(path + ": cannot create " + temporary + ": " + std::strerror(errno));
     try {
-        detail::write_all(fd, head.data(), head.size(), path);
-        std::vector<T> row_major;
-        for (const auto& t : tensors) {
-            row_major.resize(static_cast<std::size_t>(t.matrix.size()));
-            Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-                row_major.data(), t.matrix.rows(), t.matrix.cols()) = t.matrix;
-            // The format is little-endian, as is every machine tapestry builds for.
-            static_assert(std::endian::native == std::endian::little);
-            detail::write_all(fd, row_major.data(), row_major.size() * sizeof(T), path);
-        }
+        detail::write_all(fd, file.data(), file.size(), path);
         if (::fsync(fd) != 0) throw file_error(path + ": fsync failed: " + std::strerror(errno));
     } catch (...) {
         ::close(fd);
@@ -143,6 +179,7 @@ public:
         }
         if (!header.is_object()) fail("", "the header is not a JSON object");
         parse_entries(header);
+        verify_checksum();
     }
 
     const std::string& path() const { return path_; }
@@ -178,6 +215,25 @@ public:
     }
 
 private:
+    // Files written by tapestry carry a CRC-32 of all their bytes; others are taken as they are.
+    void verify_checksum() const {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        return;  // fuzzers mutate bytes: let their inputs reach the checks behind this one
+#endif
+        const auto it = metadata_.find(detail::checksum_key);
+        if (it == metadata_.end()) return;
+        const std::string header_text(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_));
+        const std::size_t at = detail::checksum_position(header_text);
+        if (it->second.size() != 8 || at == std::string::npos)
+            fail("", "the checksum entry " + std::string(detail::checksum_key) + " is malformed");
+        std::vector<char> zeroed = bytes_;
+        std::memcpy(zeroed.data() + 8 + at, detail::checksum_placeholder, 8);
+        const std::string computed = detail::hex8(detail::crc32_of(zeroed.data(), zeroed.size()));
+        if (computed != it->second)
+            fail("", "the content does not match its CRC-32 (stored " + it->second + ", computed " + computed +
+                         "): the file is damaged");
+    }
+
     static std::size_t element_size(const std::string& dtype) {
         if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
         if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
