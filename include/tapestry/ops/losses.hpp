@@ -86,20 +86,25 @@ auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction re
 
     auto fresh = detail::new_value<T, 1, 1>(1, 1, z.requires_grad());
     const bool recording = fresh.adjoint != nullptr;
-    // Kept for backward: the labels and each column's log-sum-exp.
+    // Kept for backward: the labels, and each column's maximum and log of the sum of
+    // e^(z - max). Kept apart (not as their sum, the log-sum-exp) because the loss
+    // log(sum) - (z_label - max) then cancels nothing: at logits of 1e4 in float,
+    // (max + log(sum)) - z_label would round away 3 digits.
     int* kept_labels = recording ? fresh.tape->template allocate_values<int>(examples) : nullptr;
-    T* log_sum_exp = recording ? fresh.tape->template allocate_values<T>(examples) : nullptr;
+    T* column_max = recording ? fresh.tape->template allocate_values<T>(examples) : nullptr;
+    T* log_sum = recording ? fresh.tape->template allocate_values<T>(examples) : nullptr;
 
     Eigen::Map<const Matrix> Z(z.value_data(), classes, examples);
     T total = 0;
     for (Index j = 0; j < examples; ++j) {
         const auto column = Z.col(j).array();
         const T max = column.maxCoeff();
-        const T lse = max + std::log((column - max).exp().sum());
-        total += lse - column(labels[j]);
+        const T log_sum_shifted = std::log((column - max).exp().sum());
+        total += log_sum_shifted - (column(labels[j]) - max);
         if (recording) {
             kept_labels[j] = labels[j];
-            log_sum_exp[j] = lse;
+            column_max[j] = max;
+            log_sum[j] = log_sum_shifted;
         }
     }
     const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(examples) : T(1);
@@ -109,14 +114,14 @@ auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction re
     };
     detail::check_value(fresh.value, 1, 1, describe);
 
-    return detail::finish_value(fresh, [z, kept_labels, log_sum_exp, adjoint = fresh.adjoint, scale, classes,
-                                        examples, describe] {
+    return detail::finish_value(fresh, [z, kept_labels, column_max, log_sum, adjoint = fresh.adjoint, scale,
+                                        classes, examples, describe] {
         Eigen::Map<const Matrix> Z(z.value_data(), classes, examples);
         Eigen::Map<Matrix> dZ(z.adjoint_data(), classes, examples);
         const T g = scale * *adjoint;
         // d/dz = softmax(z) - onehot(label)
         for (Index j = 0; j < examples; ++j) {
-            dZ.col(j).array() += g * (Z.col(j).array() - log_sum_exp[j]).exp();
+            dZ.col(j).array() += g * ((Z.col(j).array() - column_max[j]) - log_sum[j]).exp();
             dZ(kept_labels[j], j) -= g;
         }
         if (detail::detecting_anomalies())

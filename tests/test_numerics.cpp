@@ -1,0 +1,166 @@
+// Numerics at the edges, in float and double: activations and losses stay finite
+// for |x| up to 1e4, their gradients reach their limits (0 or 1, not NaN), log and
+// sqrt at 0 give their limits, and all-equal logits give the uniform softmax.
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+
+namespace {
+
+constexpr double extremes[] = {-1e4, -1e3, -100, -30, -1, 0, 1, 30, 100, 1e3, 1e4};
+constexpr int count = sizeof(extremes) / sizeof(extremes[0]);
+
+template <class T>
+using Row = Eigen::Matrix<T, 1, count>;
+
+template <class T>
+Param<T, 1, count> at_extremes() {
+    Row<T> x;
+    for (int i = 0; i < count; ++i) x(i) = static_cast<T>(extremes[i]);
+    return Param<T, 1, count>(x);
+}
+
+// The value of f at every extreme point, and d(sum f)/dx there.
+template <class T, class F>
+std::pair<Row<T>, Row<T>> value_and_gradient(F f) {
+    auto x = at_extremes<T>();
+    Tape tape;
+    Var<T, 1, count> y = f(x);
+    tape.backward(sum(y));
+    return {y.value(), x.grad()};
+}
+
+// Within a few ulps of the expected value, both being finite; or both infinite alike.
+template <class T>
+bool near(T actual, double expected) {
+    if (std::isinf(expected)) return actual == static_cast<T>(expected);
+    const double tolerance = 8 * std::numeric_limits<T>::epsilon() * std::max(1.0, std::abs(expected));
+    return std::isfinite(actual) && std::abs(static_cast<double>(actual) - expected) <= tolerance;
+}
+
+template <class T>
+void check_row(const Row<T>& actual, double (*expected)(double), const char* what) {
+    for (int i = 0; i < count; ++i) {
+        INFO(what << " at x = " << extremes[i] << ": got " << actual(i) << ", expected " << expected(extremes[i]));
+        CHECK(near(actual(i), expected(extremes[i])));
+    }
+}
+
+double logistic(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("activations are finite at |x| up to 1e4 and their gradients reach their limits", "", float,
+                   double) {
+    using T = TestType;
+    SECTION("sigmoid") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return sigmoid(x); });
+        check_row<T>(y, logistic, "sigmoid");
+        check_row<T>(dy, [](double x) { return logistic(x) * (1 - logistic(x)); }, "sigmoid'");
+    }
+    SECTION("tanh") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return tanh(x); });
+        check_row<T>(y, [](double x) { return std::tanh(x); }, "tanh");
+        check_row<T>(dy, [](double x) { return 1 - std::tanh(x) * std::tanh(x); }, "tanh'");
+    }
+    SECTION("softplus") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return softplus(x); });
+        check_row<T>(y, [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }, "softplus");
+        check_row<T>(dy, logistic, "softplus'");
+    }
+    SECTION("relu") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return relu(x); });
+        check_row<T>(y, [](double x) { return std::max(x, 0.0); }, "relu");
+        check_row<T>(dy, [](double x) { return x > 0 ? 1.0 : 0.0; }, "relu'");  // 0 at 0, as PyTorch
+    }
+    SECTION("exp(-square(x)) underflows to (about) 0 with a gradient of (about) 0, not NaN") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return exp(-square(x)); });
+        CHECK(y.allFinite());
+        CHECK(dy.allFinite());
+        // Eigen's vectorised exp clamps its argument, so e^-1e8 is the smallest normal
+        // number or below, rather than exactly 0.
+        CHECK(y(0) <= 4 * std::numeric_limits<T>::min());
+        CHECK(std::abs(dy(0)) <= 1e5 * std::numeric_limits<T>::min());
+    }
+}
+
+TEMPLATE_TEST_CASE("losses are finite at logits up to 1e4 and their gradients are the limits", "", float, double) {
+    using T = TestType;
+    auto x = at_extremes<T>();
+    SECTION("sigmoid_cross_entropy against targets 0, 1/2 and 1") {
+        for (double target : {0.0, 0.5, 1.0}) {
+            x.zero_grad();
+            Tape tape;
+            auto loss = sigmoid_cross_entropy(x, Row<T>::Constant(static_cast<T>(target)), Reduction::Sum);
+            Var<T, 1, 1> value = loss;
+            tape.backward(value);
+            double expected = 0;
+            for (double v : extremes) expected += std::max(v, 0.0) - v * target + std::log1p(std::exp(-std::abs(v)));
+            INFO("target " << target);
+            CHECK(std::isfinite(value.value()(0, 0)));
+            CHECK(value.value()(0, 0) == Approx(expected).epsilon(1e-6));
+            check_row<T>(x.grad(), target == 0.0 ? +[](double v) { return logistic(v); }
+                                   : target == 1.0 ? +[](double v) { return logistic(v) - 1; }
+                                                   : +[](double v) { return logistic(v) - 0.5; },
+                         "d loss / d logit");
+        }
+    }
+    SECTION("mse at 1e4") {
+        Tape tape;
+        Var<T, 1, 1> value = mse(x, Row<T>::Zero(), Reduction::Sum);
+        tape.backward(value);
+        CHECK(std::isfinite(value.value()(0, 0)));
+        check_row<T>(x.grad(), [](double v) { return 2 * v; }, "d mse / dx");
+    }
+    SECTION("softmax_cross_entropy with one logit at 1e4 and one at -1e4") {
+        Param<T, 3, 2> logits(Eigen::Matrix<T, 3, 2>{{T(1e4), T(-1e4)}, {T(-1e4), T(1e4)}, {T(0), T(0)}});
+        const std::vector<int> labels{1, 1};  // the first column's label has logit -1e4: a loss of 2e4
+        Tape tape;
+        Var<T, 1, 1> loss = softmax_cross_entropy(logits, labels, Reduction::Sum);
+        tape.backward(loss);
+        CHECK(loss.value()(0, 0) == Approx(2e4).epsilon(1e-6));
+        CHECK(logits.grad().allFinite());
+        // softmax(z) - onehot: column 0 is (1, 0, 0) - (0, 1, 0); column 1 is (0, 1, 0) - (0, 1, 0)
+        const Eigen::Matrix<T, 3, 2> expected{{1, 0}, {-1, 0}, {0, 0}};
+        CHECK(logits.grad().isApprox(expected));
+    }
+    SECTION("softmax_cross_entropy with all-equal logits is log(classes), with the uniform gradient") {
+        for (T level : {T(-1e4), T(0), T(1e4)}) {
+            Param<T, 4, 1> logits(Eigen::Matrix<T, 4, 1>::Constant(level));
+            const std::vector<int> labels{2};
+            Tape tape;
+            Var<T, 1, 1> loss = softmax_cross_entropy(logits, labels);
+            tape.backward(loss);
+            INFO("all logits at " << level);
+            CHECK(loss.value()(0, 0) == Approx(std::log(4.0)).epsilon(1e-6));
+            const Eigen::Matrix<T, 4, 1> expected{T(0.25), T(0.25), T(-0.75), T(0.25)};
+            CHECK(logits.grad().isApprox(expected));
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("log, sqrt and pow at 0 give their limits", "", float, double) {
+    using T = TestType;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    Param<T, 1, 1> zero;
+    auto at_zero = [&](auto f) {
+        zero.zero_grad();
+        Tape tape;
+        Var<T, 1, 1> y = f(zero);
+        tape.backward(y);
+        return std::pair<T, T>{y.value()(0, 0), zero.grad()(0, 0)};
+    };
+    CHECK(at_zero([](const auto& x) { return sqrt(x); }) == std::pair<T, T>{0, inf});
+    CHECK(at_zero([](const auto& x) { return log(x); }) == std::pair<T, T>{-inf, inf});
+    CHECK(at_zero([](const auto& x) { return pow(x, 2); }) == std::pair<T, T>{0, 0});
+    CHECK(at_zero([](const auto& x) { return pow(x, 0.5); }) == std::pair<T, T>{0, inf});
+    CHECK(at_zero([](const auto& x) { return abs(x); }) == std::pair<T, T>{0, 0});  // 0 at the kink
+    CHECK(at_zero([](const auto& x) { return sqrt(square(x) + 1e-12); }).second == T(0));
+}
