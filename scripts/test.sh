@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite with g++ and with clang++ (Release, warnings
 # as errors), then the tests again with clang++ under AddressSanitizer and
-# UndefinedBehaviorSanitizer, and fuzzes the file loaders for 60 s each (libFuzzer).
+# UndefinedBehaviorSanitizer, the thread tests under ThreadSanitizer, and fuzzes the
+# file loaders for 60 s each (libFuzzer).
 # Installs missing Debian packages first.
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -32,6 +33,15 @@ cmake --build "$dir" -j "$jobs"
 echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: test"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$dir" -j "$jobs" --output-on-failure -E "^(compile_fail|consumer)"
+
+# ThreadSanitizer: the tests that run threads (separate models, replicas of one model,
+# thread-local tapes and anomaly scopes).
+dir="build/test-tsan"
+echo "==== clang++ with ThreadSanitizer: build and run the thread tests"
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
+    -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
+cmake --build "$dir" -j "$jobs" --target test_threads test_anomaly
+for test in test_threads test_anomaly; do TSAN_OPTIONS=halt_on_error=1 "$dir/tests/$test"; done
 
 echo "==== libFuzzer on the IDX reader and the checkpoint loader"
 scripts/fuzz.sh 60

@@ -1,7 +1,12 @@
 // Each thread has its own active tape: two threads training separate models at once
-// get exactly what training them one after the other gives.
+// get exactly what training them one after the other gives; one model trained on
+// several threads (replicas, gradients added before the step) matches one thread.
 
 #include <thread>
+#include <vector>
+
+#include <tapestry/nn/optim/sgd.hpp>
+#include <tapestry/nn/replicas.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -50,4 +55,74 @@ TEST_CASE("two threads training separate models at once match training them one 
     CHECK(b2.W.value() == b1.W.value());
     CHECK(a2.b.value() == a1.b.value());
     CHECK(Tape::active() == nullptr);  // the threads' tapes never became this thread's
+}
+
+namespace {
+
+// Model A's shape in small: a tied autoencoder with biases.
+struct Tied {
+    Param<double, 4, 6> W{test::random_matrix(4, 6)};
+    Param<double, 4, 1> b1{test::random_matrix(4, 1)};
+    Param<double, 6, 1> b2{test::random_matrix(6, 1)};
+    nn::ParamSet<double> params() { return {{"W", W}, {"b1", b1}, {"b2", b2}}; }
+
+    template <class X>
+    auto loss(const X& x) {  // summed over the examples, so that shares add up
+        auto h = sigmoid(W * x + b1);
+        return sigmoid_cross_entropy(W.transpose() * h + b2, x, Reduction::Sum);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("one model trained on several threads through replicas matches one thread") {
+    constexpr int threads = 3, steps = 20;
+    const Eigen::MatrixXd batch = (test::random_matrix(6, 12).array() + 1) / 2;  // 12 examples in [0, 1]
+    Tied single;
+    Tied model = single;  // the same starting weights
+    const Eigen::MatrixXd W_start = model.W.value();
+    const nn::OptimizerOptions options{.lr = nn::lr::fixed(0.01), .weight_decay = 5e-4};
+    nn::Sgd<double> sgd_single(single.params(), options, {.momentum = 0.9});
+    nn::Sgd<double> sgd(model.params(), options, {.momentum = 0.9});
+    std::vector<Tied> replicas(threads, model);
+
+    for (int step = 0; step < steps; ++step) {
+        {
+            Tape tape;
+            tape.backward(single.loss(constant(batch)));
+        }
+        sgd_single.step();
+
+        for (auto& replica : replicas) {
+            nn::copy_values(model.params(), replica.params());
+            replica.params().zero_grad();
+        }
+        std::vector<std::thread> workers;
+        for (int t = 0; t < threads; ++t)
+            workers.emplace_back([&, t] {
+                Tape tape;  // this thread's own
+                tape.backward(replicas[t].loss(constant(batch.middleCols(4 * t, 4))));
+            });
+        for (auto& w : workers) w.join();
+        for (auto& replica : replicas) nn::add_grads(replica.params(), model.params());
+        sgd.step();
+    }
+    // The same sums in another order: equal to rounding, not bit for bit.
+    CHECK(model.W.value().isApprox(single.W.value(), 1e-12));
+    CHECK(model.b1.value().isApprox(single.b1.value(), 1e-12));
+    CHECK(model.b2.value().isApprox(single.b2.value(), 1e-12));
+    CHECK_FALSE(model.W.value().isApprox(W_start, 1e-3));  // and it did train
+}
+
+TEST_CASE("replicas must have the model's layout") {
+    Tied model;
+    Param<double, 4, 6> other;
+    CHECK_THROWS_MATCHES(nn::add_grads(nn::ParamSet<double>{{"W", other}}, model.params()), value_error,
+                         test::MessageContains("add_grads: the ParamSets hold 1 and 3 Params"));
+    Param<double, 6, 4> transposed;
+    Param<double, 4, 1> b1;
+    Param<double, 6, 1> b2;
+    CHECK_THROWS_MATCHES(nn::copy_values(nn::ParamSet<double>{{"W", transposed}, {"b1", b1}, {"b2", b2}},
+                                         model.params()),
+                         value_error, test::MessageContains("\"W\" 6x4 in one and \"W\" 4x6 in the other"));
 }

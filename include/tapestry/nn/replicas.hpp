@@ -1,0 +1,48 @@
+#pragma once
+// Training one model on several threads. A Param's grad() is written by every
+// backward pass that reaches it, so threads must not share Params: each thread
+// trains a replica (its own Params, the same names and shapes), and between steps
+//
+//   copy_values(model, replica)        for each replica: the current weights
+//   ... each thread: replica backward passes on its share of the batch ...
+//   add_grads(replica, model)          for each replica, after the threads joined
+//   optimizer.step()                   on the model's ParamSet, as with one thread
+//
+// With Reduction::Sum (or each share's mean weighted by its size) the summed replica
+// gradients are the whole batch's gradient; only the order of the additions differs.
+
+#include <string>
+
+#include "tapestry/nn/param_set.hpp"
+
+namespace tapestry::nn {
+
+namespace detail {
+template <class T>
+void check_same_layout(const ParamSet<T>& a, const ParamSet<T>& b, const char* operation) {
+    if (a.size() != b.size())
+        throw value_error(std::string(operation) + ": the ParamSets hold " + std::to_string(a.size()) + " and " +
+                          std::to_string(b.size()) + " Params");
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name || a[i].rows != b[i].rows || a[i].cols != b[i].cols)
+            throw value_error(std::string(operation) + ": Param " + std::to_string(i) + " is \"" + a[i].name + "\" " +
+                              to_string_shape(a[i].rows, a[i].cols) + " in one and \"" + b[i].name + "\" " +
+                              to_string_shape(b[i].rows, b[i].cols) + " in the other");
+}
+}  // namespace detail
+
+// to[i].value() = from[i].value() for every Param (same names and shapes, checked first).
+template <class T>
+void copy_values(const ParamSet<T>& from, const ParamSet<T>& to) {
+    detail::check_same_layout(from, to, "copy_values");
+    for (std::size_t i = 0; i < from.size(); ++i) to[i].value() = from[i].value();
+}
+
+// to[i].grad() += from[i].grad() for every Param (same names and shapes, checked first).
+template <class T>
+void add_grads(const ParamSet<T>& from, const ParamSet<T>& to) {
+    detail::check_same_layout(from, to, "add_grads");
+    for (std::size_t i = 0; i < from.size(); ++i) to[i].grad() += from[i].grad();
+}
+
+}  // namespace tapestry::nn
