@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite with g++ and with clang++ (Release, warnings
 # as errors), then the tests again with clang++ under AddressSanitizer and
-# UndefinedBehaviorSanitizer, the thread tests under ThreadSanitizer, and fuzzes the
-# file loaders for 60 s each (libFuzzer).
+# UndefinedBehaviorSanitizer, the thread tests under ThreadSanitizer, one training
+# example under valgrind, and fuzzes the file loaders for 60 s each (libFuzzer).
 # Installs missing Debian packages first.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev
+scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev valgrind
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
@@ -22,6 +22,11 @@ for compiler in g++ clang++; do
     echo "==== ${compiler}: test"
     ctest --test-dir "$dir" -j "$jobs" --output-on-failure
 done
+
+# Valgrind memcheck over one training example (one short epoch on real data).
+echo "==== valgrind memcheck: examples/tied_autoencoder, 1 epoch on 300 examples"
+valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet \
+    build/test-g++/examples/tied_autoencoder --epochs 1 --limit 300 --out build/valgrind-out
 
 # Sanitizers: the unit tests only (compile-fail and consumer tests build other programs).
 dir="build/test-sanitizers"

@@ -33,6 +33,15 @@ struct a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variabl
 template <class PredictionShape, class TargetShape>
 struct loss_needs_prediction_and_target_of_the_same_shape;
 
+template <class EigenShape>
+struct an_eigen_matrix_in_an_expression_must_be_wrapped_in_constant_first;
+
+template <class Exponent>
+struct pow_needs_a_number_as_its_exponent_not;
+
+template <class LabelType>
+struct softmax_cross_entropy_needs_int_class_labels_not;
+
 // Names the diagnostic D (an incomplete type) and so stops compilation with its name.
 // Returns normally in the type system so that no second error follows from the caller.
 template <class D>

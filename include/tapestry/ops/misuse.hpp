@@ -1,0 +1,94 @@
+#pragma once
+// Overloads that exist only to turn a likely mistake into a first error line that
+// says what to do (core/diagnostics.hpp), instead of "no match for operator*"
+// followed by every candidate the compiler tried. Each reports, then carries on
+// with a stand-in of the right type, so that no second error follows.
+
+#include <ranges>
+
+#include "tapestry/ops/arithmetic.hpp"
+#include "tapestry/ops/losses.hpp"
+#include "tapestry/ops/math.hpp"
+#include "tapestry/expr/product.hpp"
+
+namespace tapestry {
+namespace detail {
+
+template <class M>
+concept EigenDense = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<M>>, std::remove_cvref_t<M>>;
+
+// An Eigen operand where an expression is expected: W * x with x an Eigen matrix.
+template <class A, class B>
+concept OperandWithEigen = (Operand<A> && EigenDense<B>) || (EigenDense<A> && Operand<B>);
+
+// What the Eigen operand should have been: constant(m), a Var of its type.
+template <class X>
+decltype(auto) as_operand_after_report(X&& x) {
+    if constexpr (EigenDense<X>) {
+        using M = std::remove_cvref_t<X>;
+        diagnostic::report<diagnostic::an_eigen_matrix_in_an_expression_must_be_wrapped_in_constant_first<
+            Shape<M::RowsAtCompileTime, M::ColsAtCompileTime>>>();
+        return Var<typename M::Scalar, M::RowsAtCompileTime, M::ColsAtCompileTime>();
+    } else {
+        return std::forward<X>(x);
+    }
+}
+
+}  // namespace detail
+
+template <class A, class B>
+    requires detail::OperandWithEigen<A, B>
+auto operator*(A&& a, B&& b) {
+    return detail::as_operand_after_report(std::forward<A>(a)) * detail::as_operand_after_report(std::forward<B>(b));
+}
+
+template <class A, class B>
+    requires detail::OperandWithEigen<A, B>
+auto operator+(A&& a, B&& b) {
+    return detail::as_operand_after_report(std::forward<A>(a)) + detail::as_operand_after_report(std::forward<B>(b));
+}
+
+template <class A, class B>
+    requires detail::OperandWithEigen<A, B>
+auto operator-(A&& a, B&& b) {
+    return detail::as_operand_after_report(std::forward<A>(a)) - detail::as_operand_after_report(std::forward<B>(b));
+}
+
+template <class A, class B>
+    requires detail::OperandWithEigen<A, B>
+auto hadamard(A&& a, B&& b) {
+    return hadamard(detail::as_operand_after_report(std::forward<A>(a)),
+                    detail::as_operand_after_report(std::forward<B>(b)));
+}
+
+template <class A, class B>
+    requires detail::OperandWithEigen<A, B>
+auto divide(A&& a, B&& b) {
+    return divide(detail::as_operand_after_report(std::forward<A>(a)),
+                  detail::as_operand_after_report(std::forward<B>(b)));
+}
+
+// pow(x, p) takes a number p; an elementwise x^y of two expressions is exp(y * log(x)).
+template <Operand X, class P>
+    requires(!Arithmetic<P>)
+auto pow(X&& x, P&&) {
+    diagnostic::report<diagnostic::pow_needs_a_number_as_its_exponent_not<std::remove_cvref_t<P>>>();
+    return pow(std::forward<X>(x), 1);
+}
+
+template <Operand L, std::ranges::contiguous_range Labels>
+    requires(!std::is_same_v<std::ranges::range_value_t<Labels>, int>)
+auto softmax_cross_entropy(L&& logits, const Labels&, Reduction reduction = Reduction::Mean) {
+    diagnostic::report<
+        diagnostic::softmax_cross_entropy_needs_int_class_labels_not<std::ranges::range_value_t<Labels>>>();
+    return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(), reduction);
+}
+
+template <Operand L, class Derived>
+    requires(!std::is_same_v<typename Derived::Scalar, int>)
+auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>&, Reduction reduction = Reduction::Mean) {
+    diagnostic::report<diagnostic::softmax_cross_entropy_needs_int_class_labels_not<typename Derived::Scalar>>();
+    return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(), reduction);
+}
+
+}  // namespace tapestry
