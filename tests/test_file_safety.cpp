@@ -26,8 +26,8 @@ using namespace tapestry::io;
 TEST_CASE("a process killed while saving leaves the previous checkpoint whole") {
     test::TempDir dir;
     const std::string path = dir.file("model.safetensors");
-    // 2 MB, so that a save (write, fsync, rename) is long enough to be interrupted.
-    Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Constant(512, 512, 1.0));
+    // 4 MB: a save's write, fsync and rename take long enough to be interrupted.
+    Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Constant(512, 1024, 1.0));
     ParamSet<double> params{{"W", W}};
     save_params(path, params);
 
@@ -47,16 +47,19 @@ TEST_CASE("a process killed while saving leaves the previous checkpoint whole") 
                 std::_Exit(1);
             }
         }
-        ::usleep(std::uniform_int_distribution<useconds_t>(1000, 40000)(rng));
-        // A temporary file beside the checkpoint: the child is in the middle of a save.
-        for (const auto& entry : std::filesystem::directory_iterator(dir.path))
-            if (entry.path().filename().string().find(".tmp.") != std::string::npos) ++killed_while_writing;
+        // Kill at a random moment soon after a save has created its temporary file:
+        // during the write, the fsync, the rename, or the start of the next save.
+        const std::string temporary = path + ".tmp." + std::to_string(child);
+        for (int wait = 0; wait < 100000 && !std::filesystem::exists(temporary); ++wait) ::usleep(100);
+        ::usleep(std::uniform_int_distribution<useconds_t>(0, 5000)(rng));
         ::kill(child, SIGKILL);
         int status = 0;
         ::waitpid(child, &status, 0);
         REQUIRE(WIFSIGNALED(status));  // killed, not failed
+        // The child's temporary file is left behind if it died in the middle of a save.
+        if (std::filesystem::exists(temporary)) ++killed_while_writing;
 
-        Param<double, Dynamic, Dynamic> loaded(512, 512);
+        Param<double, Dynamic, Dynamic> loaded(512, 1024);
         REQUIRE_NOTHROW(load_params(path, ParamSet<double>{{"W", loaded}}));
         const double v = loaded.value()(0, 0);
         CHECK(loaded.value().isConstant(v));  // one whole save, never a mix of two
