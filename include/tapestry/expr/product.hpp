@@ -4,7 +4,11 @@
 // other expression is materialised first. Backward is two GEMMs that accumulate
 // into the operands' adjoints (a Param's adjoint is its grad()):
 //   d op(A) += dC op(B)^T      d op(B) += op(A)^T dC
+// written for the stored (untransposed) adjoints:
+//   A stored as is:   dA += dC op(B)^T        A stored transposed:   dA += op(B) dC^T
+//   B stored as is:   dB += op(A)^T dC        B stored transposed:   dB += dC^T op(A)
 
+#include "tapestry/expr/gemm.hpp"
 #include "tapestry/expr/materialize.hpp"
 
 namespace tapestry {
@@ -16,19 +20,11 @@ struct GemmOperand {
     Leaf leaf;
     static constexpr bool transposed = Transposed;
 
-    auto value() const {
-        using Matrix = Eigen::Matrix<typename Leaf::Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-        Eigen::Map<const Matrix> stored(leaf.value_data(), leaf.rows(), leaf.cols());
-        if constexpr (Transposed)
-            return stored.transpose();
-        else
-            return stored;
-    }
-    // Written as a whole-matrix adjoint with GEMM's accumulate (+=): no temporary.
-    auto stored_adjoint() const {
-        using Matrix = Eigen::Matrix<typename Leaf::Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-        return Eigen::Map<Matrix>(leaf.adjoint_data(), leaf.rows(), leaf.cols());
-    }
+    // The stored matrix, as gemm_accumulate() takes it: data, rows, cols.
+    const typename Leaf::Scalar* data() const { return leaf.value_data(); }
+    typename Leaf::Scalar* adjoint() const { return leaf.adjoint_data(); }
+    Index rows() const { return leaf.rows(); }
+    Index cols() const { return leaf.cols(); }
     bool needs_grad() const { return leaf.needs_grad(); }
     std::string describe() const { return leaf.describe() + (Transposed ? ".transpose()" : ""); }
 };
@@ -79,24 +75,26 @@ auto matrix_product(const A& a, const B& b) {
         auto rhs = detail::gemm_operand(b);
         const Index rows = a.rows(), cols = b.cols();
         auto fresh = detail::new_value<T, Rule::rows, Rule::cols>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
-        using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-        Eigen::Map<Matrix>(fresh.value, rows, cols).noalias() = lhs.value() * rhs.value();
+        constexpr bool TA = decltype(lhs)::transposed, TB = decltype(rhs)::transposed;
+        std::fill_n(fresh.value, rows * cols, T(0));
+        detail::gemm_accumulate<TA, TB>(T(1), lhs.data(), lhs.rows(), lhs.cols(), rhs.data(), rhs.rows(), rhs.cols(),
+                                        fresh.value);
         const auto describe = [lhs, rhs] { return "matrix product(" + lhs.describe() + ", " + rhs.describe() + ")"; };
         detail::check_value(fresh.value, rows, cols, describe);
 
-        return detail::finish_value(fresh, [lhs, rhs, adjoint = fresh.adjoint, rows, cols, describe] {
-            Eigen::Map<const Matrix> dC(adjoint, rows, cols);
+        return detail::finish_value(fresh, [lhs, rhs, dC = fresh.adjoint, rows, cols, describe] {
+            using detail::gemm_accumulate;
             if (lhs.needs_grad()) {
-                if constexpr (decltype(lhs)::transposed)
-                    lhs.stored_adjoint().noalias() += rhs.value() * dC.transpose();
+                if constexpr (TA)
+                    gemm_accumulate<TB, true>(T(1), rhs.data(), rhs.rows(), rhs.cols(), dC, rows, cols, lhs.adjoint());
                 else
-                    lhs.stored_adjoint().noalias() += dC * rhs.value().transpose();
+                    gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data(), rhs.rows(), rhs.cols(), lhs.adjoint());
             }
             if (rhs.needs_grad()) {
-                if constexpr (decltype(rhs)::transposed)
-                    rhs.stored_adjoint().noalias() += dC.transpose() * lhs.value();
+                if constexpr (TB)
+                    gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data(), lhs.rows(), lhs.cols(), rhs.adjoint());
                 else
-                    rhs.stored_adjoint().noalias() += lhs.value().transpose() * dC;
+                    gemm_accumulate<!TA, false>(T(1), lhs.data(), lhs.rows(), lhs.cols(), dC, rows, cols, rhs.adjoint());
             }
             detail::check_gradients(describe, lhs.leaf, rhs.leaf);
         });

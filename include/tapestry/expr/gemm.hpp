@@ -1,0 +1,94 @@
+#pragma once
+// C += alpha op(A) op(B) on column-major storage without gaps, where op(X) is X or
+// X^T, through Eigen's own kernels (GEMM, and GEMV when C is a vector).
+//
+// Why not `C.noalias() += A * B` on Eigen Maps? For run-time sizes that expression
+// mallocs its packing buffers on every call, and copies a strided vector operand;
+// a training step would allocate ~10 times. Here the packing buffers and vector
+// copies come from a workspace kept per thread and grown on demand, so after the
+// first step a product allocates nothing. The arithmetic is Eigen's, unchanged.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "tapestry/core/eigen.hpp"
+
+namespace tapestry::detail {
+
+// A per-thread buffer aligned for Eigen's packets, grown on demand and never shrunk.
+template <class T>
+T* gemm_workspace(std::size_t count) {
+    thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
+    if (buffer.size() < count) buffer.resize(count);
+    return buffer.data();
+}
+
+// Eigen's blocking parameters for a GEMM, with its packing buffers in the workspace.
+template <class T>
+class WorkspaceBlocking : public Eigen::internal::level3_blocking<T, T> {
+public:
+    WorkspaceBlocking(Index rows, Index cols, Index depth) {
+        this->m_mc = rows;
+        this->m_nc = cols;
+        this->m_kc = depth;
+        Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc, Index{1});
+        // Each block starts on a 64-byte boundary: the packed panels are read with aligned loads.
+        constexpr std::size_t per_line = 64 / sizeof(T);
+        const auto rounded = [](Index n) { return (static_cast<std::size_t>(n) + per_line - 1) / per_line * per_line; };
+        const std::size_t size_a = rounded(this->m_mc * this->m_kc), size_b = rounded(this->m_kc * this->m_nc);
+        T* base = gemm_workspace<T>(size_a + size_b + per_line);
+        base = reinterpret_cast<T*>((reinterpret_cast<std::uintptr_t>(base) + 63) & ~std::uintptr_t{63});
+        this->m_blockA = base;
+        this->m_blockB = base + size_a;
+    }
+};
+
+// `count` values read with a stride, as a contiguous vector: in place when the stride
+// is 1, else copied into the workspace.
+template <class T>
+const T* contiguous(const T* data, Index count, Index stride) {
+    if (stride == 1 || count <= 1) return data;
+    T* copy = gemm_workspace<T>(static_cast<std::size_t>(count));
+    for (Index i = 0; i < count; ++i) copy[i] = data[i * stride];
+    return copy;
+}
+
+// C (m x n) += alpha op(A) op(B). A is stored a_rows x a_cols, B b_rows x b_cols,
+// C m x n, each column-major with its rows as leading dimension.
+template <bool TransposeA, bool TransposeB, class T>
+void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B, Index b_rows, Index b_cols, T* C) {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+    const Index m = TransposeA ? a_cols : a_rows;
+    const Index k = TransposeA ? a_rows : a_cols;
+    const Index n = TransposeB ? b_rows : b_cols;
+    if (m == 0 || n == 0 || k == 0) return;
+
+    const Eigen::Map<const Matrix> a(A, a_rows, a_cols), b(B, b_rows, b_cols);
+    if (n == 1) {  // C = op(A) x, with x the first column of op(B)
+        const Eigen::Map<const Vector> x(contiguous(B, k, TransposeB ? b_rows : 1), k);
+        Eigen::Map<Vector> c(C, m);
+        if constexpr (TransposeA)
+            c.noalias() += alpha * a.transpose() * x;
+        else
+            c.noalias() += alpha * a * x;
+    } else if (m == 1) {  // C^T = op(B)^T y, with y the first row of op(A); C (1 x n) is contiguous
+        const Eigen::Map<const Vector> y(contiguous(A, k, TransposeA ? 1 : a_rows), k);
+        Eigen::Map<Vector> c(C, n);
+        if constexpr (TransposeB)
+            c.noalias() += alpha * b * y;
+        else
+            c.noalias() += alpha * b.transpose() * y;
+    } else {
+        using namespace Eigen;
+        WorkspaceBlocking<T> blocking(m, n, k);
+        internal::general_matrix_matrix_product<Index, T, TransposeA ? RowMajor : ColMajor, false, T,
+                                                TransposeB ? RowMajor : ColMajor, false, ColMajor,
+                                                1>::run(m, n, k, A, a_rows, B, b_rows, C, 1, m, alpha, blocking,
+                                                        nullptr);
+    }
+}
+
+}  // namespace tapestry::detail

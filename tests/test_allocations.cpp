@@ -1,0 +1,94 @@
+// After the first training step, a step allocates nothing: the tape reuses its arenas,
+// GEMMs pack into a reused workspace, the optimizer updates in place. Counted here by
+// replacing malloc (which operator new, Eigen's aligned_malloc and everything else in
+// the process end in) for the whole test binary.
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "../bench/model_a.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TAPESTRY_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define TAPESTRY_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef TAPESTRY_COUNTS_ALLOCATIONS
+#define TAPESTRY_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace {
+std::atomic<long> allocation_count{0};
+}
+
+#if TAPESTRY_COUNTS_ALLOCATIONS
+// glibc's own entry points, under the names it exports for exactly this purpose.
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+
+void* malloc(std::size_t size) {
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    return __libc_malloc(size);
+}
+void* calloc(std::size_t count, std::size_t size) {
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    return __libc_calloc(count, size);
+}
+void* realloc(void* p, std::size_t size) {
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    return __libc_realloc(p, size);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t size) {
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(alignment, size);
+}
+void* memalign(std::size_t alignment, std::size_t size) {
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) {
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    *out = __libc_memalign(alignment, size);
+    return *out == nullptr ? ENOMEM : 0;
+}
+void free(void* p) { __libc_free(p); }
+}
+#endif
+
+namespace {
+
+template <class Step>
+long allocations_during(Step&& step, int times) {
+    const long before = allocation_count.load();
+    for (int i = 0; i < times; ++i) step();
+    return allocation_count.load() - before;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first", "", float, double) {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    // The counter does count: a vector's buffer is one allocation.
+    CHECK(allocations_during([] { std::vector<int> v(10); (void)v; }, 1) == 1);
+
+    for (tapestry::Index batch : {1, 64}) {
+        bench::ModelAData<TestType> data(batch);
+        bench::ModelATapestry<TestType> model(data);
+        model.step();  // the first step sizes the tape's arenas and the GEMM workspace
+        INFO("batch " << batch);
+        CHECK(allocations_during([&] { model.step(); }, 5) == 0);
+    }
+}
