@@ -1,7 +1,8 @@
 // The training step of Model A (bench/model_a.hpp): tapestry against the hand-written
 // Eigen floor, in the same binary, with the same data. Each benchmark reports
 // its time per step (ms) and GEMM GFLOP/s; the Ratio benchmarks alternate the two versions step by
-// step and report tapestry / hand-written as the counter `ratio`.
+// step and report tapestry / hand-written as the counter `ratio`, and the bytes the
+// tape occupies for one step as `tape_bytes`.
 
 #include <chrono>
 
@@ -45,6 +46,9 @@ void ratio(benchmark::State& state) {
     state.counters["ratio"] = ours_seconds / floor_seconds;
     state.counters["hand_ms/step"] = 1e3 * floor_seconds / static_cast<double>(state.iterations());
     state.counters["ms/step"] = 1e3 * ours_seconds / static_cast<double>(state.iterations());
+    // The tape's memory for one step (test_allocations checks it against what backward reads).
+    const auto used = ours.tape().bytes_used();
+    state.counters["tape_bytes"] = static_cast<double>(used.values_and_steps + used.adjoints);
 }
 
 void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond); }

@@ -55,6 +55,7 @@ public:
     }
 
     const Matrix<T> W() const { return W_.value(); }
+    const tapestry::Tape& tape() const { return tape_; }
 
 private:
     tapestry::nn::ParamSet<T> params() {

@@ -92,3 +92,23 @@ TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first
         CHECK(allocations_during([&] { model.step(); }, 5) == 0);
     }
 }
+
+TEMPLATE_TEST_CASE("Model A's tape holds little more than the values its backward pass reads", "", float, double) {
+    using T = TestType;
+    constexpr tapestry::Index batch = 64;
+    bench::ModelAData<T> data(batch);
+    bench::ModelATapestry<T> model(data);
+    model.step();
+    const auto used = model.tape().bytes_used();
+    // What backward reads: the input x (for dW of W x), the hidden layer h (for dW of
+    // W^T h, and for sigmoid' = h (1 - h)) and the decoder's product z = W^T h (for
+    // sigmoid(z + b2) - x). W is a Param, outside the tape.
+    const double needed = static_cast<double>((bench::visible + bench::hidden + bench::visible) * batch * sizeof(T));
+    // The gradient buffers a hand-written backward needs: dz, dh and d(W x).
+    const double gradients = static_cast<double>((bench::visible + bench::hidden + bench::hidden) * batch * sizeof(T));
+    INFO("values and steps: " << used.values_and_steps << " bytes for " << needed << " needed ("
+                              << used.values_and_steps / needed << "x); adjoints: " << used.adjoints << " bytes for "
+                              << gradients << " (" << used.adjoints / gradients << "x)");
+    CHECK(used.values_and_steps <= 1.25 * needed);
+    CHECK(used.adjoints <= 1.25 * gradients);
+}

@@ -82,6 +82,14 @@ public:
     // Number of recorded backward steps.
     std::size_t size() const { return nodes_.size(); }
 
+    // What the current recording occupies, in bytes: the values with the backward
+    // steps' captured state (one arena), and the adjoints (the other).
+    struct Usage {
+        std::size_t values_and_steps;
+        std::size_t adjoints;
+    };
+    Usage bytes_used() const { return {values_.bytes_used(), adjoints_.bytes_used()}; }
+
     // Heap memory the tape holds (arenas and node index), whether used or kept for reuse.
     std::size_t bytes() const {
         return values_.bytes_reserved() + adjoints_.bytes_reserved() +
