@@ -1,5 +1,5 @@
-// The training step of Model A (bench/model_a.hpp): tapestry against the hand-written
-// Eigen floor, in the same binary, with the same data. Each benchmark reports
+// The training steps of Model A (bench/model_a.hpp) and Model B (bench/model_b.hpp):
+// tapestry against the hand-written Eigen floor, in the same binary, with the same data. Each benchmark reports
 // its time per step (ms) and GEMM GFLOP/s; the Ratio benchmarks alternate the two versions step by
 // step and report tapestry / hand-written as the counter `ratio`, and the bytes the
 // tape occupies for one step as `tape_bytes`.
@@ -9,12 +9,13 @@
 #include <benchmark/benchmark.h>
 
 #include "model_a.hpp"
+#include "model_b.hpp"
 
 namespace {
 
-template <class Model, class T>
+template <class Model, class Data>
 void training_step(benchmark::State& state) {
-    const bench::ModelAData<T> data(state.range(0));
+    const Data data(state.range(0));
     Model model(data);
     model.step();  // the first step sizes the tape
     for (auto _ : state) benchmark::DoNotOptimize(model.step());
@@ -24,11 +25,11 @@ void training_step(benchmark::State& state) {
 
 // Alternates both versions so that they see the same machine state; the manual
 // time is tapestry's, and `ratio` = tapestry time / hand-written time.
-template <class T>
+template <class Ours, class Floor, class Data>
 void ratio(benchmark::State& state) {
-    const bench::ModelAData<T> data(state.range(0));
-    bench::ModelATapestry<T> ours(data);
-    bench::ModelAEigen<T> floor(data);
+    const Data data(state.range(0));
+    Ours ours(data);
+    Floor floor(data);
     ours.step();
     floor.step();
     double ours_seconds = 0, floor_seconds = 0;
@@ -55,11 +56,24 @@ void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->
 
 }  // namespace
 
-BENCHMARK_TEMPLATE(training_step, bench::ModelATapestry<float>, float)->Name("ModelA/f32/tapestry")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, bench::ModelAEigen<float>, float)->Name("ModelA/f32/hand_written")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, bench::ModelATapestry<double>, double)->Name("ModelA/f64/tapestry")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, bench::ModelAEigen<double>, double)->Name("ModelA/f64/hand_written")->Apply(batches);
-BENCHMARK_TEMPLATE(ratio, float)->Name("ModelA/f32/ratio")->Apply(batches)->UseManualTime();
-BENCHMARK_TEMPLATE(ratio, double)->Name("ModelA/f64/ratio")->Apply(batches)->UseManualTime();
+using namespace bench;
+
+BENCHMARK_TEMPLATE(training_step, ModelATapestry<float>, ModelAData<float>)->Name("ModelA/f32/tapestry")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelAEigen<float>, ModelAData<float>)->Name("ModelA/f32/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelATapestry<double>, ModelAData<double>)->Name("ModelA/f64/tapestry")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelAEigen<double>, ModelAData<double>)->Name("ModelA/f64/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(ratio, ModelATapestry<float>, ModelAEigen<float>, ModelAData<float>)
+    ->Name("ModelA/f32/ratio")->Apply(batches)->UseManualTime();
+BENCHMARK_TEMPLATE(ratio, ModelATapestry<double>, ModelAEigen<double>, ModelAData<double>)
+    ->Name("ModelA/f64/ratio")->Apply(batches)->UseManualTime();
+
+BENCHMARK_TEMPLATE(training_step, ModelBTapestry<float>, ModelBData<float>)->Name("ModelB/f32/tapestry")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBEigen<float>, ModelBData<float>)->Name("ModelB/f32/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBTapestry<double>, ModelBData<double>)->Name("ModelB/f64/tapestry")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBEigen<double>, ModelBData<double>)->Name("ModelB/f64/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(ratio, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<float>)
+    ->Name("ModelB/f32/ratio")->Apply(batches)->UseManualTime();
+BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>)
+    ->Name("ModelB/f64/ratio")->Apply(batches)->UseManualTime();
 
 BENCHMARK_MAIN();

@@ -10,6 +10,8 @@
 #include <tapestry/nn/optim/sgd.hpp>
 #include <tapestry/tapestry.hpp>
 
+#include "sgd_by_hand.hpp"
+
 namespace bench {
 
 using tapestry::Dynamic;
@@ -54,7 +56,7 @@ public:
         return loss.value()(0, 0);
     }
 
-    const Matrix<T> W() const { return W_.value(); }
+    const Matrix<T> W1() const { return W_.value(); }
     const tapestry::Tape& tape() const { return tape_; }
 
 private:
@@ -112,16 +114,12 @@ public:
         return loss;
     }
 
-    const Matrix<T>& W() const { return W_; }
+    const Matrix<T>& W1() const { return W_; }
 
 private:
     template <class G>
     void update(Matrix<T>& p, Matrix<T>& v, const G& g) {
-        if (t_ == 0)
-            v = g;
-        else
-            v = T(0.9) * v + g;
-        p -= T(0.01) * v;
+        sgd_momentum_update(p, v, g, t_);
     }
 
     const Matrix<T>& x_;

@@ -1,0 +1,180 @@
+#pragma once
+// Model B: Caffe's mnist_autoencoder with tied weights. Encoder 784-1000-500-250-30
+// (sigmoid on every layer but the linear 30-unit code), decoder 30-250-500-1000-784
+// reusing the four encoder matrices transposed (sigmoid but on the logits), sigmoid
+// cross-entropy summed over pixels and averaged over the batch. One SGD step with
+// momentum 0.9 and weight decay 5e-4 on the matrices. Twice: with tapestry, and
+// written by hand in Eigen (the floor), as for Model A.
+
+#include <array>
+#include <random>
+
+#include <tapestry/nn/optim/sgd.hpp>
+#include <tapestry/tapestry.hpp>
+
+#include "sgd_by_hand.hpp"
+
+namespace bench {
+
+inline constexpr std::array<int, 5> model_b_widths = {784, 1000, 500, 250, 30};
+
+template <class T>
+struct ModelBData {
+    std::array<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 4> W0;  // W0[i]: widths[i+1] x widths[i]
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> x;
+    explicit ModelBData(tapestry::Index batch) {
+        std::mt19937 rng(7);
+        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        for (int i = 0; i < 4; ++i) {
+            std::normal_distribution<double> normal(0.0, 1.0 / std::sqrt(double(model_b_widths[i])));
+            W0[i] = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>::NullaryExpr(
+                model_b_widths[i + 1], model_b_widths[i], [&] { return static_cast<T>(normal(rng)); });
+        }
+        x = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>::NullaryExpr(784, batch,
+                                                                          [&] { return static_cast<T>(uniform(rng)); });
+    }
+    // 8 forward GEMMs, 8 weight-gradient GEMMs, 7 input-gradient GEMMs (none for x).
+    double gemm_flops() const {
+        double per_example = 0;
+        for (int i = 0; i < 4; ++i) per_example += 2.0 * model_b_widths[i] * model_b_widths[i + 1];
+        return per_example * (8 + 8 + 7) / 4.0 * static_cast<double>(x.cols());
+    }
+};
+
+template <class T>
+class ModelBTapestry {
+public:
+    explicit ModelBTapestry(const ModelBData<T>& d)
+        : data_(d), W1_(d.W0[0]), W2_(d.W0[1]), W3_(d.W0[2]), W4_(d.W0[3]), sgd_(params(), solver(), {.momentum = 0.9}) {}
+
+    T step() {
+        using namespace tapestry;
+        tape_.clear();
+        auto x = constant(data_.x);
+        auto h1 = sigmoid(W1_ * x + b1_);
+        auto h2 = sigmoid(W2_ * h1 + b2_);
+        auto h3 = sigmoid(W3_ * h2 + b3_);
+        Var<T, 30, Dynamic> code = W4_ * h3 + b4_;
+        auto d3 = sigmoid(W4_.transpose() * code + c3_);
+        auto d2 = sigmoid(W3_.transpose() * d3 + c2_);
+        auto d1 = sigmoid(W2_.transpose() * d2 + c1_);
+        auto logits = W1_.transpose() * d1 + c0_;
+        Var<T, 1, 1> loss =
+            sigmoid_cross_entropy(logits, x, Reduction::Sum) * (T(1) / static_cast<T>(data_.x.cols()));
+        tape_.backward(loss);
+        sgd_.step();
+        return loss.value()(0, 0);
+    }
+
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> W1() const { return W1_.value(); }
+    const tapestry::Tape& tape() const { return tape_; }
+
+private:
+    tapestry::nn::ParamSet<T> params() {
+        const tapestry::nn::ParamOptions bias{.lr_mult = 1, .decay_mult = 0};
+        return {{"W1", W1_}, {"W2", W2_},      {"W3", W3_},      {"W4", W4_},      {"b1", b1_, bias},
+                {"b2", b2_, bias}, {"b3", b3_, bias}, {"b4", b4_, bias}, {"c3", c3_, bias}, {"c2", c2_, bias},
+                {"c1", c1_, bias}, {"c0", c0_, bias}};
+    }
+    static tapestry::nn::OptimizerOptions solver() {
+        return {.lr = tapestry::nn::lr::fixed(0.01), .weight_decay = 5e-4};
+    }
+
+    const ModelBData<T>& data_;
+    tapestry::Param<T, 1000, 784> W1_;
+    tapestry::Param<T, 500, 1000> W2_;
+    tapestry::Param<T, 250, 500> W3_;
+    tapestry::Param<T, 30, 250> W4_;
+    tapestry::Param<T, 1000, 1> b1_;
+    tapestry::Param<T, 500, 1> b2_;
+    tapestry::Param<T, 250, 1> b3_;
+    tapestry::Param<T, 30, 1> b4_;
+    tapestry::Param<T, 250, 1> c3_;
+    tapestry::Param<T, 500, 1> c2_;
+    tapestry::Param<T, 1000, 1> c1_;
+    tapestry::Param<T, 784, 1> c0_;
+    tapestry::nn::Sgd<T> sgd_;
+    tapestry::Tape tape_;
+};
+
+// The hand-written floor: every buffer preallocated, every GEMM in place, the
+// backward derived by hand.
+template <class T>
+class ModelBEigen {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+public:
+    explicit ModelBEigen(const ModelBData<T>& d) : x_(d.x) {
+        const tapestry::Index B = d.x.cols();
+        for (int i = 0; i < 4; ++i) {
+            const int out = model_b_widths[i + 1], in = model_b_widths[i];
+            W_[i] = d.W0[i];
+            vW_[i] = Matrix::Zero(out, in);
+            dW_[i].resize(out, in);
+            b_[i] = Vector::Zero(out);       // encoder bias of layer i (output width)
+            c_[i] = Vector::Zero(in);        // decoder bias producing width `in`
+            vb_[i] = Vector::Zero(out);
+            vc_[i] = Vector::Zero(in);
+            db_[i].resize(out);
+            dc_[i].resize(in);
+            H_[i].resize(out, B);            // encoder outputs h1, h2, h3, code
+            D_[i].resize(in, B);             // decoder outputs d(in) for layer i; D_[0] holds the logits
+            dH_[i].resize(out, B);
+            dD_[i].resize(in, B);
+        }
+    }
+
+    T step() {
+        const T scale = T(1) / static_cast<T>(x_.cols());
+        // encoder: H_i = sigmoid(W_i H_{i-1} + b_i), the code (i = 3) linear
+        for (int i = 0; i < 4; ++i) {
+            H_[i].noalias() = W_[i] * (i == 0 ? x_ : H_[i - 1]);
+            H_[i].colwise() += b_[i];
+            if (i < 3) H_[i].array() = H_[i].array().logistic();
+        }
+        // decoder: D_i = sigmoid(W_i^T D_{i+1} + c_i) (from the code down), logits D_0 linear
+        for (int i = 3; i >= 0; --i) {
+            D_[i].noalias() = W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]);
+            D_[i].colwise() += c_[i];
+            if (i > 0) D_[i].array() = D_[i].array().logistic();
+        }
+        const auto Y = D_[0].array();
+        const T loss = scale * (Y.max(T(0)) - Y * x_.array() + (-Y.abs()).exp().log1p()).sum();
+
+        // backward through the decoder: dD_0 = (sigmoid(logits) - x) / B
+        dD_[0].array() = scale * (Y.logistic() - x_.array());
+        for (int i = 0; i < 4; ++i) {
+            if (i > 0) dD_[i].array() *= D_[i].array() * (T(1) - D_[i].array());  // through the sigmoid
+            dc_[i] = dD_[i].rowwise().sum();
+            const Matrix& below = i == 3 ? H_[3] : D_[i + 1];  // D_i = W_i^T below
+            dW_[i].noalias() = below * dD_[i].transpose();
+            Matrix& d_below = i == 3 ? dH_[3] : dD_[i + 1];
+            d_below.noalias() = W_[i] * dD_[i];
+        }
+        // backward through the encoder, from the code
+        for (int i = 3; i >= 0; --i) {
+            if (i < 3) dH_[i].array() *= H_[i].array() * (T(1) - H_[i].array());
+            db_[i] = dH_[i].rowwise().sum();
+            dW_[i].noalias() += dH_[i] * (i == 0 ? x_ : H_[i - 1]).transpose();
+            if (i > 0) dH_[i - 1].noalias() = W_[i].transpose() * dH_[i];
+        }
+        for (int i = 0; i < 4; ++i) {
+            sgd_momentum_update(W_[i], vW_[i], dW_[i] + T(5e-4) * W_[i], t_);
+            sgd_momentum_update(b_[i], vb_[i], db_[i], t_);
+            sgd_momentum_update(c_[i], vc_[i], dc_[i], t_);
+        }
+        ++t_;
+        return loss;
+    }
+
+    const Matrix& W1() const { return W_[0]; }
+
+private:
+    const Matrix& x_;
+    std::array<Matrix, 4> W_, vW_, dW_, H_, D_, dH_, dD_;
+    std::array<Vector, 4> b_, c_, vb_, vc_, db_, dc_;
+    long t_ = 0;
+};
+
+}  // namespace bench

@@ -1,0 +1,35 @@
+// The benchmark's hand-written baselines are only a floor if they do the same work:
+// after ten steps in double, their weights must equal tapestry's, for both models.
+
+#include <cstdio>
+
+#include "model_a.hpp"
+#include "model_b.hpp"
+
+namespace {
+
+template <class Ours, class Floor, class Data>
+bool agree(const char* name, tapestry::Index batch) {
+    const Data data(batch);
+    Ours ours(data);
+    Floor floor(data);
+    for (int i = 0; i < 10; ++i) {
+        const double a = ours.step(), b = floor.step();
+        if (std::abs(a - b) > 1e-9 * std::abs(b)) {
+            std::printf("%s, step %d: loss %.17g (tapestry) vs %.17g (hand-written)\n", name, i, a, b);
+            return false;
+        }
+    }
+    const double difference = (ours.W1() - floor.W1()).cwiseAbs().maxCoeff();
+    std::printf("%s: largest difference in the first weight matrix after 10 steps: %g\n", name, difference);
+    return difference < 1e-12;
+}
+
+}  // namespace
+
+int main() {
+    using namespace bench;
+    const bool a = agree<ModelATapestry<double>, ModelAEigen<double>, ModelAData<double>>("Model A", 16);
+    const bool b = agree<ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>>("Model B", 8);
+    return a && b ? 0 : 1;
+}
