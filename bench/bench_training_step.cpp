@@ -2,7 +2,8 @@
 // tapestry against the hand-written Eigen floor, in the same binary, with the same data. Each benchmark reports
 // its time per step (ms) and GEMM GFLOP/s; the Ratio benchmarks alternate the two versions step by
 // step and report tapestry / hand-written as the counter `ratio`, and the bytes the
-// tape occupies for one step as `tape_bytes`.
+// tape occupies for one step as `tape_bytes`; the inference_ratio benchmarks compare
+// the forward passes alone, with no tape.
 
 #include <chrono>
 
@@ -25,20 +26,22 @@ void training_step(benchmark::State& state) {
 
 // Alternates both versions so that they see the same machine state; the manual
 // time is tapestry's, and `ratio` = tapestry time / hand-written time.
-template <class Ours, class Floor, class Data>
+// With Inference, both run their forward pass only, with no tape.
+template <class Ours, class Floor, class Data, bool Inference = false>
 void ratio(benchmark::State& state) {
     const Data data(state.range(0));
     Ours ours(data);
     Floor floor(data);
-    ours.step();
-    floor.step();
+    const auto run = [](auto& model) { return Inference ? model.infer() : model.step(); };
+    run(ours);
+    run(floor);
     double ours_seconds = 0, floor_seconds = 0;
     using clock = std::chrono::steady_clock;
     for (auto _ : state) {
         auto t0 = clock::now();
-        benchmark::DoNotOptimize(ours.step());
+        benchmark::DoNotOptimize(run(ours));
         auto t1 = clock::now();
-        benchmark::DoNotOptimize(floor.step());
+        benchmark::DoNotOptimize(run(floor));
         auto t2 = clock::now();
         ours_seconds += std::chrono::duration<double>(t1 - t0).count();
         floor_seconds += std::chrono::duration<double>(t2 - t1).count();
@@ -47,9 +50,10 @@ void ratio(benchmark::State& state) {
     state.counters["ratio"] = ours_seconds / floor_seconds;
     state.counters["hand_ms/step"] = 1e3 * floor_seconds / static_cast<double>(state.iterations());
     state.counters["ms/step"] = 1e3 * ours_seconds / static_cast<double>(state.iterations());
-    // The tape's memory for one step (test_allocations checks it against what backward reads).
-    const auto used = ours.tape().bytes_used();
-    state.counters["tape_bytes"] = static_cast<double>(used.values_and_steps + used.adjoints);
+    if (!Inference) {  // the tape's memory for one step (test_allocations checks it against what backward reads)
+        const auto used = ours.tape().bytes_used();
+        state.counters["tape_bytes"] = static_cast<double>(used.values_and_steps + used.adjoints);
+    }
 }
 
 void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond); }
@@ -75,5 +79,14 @@ BENCHMARK_TEMPLATE(ratio, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<
     ->Name("ModelB/f32/ratio")->Apply(batches)->UseManualTime();
 BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>)
     ->Name("ModelB/f64/ratio")->Apply(batches)->UseManualTime();
+
+BENCHMARK_TEMPLATE(ratio, ModelATapestry<float>, ModelAEigen<float>, ModelAData<float>, true)
+    ->Name("ModelA/f32/inference_ratio")->Apply(batches)->UseManualTime();
+BENCHMARK_TEMPLATE(ratio, ModelATapestry<double>, ModelAEigen<double>, ModelAData<double>, true)
+    ->Name("ModelA/f64/inference_ratio")->Apply(batches)->UseManualTime();
+BENCHMARK_TEMPLATE(ratio, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<float>, true)
+    ->Name("ModelB/f32/inference_ratio")->Apply(batches)->UseManualTime();
+BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>, true)
+    ->Name("ModelB/f64/inference_ratio")->Apply(batches)->UseManualTime();
 
 BENCHMARK_MAIN();

@@ -56,6 +56,15 @@ public:
         return loss.value()(0, 0);
     }
 
+    // Forward only, no tape (plain inference): the reconstruction sigmoid(logits).
+    T infer() {
+        using namespace tapestry;
+        InferenceMode no_recording;
+        auto x = constant(data_.x);
+        Var<T, visible, Dynamic> y = sigmoid(W_.transpose() * sigmoid(W_ * x + b1_) + b2_);
+        return y.value()(0, 0);
+    }
+
     const Matrix<T> W1() const { return W_.value(); }
     const tapestry::Tape& tape() const { return tape_; }
 
@@ -91,11 +100,7 @@ public:
     T step() {
         const Index B = x_.cols();
         const T scale = T(1) / static_cast<T>(B);
-        // forward
-        H_.noalias() = W_ * x_;
-        H_.array() = (H_.colwise() + b1_.col(0)).array().logistic();
-        Y_.noalias() = W_.transpose() * H_;
-        Y_.colwise() += b2_.col(0);
+        forward();
         const T loss =
             scale * (Y_.array().max(T(0)) - Y_.array() * x_.array() + (-Y_.array().abs()).exp().log1p()).sum();
         // backward: dY = (sigmoid(Y) - x) / B, kept in Y_
@@ -114,9 +119,24 @@ public:
         return loss;
     }
 
+    // Forward only: the reconstruction sigmoid(logits).
+    T infer() {
+        forward();
+        Y_.array() = Y_.array().logistic();
+        return Y_(0, 0);
+    }
+
     const Matrix<T>& W1() const { return W_; }
 
 private:
+    // H = sigmoid(W x + b1), Y = W^T H + b2 (the logits).
+    void forward() {
+        H_.noalias() = W_ * x_;
+        H_.array() = (H_.colwise() + b1_.col(0)).array().logistic();
+        Y_.noalias() = W_.transpose() * H_;
+        Y_.colwise() += b2_.col(0);
+    }
+
     template <class G>
     void update(Matrix<T>& p, Matrix<T>& v, const G& g) {
         sgd_momentum_update(p, v, g, t_);

@@ -66,6 +66,22 @@ public:
         return loss.value()(0, 0);
     }
 
+    // Forward only, no tape (plain inference): the reconstruction sigmoid(logits).
+    T infer() {
+        using namespace tapestry;
+        InferenceMode no_recording;
+        auto x = constant(data_.x);
+        auto h1 = sigmoid(W1_ * x + b1_);
+        auto h2 = sigmoid(W2_ * h1 + b2_);
+        auto h3 = sigmoid(W3_ * h2 + b3_);
+        Var<T, 30, Dynamic> code = W4_ * h3 + b4_;
+        auto d3 = sigmoid(W4_.transpose() * code + c3_);
+        auto d2 = sigmoid(W3_.transpose() * d3 + c2_);
+        auto d1 = sigmoid(W2_.transpose() * d2 + c1_);
+        Var<T, 784, Dynamic> y = sigmoid(W1_.transpose() * d1 + c0_);
+        return y.value()(0, 0);
+    }
+
     Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> W1() const { return W1_.value(); }
     const tapestry::Tape& tape() const { return tape_; }
 
@@ -127,18 +143,7 @@ public:
 
     T step() {
         const T scale = T(1) / static_cast<T>(x_.cols());
-        // encoder: H_i = sigmoid(W_i H_{i-1} + b_i), the code (i = 3) linear
-        for (int i = 0; i < 4; ++i) {
-            H_[i].noalias() = W_[i] * (i == 0 ? x_ : H_[i - 1]);
-            H_[i].colwise() += b_[i];
-            if (i < 3) H_[i].array() = H_[i].array().logistic();
-        }
-        // decoder: D_i = sigmoid(W_i^T D_{i+1} + c_i) (from the code down), logits D_0 linear
-        for (int i = 3; i >= 0; --i) {
-            D_[i].noalias() = W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]);
-            D_[i].colwise() += c_[i];
-            if (i > 0) D_[i].array() = D_[i].array().logistic();
-        }
+        forward();
         const auto Y = D_[0].array();
         const T loss = scale * (Y.max(T(0)) - Y * x_.array() + (-Y.abs()).exp().log1p()).sum();
 
@@ -168,9 +173,31 @@ public:
         return loss;
     }
 
+    // Forward only: the reconstruction sigmoid(logits).
+    T infer() {
+        forward();
+        D_[0].array() = D_[0].array().logistic();
+        return D_[0](0, 0);
+    }
+
     const Matrix& W1() const { return W_[0]; }
 
 private:
+    void forward() {
+        // encoder: H_i = sigmoid(W_i H_{i-1} + b_i), the code (i = 3) linear
+        for (int i = 0; i < 4; ++i) {
+            H_[i].noalias() = W_[i] * (i == 0 ? x_ : H_[i - 1]);
+            H_[i].colwise() += b_[i];
+            if (i < 3) H_[i].array() = H_[i].array().logistic();
+        }
+        // decoder: D_i = sigmoid(W_i^T D_{i+1} + c_i) (from the code down), logits D_0 linear
+        for (int i = 3; i >= 0; --i) {
+            D_[i].noalias() = W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]);
+            D_[i].colwise() += c_[i];
+            if (i > 0) D_[i].array() = D_[i].array().logistic();
+        }
+    }
+
     const Matrix& x_;
     std::array<Matrix, 4> W_, vW_, dW_, H_, D_, dH_, dD_;
     std::array<Vector, 4> b_, c_, vb_, vc_, db_, dc_;

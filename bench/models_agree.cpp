@@ -1,5 +1,6 @@
 // The benchmark's hand-written baselines are only a floor if they do the same work:
-// after ten steps in double, their weights must equal tapestry's, for both models.
+// after ten steps in double, their weights must equal tapestry's, and so must their
+// inference outputs, for both models.
 
 #include <cstdio>
 
@@ -21,8 +22,10 @@ bool agree(const char* name, tapestry::Index batch) {
         }
     }
     const double difference = (ours.W1() - floor.W1()).cwiseAbs().maxCoeff();
-    std::printf("%s: largest difference in the first weight matrix after 10 steps: %g\n", name, difference);
-    return difference < 1e-12;
+    const double inferred = std::abs(ours.infer() - floor.infer());
+    std::printf("%s: largest difference in the first weight matrix after 10 steps: %g; in inference: %g\n", name,
+                difference, inferred);
+    return difference < 1e-12 && inferred < 1e-12;
 }
 
 }  // namespace
