@@ -51,16 +51,8 @@ public:
         using namespace tapestry;
         tape_.clear();
         auto x = constant(data_.x);
-        auto h1 = sigmoid(W1_ * x + b1_);
-        auto h2 = sigmoid(W2_ * h1 + b2_);
-        auto h3 = sigmoid(W3_ * h2 + b3_);
-        Var<T, 30, Dynamic> code = W4_ * h3 + b4_;
-        auto d3 = sigmoid(W4_.transpose() * code + c3_);
-        auto d2 = sigmoid(W3_.transpose() * d3 + c2_);
-        auto d1 = sigmoid(W2_.transpose() * d2 + c1_);
-        auto logits = W1_.transpose() * d1 + c0_;
         Var<T, 1, 1> loss =
-            sigmoid_cross_entropy(logits, x, Reduction::Sum) * (T(1) / static_cast<T>(data_.x.cols()));
+            sigmoid_cross_entropy(logits(x), x, Reduction::Sum) * (T(1) / static_cast<T>(data_.x.cols()));
         tape_.backward(loss);
         sgd_.step();
         return loss.value()(0, 0);
@@ -70,15 +62,7 @@ public:
     T infer() {
         using namespace tapestry;
         InferenceMode no_recording;
-        auto x = constant(data_.x);
-        auto h1 = sigmoid(W1_ * x + b1_);
-        auto h2 = sigmoid(W2_ * h1 + b2_);
-        auto h3 = sigmoid(W3_ * h2 + b3_);
-        Var<T, 30, Dynamic> code = W4_ * h3 + b4_;
-        auto d3 = sigmoid(W4_.transpose() * code + c3_);
-        auto d2 = sigmoid(W3_.transpose() * d3 + c2_);
-        auto d1 = sigmoid(W2_.transpose() * d2 + c1_);
-        Var<T, 784, Dynamic> y = sigmoid(W1_.transpose() * d1 + c0_);
+        Var<T, 784, Dynamic> y = sigmoid(logits(constant(data_.x)));
         return y.value()(0, 0);
     }
 
@@ -86,6 +70,20 @@ public:
     const tapestry::Tape& tape() const { return tape_; }
 
 private:
+    // The logits of the reconstruction of x, as an expression (still lazy: the bias c0 is added where it is used).
+    template <class X>
+    auto logits(const X& x) {
+        using namespace tapestry;
+        auto h1 = sigmoid(W1_ * x + b1_);
+        auto h2 = sigmoid(W2_ * h1 + b2_);
+        auto h3 = sigmoid(W3_ * h2 + b3_);
+        Var<T, 30, Dynamic> code = W4_ * h3 + b4_;
+        auto d3 = sigmoid(W4_.transpose() * code + c3_);
+        auto d2 = sigmoid(W3_.transpose() * d3 + c2_);
+        auto d1 = sigmoid(W2_.transpose() * d2 + c1_);
+        return W1_.transpose() * d1 + c0_;
+    }
+
     tapestry::nn::ParamSet<T> params() {
         const tapestry::nn::ParamOptions bias{.lr_mult = 1, .decay_mult = 0};
         return {{"W1", W1_}, {"W2", W2_},      {"W3", W3_},      {"W4", W4_},      {"b1", b1_, bias},
