@@ -6,6 +6,7 @@
 // the forward passes alone, with no tape.
 
 #include <chrono>
+#include <string>
 
 #include <benchmark/benchmark.h>
 
@@ -89,4 +90,24 @@ BENCHMARK_TEMPLATE(ratio, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<
 BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>, true)
     ->Name("ModelB/f64/inference_ratio")->Apply(batches)->UseManualTime();
 
-BENCHMARK_MAIN();
+#ifdef TAPESTRY_BENCH_OPENBLAS
+// OpenBLAS's own API: which kernel set it chose (OPENBLAS_CORETYPE pins it), and its thread count.
+extern "C" char* openblas_get_corename();
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+int main(int argc, char** argv) {
+#ifdef TAPESTRY_BENCH_OPENBLAS
+    openblas_set_num_threads(1);  // every benchmark here runs on one thread
+    benchmark::AddCustomContext("products", std::string("OpenBLAS, core ") + openblas_get_corename());
+#elif defined(EIGEN_USE_BLAS)
+    benchmark::AddCustomContext("products", "a BLAS");
+#else
+    benchmark::AddCustomContext("products", "Eigen");
+#endif
+    benchmark::AddCustomContext("simd", Eigen::SimdInstructionSetsInUse());
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+}
