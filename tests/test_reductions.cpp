@@ -1,6 +1,7 @@
 // Reductions, and float alongside double.
 
 #include <cmath>
+#include <limits>
 
 #include <catch2/catch.hpp>
 
@@ -32,6 +33,60 @@ TEST_CASE("reductions match Eigen and their gradients") {
         CHECK(gradcheck([&] { return sum(hadamard(row_sum(sigmoid(A)), constant(wr))); }, A) < gradient_tolerance);
         CHECK(gradcheck([&] { return sum(hadamard(col_sum(square(A)), constant(wc))); }, A) < gradient_tolerance);
     });
+}
+
+TEST_CASE("prod and log_sum_exp match Eigen and their gradients, also with the operand used twice") {
+    for_each_shape([]<int R, int C>(Index rows, Index cols) {
+        auto A = random_param<R, C>(rows, cols, 0.5, 1.5);
+        const Eigen::ArrayXXd a = A.value().array();
+        INFO("shape " << rows << "x" << cols);
+        CHECK(prod(A).value()(0, 0) == Approx(a.prod()).epsilon(1e-14));
+        CHECK(log_sum_exp(A).value()(0, 0) == Approx(std::log(a.exp().sum())).epsilon(1e-14));
+        CHECK(gradcheck([&] { return prod(A); }, A) < gradient_tolerance);
+        CHECK(gradcheck([&] { return log_sum_exp(A); }, A) < gradient_tolerance);
+        // A non-leaf operand, and the same Param inside and outside
+        CHECK(gradcheck([&] { return prod(sigmoid(A)) + log_sum_exp(hadamard(A, A)) * sum(A); }, A) <
+              gradient_tolerance);
+    });
+}
+
+TEST_CASE("prod's gradient is the product of the other elements, also at zeros") {
+    const Eigen::VectorXd base = test::random_away_from_zero(6, 1);
+    const auto product_of_others = [](const Eigen::VectorXd& v, Index skip) {
+        double p = 1;
+        for (Index i = 0; i < v.size(); ++i)
+            if (i != skip) p *= v(i);
+        return p;
+    };
+    for (int zeros = 0; zeros <= 3; ++zeros) {
+        Eigen::VectorXd v = base;
+        for (int z = 0; z < zeros; ++z) v(2 * z + 1) = 0.0;
+        Param<double, Dynamic, 1> x(v);
+        {
+            Tape tape;
+            tape.backward(prod(x) * 3.0);
+        }
+        INFO(zeros << " zeros");
+        for (Index i = 0; i < v.size(); ++i) CHECK(x.grad()(i) == Approx(3.0 * product_of_others(v, i)).margin(1e-15));
+    }
+}
+
+TEST_CASE("log_sum_exp is stable at extreme inputs and its gradient is the softmax") {
+    for (double big : {1e4, -1e4, 700.0, -745.0}) {
+        Eigen::VectorXd v(4);
+        v << big, big, big - 1.0, big + 2.0;
+        Param<double, 4, 1> x(v);
+        Tape tape;
+        auto f = log_sum_exp(x);
+        const double shifted = std::log(std::exp(-2.0) + std::exp(-2.0) + std::exp(-3.0) + 1.0);
+        INFO("inputs near " << big);
+        CHECK(f.value()(0, 0) == Approx(big + 2.0 + shifted).epsilon(1e-15));
+        tape.backward(f);
+        const Eigen::ArrayXd softmax = (v.array() - (big + 2.0)).exp() / std::exp(shifted);
+        CHECK(x.grad().array().isApprox(softmax, 1e-14));
+    }
+    Param<float, 3, 1> all_minus_infinity(Eigen::Vector3f::Constant(-std::numeric_limits<float>::infinity()));
+    CHECK(log_sum_exp(all_minus_infinity).value()(0, 0) == -std::numeric_limits<float>::infinity());
 }
 
 TEST_CASE("float works throughout, with gradients close to double's") {

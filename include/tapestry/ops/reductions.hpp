@@ -1,5 +1,6 @@
 #pragma once
-// sum, mean (1x1), row_sum (Rx1: one sum per row), col_sum (1xC: one per column).
+// sum, mean, prod, log_sum_exp (1x1), row_sum (Rx1: one sum per row), col_sum (1xC:
+// one per column).
 
 #include "tapestry/expr/reduction.hpp"
 
@@ -16,6 +17,18 @@ auto mean(X&& x) {
     auto e = as_expression(std::forward<X>(x));
     using T = typename decltype(e)::Scalar;
     return detail::scaled_sum(e, T(1) / static_cast<T>(e.rows() * e.cols()));
+}
+
+// The product of all elements (gradient exact at zeros).
+template <Operand X>
+auto prod(X&& x) {
+    return detail::product_of_elements(as_expression(std::forward<X>(x)));
+}
+
+// log(sum(exp(x))) over all elements, stable for any finite input.
+template <Operand X>
+auto log_sum_exp(X&& x) {
+    return detail::log_sum_exp_of_elements(as_expression(std::forward<X>(x)));
 }
 
 template <Operand X>
