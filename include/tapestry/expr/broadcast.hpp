@@ -68,8 +68,8 @@ public:
 
     template <class G>
     void backprop(const G& g) const {
-        if constexpr (RepeatRows && RepeatCols)
-            inner_.backprop(Eigen::Array<Scalar, 1, 1>::Constant(g.sum()));
+        if constexpr (RepeatRows && RepeatCols)  // column by column: vectorised even where g has no linear access
+            inner_.backprop(Eigen::Array<Scalar, 1, 1>::Constant(g.colwise().sum().sum()));
         else if constexpr (RepeatCols)
             inner_.backprop(g.rowwise().sum());
         else

@@ -18,15 +18,15 @@ public:
         : Optimizer<T>(std::move(params), std::move(options), {"square_avg", "acc_delta"}), adadelta_(adadelta) {}
 
 private:
-    void update(const NamedParam<T>& p, std::vector<typename Optimizer<T>::Matrix>& state, T lr, long) override {
+    void update(const NamedParam<T>&, const Slice<T>& slice, T lr, long) override {
         const T rho = static_cast<T>(adadelta_.rho), eps = static_cast<T>(adadelta_.eps);
-        auto g = p.grad().array();
-        auto v = state[0].array();
-        auto u = state[1].array();
+        auto g = slice.grad();
+        auto v = slice.state(0);
+        auto u = slice.state(1);
         v = rho * v + (T(1) - rho) * g.square();
         g = (u + eps).sqrt() / (v + eps).sqrt() * g;  // g now holds Δ
         u = rho * u + (T(1) - rho) * g.square();
-        p.value().array() -= lr * g;
+        slice.value() -= lr * g;
     }
 
     AdaDeltaOptions adadelta_;

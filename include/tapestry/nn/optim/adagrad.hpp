@@ -16,11 +16,11 @@ public:
         : Optimizer<T>(std::move(params), std::move(options), {"sum"}), adagrad_(adagrad) {}
 
 private:
-    void update(const NamedParam<T>& p, std::vector<typename Optimizer<T>::Matrix>& state, T lr, long) override {
-        auto g = p.grad().array();
-        auto sum = state[0].array();
+    void update(const NamedParam<T>&, const Slice<T>& slice, T lr, long) override {
+        auto g = slice.grad();
+        auto sum = slice.state(0);
         sum += g.square();
-        p.value().array() -= lr * g / (sum.sqrt() + static_cast<T>(adagrad_.eps));
+        slice.value() -= lr * g / (sum.sqrt() + static_cast<T>(adagrad_.eps));
     }
 
     AdaGradOptions adagrad_;

@@ -27,18 +27,18 @@ public:
 private:
     bool decouples_weight_decay() const override { return adam_.decoupled_weight_decay; }
 
-    void update(const NamedParam<T>& p, std::vector<typename Optimizer<T>::Matrix>& state, T lr, long t) override {
+    void update(const NamedParam<T>& p, const Slice<T>& slice, T lr, long t) override {
         const T b1 = static_cast<T>(adam_.beta1), b2 = static_cast<T>(adam_.beta2);
         if (adam_.decoupled_weight_decay)
-            p.value() *= T(1) - lr * static_cast<T>(this->options().weight_decay * p.options.decay_mult);
-        auto g = p.grad().array();
-        auto m = state[0].array();
-        auto v = state[1].array();
+            slice.value() *= T(1) - lr * static_cast<T>(this->options().weight_decay * p.options.decay_mult);
+        auto g = slice.grad();
+        auto m = slice.state(0);
+        auto v = slice.state(1);
         m = b1 * m + (T(1) - b1) * g;
         v = b2 * v + (T(1) - b2) * g.square();
         const T correction1 = T(1) - static_cast<T>(std::pow(adam_.beta1, static_cast<double>(t)));
         const T correction2 = T(1) - static_cast<T>(std::pow(adam_.beta2, static_cast<double>(t)));
-        p.value().array() -= lr * (m / correction1) / ((v / correction2).sqrt() + static_cast<T>(adam_.eps));
+        slice.value() -= lr * (m / correction1) / ((v / correction2).sqrt() + static_cast<T>(adam_.eps));
     }
 
     AdamOptions adam_;

@@ -4,6 +4,8 @@
 // global norm, and gradient accumulation over several backward passes (Caffe's
 // iter_size). A subclass supplies only its update rule and the names of its state.
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -23,6 +25,26 @@ struct OptimizerOptions {
     int accumulate = 1;                             // backward passes summed per update (iter_size)
 };
 
+// A stretch of one Param that stays in cache while an update runs over it: its
+// values, gradients and the optimizer's state tensors as flat arrays of one length.
+// The update of a Param is done slice by slice, so that weight decay, the rule's
+// several statements and the zeroing of the gradient cost one trip through memory,
+// as a hand-fused loop would, instead of one trip each.
+template <class T>
+struct Slice {
+    using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+    static constexpr std::size_t max_states = 2;
+
+    T* value_data;
+    T* grad_data;
+    std::array<T*, max_states> state_data;
+    Index size;
+
+    Array value() const { return {value_data, size}; }
+    Array grad() const { return {grad_data, size}; }
+    Array state(std::size_t k) const { return {state_data[k], size}; }
+};
+
 template <class T>
 class Optimizer {
 public:
@@ -40,12 +62,19 @@ public:
         pending_ = 0;
         const double rate = learning_rate();
         prepare_gradients();
+        constexpr Index slice_length = 8192 / sizeof(T);  // 8 KB per array: a few arrays fit in L1
         for (std::size_t i = 0; i < params_.size(); ++i) {
             const NamedParam<T>& p = params_[i];
-            if (!decouples_weight_decay()) regularize(p);
-            update(p, state_[i], static_cast<T>(rate * p.options.lr_mult), iteration_ + 1);
+            const T lr = static_cast<T>(rate * p.options.lr_mult);
+            const Index size = p.rows * p.cols;
+            for (Index start = 0; start < size; start += slice_length) {
+                Slice<T> slice{p.value_data + start, p.grad_data + start, {}, std::min(slice_length, size - start)};
+                for (std::size_t k = 0; k < state_[i].size(); ++k) slice.state_data[k] = state_[i][k].data() + start;
+                if (!decouples_weight_decay()) regularize(p, slice);
+                update(p, slice, lr, iteration_ + 1);
+                slice.grad().setZero();
+            }
         }
-        params_.zero_grad();
         ++iteration_;
         return true;
     }
@@ -79,13 +108,16 @@ protected:
     Optimizer(ParamSet<T> params, OptimizerOptions options, std::vector<std::string> state_names)
         : params_(std::move(params)), options_(std::move(options)), state_names_(std::move(state_names)) {
         if (options_.accumulate < 1) throw value_error("Optimizer: accumulate must be at least 1");
+        if (state_names_.size() > Slice<T>::max_states)
+            throw value_error("Optimizer: more state tensors than Slice::max_states");
         for (const auto& p : params_)
             state_.emplace_back(state_names_.size(), Matrix::Zero(p.rows, p.cols));
     }
 
-    // Adds the rule's step to p.value(), from p.grad() (already averaged, clipped and,
-    // unless decoupled, regularized). `t` counts updates from 1, as Adam's bias correction does.
-    virtual void update(const NamedParam<T>& p, std::vector<Matrix>& state, T lr, long t) = 0;
+    // Adds the rule's step to the slice's values, from its gradients (already averaged,
+    // clipped and, unless decoupled, regularized); the gradients may be overwritten.
+    // `t` counts updates from 1, as Adam's bias correction does.
+    virtual void update(const NamedParam<T>& p, const Slice<T>& slice, T lr, long t) = 0;
 
     // AdamW applies its weight decay to the value itself, not through the gradient.
     virtual bool decouples_weight_decay() const { return false; }
@@ -105,13 +137,13 @@ private:
         }
     }
 
-    void regularize(const NamedParam<T>& p) const {
+    void regularize(const NamedParam<T>& p, const Slice<T>& slice) const {
         const T decay = static_cast<T>(options_.weight_decay * p.options.decay_mult);
         if (decay == T(0)) return;
         if (options_.regularization == Regularization::L2)
-            p.grad() += decay * p.value();
+            slice.grad() += decay * slice.value();
         else
-            p.grad().array() += decay * p.value().array().sign();
+            slice.grad() += decay * slice.value().sign();
     }
 
     ParamSet<T> params_;

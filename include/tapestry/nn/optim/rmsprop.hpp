@@ -17,12 +17,12 @@ public:
         : Optimizer<T>(std::move(params), std::move(options), {"square_avg"}), rmsprop_(rmsprop) {}
 
 private:
-    void update(const NamedParam<T>& p, std::vector<typename Optimizer<T>::Matrix>& state, T lr, long) override {
+    void update(const NamedParam<T>&, const Slice<T>& slice, T lr, long) override {
         const T alpha = static_cast<T>(rmsprop_.alpha);
-        auto g = p.grad().array();
-        auto v = state[0].array();
+        auto g = slice.grad();
+        auto v = slice.state(0);
         v = alpha * v + (T(1) - alpha) * g.square();
-        p.value().array() -= lr * g / (v.sqrt() + static_cast<T>(rmsprop_.eps));
+        slice.value() -= lr * g / (v.sqrt() + static_cast<T>(rmsprop_.eps));
     }
 
     RmsPropOptions rmsprop_;

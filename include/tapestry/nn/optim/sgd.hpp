@@ -25,21 +25,22 @@ public:
     }
 
 private:
-    void update(const NamedParam<T>& p, std::vector<typename Optimizer<T>::Matrix>& state, T lr, long t) override {
-        auto g = p.grad();
-        if (sgd_.momentum != 0) {
-            auto& buffer = state[0];
-            const T mu = static_cast<T>(sgd_.momentum);
-            if (t == 1)
-                buffer = g;
-            else
-                buffer = mu * buffer + static_cast<T>(1 - sgd_.dampening) * g;
-            if (sgd_.nesterov)
-                g += mu * buffer;
-            else
-                g = buffer;
+    void update(const NamedParam<T>&, const Slice<T>& slice, T lr, long t) override {
+        auto g = slice.grad();
+        if (sgd_.momentum == 0) {
+            slice.value() -= lr * g;
+            return;
         }
-        p.value() -= lr * g;
+        auto buffer = slice.state(0);
+        const T mu = static_cast<T>(sgd_.momentum);
+        if (t == 1)
+            buffer = g;
+        else
+            buffer = mu * buffer + static_cast<T>(1 - sgd_.dampening) * g;
+        if (sgd_.nesterov)
+            slice.value() -= lr * (g + mu * buffer);
+        else
+            slice.value() -= lr * buffer;
     }
 
     SgdOptions sgd_;

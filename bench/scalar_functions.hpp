@@ -1,0 +1,278 @@
+#pragma once
+// The scalar-function suite AD libraries are compared on (Stan Math's and FastAD's
+// benchmarks): f maps many values to one, and a gradient is f's value together with
+// df/d(every input). Each function is written three times, on the same data:
+//   plain()     f alone, in double, as a user would write it in Eigen (the unit of cost);
+//   by_hand()   f and its gradient, derived by hand;
+//   tapestry()  f and its gradient with tapestry: record on a tape, run backward.
+// Both gradients land in `gradient` (one vector over all inputs, in the order of
+// inputs()) so that the agreement test can compare them with each other and with
+// finite differences of plain().
+
+#include <cmath>
+#include <numbers>
+#include <random>
+#include <vector>
+
+#include <tapestry/tapestry.hpp>
+
+namespace bench::scalar {
+
+using tapestry::Dynamic;
+using tapestry::Index;
+using Vector = Eigen::VectorXd;
+using Matrix = Eigen::MatrixXd;
+
+// Pointers to every input value, in the order of `gradient`.
+template <class... P>
+std::vector<double*> inputs_of(P&... params) {
+    std::vector<double*> all;
+    (
+        [&] {
+            for (Index i = 0; i < params.value().size(); ++i) all.push_back(params.value().data() + i);
+        }(),
+        ...);
+    return all;
+}
+
+// A constant that owns its values, made outside any tape so that every tape can read it.
+template <class M>
+auto owned_constant(const M& m) {
+    tapestry::InferenceMode outside_any_tape;
+    return tapestry::constant(m);
+}
+
+inline Vector random_vector(Index n, double lo, double hi, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> uniform(lo, hi);
+    return Vector::NullaryExpr(n, [&] { return uniform(rng); });
+}
+
+// sum of N values.
+struct Sum {
+    static constexpr const char* name = "sum";
+    tapestry::Param<double, Dynamic, 1> x;
+    Vector gradient;
+    tapestry::Tape tape;
+
+    explicit Sum(Index n) : x(random_vector(n, -1, 1, 1)), gradient(n) {}
+    std::vector<double*> inputs() { return inputs_of(x); }
+    double plain() const { return x.value().sum(); }
+    double by_hand() {
+        gradient.setOnes();
+        return x.value().sum();
+    }
+    double tapestry() {
+        tape.clear();
+        x.zero_grad();
+        auto f = tapestry::sum(x);
+        tape.backward(f);
+        gradient = x.grad();
+        return f.value()(0, 0);
+    }
+};
+
+// product of N values near 1 (so that the product of 16384 of them stays finite).
+struct Product {
+    static constexpr const char* name = "product";
+    tapestry::Param<double, Dynamic, 1> x;
+    Vector gradient;
+    tapestry::Tape tape;
+
+    explicit Product(Index n) : x(random_vector(n, 0.99, 1.01, 2)), gradient(n) {}
+    std::vector<double*> inputs() { return inputs_of(x); }
+    double plain() const { return x.value().prod(); }
+    double by_hand() {  // no zeros among the inputs: d/dx_i = p / x_i
+        const double p = x.value().prod();
+        gradient.array() = p / x.value().array();
+        return p;
+    }
+    double tapestry() {
+        tape.clear();
+        x.zero_grad();
+        auto f = tapestry::prod(x);
+        tape.backward(f);
+        gradient = x.grad();
+        return f.value()(0, 0);
+    }
+};
+
+// log(sum(exp(x))).
+struct LogSumExp {
+    static constexpr const char* name = "log_sum_exp";
+    tapestry::Param<double, Dynamic, 1> x;
+    Vector gradient, shifted_exp;
+    tapestry::Tape tape;
+
+    explicit LogSumExp(Index n) : x(random_vector(n, -3, 3, 3)), gradient(n), shifted_exp(n) {}
+    std::vector<double*> inputs() { return inputs_of(x); }
+    double plain() const {
+        const double m = x.value().maxCoeff();
+        return m + std::log((x.value().array() - m).exp().sum());
+    }
+    double by_hand() {  // the gradient is softmax(x): exp computed once
+        const double m = x.value().maxCoeff();
+        shifted_exp.array() = (x.value().array() - m).exp();
+        const double s = shifted_exp.sum();
+        gradient = shifted_exp / s;
+        return m + std::log(s);
+    }
+    double tapestry() {
+        tape.clear();
+        x.zero_grad();
+        auto f = tapestry::log_sum_exp(x);
+        tape.backward(f);
+        gradient = x.grad();
+        return f.value()(0, 0);
+    }
+};
+
+// log density of N observations y under normal(mu, sigma), gradient in y, mu and sigma.
+struct NormalLogDensity {
+    static constexpr const char* name = "normal_log_density";
+    tapestry::Param<double, Dynamic, 1> y;
+    tapestry::Param<double, 1, 1> mu, sigma;
+    Vector gradient;
+    tapestry::Tape tape;
+    static constexpr double half_log_two_pi = 0.91893853320467274178;
+
+    explicit NormalLogDensity(Index n)
+        : y(random_vector(n, -2, 2, 4)), mu(Vector::Constant(1, 0.3)), sigma(Vector::Constant(1, 1.7)),
+          gradient(n + 2) {}
+    std::vector<double*> inputs() { return inputs_of(y, mu, sigma); }
+    double plain() const {
+        const double m = mu.value()(0, 0), s = sigma.value()(0, 0);
+        const auto n = static_cast<double>(y.rows());
+        return -0.5 * ((y.value().array() - m) / s).square().sum() - n * (std::log(s) + half_log_two_pi);
+    }
+    double by_hand() {
+        const double m = mu.value()(0, 0), s = sigma.value()(0, 0);
+        const Index n = y.rows();
+        auto dy = gradient.head(n);
+        dy.array() = (y.value().array() - m) / s;  // z, then -z / s
+        const double sum_z = dy.sum(), sum_z2 = dy.squaredNorm();
+        dy *= -1.0 / s;
+        gradient(n) = sum_z / s;
+        gradient(n + 1) = (sum_z2 - static_cast<double>(n)) / s;
+        return -0.5 * sum_z2 - static_cast<double>(n) * (std::log(s) + half_log_two_pi);
+    }
+    double tapestry() {
+        using namespace tapestry;
+        tape.clear();
+        for (auto* p : {&mu, &sigma}) p->zero_grad();
+        y.zero_grad();
+        const auto n = static_cast<double>(y.rows());
+        auto f = -0.5 * sum(square(divide(y - mu, sigma))) - n * log(sigma) - n * half_log_two_pi;
+        Var<double, 1, 1> value = f;
+        tape.backward(value);
+        gradient << y.grad(), mu.grad()(0, 0), sigma.grad()(0, 0);
+        return value.value()(0, 0);
+    }
+};
+
+// sum of the product of two K x K matrices.
+struct MatrixProductSum {
+    static constexpr const char* name = "matrix_product_sum";
+    tapestry::Param<double, Dynamic, Dynamic> A, B;
+    Matrix C;
+    Vector gradient;
+    tapestry::Tape tape;
+
+    static Index side(Index n) { return std::max<Index>(1, static_cast<Index>(std::lround(std::sqrt(2.0 * n)))); }
+    explicit MatrixProductSum(Index n)
+        : A(random_vector(side(n) * side(n), -1, 1, 5).reshaped(side(n), side(n))),
+          B(random_vector(side(n) * side(n), -1, 1, 6).reshaped(side(n), side(n))),
+          C(side(n), side(n)),
+          gradient(2 * side(n) * side(n)) {}
+    std::vector<double*> inputs() { return inputs_of(A, B); }
+    double plain() {
+        C.noalias() = A.value() * B.value();
+        return C.sum();
+    }
+    // d/dA_ij = sum_k B_jk and d/dB_jk = sum_i A_ij: the value needs the product, the
+    // gradient only row and column sums.
+    double by_hand() {
+        const Index k = A.rows();
+        C.noalias() = A.value() * B.value();
+        const Vector row_sums_of_B = B.value().rowwise().sum();
+        const Eigen::RowVectorXd col_sums_of_A = A.value().colwise().sum();
+        gradient.head(k * k).reshaped(k, k).rowwise() = row_sums_of_B.transpose();
+        gradient.tail(k * k).reshaped(k, k).colwise() = col_sums_of_A.transpose();
+        return C.sum();
+    }
+    double tapestry() {
+        tape.clear();
+        A.zero_grad();
+        B.zero_grad();
+        auto f = tapestry::sum(A * B);
+        tape.backward(f);
+        const Index k = A.rows();
+        gradient.head(k * k) = A.grad().reshaped();
+        gradient.tail(k * k) = B.grad().reshaped();
+        return f.value()(0, 0);
+    }
+};
+
+// Log-likelihood of a linear regression y ~ normal(X w + b, sigma) over n x p data
+// (1000 x 150 at the largest size), gradient in w, b and sigma.
+struct LinearRegression {
+    static constexpr const char* name = "linear_regression";
+    Matrix X;
+    Vector y, residual;
+    // The data as constants made once, outside any tape: they own their values and
+    // every tape reads them in place (a constant made under a tape is copied into it).
+    tapestry::Var<double, Dynamic, Dynamic> data;
+    tapestry::Var<double, Dynamic, 1> observed;
+    tapestry::Param<double, Dynamic, 1> w;
+    tapestry::Param<double, 1, 1> b, sigma;
+    Vector gradient;
+    tapestry::Tape tape;
+    static constexpr double half_log_two_pi = NormalLogDensity::half_log_two_pi;
+
+    static Index observations(Index n) { return std::max<Index>(2, n * 1000 / 16384); }
+    static Index predictors(Index n) { return std::max<Index>(1, n * 150 / 16384); }
+    explicit LinearRegression(Index n)
+        : X(random_vector(observations(n) * predictors(n), -1, 1, 7).reshaped(observations(n), predictors(n))),
+          y(random_vector(observations(n), -2, 2, 8)),
+          residual(observations(n)),
+          data(owned_constant(X)),
+          observed(owned_constant(y)),
+          w(random_vector(predictors(n), -0.2, 0.2, 9)),
+          b(Vector::Constant(1, 0.1)),
+          sigma(Vector::Constant(1, 1.3)),
+          gradient(predictors(n) + 2) {}
+    std::vector<double*> inputs() { return inputs_of(w, b, sigma); }
+    double plain() {
+        const double s = sigma.value()(0, 0);
+        residual.noalias() = y - X * w.value();
+        const auto n = static_cast<double>(y.size());
+        return -0.5 * ((residual.array() - b.value()(0, 0)) / s).square().sum() - n * (std::log(s) + half_log_two_pi);
+    }
+    double by_hand() {
+        const double s = sigma.value()(0, 0);
+        const Index p = w.rows();
+        residual.noalias() = y - X * w.value();
+        residual.array() = (residual.array() - b.value()(0, 0)) / s;  // z
+        const double sum_z = residual.sum(), sum_z2 = residual.squaredNorm();
+        const auto n = static_cast<double>(y.size());
+        gradient.head(p).noalias() = X.transpose() * residual / s;
+        gradient(p) = sum_z / s;
+        gradient(p + 1) = (sum_z2 - n) / s;
+        return -0.5 * sum_z2 - n * (std::log(s) + half_log_two_pi);
+    }
+    double tapestry() {
+        using namespace tapestry;
+        tape.clear();
+        w.zero_grad();
+        b.zero_grad();
+        sigma.zero_grad();
+        const auto n = static_cast<double>(y.size());
+        auto f = -0.5 * sum(square(divide(observed - data * w - b, sigma))) - n * log(sigma) - n * half_log_two_pi;
+        Var<double, 1, 1> value = f;
+        tape.backward(value);
+        gradient << w.grad(), b.grad()(0, 0), sigma.grad()(0, 0);
+        return value.value()(0, 0);
+    }
+};
+
+}  // namespace bench::scalar
