@@ -4,10 +4,11 @@
 // df/d(every input). Each function is written three times, on the same data:
 //   plain()     f alone, in double, as a user would write it in Eigen (the unit of cost);
 //   by_hand()   f and its gradient, derived by hand;
-//   tapestry()  f and its gradient with tapestry: record on a tape, run backward.
-// Both gradients land in `gradient` (one vector over all inputs, in the order of
-// inputs()) so that the agreement test can compare them with each other and with
-// finite differences of plain().
+//   tapestry()  f and its gradient with tapestry: record on a tape, run backward; the
+//               gradient is left where tapestry puts it, in the Params' grad().
+// by_hand() writes `gradient` (one vector over all inputs, in the order of inputs());
+// tapestry_gradient() gathers tapestry's into the same layout, so that the agreement
+// test can compare both with each other and with finite differences of plain().
 
 #include <cmath>
 #include <numbers>
@@ -32,6 +33,26 @@ std::vector<double*> inputs_of(P&... params) {
             for (Index i = 0; i < params.value().size(); ++i) all.push_back(params.value().data() + i);
         }(),
         ...);
+    return all;
+}
+
+// One tapestry gradient: zero the Params' gradients, record f on a fresh tape, run
+// backward. Returns f's value.
+template <class F, class... P>
+double gradient_with_tapestry(tapestry::Tape& tape, F&& f, P&... params) {
+    tape.clear();
+    (params.zero_grad(), ...);
+    tapestry::Var<double, 1, 1> value = f();
+    tape.backward(value);
+    return value.value()(0, 0);
+}
+
+// The Params' gradients, concatenated in the order of inputs().
+template <class... P>
+Vector gradients_of(const P&... params) {
+    Vector all((params.grad().size() + ...));
+    Index at = 0;
+    ((all.segment(at, params.grad().size()) = params.grad().reshaped(), at += params.grad().size()), ...);
     return all;
 }
 
@@ -63,13 +84,10 @@ struct Sum {
         return x.value().sum();
     }
     double tapestry() {
-        tape.clear();
-        x.zero_grad();
-        auto f = tapestry::sum(x);
-        tape.backward(f);
-        gradient = x.grad();
-        return f.value()(0, 0);
+        return gradient_with_tapestry(
+            tape, [&] { return tapestry::sum(x); }, x);
     }
+    Vector tapestry_gradient() const { return gradients_of(x); }
 };
 
 // product of N values near 1 (so that the product of 16384 of them stays finite).
@@ -88,13 +106,10 @@ struct Product {
         return p;
     }
     double tapestry() {
-        tape.clear();
-        x.zero_grad();
-        auto f = tapestry::prod(x);
-        tape.backward(f);
-        gradient = x.grad();
-        return f.value()(0, 0);
+        return gradient_with_tapestry(
+            tape, [&] { return tapestry::prod(x); }, x);
     }
+    Vector tapestry_gradient() const { return gradients_of(x); }
 };
 
 // log(sum(exp(x))).
@@ -118,13 +133,10 @@ struct LogSumExp {
         return m + std::log(s);
     }
     double tapestry() {
-        tape.clear();
-        x.zero_grad();
-        auto f = tapestry::log_sum_exp(x);
-        tape.backward(f);
-        gradient = x.grad();
-        return f.value()(0, 0);
+        return gradient_with_tapestry(
+            tape, [&] { return tapestry::log_sum_exp(x); }, x);
     }
+    Vector tapestry_gradient() const { return gradients_of(x); }
 };
 
 // log density of N observations y under normal(mu, sigma), gradient in y, mu and sigma.
@@ -158,16 +170,11 @@ struct NormalLogDensity {
     }
     double tapestry() {
         using namespace tapestry;
-        tape.clear();
-        for (auto* p : {&mu, &sigma}) p->zero_grad();
-        y.zero_grad();
         const auto n = static_cast<double>(y.rows());
-        auto f = -0.5 * sum(square(divide(y - mu, sigma))) - n * log(sigma) - n * half_log_two_pi;
-        Var<double, 1, 1> value = f;
-        tape.backward(value);
-        gradient << y.grad(), mu.grad()(0, 0), sigma.grad()(0, 0);
-        return value.value()(0, 0);
+        return gradient_with_tapestry(
+            tape, [&] { return -0.5 * sum(square(hadamard(y - mu, 1.0 / sigma))) - n * log(sigma) - n * half_log_two_pi; }, y, mu, sigma);
     }
+    Vector tapestry_gradient() const { return gradients_of(y, mu, sigma); }
 };
 
 // sum of the product of two K x K matrices.
@@ -201,16 +208,10 @@ struct MatrixProductSum {
         return C.sum();
     }
     double tapestry() {
-        tape.clear();
-        A.zero_grad();
-        B.zero_grad();
-        auto f = tapestry::sum(A * B);
-        tape.backward(f);
-        const Index k = A.rows();
-        gradient.head(k * k) = A.grad().reshaped();
-        gradient.tail(k * k) = B.grad().reshaped();
-        return f.value()(0, 0);
+        return gradient_with_tapestry(
+            tape, [&] { return tapestry::sum(A * B); }, A, B);
     }
+    Vector tapestry_gradient() const { return gradients_of(A, B); }
 };
 
 // Log-likelihood of a linear regression y ~ normal(X w + b, sigma) over n x p data
@@ -262,17 +263,11 @@ struct LinearRegression {
     }
     double tapestry() {
         using namespace tapestry;
-        tape.clear();
-        w.zero_grad();
-        b.zero_grad();
-        sigma.zero_grad();
         const auto n = static_cast<double>(y.size());
-        auto f = -0.5 * sum(square(divide(observed - data * w - b, sigma))) - n * log(sigma) - n * half_log_two_pi;
-        Var<double, 1, 1> value = f;
-        tape.backward(value);
-        gradient << w.grad(), b.grad()(0, 0), sigma.grad()(0, 0);
-        return value.value()(0, 0);
+        return gradient_with_tapestry(
+            tape, [&] { return -0.5 * sum(square(hadamard(observed - data * w - b, 1.0 / sigma))) - n * log(sigma) - n * half_log_two_pi; }, w, b, sigma);
     }
+    Vector tapestry_gradient() const { return gradients_of(w, b, sigma); }
 };
 
 }  // namespace bench::scalar

@@ -1,0 +1,230 @@
+#pragma once
+// The op-level cases of bench/bench_ops.cpp: each computes one operation's forward and
+// backward pass with tapestry (ours()) and by hand in Eigen (hand()), both adding
+// their gradients into the Params' grad(), so that bench/ops_agree.cpp can check
+// that the two compute the same thing.
+
+#include <random>
+#include <vector>
+
+#include <tapestry/tapestry.hpp>
+
+namespace bench::ops {
+
+using tapestry::Dynamic;
+using tapestry::Index;
+using Matrix = Eigen::MatrixXf;
+using Array = Eigen::ArrayXXf;
+using Param = tapestry::Param<float, Dynamic, Dynamic>;
+
+inline Matrix random(Index rows, Index cols, unsigned seed, float lo = -1, float hi = 1) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> uniform(lo, hi);
+    return Matrix::NullaryExpr(rows, cols, [&] { return uniform(rng); });
+}
+
+// A constant that owns its values, made outside any tape so that every tape reads it in place.
+template <class M>
+inline auto owned_constant(const M& m) {
+    tapestry::InferenceMode outside_any_tape;
+    return tapestry::constant(m);
+}
+
+// y = tanh(a ∘ b + c) ∘ sigmoid(a), loss = sum(y): one fused node in tapestry.
+struct ElementwiseChain {
+    Param a, b, c;
+    Array t, s;
+    tapestry::Tape tape;
+    explicit ElementwiseChain(Index n) : a(random(n, n, 1)), b(random(n, n, 2)), c(random(n, n, 3)), t(n, n), s(n, n) {}
+
+    std::vector<Param*> params() { return {&a, &b, &c}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(tanh(hadamard(a, b) + c), sigmoid(a)));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float unfused() {
+        using namespace tapestry;
+        tape.clear();
+        Var<float, Dynamic, Dynamic> ab = hadamard(a, b);
+        Var<float, Dynamic, Dynamic> sum_ = ab + c;
+        Var<float, Dynamic, Dynamic> th = tanh(sum_);
+        Var<float, Dynamic, Dynamic> sg = sigmoid(a);
+        Var<float, Dynamic, Dynamic> y = hadamard(th, sg);
+        auto loss = sum(y);
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto A = a.value().array(), B = b.value().array(), C = c.value().array();
+        t = (A * B + C).tanh();
+        s = A.logistic();
+        const float loss = (t * s).sum();
+        t = (1 - t.square()) * s;  // d/d(a∘b + c) = the gradient of c
+        a.grad().array() += t * B + (A * B + C).tanh() * s * (1 - s);
+        b.grad().array() += t * A;
+        c.grad().array() += t;
+        return loss;
+    }
+};
+
+// C = op(A) op(B), loss = sum(C ∘ G): forward GEMM, two backward GEMMs.
+template <bool TA, bool TB>
+struct Product {
+    Param A, B;
+    Matrix G, C;
+    tapestry::Var<float, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit Product(Index n)
+        : A(random(n, n, 4)), B(random(n, n, 5)), G(random(n, n, 6)), C(n, n), weights(owned_constant(G)) {}
+
+    std::vector<Param*> params() { return {&A, &B}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = [&] {
+            if constexpr (TA && TB) return sum(hadamard(A.transpose() * B.transpose(), weights));
+            else if constexpr (TA) return sum(hadamard(A.transpose() * B, weights));
+            else if constexpr (TB) return sum(hadamard(A * B.transpose(), weights));
+            else return sum(hadamard(A * B, weights));
+        }();
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto& a = A.value();
+        const auto& b = B.value();
+        auto& dA = A.grad();
+        auto& dB = B.grad();
+        if constexpr (TA && TB) {  // C = A^T B^T: dA += B^T G^T, dB += G^T A^T
+            C.noalias() = a.transpose() * b.transpose();
+            dA.noalias() += b.transpose() * G.transpose();
+            dB.noalias() += G.transpose() * a.transpose();
+        } else if constexpr (TA) {  // C = A^T B: dA += B G^T, dB += A G
+            C.noalias() = a.transpose() * b;
+            dA.noalias() += b * G.transpose();
+            dB.noalias() += a * G;
+        } else if constexpr (TB) {  // C = A B^T: dA += G B, dB += G^T A
+            C.noalias() = a * b.transpose();
+            dA.noalias() += G * b;
+            dB.noalias() += G.transpose() * a;
+        } else {  // C = A B: dA += G B^T, dB += A^T G
+            C.noalias() = a * b;
+            dA.noalias() += G * b.transpose();
+            dB.noalias() += a.transpose() * G;
+        }
+        return (C.array() * G.array()).sum();
+    }
+};
+
+// loss = sum(row_sum(A) ∘ u) + sum(col_sum(A) ∘ v): both partial reductions.
+struct Reductions {
+    Param A;
+    Eigen::VectorXf u;
+    Eigen::RowVectorXf v;
+    tapestry::Var<float, Dynamic, 1> u_const;
+    tapestry::Var<float, 1, Dynamic> v_const;
+    tapestry::Tape tape;
+    explicit Reductions(Index n)
+        : A(random(n, n, 7)), u(random(n, 1, 8)), v(random(1, n, 9)), u_const(owned_constant(u)),
+          v_const(owned_constant(v)) {}
+
+    std::vector<Param*> params() { return {&A}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(row_sum(A), u_const)) + sum(hadamard(col_sum(A), v_const));
+        Var<float, 1, 1> value = loss;
+        tape.backward(value);
+        return value.value()(0, 0);
+    }
+    float hand() {
+        const float loss = A.value().rowwise().sum().dot(u) + A.value().colwise().sum().dot(v);
+        A.grad().colwise() += u;  // d/dA: u repeated over the columns, v over the rows
+        A.grad().rowwise() += v;
+        return loss;
+    }
+};
+
+// The losses over a 784 x B batch (10 x B for softmax), as the training steps use them.
+struct SigmoidCrossEntropy {
+    Param z;
+    Matrix x, dz;
+    tapestry::Var<float, Dynamic, Dynamic> target;
+    tapestry::Tape tape;
+    explicit SigmoidCrossEntropy(Index batch)
+        : z(random(784, batch, 10, -4, 4)), x(random(784, batch, 11, 0, 1)), dz(784, batch),
+          target(owned_constant(x)) {}
+    std::vector<Param*> params() { return {&z}; }
+    float ours() {
+        tape.clear();
+        auto loss = tapestry::sigmoid_cross_entropy(z, target, tapestry::Reduction::Sum);
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto Z = z.value().array();
+        const float loss = (Z.max(0.f) - Z * x.array() + (-Z.abs()).exp().log1p()).sum();
+        z.grad().array() += Z.logistic() - x.array();
+        return loss;
+    }
+};
+
+struct Mse {
+    Param y;
+    Matrix t;
+    tapestry::Var<float, Dynamic, Dynamic> target;
+    tapestry::Tape tape;
+    explicit Mse(Index batch)
+        : y(random(784, batch, 12)), t(random(784, batch, 13)), target(owned_constant(t)) {}
+    std::vector<Param*> params() { return {&y}; }
+    float ours() {
+        tape.clear();
+        auto loss = tapestry::mse(y, target);
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const float scale = 1.0f / static_cast<float>(t.size());
+        const float loss = scale * (y.value() - t).squaredNorm();
+        y.grad() += (2 * scale) * (y.value() - t);
+        return loss;
+    }
+};
+
+struct SoftmaxCrossEntropy {
+    Param z;
+    std::vector<int> labels;
+    Eigen::RowVectorXf column_max, log_sum;
+    tapestry::Tape tape;
+    explicit SoftmaxCrossEntropy(Index batch)
+        : z(random(10, batch, 14, -3, 3)), labels(static_cast<std::size_t>(batch)), column_max(batch), log_sum(batch) {
+        for (std::size_t j = 0; j < labels.size(); ++j) labels[j] = static_cast<int>(j % 10);
+    }
+    std::vector<Param*> params() { return {&z}; }
+    float ours() {
+        tape.clear();
+        auto loss = tapestry::softmax_cross_entropy(z, labels);
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto& Z = z.value();
+        const Index batch = Z.cols();
+        column_max = Z.colwise().maxCoeff();
+        log_sum = (Z.rowwise() - column_max).array().exp().colwise().sum().log().matrix();
+        float loss = 0;
+        const float scale = 1.0f / static_cast<float>(batch);
+        for (Index j = 0; j < batch; ++j) {
+            const int label = labels[static_cast<std::size_t>(j)];
+            loss += log_sum(j) - (Z(label, j) - column_max(j));
+            z.grad().col(j).array() += scale * ((Z.col(j).array() - column_max(j)) - log_sum(j)).exp();
+            z.grad()(label, j) -= scale;
+        }
+        return scale * loss;
+    }
+};
+
+}  // namespace bench::ops
