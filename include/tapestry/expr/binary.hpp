@@ -7,6 +7,7 @@
 //   Op::backward_right(g, a, b)  -> g * df/db
 
 #include "tapestry/expr/expression.hpp"
+#include "tapestry/expr/scratch.hpp"
 
 namespace tapestry {
 
@@ -28,10 +29,17 @@ public:
         right_.verify();
     }
 
+    // Both operands read g; if g is costly to evaluate, it is evaluated once, into scratch.
     template <class G>
     void backprop(const G& g) const {
-        if (left_.needs_grad()) left_.backprop(op_.backward_left(g, left_.array(), right_.array()));
-        if (right_.needs_grad()) right_.backprop(op_.backward_right(g, left_.array(), right_.array()));
+        if constexpr (detail::costly_to_recompute<G>) {
+            if (left_.needs_grad() && right_.needs_grad()) {
+                const detail::EvaluatedOnce<Scalar, Rows, Cols> once(g);
+                backprop_to_operands(once.array());
+                return;
+            }
+        }
+        backprop_to_operands(g);
     }
 
     std::string describe() const {
@@ -44,6 +52,12 @@ public:
     }
 
 private:
+    template <class G>
+    void backprop_to_operands(const G& g) const {
+        if (left_.needs_grad()) left_.backprop(op_.backward_left(g, left_.array(), right_.array()));
+        if (right_.needs_grad()) right_.backprop(op_.backward_right(g, left_.array(), right_.array()));
+    }
+
     Op op_;
     Left left_;
     Right right_;

@@ -1,0 +1,112 @@
+#pragma once
+// Scratch memory for the backward pass of a fused node, per thread.
+//
+// A fused node's backward hands each leaf a gradient *expression*; where a node has
+// two operands that need gradients, that expression is evaluated once per operand.
+// When it contains a transcendental (the logistic in sigmoid_cross_entropy's gradient,
+// tanh' in a chain), evaluating it twice costs more than storing it once, so the
+// node stores it here first (see BinaryExpr::backprop). The backward recursion is
+// nested, so buffers are taken and given back last-in first-out, from a bump stack
+// that grows on demand and keeps its memory: after the first backward pass that
+// needed it, scratch allocates nothing.
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "tapestry/core/eigen.hpp"
+
+namespace tapestry::detail {
+
+class ScratchStack {
+public:
+    static ScratchStack& of_this_thread() {
+        thread_local ScratchStack stack;
+        return stack;
+    }
+
+    struct Mark {
+        std::size_t chunk, used;
+    };
+    Mark mark() const { return {current_, used_}; }
+
+    void* take(std::size_t bytes) {
+        bytes = (bytes + alignment - 1) / alignment * alignment;
+        if (current_ < chunks_.size() && used_ + bytes <= chunks_[current_].size) return bump(bytes);
+        // The chunks after the current one hold nothing live (last-in first-out).
+        const std::size_t next = current_ < chunks_.size() && used_ > 0 ? current_ + 1 : current_;
+        if (next == chunks_.size()) chunks_.emplace_back();
+        if (chunks_[next].size < bytes) chunks_[next] = Chunk(std::max(bytes, 2 * chunks_[next].size));
+        current_ = next;
+        used_ = 0;
+        return bump(bytes);
+    }
+
+    void release(Mark m) {
+        current_ = m.chunk;
+        used_ = m.used;
+        // Everything given back: merge the chunks, so that the next pass fits in one.
+        if (current_ == 0 && used_ == 0 && chunks_.size() > 1) {
+            std::size_t total = 0;
+            for (const Chunk& c : chunks_) total += c.size;
+            chunks_.clear();
+            chunks_.emplace_back(total);
+        }
+    }
+
+private:
+    static constexpr std::size_t alignment = 64;
+
+    struct Chunk {
+        Chunk() = default;
+        explicit Chunk(std::size_t bytes)
+            : data(static_cast<std::byte*>(::operator new(bytes, std::align_val_t{alignment}))), size(bytes) {}
+        struct Free {
+            void operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{alignment}); }
+        };
+        std::unique_ptr<std::byte[], Free> data;
+        std::size_t size = 0;
+    };
+
+    void* bump(std::size_t bytes) {
+        void* p = chunks_[current_].data.get() + used_;
+        used_ += bytes;
+        return p;
+    }
+
+    std::vector<Chunk> chunks_;
+    std::size_t current_ = 0, used_ = 0;
+};
+
+// An Eigen expression evaluated once into scratch, read back as an array, for the
+// lifetime of this object.
+template <class T, int R, int C>
+class EvaluatedOnce {
+public:
+    template <class G>
+    explicit EvaluatedOnce(const G& g)
+        : mark_(ScratchStack::of_this_thread().mark()),
+          data_(static_cast<T*>(ScratchStack::of_this_thread().take(sizeof(T) * static_cast<std::size_t>(g.size())))),
+          rows_(g.rows()),
+          cols_(g.cols()) {
+        array() = g;
+    }
+    EvaluatedOnce(const EvaluatedOnce&) = delete;
+    EvaluatedOnce& operator=(const EvaluatedOnce&) = delete;
+    ~EvaluatedOnce() { ScratchStack::of_this_thread().release(mark_); }
+
+    Eigen::Map<Eigen::Array<T, R, C>, Eigen::Aligned64> array() const { return {data_, rows_, cols_}; }
+
+private:
+    ScratchStack::Mark mark_;
+    T* data_;
+    Index rows_, cols_;
+};
+
+// Whether evaluating `G` costs about a transcendental function per element or more.
+template <class G>
+inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::CoeffReadCost >= 20;
+
+}  // namespace tapestry::detail
