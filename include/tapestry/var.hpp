@@ -12,6 +12,7 @@
 #include "tapestry/param.hpp"
 #include "tapestry/tape/anomaly.hpp"
 #include "tapestry/tape/tape.hpp"
+#include "tapestry/tape/value_cache.hpp"
 
 namespace tapestry {
 
@@ -136,8 +137,8 @@ NewValue<T, R, C> new_value(Index rows, Index cols, bool needs_grad) {
     Tape* tape = Tape::active();
     const Index n = rows * cols;
     if (tape == nullptr) {
-        auto owned = std::make_shared<Eigen::Matrix<T, Eigen::Dynamic, 1>>(n);
-        T* data = owned->data();
+        auto owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(n));
+        T* data = static_cast<T*>(owned.get());
         return {data, nullptr, nullptr, {data, nullptr, rows, cols, nullptr, 0, 0, std::move(owned)}};
     }
     T* value = tape->allocate_values<T>(n);
