@@ -58,5 +58,6 @@ BENCHMARK_TEMPLATE(scalar_function, LogSumExp)->Name("scalar/log_sum_exp")->Appl
 BENCHMARK_TEMPLATE(scalar_function, NormalLogDensity)->Name("scalar/normal_log_density")->Apply(sizes);
 BENCHMARK_TEMPLATE(scalar_function, MatrixProductSum)->Name("scalar/matrix_product_sum")->Apply(sizes);
 BENCHMARK_TEMPLATE(scalar_function, LinearRegression)->Name("scalar/linear_regression")->Apply(sizes);
+BENCHMARK_TEMPLATE(scalar_function, StochasticVolatility)->Name("scalar/stochastic_volatility")->Apply(sizes);
 
 BENCHMARK_MAIN();

@@ -270,4 +270,90 @@ struct LinearRegression {
     Vector tapestry_gradient() const { return gradients_of(w, b, sigma); }
 };
 
+// Stan's stochastic volatility model over T = N / 2 time steps (8192 at the largest):
+// log density of y_t ~ normal(0, exp(h_t / 2)) with the latent h = mu + u, u the
+// stationary AR(1) process of innovations sigma h_std (so u_1 = sigma h_std_1 /
+// sqrt(1 - phi^2), u_t = phi u_{t-1} + sigma h_std_t), priors h_std ~ normal(0, 1),
+// sigma ~ cauchy(0, 5), mu ~ cauchy(0, 10), phi ~ uniform(-1, 1), constants dropped.
+// Gradient in h_std, phi, sigma and mu.
+struct StochasticVolatility {
+    static constexpr const char* name = "stochastic_volatility";
+    Vector y_squared, h;
+    tapestry::Var<double, Dynamic, 1> half_y_squared;
+    tapestry::Param<double, Dynamic, 1> h_std;
+    tapestry::Param<double, 1, 1> phi, sigma, mu;
+    Vector gradient;
+    tapestry::Tape tape;
+
+    static Index steps(Index n) { return std::max<Index>(2, n / 2); }
+    static Vector simulated_y_squared(Index n) {
+        std::mt19937 rng(10);
+        std::normal_distribution<double> normal(0.0, 1.0);
+        Vector y2(steps(n));
+        double u = normal(rng) * 0.25 / std::sqrt(1 - 0.95 * 0.95);
+        for (Index t = 0; t < y2.size(); ++t) {
+            if (t > 0) u = 0.95 * u + 0.25 * normal(rng);
+            const double y = std::exp((u - 1.0) / 2) * normal(rng);
+            y2(t) = y * y;
+        }
+        return y2;
+    }
+    explicit StochasticVolatility(Index n)
+        : y_squared(simulated_y_squared(n)), h(steps(n)), half_y_squared(owned_constant(Vector(0.5 * y_squared))),
+          h_std(random_vector(steps(n), -1, 1, 11)), phi(Vector::Constant(1, 0.9)), sigma(Vector::Constant(1, 0.3)),
+          mu(Vector::Constant(1, -0.8)), gradient(steps(n) + 3) {}
+    std::vector<double*> inputs() { return inputs_of(h_std, phi, sigma, mu); }
+
+    static double priors(double s, double m) { return -std::log1p(s * s / 25) - std::log1p(m * m / 100); }
+    // h = mu + u, returning the sum over t of log p(y_t | h_t).
+    double latent_and_likelihood(double p, double s, double m) {
+        const auto z = h_std.value();
+        double u = s * z(0) / std::sqrt(1 - p * p), total = 0;
+        for (Index t = 0; t < h.size(); ++t) {
+            if (t > 0) u = p * u + s * z(t);
+            h(t) = m + u;
+            total += -0.5 * y_squared(t) * std::exp(-h(t)) - 0.5 * h(t);
+        }
+        return total;
+    }
+    double plain() {
+        const double p = phi.value()(0, 0), s = sigma.value()(0, 0), m = mu.value()(0, 0);
+        return latent_and_likelihood(p, s, m) - 0.5 * h_std.value().squaredNorm() + priors(s, m);
+    }
+    double by_hand() {
+        const double p = phi.value()(0, 0), s = sigma.value()(0, 0), m = mu.value()(0, 0);
+        const double value = latent_and_likelihood(p, s, m) - 0.5 * h_std.value().squaredNorm() + priors(s, m);
+        const auto z = h_std.value();
+        const Index T = h.size();
+        const double scale = 1 / std::sqrt(1 - p * p);
+        auto v = gradient.head(T);  // d/dh_t, then the reverse recurrence: d/du_t summed forward
+        v.array() = 0.5 * y_squared.array() * (-h.array()).exp() - 0.5;
+        const double dmu = v.sum();
+        for (Index t = T - 1; t-- > 0;) v(t) += p * v(t + 1);
+        double dphi = v(0) * s * z(0) * p * scale * scale * scale, dsigma = v(0) * z(0) * scale;
+        for (Index t = 1; t < T; ++t) {
+            dphi += v(t) * (h(t - 1) - m);
+            dsigma += v(t) * z(t);
+        }
+        v(0) *= scale;
+        v = s * v - z;  // d/dh_std, with the prior's -h_std
+        gradient(T) = dphi;
+        gradient(T + 1) = dsigma - 2 * s / 25 / (1 + s * s / 25);
+        gradient(T + 2) = dmu - 2 * m / 100 / (1 + m * m / 100);
+        return value;
+    }
+    double tapestry() {
+        using namespace tapestry;
+        return gradient_with_tapestry(
+            tape,
+            [&] {
+                auto latent = stationary_ar1(phi, hadamard(h_std, sigma)) + mu;
+                return sum(-hadamard(half_y_squared, exp(-latent)) - 0.5 * latent) - 0.5 * sum(square(h_std)) -
+                       log(1.0 + square(sigma) * (1.0 / 25)) - log(1.0 + square(mu) * (1.0 / 100));
+            },
+            h_std, phi, sigma, mu);
+    }
+    Vector tapestry_gradient() const { return gradients_of(h_std, phi, sigma, mu); }
+};
+
 }  // namespace bench::scalar

@@ -70,6 +70,7 @@ int main() {
     check_sizes<NormalLogDensity>();
     check_sizes<MatrixProductSum>();
     check_sizes<LinearRegression>();
+    check_sizes<StochasticVolatility>();
     if (failures == 0) std::printf("all scalar functions agree\n");
     return failures == 0 ? 0 : 1;
 }

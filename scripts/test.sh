@@ -45,8 +45,8 @@ dir="build/test-tsan"
 echo "==== clang++ with ThreadSanitizer: build and run the thread tests"
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
     -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
-cmake --build "$dir" -j "$jobs" --target test_threads test_anomaly
-for test in test_threads test_anomaly; do TSAN_OPTIONS=halt_on_error=1 "$dir/tests/$test"; done
+cmake --build "$dir" -j "$jobs" --target test_threads test_anomaly test_memory
+for test in test_threads test_anomaly test_memory; do TSAN_OPTIONS=halt_on_error=1 "$dir/tests/$test"; done
 
 echo "==== libFuzzer on the IDX reader and the checkpoint loader"
 scripts/fuzz.sh 60

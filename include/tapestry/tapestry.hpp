@@ -31,6 +31,7 @@
 #include "tapestry/ops/math.hpp"
 #include "tapestry/ops/reductions.hpp"
 #include "tapestry/ops/losses.hpp"
+#include "tapestry/ops/recurrence.hpp"
 #include "tapestry/ops/misuse.hpp"
 
 #include "tapestry/tape/backward.hpp"

@@ -1,0 +1,77 @@
+// The per-thread memory behind the speed: scratch for the backward pass
+// (expr/scratch.hpp) and the cache of values made without a tape
+// (tape/value_cache.hpp). Both must hand out memory that nothing else uses while it
+// is live, keep it for reuse, and work when memory crosses threads.
+
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+
+TEST_CASE("scratch is taken and given back last-in first-out, aligned, without overlap") {
+    auto& stack = detail::ScratchStack::of_this_thread();
+    const auto outer_mark = stack.mark();
+    auto* a = static_cast<double*>(stack.take(100 * sizeof(double)));
+    const auto inner_mark = stack.mark();
+    // Larger than anything before: forces a new chunk while `a` is live.
+    auto* b = static_cast<double*>(stack.take(1 << 20));
+    CHECK(reinterpret_cast<std::uintptr_t>(a) % 64 == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(b) % 64 == 0);
+    for (int i = 0; i < 100; ++i) a[i] = i;
+    for (int i = 0; i < (1 << 17); ++i) b[i] = -1.0;
+    for (int i = 0; i < 100; ++i) CHECK(a[i] == i);  // b does not overlap a
+    stack.release(inner_mark);
+    auto* c = static_cast<double*>(stack.take(8 * sizeof(double)));
+    c[0] = 42;
+    CHECK(a[99] == 99);
+    stack.release(outer_mark);
+    // After everything is given back the chunks are merged: the same pattern fits in one.
+    auto* a2 = static_cast<char*>(stack.take(100 * sizeof(double)));
+    auto* b2 = static_cast<char*>(stack.take(1 << 20));
+    CHECK(b2 - a2 >= static_cast<std::ptrdiff_t>(100 * sizeof(double)));
+    CHECK(b2 - a2 < static_cast<std::ptrdiff_t>(4096));  // same chunk, right after a2
+    stack.release(outer_mark);
+}
+
+TEST_CASE("a value evaluated once into scratch holds the expression's value") {
+    const Eigen::ArrayXXd x = test::random_matrix(5, 3).array();
+    const detail::EvaluatedOnce<double, Dynamic, Dynamic> once(x.logistic() * 2.0);
+    CHECK(once.array().isApprox(x.logistic() * 2.0, 1e-15));
+}
+
+TEST_CASE("values without a tape reuse freed buffers of the same size, and never a live one") {
+    const Eigen::MatrixXd m = test::random_matrix(64, 64);
+    const double* first_data = nullptr;
+    {
+        auto first = constant(m);
+        first_data = first.value_data();
+    }
+    auto second = constant(m);  // same size: the freed buffer comes back
+    CHECK(second.value_data() == first_data);
+    auto third = constant(m);  // `second` is live: another buffer
+    CHECK(third.value_data() != second.value_data());
+    CHECK(Eigen::MatrixXd(third.value()) == m);
+    CHECK(Eigen::MatrixXd(second.value()) == m);
+}
+
+TEST_CASE("a value made on one thread can be dropped on another") {
+    std::vector<Var<double, Dynamic, Dynamic>> made;
+    std::thread maker([&] {
+        for (int i = 0; i < 8; ++i) made.push_back(constant(test::random_matrix(32, 32)));
+    });
+    maker.join();
+    std::thread dropper([&] { made.clear(); });  // given back to the dropping thread's cache
+    dropper.join();
+    // and a thread that ends with values in its cache frees them (checked by ASan / valgrind)
+    double total = 0;  // Catch's assertions are not for other threads: check after join()
+    std::thread short_lived([&] {
+        for (int i = 0; i < 4; ++i) total += constant(Eigen::MatrixXd::Ones(16, 16)).value().sum();
+    });
+    short_lived.join();
+    CHECK(total == 4 * 256.0);
+}
