@@ -9,6 +9,8 @@
 
 #include <tapestry/tapestry.hpp>
 
+#include "owned_constant.hpp"
+
 namespace bench::ops {
 
 using tapestry::Dynamic;
@@ -21,13 +23,6 @@ inline Matrix random(Index rows, Index cols, unsigned seed, float lo = -1, float
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> uniform(lo, hi);
     return Matrix::NullaryExpr(rows, cols, [&] { return uniform(rng); });
-}
-
-// A constant that owns its values, made outside any tape so that every tape reads it in place.
-template <class M>
-inline auto owned_constant(const M& m) {
-    tapestry::InferenceMode outside_any_tape;
-    return tapestry::constant(m);
 }
 
 // y = tanh(a ∘ b + c) ∘ sigmoid(a), loss = sum(y): one fused node in tapestry.

@@ -17,6 +17,8 @@
 
 #include <tapestry/tapestry.hpp>
 
+#include "owned_constant.hpp"
+
 namespace bench::scalar {
 
 using tapestry::Dynamic;
@@ -54,13 +56,6 @@ Vector gradients_of(const P&... params) {
     Index at = 0;
     ((all.segment(at, params.grad().size()) = params.grad().reshaped(), at += params.grad().size()), ...);
     return all;
-}
-
-// A constant that owns its values, made outside any tape so that every tape can read it.
-template <class M>
-auto owned_constant(const M& m) {
-    tapestry::InferenceMode outside_any_tape;
-    return tapestry::constant(m);
 }
 
 inline Vector random_vector(Index n, double lo, double hi, unsigned seed) {
