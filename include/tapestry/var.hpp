@@ -105,6 +105,7 @@ public:
     T* adjoint_data() const { return adjoint_; }
     const void* tape_identity() const { return life_ ? life_->tape : nullptr; }
     std::size_t position() const { return position_; }
+    const std::shared_ptr<const void>& owner() const { return owner_; }
 
 private:
     template <class, int, int>
@@ -167,7 +168,7 @@ auto constant(const Eigen::DenseBase<Derived>& m) {
     constexpr int R = Derived::RowsAtCompileTime;
     constexpr int C = Derived::ColsAtCompileTime;
     auto fresh = detail::new_value<T, R, C>(m.rows(), m.cols(), false);
-    Eigen::Map<Eigen::Array<T, R, C>>(fresh.value, m.rows(), m.cols()) = m.derived().array();
+    Eigen::Map<detail::KernelArray<T, R, C>>(fresh.value, m.rows(), m.cols()) = m.derived().array();
     detail::check_value(fresh.value, m.rows(), m.cols(), [&] { return "constant " + to_string_shape(m.rows(), m.cols()); });
     return detail::finish_value(fresh, [] {});
 }

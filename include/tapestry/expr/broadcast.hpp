@@ -63,7 +63,7 @@ public:
 
     auto array() const {
         using Repeated = detail::RepeatedValue<Scalar, RepeatRows, RepeatCols>;
-        return Eigen::Array<Scalar, Rows, Cols>::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
+        return detail::KernelArray<Scalar, Rows, Cols>::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
     }
 
     template <class G>

@@ -24,13 +24,13 @@ public:
 
     Index rows() const { return rows_; }
     Index cols() const { return cols_; }
-    auto array() const { return Eigen::Map<const Eigen::Array<T, R, C>>(value_, rows_, cols_); }
+    auto array() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(value_, rows_, cols_); }
     bool needs_grad() const { return true; }
     void verify() const {}
 
     template <class G>
     void backprop(const G& g) const {
-        Eigen::Map<Eigen::Array<T, R, C>>(grad_, rows_, cols_) += g;
+        Eigen::Map<detail::KernelArray<T, R, C>>(grad_, rows_, cols_) += g;
     }
 
     const T* value_data() const { return value_; }
@@ -63,14 +63,14 @@ public:
 
     Index rows() const { return var_.rows(); }
     Index cols() const { return var_.cols(); }
-    auto array() const { return Eigen::Map<const Eigen::Array<T, R, C>>(var_.value_data(), rows(), cols()); }
+    auto array() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(var_.value_data(), rows(), cols()); }
     bool needs_grad() const { return var_.adjoint_data() != nullptr; }
     void verify() const { var_.verify(); }
 
     template <class G>
     void backprop(const G& g) const {
         if (var_.adjoint_data() != nullptr)
-            Eigen::Map<Eigen::Array<T, R, C>>(var_.adjoint_data(), rows(), cols()) += g;
+            Eigen::Map<detail::KernelArray<T, R, C>>(var_.adjoint_data(), rows(), cols()) += g;
     }
 
     const T* value_data() const { return var_.value_data(); }

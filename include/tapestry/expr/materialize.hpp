@@ -18,11 +18,11 @@ Var<typename E::Scalar, E::Rows, E::Cols> evaluate(const E& e) {
         e.verify();
         const Index rows = e.rows(), cols = e.cols();
         auto fresh = detail::new_value<T, R, C>(rows, cols, e.needs_grad());
-        Eigen::Map<Eigen::Array<T, R, C>>(fresh.value, rows, cols) = e.array();
+        Eigen::Map<detail::KernelArray<T, R, C>>(fresh.value, rows, cols) = e.array();
         detail::check_value(fresh.value, rows, cols, [&] { return e.describe(); });
         return detail::finish_value(fresh, [e, value = fresh.value, adjoint = fresh.adjoint, rows, cols] {
-            e.backprop_given_value(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, rows, cols),
-                                   Eigen::Map<const Eigen::Array<T, R, C>>(value, rows, cols));
+            e.backprop_given_value(Eigen::Map<const detail::KernelArray<T, R, C>>(adjoint, rows, cols),
+                                   Eigen::Map<const detail::KernelArray<T, R, C>>(value, rows, cols));
             detail::check_gradients([&] { return e.describe(); }, e);
         });
     }

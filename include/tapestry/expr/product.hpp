@@ -14,40 +14,93 @@
 namespace tapestry {
 namespace detail {
 
-// How a product reads one operand: a leaf, and whether to read it transposed.
-template <class Leaf, bool Transposed>
-struct GemmOperand {
-    Leaf leaf;
-    static constexpr bool transposed = Transposed;
+// A product operand as the GEMM reads it: the stored matrix, its adjoint (null when it
+// takes no gradient) and what keeps a value made without a tape alive. It carries no
+// compile-time shape, so every product of one scalar type and transpose combination
+// shares one forward function and one backward step: a model with many layer shapes
+// compiles the product code four times per scalar type, not once per layer.
+template <class T>
+struct StoredOperand {
+    const T* data;
+    T* adjoint;
+    Index rows, cols;
+    const char* kind;  // "Param" or "Var", for messages
+    std::shared_ptr<const void> owner;
 
-    // The stored matrix, as gemm_accumulate() takes it: data, rows, cols.
-    const typename Leaf::Scalar* data() const { return leaf.value_data(); }
-    typename Leaf::Scalar* adjoint() const { return leaf.adjoint_data(); }
-    Index rows() const { return leaf.rows(); }
-    Index cols() const { return leaf.cols(); }
-    bool needs_grad() const { return leaf.needs_grad(); }
-    std::string describe() const { return leaf.describe() + (Transposed ? ".transpose()" : ""); }
+    std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
 };
 
+template <class T, int R, int C>
+StoredOperand<T> stored_operand(const ParamLeaf<T, R, C>& p) {
+    return {p.value_data(), p.adjoint_data(), p.rows(), p.cols(), "Param", nullptr};
+}
+
+template <class T, int R, int C>
+StoredOperand<T> stored_operand(const VarLeaf<T, R, C>& v) {
+    return {v.value_data(), v.adjoint_data(), v.rows(), v.cols(), "Var", v.var().owner()};
+}
+
+// An operand that is a leaf, or a transposed leaf, is read in place; anything else
+// is evaluated into a Var first.
 template <LazyExpression E>
-auto gemm_operand_of_value(const E& e) {
-    using Leaf = VarLeaf<typename E::Scalar, E::Rows, E::Cols>;
-    return GemmOperand<Leaf, false>{Leaf(evaluate(e))};
+constexpr bool reads_transposed_leaf() {
+    if constexpr (requires(const E& e) { e.inner(); })
+        return is_leaf_v<std::remove_cvref_t<decltype(std::declval<const E&>().inner())>>;
+    else
+        return false;
 }
 
 template <LazyExpression E>
-auto gemm_operand(const E& e) {
-    if constexpr (is_leaf_v<E>) {
-        return GemmOperand<E, false>{e};
-    } else if constexpr (requires { e.inner(); }) {
-        using Inner = std::remove_cvref_t<decltype(e.inner())>;
-        if constexpr (is_leaf_v<Inner>)
-            return GemmOperand<Inner, true>{e.inner()};
-        else
-            return gemm_operand_of_value(e);
-    } else {
-        return gemm_operand_of_value(e);
+auto stored_operand_of(const E& e) {
+    if constexpr (is_leaf_v<E>)
+        return stored_operand(e);
+    else if constexpr (reads_transposed_leaf<E>())
+        return stored_operand(e.inner());
+    else
+        return stored_operand(VarLeaf<typename E::Scalar, E::Rows, E::Cols>(evaluate(e)));
+}
+
+// C = op(A) op(B), recorded with its backward step. Shape-free: see StoredOperand.
+template <bool TA, bool TB, class T>
+VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
+    const Index rows = TA ? lhs.cols : lhs.rows, cols = TB ? rhs.rows : rhs.cols;
+    auto fresh = new_value<T, Dynamic, Dynamic>(rows, cols, lhs.adjoint != nullptr || rhs.adjoint != nullptr);
+    std::fill_n(fresh.value, rows * cols, T(0));
+    gemm_accumulate<TA, TB>(T(1), lhs.data, lhs.rows, lhs.cols, rhs.data, rhs.rows, rhs.cols, fresh.value);
+    const auto describe = [&lhs, &rhs] {
+        return "matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") + ", " + rhs.describe() +
+               (TB ? ".transpose()" : "") + ")";
+    };
+    check_value(fresh.value, rows, cols, describe);
+
+    if (fresh.tape != nullptr && fresh.adjoint != nullptr) {
+        fresh.parts.position = fresh.tape->record([lhs, rhs, dC = fresh.adjoint, rows, cols] {
+            if (lhs.adjoint != nullptr) {
+                if constexpr (TA)
+                    gemm_accumulate<TB, true>(T(1), rhs.data, rhs.rows, rhs.cols, dC, rows, cols, lhs.adjoint);
+                else
+                    gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data, rhs.rows, rhs.cols, lhs.adjoint);
+            }
+            if (rhs.adjoint != nullptr) {
+                if constexpr (TB)
+                    gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data, lhs.rows, lhs.cols, rhs.adjoint);
+                else
+                    gemm_accumulate<!TA, false>(T(1), lhs.data, lhs.rows, lhs.cols, dC, rows, cols, rhs.adjoint);
+            }
+            if (detecting_anomalies()) {
+                for (const StoredOperand<T>* operand : {&lhs, &rhs})
+                    if (operand->adjoint != nullptr)
+                        check_finite(operand->adjoint, operand->rows, operand->cols, "backward", [&] {
+                            return "the gradient that matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") +
+                                   ", " + rhs.describe() + (TB ? ".transpose()" : "") + ") sends to " +
+                                   operand->describe();
+                        });
+            }
+        });
+    } else if (fresh.tape != nullptr) {
+        fresh.parts.position = fresh.tape->size();
     }
+    return std::move(fresh.parts);
 }
 
 }  // namespace detail
@@ -71,33 +124,10 @@ auto matrix_product(const A& a, const B& b) {
                                       "the left shape's columns must equal the right shape's rows");
         a.verify();
         b.verify();
-        auto lhs = detail::gemm_operand(a);
-        auto rhs = detail::gemm_operand(b);
-        const Index rows = a.rows(), cols = b.cols();
-        auto fresh = detail::new_value<T, Rule::rows, Rule::cols>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
-        constexpr bool TA = decltype(lhs)::transposed, TB = decltype(rhs)::transposed;
-        std::fill_n(fresh.value, rows * cols, T(0));
-        detail::gemm_accumulate<TA, TB>(T(1), lhs.data(), lhs.rows(), lhs.cols(), rhs.data(), rhs.rows(), rhs.cols(),
-                                        fresh.value);
-        const auto describe = [lhs, rhs] { return "matrix product(" + lhs.describe() + ", " + rhs.describe() + ")"; };
-        detail::check_value(fresh.value, rows, cols, describe);
-
-        return detail::finish_value(fresh, [lhs, rhs, dC = fresh.adjoint, rows, cols, describe] {
-            using detail::gemm_accumulate;
-            if (lhs.needs_grad()) {
-                if constexpr (TA)
-                    gemm_accumulate<TB, true>(T(1), rhs.data(), rhs.rows(), rhs.cols(), dC, rows, cols, lhs.adjoint());
-                else
-                    gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data(), rhs.rows(), rhs.cols(), lhs.adjoint());
-            }
-            if (rhs.needs_grad()) {
-                if constexpr (TB)
-                    gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data(), lhs.rows(), lhs.cols(), rhs.adjoint());
-                else
-                    gemm_accumulate<!TA, false>(T(1), lhs.data(), lhs.rows(), lhs.cols(), dC, rows, cols, rhs.adjoint());
-            }
-            detail::check_gradients(describe, lhs.leaf, rhs.leaf);
-        });
+        const auto lhs = detail::stored_operand_of(a);  // in this order: each may record a node
+        const auto rhs = detail::stored_operand_of(b);
+        return Var<T, Rule::rows, Rule::cols>(
+            detail::product_parts<detail::reads_transposed_leaf<A>(), detail::reads_transposed_leaf<B>()>(lhs, rhs));
     }
 }
 

@@ -20,7 +20,7 @@ Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
     const auto describe = [e] { return "sum(" + e.describe() + ")"; };
     check_value(fresh.value, 1, 1, describe);
     return finish_value(fresh, [e, adjoint = fresh.adjoint, scale, describe] {
-        e.backprop(Eigen::Array<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * *adjoint));
+        e.backprop(detail::KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * *adjoint));
         check_gradients(describe, e);
     });
 }
@@ -35,7 +35,7 @@ auto partial_sum(const E& e) {
     const Index rows = e.rows(), cols = e.cols();
     const Index out_rows = AlongRows ? rows : 1, out_cols = AlongRows ? 1 : cols;
     auto fresh = new_value<T, R, C>(out_rows, out_cols, e.needs_grad());
-    Eigen::Map<Eigen::Array<T, R, C>> out(fresh.value, out_rows, out_cols);
+    Eigen::Map<detail::KernelArray<T, R, C>> out(fresh.value, out_rows, out_cols);
     if constexpr (AlongRows)
         out = e.array().rowwise().sum();
     else
@@ -45,9 +45,9 @@ auto partial_sum(const E& e) {
     return finish_value(fresh, [e, adjoint = fresh.adjoint, describe] {
         const Index rows = e.rows(), cols = e.cols();
         if constexpr (AlongRows)
-            e.backprop(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, rows, 1).rowwise().replicate(cols));
+            e.backprop(Eigen::Map<const detail::KernelArray<T, R, C>>(adjoint, rows, 1).rowwise().replicate(cols));
         else
-            e.backprop(Eigen::Map<const Eigen::Array<T, R, C>>(adjoint, 1, cols).colwise().replicate(rows));
+            e.backprop(Eigen::Map<const detail::KernelArray<T, R, C>>(adjoint, 1, cols).colwise().replicate(rows));
         check_gradients(describe, e);
     });
 }
@@ -101,7 +101,7 @@ Var<typename E::Scalar, 1, 1> product_of_elements(const E& e) {
             x.backprop((g * product) / x.array());
         } else if (zeros == 1) {
             const T at_zero = g * product_of_nonzeros;
-            x.backprop(Eigen::Array<T, E::Rows, E::Cols>::NullaryExpr(
+            x.backprop(detail::KernelArray<T, E::Rows, E::Cols>::NullaryExpr(
                 rows, cols, [zero_at, rows, at_zero](Index i, Index j) { return j * rows + i == zero_at ? at_zero : T(0); }));
         }
         check_gradients(describe, x);
@@ -125,9 +125,9 @@ Var<typename E::Scalar, 1, 1> log_sum_exp_of_elements(const E& e) {
     T sum;
     if (!std::isfinite(max)) {  // all -inf: log 0 = -inf; any +inf or NaN: that value
         sum = T(1);
-        if (shifted_exp != nullptr) Eigen::Map<Eigen::Array<T, E::Rows, E::Cols>>(shifted_exp, rows, cols) = T(0);
+        if (shifted_exp != nullptr) Eigen::Map<detail::KernelArray<T, E::Rows, E::Cols>>(shifted_exp, rows, cols) = T(0);
     } else if (shifted_exp != nullptr) {
-        auto kept = Eigen::Map<Eigen::Array<T, E::Rows, E::Cols>>(shifted_exp, rows, cols);
+        auto kept = Eigen::Map<detail::KernelArray<T, E::Rows, E::Cols>>(shifted_exp, rows, cols);
         kept = (values - max).exp();
         sum = kept.sum();
     } else {
@@ -137,7 +137,7 @@ Var<typename E::Scalar, 1, 1> log_sum_exp_of_elements(const E& e) {
     const auto describe = [x] { return "log_sum_exp(" + x.describe() + ")"; };
     check_value(fresh.value, 1, 1, describe);
     return finish_value(fresh, [x, adjoint = fresh.adjoint, shifted_exp, scale = T(1) / sum, rows, cols, describe] {
-        x.backprop((*adjoint * scale) * Eigen::Map<const Eigen::Array<T, E::Rows, E::Cols>>(shifted_exp, rows, cols));
+        x.backprop((*adjoint * scale) * Eigen::Map<const detail::KernelArray<T, E::Rows, E::Cols>>(shifted_exp, rows, cols));
         check_gradients(describe, x);
     });
 }

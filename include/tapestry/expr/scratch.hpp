@@ -97,7 +97,7 @@ public:
     EvaluatedOnce& operator=(const EvaluatedOnce&) = delete;
     ~EvaluatedOnce() { ScratchStack::of_this_thread().release(mark_); }
 
-    Eigen::Map<Eigen::Array<T, R, C>, Eigen::Aligned64> array() const { return {data_, rows_, cols_}; }
+    Eigen::Map<detail::KernelArray<T, R, C>, Eigen::Aligned64> array() const { return {data_, rows_, cols_}; }
 
 private:
     ScratchStack::Mark mark_;

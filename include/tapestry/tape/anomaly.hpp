@@ -39,17 +39,31 @@ namespace detail {
 
 inline bool detecting_anomalies() { return anomaly_scopes > 0; }
 
+// The index of the first value that is NaN or infinite, or -1. Not templated on the
+// description, so that one loop serves every operation.
+template <class T>
+Index first_non_finite(const T* data, Index size) {
+    for (Index i = 0; i < size; ++i)
+        if (!std::isfinite(data[i])) return i;
+    return -1;
+}
+
+template <class T>
+[[noreturn]] void throw_anomaly(const char* pass, const std::string& what, const T* data, Index at, Index rows,
+                                Index cols) {
+    throw anomaly_error("anomaly in the " + std::string(pass) + " pass: " + what + " has " +
+                        (std::isnan(data[at]) ? "NaN" : data[at] > 0 ? "+inf" : "-inf") + " at (" +
+                        std::to_string(at % rows) + ", " + std::to_string(at / rows) + ") of its " +
+                        to_string_shape(rows, cols));
+}
+
 // Throws anomaly_error if any of the rows x cols values (column-major) is not finite.
 // `what` is called only then: a description costs string building.
 template <class T, class Describe>
 void check_finite(const T* data, Index rows, Index cols, const char* pass, const Describe& what) {
-    for (Index i = 0; i < rows * cols; ++i) {
-        if (std::isfinite(data[i])) continue;
-        throw anomaly_error("anomaly in the " + std::string(pass) + " pass: " + what() + " has " +
-                            (std::isnan(data[i]) ? "NaN" : data[i] > 0 ? "+inf" : "-inf") + " at (" +
-                            std::to_string(i % rows) + ", " + std::to_string(i / rows) + ") of its " +
-                            to_string_shape(rows, cols));
-    }
+    const Index at = first_non_finite(data, rows * cols);
+    if (at >= 0) [[unlikely]]
+        throw_anomaly(pass, what(), data, at, rows, cols);
 }
 
 // Forward: the value an operation just computed.
