@@ -241,7 +241,23 @@ TEST_CASE("learning-rate policies give Caffe's formulas") {
     CHECK(p.value()(0) == Approx(-(1.0 + 1.0 + 0.5 + 0.5 + 0.25)));
 }
 
-TEST_CASE("a ParamSet rejects a name used twice") {
+TEST_CASE("a ParamSet rejects a name used twice, and one Param under two names") {
     Param<float, 2, 2> a, b;
     CHECK_THROWS_AS((ParamSet<float>{{"w", a}, {"w", b}}), value_error);
+    CHECK_THROWS_WITH((ParamSet<float>{{"w", a}, {"v", a}}), Catch::Contains("\"w\" and \"v\" are the same Param"));
+    ParamSet<float> set{{"w", a}};
+    CHECK_THROWS_AS(set.add("v", a), value_error);
+}
+
+TEST_CASE("a step after zero_grad() with no backward in between updates from a zero gradient") {
+    Param<double, 2, 2> W(Eigen::Matrix2d::Constant(2.0));
+    OptimizerOptions o;
+    o.lr = lr::fixed(0.1);
+    o.weight_decay = 0.5;
+    Sgd<double> sgd({{"W", W}}, o);
+    W.grad().setConstant(7.0);
+    W.zero_grad();  // the 7s stay in memory, stale
+    sgd.step();
+    CHECK(W.value()(0, 0) == Approx(2.0 - 0.1 * (0.5 * 2.0)));  // decay only
+    CHECK(W.grad().isZero());
 }

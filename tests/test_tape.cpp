@@ -31,6 +31,55 @@ TEST_CASE("backward adds into grad() across calls until zero_grad()") {
     CHECK(W.grad().isZero());
 }
 
+// zero_grad() only marks the gradient stale; the first write of the next backward pass
+// overwrites it (elementwise) or fills in the zeros first (a GEMM can only add).
+TEST_CASE("after zero_grad() every kind of use gives the gradient of one backward pass, not a sum") {
+    auto W = random_param<3, 3>(3, 3);
+    auto b = random_param<3, 1>(3, 1);
+    const Eigen::MatrixXd x = random_matrix(3, 4);
+    // W as a product's left operand, transposed as a right one, elementwise; b broadcast.
+    // Recorded first, the elementwise use of W is swept last: the GEMMs meet the stale memory.
+    const auto loss = [&] {
+        Var<double, 1, 1> elementwise = sum(square(W));
+        Var<double, 1, 1> products = sum(tanh(W * constant(x) + b)) + sum(square(constant(x).transpose() * W.transpose()));
+        return elementwise + products + sum(b);
+    };
+    Eigen::MatrixXd dW, db;
+    {
+        Tape tape;
+        tape.backward(loss());
+        dW = W.grad();
+        db = b.grad();
+    }
+    REQUIRE(!dW.isZero());
+    SECTION("zero_grad() before recording") {
+        W.zero_grad();
+        b.zero_grad();
+        Tape tape;
+        tape.backward(loss());
+    }
+    SECTION("zero_grad() between recording and backward") {
+        Tape tape;
+        auto recorded = loss();
+        W.zero_grad();
+        b.zero_grad();
+        tape.backward(recorded);
+    }
+    SECTION("through a ParamSet") {
+        nn::ParamSet<double> params{{"W", W}, {"b", b}};
+        params.zero_grad();
+        CHECK(params[0].grad().isZero());  // reading writes the zeros
+        Tape tape;
+        tape.backward(loss());
+    }
+    CHECK(W.grad().isApprox(dW, 1e-14));
+    CHECK(b.grad().isApprox(db, 1e-14));
+    W.zero_grad();
+    const Param<double, 3, 3> copy = W;
+    CHECK(copy.grad().isZero());
+    CHECK(W.grad().isZero());
+}
+
 TEST_CASE("a Param used twice receives the sum of both gradients") {
     auto W = random_param<3, 3>(3, 3);
     auto V = Param<double, 3, 3>(W.value());  // an untied copy

@@ -3,6 +3,7 @@
 // receives gradient contributions (+=) from every use the backward pass reaches:
 // a Param used twice, as W and as W.transpose(), simply receives both.
 
+#include <algorithm>
 #include <memory>
 
 #include "tapestry/core/eigen.hpp"
@@ -10,6 +11,29 @@
 #include "tapestry/core/shape.hpp"
 
 namespace tapestry {
+namespace detail {
+
+// A Param's gradient memory. zero_grad() only marks it stale (logically zero, still
+// holding old values), as PyTorch's set_to_none does but keeping the buffer: the next
+// elementwise contribution overwrites instead of adding, and every other access
+// writes the zeros first. Zeroing then costs nothing, and a gradient that one
+// elementwise op produces costs one pass instead of three (fill, read, write).
+template <class T>
+struct GradientMemory {
+    T* data = nullptr;
+    Index size = 0;
+    bool stale = false;
+
+    T* zeroed_if_stale() {
+        if (stale) {
+            std::fill_n(data, size, T(0));
+            stale = false;
+        }
+        return data;
+    }
+};
+
+}  // namespace detail
 
 template <class T, int Rows, int Cols>
 class Param {
@@ -32,13 +56,15 @@ public:
     Param()
         requires(Rows != Dynamic && Cols != Dynamic)
         : value_(std::make_unique<Matrix>(Matrix::Zero())),
-          grad_(std::make_unique<Matrix>(Matrix::Zero())) {}
+          grad_(std::make_unique<Matrix>(Matrix::Zero())),
+          memory_(memory_of(*grad_)) {}
 
     // Zero-filled with run-time extents; a fixed extent must equal the one given.
     Param(Index rows, Index cols) {
         check_shape(rows, cols);
         value_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
         grad_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
+        memory_ = memory_of(*grad_);
     }
 
     // From any Eigen matrix or expression of a compatible shape.
@@ -52,15 +78,20 @@ public:
         check_shape(initial.rows(), initial.cols());
         value_ = std::make_unique<Matrix>(initial);
         grad_ = std::make_unique<Matrix>(Matrix::Zero(initial.rows(), initial.cols()));
+        memory_ = memory_of(*grad_);
     }
 
     Param(const Param& other)
-        : value_(std::make_unique<Matrix>(*other.value_)), grad_(std::make_unique<Matrix>(*other.grad_)) {}
+        : value_(std::make_unique<Matrix>(*other.value_)),
+          grad_(std::make_unique<Matrix>(other.grad())),
+          memory_(memory_of(*grad_)) {}
     Param& operator=(const Param& other) {
         if (this != &other) {
             check_shape(other.rows(), other.cols());
             *value_ = *other.value_;
-            *grad_ = *other.grad_;
+            *grad_ = other.grad();
+            memory_->data = grad_->data();  // a Dynamic extent may have reallocated it
+            memory_->size = grad_->size();
         }
         return *this;
     }
@@ -69,9 +100,18 @@ public:
 
     Matrix& value() { return *value_; }
     const Matrix& value() const { return *value_; }
-    Matrix& grad() { return *grad_; }
-    const Matrix& grad() const { return *grad_; }
-    void zero_grad() { grad_->setZero(); }
+    // The gradient. After zero_grad(), the first read writes the zeros: reading the same
+    // Param's grad() from two threads at once then needs a lock, as writing would.
+    Matrix& grad() {
+        memory_->zeroed_if_stale();
+        return *grad_;
+    }
+    const Matrix& grad() const {
+        memory_->zeroed_if_stale();
+        return *grad_;
+    }
+    // Sets the gradient to zero; the memory is written when next used (see GradientMemory).
+    void zero_grad() { memory_->stale = true; }
 
     Index rows() const { return value_->rows(); }
     Index cols() const { return value_->cols(); }
@@ -80,6 +120,9 @@ public:
     auto transpose() const&;
     auto transpose() const&& = delete;
 
+    // ----- for operations, optimizers and files (not part of the user-facing API) -----
+    detail::GradientMemory<T>& gradient_memory() const { return *memory_; }
+
 private:
     static void check_shape(Index rows, Index cols) {
         if ((Rows != Dynamic && rows != Rows) || (Cols != Dynamic && cols != Cols) || rows < 0 || cols < 0)
@@ -87,8 +130,14 @@ private:
                                       rows, cols, "the initial value must have the Param's shape");
     }
 
+    static std::unique_ptr<detail::GradientMemory<T>> memory_of(Matrix& grad) {
+        return std::make_unique<detail::GradientMemory<T>>(detail::GradientMemory<T>{grad.data(), grad.size()});
+    }
+
+    // On the heap, so that moving a Param moves no memory that a recorded tape points to.
     std::unique_ptr<Matrix> value_;
     std::unique_ptr<Matrix> grad_;
+    std::unique_ptr<detail::GradientMemory<T>> memory_;
 };
 
 template <class X>

@@ -18,7 +18,7 @@ public:
     explicit ParamLeaf(const Param<T, R, C>& p)
         : value_(p.value().data()),
           // The grad is written through this leaf only while recording a backward pass.
-          grad_(const_cast<T*>(p.grad().data())),
+          gradient_(&p.gradient_memory()),
           rows_(p.rows()),
           cols_(p.cols()) {}
 
@@ -28,13 +28,22 @@ public:
     bool needs_grad() const { return true; }
     void verify() const {}
 
+    // After zero_grad(), the first contribution overwrites the stale memory.
     template <class G>
     void backprop(const G& g) const {
-        Eigen::Map<detail::KernelArray<T, R, C>>(grad_, rows_, cols_) += g;
+        Eigen::Map<detail::KernelArray<T, R, C>> grad(gradient_->data, rows_, cols_);
+        if (gradient_->stale) {
+            grad = g;
+            gradient_->stale = false;
+        } else {
+            grad += g;
+        }
     }
 
     const T* value_data() const { return value_; }
-    T* adjoint_data() const { return grad_; }
+    // For writers that can only add (a GEMM): the zeros are written first if due.
+    T* adjoint_data() const { return gradient_->zeroed_if_stale(); }
+    detail::GradientMemory<T>* gradient_memory() const { return gradient_; }
 
     std::string describe() const { return "Param " + to_string_shape(rows_, cols_); }
     template <class F>
@@ -44,7 +53,7 @@ public:
 
 private:
     const T* value_;
-    T* grad_;
+    detail::GradientMemory<T>* gradient_;
     Index rows_, cols_;
 };
 

@@ -22,22 +22,27 @@ namespace detail {
 template <class T>
 struct StoredOperand {
     const T* data;
-    T* adjoint;
+    T* adjoint;                          // a Var's adjoint, or null
+    GradientMemory<T>* param_gradient;  // a Param's gradient, or null
     Index rows, cols;
     const char* kind;  // "Param" or "Var", for messages
     std::shared_ptr<const void> owner;
 
+    bool needs_grad() const { return adjoint != nullptr || param_gradient != nullptr; }
+    // Where the backward GEMM adds its result. A GEMM can only add, so a Param's stale
+    // gradient gets its zeros first, at backward time: zero_grad() may come after the forward.
+    T* adjoint_to_add_into() const { return param_gradient != nullptr ? param_gradient->zeroed_if_stale() : adjoint; }
     std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
 };
 
 template <class T, int R, int C>
 StoredOperand<T> stored_operand(const ParamLeaf<T, R, C>& p) {
-    return {p.value_data(), p.adjoint_data(), p.rows(), p.cols(), "Param", nullptr};
+    return {p.value_data(), nullptr, p.gradient_memory(), p.rows(), p.cols(), "Param", nullptr};
 }
 
 template <class T, int R, int C>
 StoredOperand<T> stored_operand(const VarLeaf<T, R, C>& v) {
-    return {v.value_data(), v.adjoint_data(), v.rows(), v.cols(), "Var", v.var().owner()};
+    return {v.value_data(), v.adjoint_data(), nullptr, v.rows(), v.cols(), "Var", v.var().owner()};
 }
 
 // An operand that is a leaf, or a transposed leaf, is read in place; anything else
@@ -64,7 +69,7 @@ auto stored_operand_of(const E& e) {
 template <bool TA, bool TB, class T>
 VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
     const Index rows = TA ? lhs.cols : lhs.rows, cols = TB ? rhs.rows : rhs.cols;
-    auto fresh = new_value<T, Dynamic, Dynamic>(rows, cols, lhs.adjoint != nullptr || rhs.adjoint != nullptr);
+    auto fresh = new_value<T, Dynamic, Dynamic>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
     std::fill_n(fresh.value, rows * cols, T(0));
     gemm_accumulate<TA, TB>(T(1), lhs.data, lhs.rows, lhs.cols, rhs.data, rhs.rows, rhs.cols, fresh.value);
     const auto describe = [&lhs, &rhs] {
@@ -75,22 +80,24 @@ VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& r
 
     if (fresh.tape != nullptr && fresh.adjoint != nullptr) {
         fresh.parts.position = fresh.tape->record([lhs, rhs, dC = fresh.adjoint, rows, cols] {
-            if (lhs.adjoint != nullptr) {
+            if (lhs.needs_grad()) {
+                T* dA = lhs.adjoint_to_add_into();
                 if constexpr (TA)
-                    gemm_accumulate<TB, true>(T(1), rhs.data, rhs.rows, rhs.cols, dC, rows, cols, lhs.adjoint);
+                    gemm_accumulate<TB, true>(T(1), rhs.data, rhs.rows, rhs.cols, dC, rows, cols, dA);
                 else
-                    gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data, rhs.rows, rhs.cols, lhs.adjoint);
+                    gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data, rhs.rows, rhs.cols, dA);
             }
-            if (rhs.adjoint != nullptr) {
+            if (rhs.needs_grad()) {
+                T* dB = rhs.adjoint_to_add_into();
                 if constexpr (TB)
-                    gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data, lhs.rows, lhs.cols, rhs.adjoint);
+                    gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data, lhs.rows, lhs.cols, dB);
                 else
-                    gemm_accumulate<!TA, false>(T(1), lhs.data, lhs.rows, lhs.cols, dC, rows, cols, rhs.adjoint);
+                    gemm_accumulate<!TA, false>(T(1), lhs.data, lhs.rows, lhs.cols, dC, rows, cols, dB);
             }
             if (detecting_anomalies()) {
                 for (const StoredOperand<T>* operand : {&lhs, &rhs})
-                    if (operand->adjoint != nullptr)
-                        check_finite(operand->adjoint, operand->rows, operand->cols, "backward", [&] {
+                    if (operand->needs_grad())
+                        check_finite(operand->adjoint_to_add_into(), operand->rows, operand->cols, "backward", [&] {
                             return "the gradient that matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") +
                                    ", " + rhs.describe() + (TB ? ".transpose()" : "") + ") sends to " +
                                    operand->describe();

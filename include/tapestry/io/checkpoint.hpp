@@ -91,7 +91,7 @@ void save_checkpoint(const std::string& path, const nn::Optimizer<T>& optimizer)
     // Between updates the Params' grads hold a partial sum that the next update needs.
     if (optimizer.pending() > 0)
         for (const auto& p : optimizer.params())
-            tensors.push_back({detail::state_name("accumulated_grad", p.name), {p.grad_data, p.rows, p.cols}});
+            tensors.push_back({detail::state_name("accumulated_grad", p.name), {p.grad().data(), p.rows, p.cols}});
     write_safetensors(path, tensors,
                       {{"format", "tapestry checkpoint 1"},
                        {"iteration", std::to_string(optimizer.iteration())},

@@ -29,17 +29,19 @@ struct NamedParam {
     NamedParam(std::string param_name, Param<T, R, C>& p, ParamOptions param_options = {})
         : name(std::move(param_name)),
           value_data(p.value().data()),
-          grad_data(p.grad().data()),
+          gradient(&p.gradient_memory()),
           rows(p.rows()),
           cols(p.cols()),
           options(param_options) {}
 
     Eigen::Map<Matrix> value() const { return {value_data, rows, cols}; }
-    Eigen::Map<Matrix> grad() const { return {grad_data, rows, cols}; }
+    // The gradient, its zeros written first if zero_grad() left it stale.
+    Eigen::Map<Matrix> grad() const { return {gradient->zeroed_if_stale(), rows, cols}; }
+    void zero_grad() const { gradient->stale = true; }
 
     std::string name;
     T* value_data;
-    T* grad_data;
+    tapestry::detail::GradientMemory<T>* gradient;
     Index rows, cols;
     ParamOptions options;
 };
@@ -69,15 +71,21 @@ public:
     }
 
     void zero_grad() const {
-        for (const auto& p : params_) p.grad().setZero();
+        for (const auto& p : params_) p.zero_grad();
     }
 
 private:
+    // One Param under two names would be updated twice per step (the second time from
+    // the gradient the first update zeroed) and saved twice: refused like a repeated name.
     void check_unique_names() const {
         for (std::size_t i = 0; i < params_.size(); ++i)
-            for (std::size_t j = i + 1; j < params_.size(); ++j)
+            for (std::size_t j = i + 1; j < params_.size(); ++j) {
                 if (params_[i].name == params_[j].name)
                     throw value_error("ParamSet: the name \"" + params_[i].name + "\" is used twice");
+                if (params_[i].value_data == params_[j].value_data)
+                    throw value_error("ParamSet: \"" + params_[i].name + "\" and \"" + params_[j].name +
+                                      "\" are the same Param");
+            }
     }
 
     std::vector<NamedParam<T>> params_;

@@ -67,8 +67,9 @@ public:
             const NamedParam<T>& p = params_[i];
             const T lr = static_cast<T>(rate * p.options.lr_mult);
             const Index size = p.rows * p.cols;
+            T* const grad = p.grad().data();  // zeros written first if no backward reached it
             for (Index start = 0; start < size; start += slice_length) {
-                Slice<T> slice{p.value_data + start, p.grad_data + start, {}, std::min(slice_length, size - start)};
+                Slice<T> slice{p.value_data + start, grad + start, {}, std::min(slice_length, size - start)};
                 for (std::size_t k = 0; k < state_[i].size(); ++k) slice.state_data[k] = state_[i][k].data() + start;
                 if (!decouples_weight_decay()) regularize(p, slice);
                 update(p, slice, lr, iteration_ + 1);
