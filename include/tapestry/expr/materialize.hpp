@@ -30,6 +30,17 @@ Var<typename E::Scalar, E::Rows, E::Cols> evaluate(const E& e) {
 
 namespace detail {
 
+// An operand whose values are stored: a leaf as it is, anything else evaluated once.
+// For ops that read their operand's values more than once, or again in backward
+// (products, prod, log_sum_exp, stationary_ar1).
+template <LazyExpression E>
+auto stored(const E& e) {
+    if constexpr (is_leaf_v<E>)
+        return e;
+    else
+        return VarLeaf<typename E::Scalar, E::Rows, E::Cols>(evaluate(e));
+}
+
 template <class T, int R, int C, class E>
 Var<T, R, C> var_from(E&& operand) {
     auto expression = as_expression(std::forward<E>(operand));

@@ -57,12 +57,10 @@ constexpr bool reads_transposed_leaf() {
 
 template <LazyExpression E>
 auto stored_operand_of(const E& e) {
-    if constexpr (is_leaf_v<E>)
-        return stored_operand(e);
-    else if constexpr (reads_transposed_leaf<E>())
+    if constexpr (reads_transposed_leaf<E>())
         return stored_operand(e.inner());
     else
-        return stored_operand(VarLeaf<typename E::Scalar, E::Rows, E::Cols>(evaluate(e)));
+        return stored_operand(stored(e));
 }
 
 // C = op(A) op(B), recorded with its backward step. Shape-free: see StoredOperand.

@@ -52,20 +52,6 @@ auto partial_sum(const E& e) {
     });
 }
 
-}  // namespace tapestry::detail
-
-namespace tapestry::detail {
-
-// An operand whose values are stored: a leaf as it is, anything else evaluated once.
-// (prod and log_sum_exp read their operand's values twice and again in backward.)
-template <LazyExpression E>
-auto stored(const E& e) {
-    if constexpr (is_leaf_v<E>)
-        return e;
-    else
-        return VarLeaf<typename E::Scalar, E::Rows, E::Cols>(evaluate(e));
-}
-
 // The product of all elements, as a 1x1 Var. Its gradient is the product of the
 // others, exact where elements are 0: with no zero it is p / x_i; with one zero only
 // that element has one (the product of the rest); with two or more it is 0.
