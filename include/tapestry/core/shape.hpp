@@ -69,7 +69,7 @@ namespace detail {
 // matrices, whose loops Eigen unrolls; for larger ones it makes every layer width
 // compile its own copy of the same loop. So kernels see fixed extents up to 16
 // values and Dynamic beyond: layers of 1000, 500 and 250 rows share one fused loop
-// (Model B's training step compiles about 15% faster; scripts/compile-time.sh).
+// (Model B's training step compiled 10-13% faster; scripts/compile-time.sh).
 constexpr int kernel_extent(int rows, int cols, int extent) {
     return (rows != Dynamic && cols != Dynamic && rows * cols <= 16) ? extent : Dynamic;
 }

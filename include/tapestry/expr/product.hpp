@@ -63,6 +63,12 @@ auto stored_operand_of(const E& e) {
         return stored_operand(stored(e));
 }
 
+template <bool TA, bool TB, class T>
+std::string describe_product(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
+    return "matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") + ", " + rhs.describe() +
+           (TB ? ".transpose()" : "") + ")";
+}
+
 // C = op(A) op(B), recorded with its backward step. Shape-free: see StoredOperand.
 template <bool TA, bool TB, class T>
 VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
@@ -70,11 +76,7 @@ VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& r
     auto fresh = new_value<T, Dynamic, Dynamic>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
     std::fill_n(fresh.value, rows * cols, T(0));
     gemm_accumulate<TA, TB>(T(1), lhs.data, lhs.rows, lhs.cols, rhs.data, rhs.rows, rhs.cols, fresh.value);
-    const auto describe = [&lhs, &rhs] {
-        return "matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") + ", " + rhs.describe() +
-               (TB ? ".transpose()" : "") + ")";
-    };
-    check_value(fresh.value, rows, cols, describe);
+    check_value(fresh.value, rows, cols, [&] { return describe_product<TA, TB>(lhs, rhs); });
 
     if (fresh.tape != nullptr && fresh.adjoint != nullptr) {
         fresh.parts.position = fresh.tape->record([lhs, rhs, dC = fresh.adjoint, rows, cols] {
@@ -96,8 +98,7 @@ VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& r
                 for (const StoredOperand<T>* operand : {&lhs, &rhs})
                     if (operand->needs_grad())
                         check_finite(operand->adjoint_to_add_into(), operand->rows, operand->cols, "backward", [&] {
-                            return "the gradient that matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") +
-                                   ", " + rhs.describe() + (TB ? ".transpose()" : "") + ") sends to " +
+                            return "the gradient that " + describe_product<TA, TB>(lhs, rhs) + " sends to " +
                                    operand->describe();
                         });
             }
