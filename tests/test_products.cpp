@@ -41,6 +41,14 @@ void check_product(Index m, Index k, Index n) {
     static_assert(decltype(c)::rows_at_compile_time == M && decltype(c)::cols_at_compile_time == N);
     CHECK(c.value().isApprox(expected, 1e-13));
     CHECK(gradcheck([&] { return sum(hadamard(product(), constant(weights))); }, A, B) < gradient_tolerance);
+    // A product that is only summed or averaged receives a uniform gradient, which the
+    // backward step turns into row and column sums instead of GEMMs; one element apart
+    // from the rest (the last one compared) must take the GEMMs again.
+    CHECK(gradcheck([&] { return sum(product()); }, A, B) < gradient_tolerance);
+    CHECK(gradcheck([&] { return mean(product()) * -3.0; }, A, B) < gradient_tolerance);
+    Eigen::MatrixXd ones_but_last = Eigen::MatrixXd::Ones(m, n);
+    ones_but_last(m - 1, n - 1) = 2.0;
+    CHECK(gradcheck([&] { return sum(hadamard(product(), constant(ones_but_last))); }, A, B) < gradient_tolerance);
 }
 
 template <bool TA, bool TB>
@@ -67,6 +75,10 @@ TEST_CASE("a Param used several times receives the sum of its gradients") {
     SECTION("on both sides of one product, plain and transposed") {
         CHECK(gradcheck([&] { return sum(square(A * A.transpose())); }, A) < gradient_tolerance);
         CHECK(gradcheck([&] { return sum(sigmoid(A.transpose() * A)); }, A) < gradient_tolerance);
+    }
+    SECTION("on both sides of one product whose gradient is uniform") {
+        CHECK(gradcheck([&] { return sum(A * A.transpose()); }, A) < gradient_tolerance);
+        CHECK(gradcheck([&] { return mean(A.transpose() * A) + sum(B * A); }, A, B) < gradient_tolerance);
     }
     SECTION("several times within one fused elementwise chain") {
         CHECK(gradcheck([&] { return sum(hadamard(tanh(A), sigmoid(A)) + square(A) * 0.5 - A); }, A) <

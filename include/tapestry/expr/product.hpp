@@ -8,6 +8,8 @@
 //   A stored as is:   dA += dC op(B)^T        A stored transposed:   dA += op(B) dC^T
 //   B stored as is:   dB += op(A)^T dC        B stored transposed:   dB += dC^T op(A)
 
+#include <algorithm>
+
 #include "tapestry/expr/gemm.hpp"
 #include "tapestry/expr/materialize.hpp"
 
@@ -69,6 +71,63 @@ std::string describe_product(const StoredOperand<T>& lhs, const StoredOperand<T>
            (TB ? ".transpose()" : "") + ")";
 }
 
+// True when every element of the n values equals the first (never for a NaN).
+template <class T>
+bool is_uniform(const T* values, Index n) {
+    return n > 0 && std::all_of(values + 1, values + n, [first = values[0]](T v) { return v == first; });
+}
+
+// The backward step for dC = c 1 1^T, which is what a product receives when the loss
+// only sums or averages it: then
+//   d op(A) += c 1 (op(B) 1)^T      d op(B) += c (op(A)^T 1) 1^T,
+// row and column sums instead of two GEMMs (O(n^2) instead of O(n^3) for n x n
+// operands). Checking for it costs one comparison when dC is not uniform.
+template <bool TA, bool TB, class T>
+void add_uniform_product_gradient(T c, const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    const Eigen::Map<const Matrix> a(lhs.data, lhs.rows, lhs.cols), b(rhs.data, rhs.rows, rhs.cols);
+    const auto op = [](auto stored, auto transposed) {
+        if constexpr (decltype(transposed)::value)
+            return stored.transpose();
+        else
+            return stored;
+    };
+    const auto op_a = op(a, std::bool_constant<TA>{});
+    const auto op_b = op(b, std::bool_constant<TB>{});
+    // The sums go to the per-thread GEMM workspace: a backward step allocates nothing.
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> sums(gemm_workspace<T>(static_cast<std::size_t>(op_a.cols())),
+                                                         op_a.cols());
+    if (lhs.needs_grad()) {
+        Eigen::Map<Matrix> stored_da(lhs.adjoint_to_add_into(), lhs.rows, lhs.cols);
+        sums.noalias() = c * op_b.rowwise().sum();
+        op(stored_da, std::bool_constant<TA>{}).rowwise() += sums.transpose();
+    }
+    if (rhs.needs_grad()) {
+        Eigen::Map<Matrix> stored_db(rhs.adjoint_to_add_into(), rhs.rows, rhs.cols);
+        sums.noalias() = c * op_a.colwise().sum().transpose();
+        op(stored_db, std::bool_constant<TB>{}).colwise() += sums;
+    }
+}
+
+// The general backward step: two GEMMs, see the top of this file.
+template <bool TA, bool TB, class T>
+void add_product_gradient(const T* dC, Index rows, Index cols, const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
+    if (lhs.needs_grad()) {
+        T* dA = lhs.adjoint_to_add_into();
+        if constexpr (TA)
+            gemm_accumulate<TB, true>(T(1), rhs.data, rhs.rows, rhs.cols, dC, rows, cols, dA);
+        else
+            gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data, rhs.rows, rhs.cols, dA);
+    }
+    if (rhs.needs_grad()) {
+        T* dB = rhs.adjoint_to_add_into();
+        if constexpr (TB)
+            gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data, lhs.rows, lhs.cols, dB);
+        else
+            gemm_accumulate<!TA, false>(T(1), lhs.data, lhs.rows, lhs.cols, dC, rows, cols, dB);
+    }
+}
+
 // C = op(A) op(B), recorded with its backward step. Shape-free: see StoredOperand.
 template <bool TA, bool TB, class T>
 VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
@@ -80,19 +139,10 @@ VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& r
 
     if (fresh.tape != nullptr && fresh.adjoint != nullptr) {
         fresh.parts.position = fresh.tape->record([lhs, rhs, dC = fresh.adjoint, rows, cols] {
-            if (lhs.needs_grad()) {
-                T* dA = lhs.adjoint_to_add_into();
-                if constexpr (TA)
-                    gemm_accumulate<TB, true>(T(1), rhs.data, rhs.rows, rhs.cols, dC, rows, cols, dA);
-                else
-                    gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data, rhs.rows, rhs.cols, dA);
-            }
-            if (rhs.needs_grad()) {
-                T* dB = rhs.adjoint_to_add_into();
-                if constexpr (TB)
-                    gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data, lhs.rows, lhs.cols, dB);
-                else
-                    gemm_accumulate<!TA, false>(T(1), lhs.data, lhs.rows, lhs.cols, dC, rows, cols, dB);
+            if (is_uniform(dC, rows * cols)) {
+                add_uniform_product_gradient<TA, TB>(dC[0], lhs, rhs);
+            } else {
+                add_product_gradient<TA, TB>(dC, rows, cols, lhs, rhs);
             }
             if (detecting_anomalies()) {
                 for (const StoredOperand<T>* operand : {&lhs, &rhs})
