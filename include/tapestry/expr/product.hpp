@@ -7,6 +7,8 @@
 // written for the stored (untransposed) adjoints:
 //   A stored as is:   dA += dC op(B)^T        A stored transposed:   dA += op(B) dC^T
 //   B stored as is:   dB += op(A)^T dC        B stored transposed:   dB += dC^T op(A)
+// unless dC is uniform (the product is only summed or averaged): then row and column
+// sums do instead (add_uniform_product_gradient).
 
 #include <algorithm>
 
