@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <tapestry/check/gradcheck.hpp>
 #include <tapestry/tapestry.hpp>
 
 namespace test {
@@ -49,6 +50,7 @@ tapestry::Param<double, R, C> random_param(Index rows, Index cols, double lo = -
 template <class Body>
 void for_each_shape(Body&& body) {
     body.template operator()<3, 4>(3, 4);
+    body.template operator()<5, 7>(5, 7);  // fixed, but over 16 values: Dynamic in its kernel form
     body.template operator()<Dynamic, Dynamic>(2, 5);
     body.template operator()<Dynamic, Dynamic>(4, 1);
     body.template operator()<Dynamic, Dynamic>(1, 3);

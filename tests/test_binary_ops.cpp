@@ -81,6 +81,7 @@ void check_broadcast(Op op, Index rows, Index cols) {
 template <int VR, int VC, class Op>
 void check_broadcast_shapes(Op op) {
     check_broadcast<3, 4, VR, VC>(op, 3, 4);
+    check_broadcast<6, 5, VR, VC>(op, 6, 5);  // over 16 values: Dynamic in its kernel form
     check_broadcast<3, Dynamic, VR, VC>(op, 3, 6);
     check_broadcast<Dynamic, 5, VR, VC>(op, 2, 5);
     check_broadcast<Dynamic, Dynamic, VR, VC>(op, 4, 3);
@@ -132,4 +133,37 @@ TEST_CASE("a column Rx1, a row 1xC or a 1x1 broadcasts, and its gradient sums ov
         CHECK(outer.value()(2, 1) == Approx(col.value()(2) + row.value()(1)));
         CHECK(gradcheck([&] { return sum(square(col + row)); }, col, row) < gradient_tolerance);
     }
+}
+
+TEST_CASE("what an expression compiles depends on its kernel form, not on its layer's width") {
+    // evaluate() compiles the fused loop and the backward step once per kernel form
+    // (ExpressionBase::kernel_form): layers of different widths share them.
+    Param<double, 40, 30> W1(random_matrix(40, 30));
+    Param<double, 40, 1> b1(random_matrix(40, 1));
+    Param<double, 20, 40> W2(random_matrix(20, 40));
+    Param<double, 20, 1> b2(random_matrix(20, 1));
+    const Eigen::MatrixXd batch = random_matrix(30, 3);
+    const auto layer1 = [&] { return sigmoid(W1 * constant(batch) + b1); };
+    const auto layer2 = [&] { return sigmoid(W2 * layer1() + b2); };
+    using Layer1 = decltype(layer1());
+    using Layer2 = decltype(layer2());
+    STATIC_REQUIRE(!std::is_same_v<Layer1, Layer2>);
+    STATIC_REQUIRE(Layer1::Rows == 40);
+    STATIC_REQUIRE(Layer2::Rows == 20);
+    STATIC_REQUIRE(std::is_same_v<decltype(layer1().kernel_form()), decltype(layer2().kernel_form())>);
+    // A small fixed shape keeps its extents (Eigen unrolls its loops), and an extent
+    // of 1 stays 1 (a broadcast needs to know which axis it repeats).
+    Param<double, 2, 3> small;
+    STATIC_REQUIRE(decltype(sigmoid(small).kernel_form())::Rows == 2);
+    STATIC_REQUIRE(decltype(sigmoid(small).kernel_form())::Cols == 3);
+    STATIC_REQUIRE(decltype(sigmoid(b1).kernel_form())::Rows == Dynamic);
+    STATIC_REQUIRE(decltype(sigmoid(b1).kernel_form())::Cols == 1);
+
+    Var<double, 20, Dynamic> y = layer2();
+    Eigen::MatrixXd h = (W1.value() * batch).colwise() + b1.value().col(0);
+    h = (1.0 / (1.0 + (-h.array()).exp())).matrix();
+    Eigen::MatrixXd expected = (W2.value() * h).colwise() + b2.value().col(0);
+    expected = (1.0 / (1.0 + (-expected.array()).exp())).matrix();
+    CHECK(y.value().isApprox(expected, 1e-14));
+    CHECK(gradcheck([&] { return mean(square(layer2())); }, W1, b1, W2, b2) < gradient_tolerance);
 }

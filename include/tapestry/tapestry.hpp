@@ -35,4 +35,7 @@
 #include "tapestry/ops/misuse.hpp"
 
 #include "tapestry/tape/backward.hpp"
-#include "tapestry/check/gradcheck.hpp"
+
+// Not included here, because a model does not need them and every file that includes
+// this header would parse them: tapestry/check/gradcheck.hpp (finite-difference
+// checks), tapestry/nn/... (optimizers, initialisation), tapestry/io/... (files).

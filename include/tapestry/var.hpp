@@ -35,13 +35,21 @@ concept VarSource = requires { typename std::remove_cvref_t<E>::is_tapestry_expr
 template <class T>
 struct VarParts {
     const T* value;
-    T* adjoint;
+    T* adjoint;  // nullptr: nothing trainable upstream, or not recorded
     Index rows, cols;
-    std::shared_ptr<TapeLife> life;
+    std::shared_ptr<TapeLife> life;  // empty: owned value (inference or constant)
     std::uint64_t epoch;
-    std::size_t position;
-    std::shared_ptr<const void> owner;
+    std::size_t position;  // tape size after this Var's node: backward starts here
+    std::shared_ptr<const void> owner;  // keeps an owned value alive
 };
+
+// Var::verify(), compiled once rather than once per Var shape.
+inline void verify_var(const void* value, const TapeLife* life, std::uint64_t epoch) {
+    if (value == nullptr) throw tape_error("this Var is empty: it was never assigned a value");
+    if (life != nullptr && !life->alive) throw tape_error("this Var was recorded on a tape that has been destroyed");
+    if (life != nullptr && life->epoch != epoch)
+        throw tape_error("this Var was recorded on a tape that has been cleared since");
+}
 
 // Defined in expr/materialize.hpp.
 template <class T, int Rows, int Cols, class E>
@@ -73,52 +81,36 @@ public:
     // tape it was recorded on has been cleared or destroyed since.
     Eigen::Map<const Eigen::Matrix<T, Rows, Cols>> value() const {
         verify();
-        return {value_, rows_, cols_};
+        return {parts_.value, parts_.rows, parts_.cols};
     }
 
-    Index rows() const { return rows_; }
-    Index cols() const { return cols_; }
+    Index rows() const { return parts_.rows; }
+    Index cols() const { return parts_.cols; }
 
     // Does the backward pass propagate into this Var (is anything trainable upstream)?
-    bool requires_grad() const { return adjoint_ != nullptr; }
+    bool requires_grad() const { return parts_.adjoint != nullptr; }
 
     // A view: h.transpose() in a product goes to the GEMM without a copy.
     auto transpose() const;
 
     // Throws tape_error unless the memory this Var points to is still its own.
-    void verify() const {
-        if (value_ == nullptr) throw tape_error("this Var is empty: it was never assigned a value");
-        if (life_ && !life_->alive)
-            throw tape_error("this Var was recorded on a tape that has been destroyed");
-        if (life_ && life_->epoch != epoch_)
-            throw tape_error("this Var was recorded on a tape that has been cleared since");
-    }
+    void verify() const { detail::verify_var(parts_.value, parts_.life.get(), parts_.epoch); }
 
     // ----- for operations (not part of the user-facing API) -----
     using Parts = detail::VarParts<T>;
-    explicit Var(Parts p)
-        : value_(p.value), adjoint_(p.adjoint), rows_(p.rows), cols_(p.cols), life_(std::move(p.life)),
-          epoch_(p.epoch), position_(p.position), owner_(std::move(p.owner)) {}
+    explicit Var(Parts p) : parts_(std::move(p)) {}
 
-    Parts parts() const { return {value_, adjoint_, rows_, cols_, life_, epoch_, position_, owner_}; }
-    const T* value_data() const { return value_; }
-    T* adjoint_data() const { return adjoint_; }
-    const void* tape_identity() const { return life_ ? life_->tape : nullptr; }
-    std::size_t position() const { return position_; }
-    const std::shared_ptr<const void>& owner() const { return owner_; }
+    const Parts& parts() const& { return parts_; }
+    Parts parts() && { return std::move(parts_); }
+    const T* value_data() const { return parts_.value; }
+    T* adjoint_data() const { return parts_.adjoint; }
+    const void* tape_identity() const { return parts_.life ? parts_.life->tape : nullptr; }
+    std::size_t position() const { return parts_.position; }
+    const std::shared_ptr<const void>& owner() const { return parts_.owner; }
 
 private:
-    template <class, int, int>
-    friend class Var;
-
-    const T* value_ = nullptr;
-    T* adjoint_ = nullptr;  // nullptr: nothing trainable upstream, or not recorded
-    Index rows_ = Rows == Dynamic ? 0 : Rows;
-    Index cols_ = Cols == Dynamic ? 0 : Cols;
-    std::shared_ptr<detail::TapeLife> life_;  // empty: owned value (inference or constant)
-    std::uint64_t epoch_ = 0;
-    std::size_t position_ = 0;                // tape size after this Var's node: backward starts here
-    std::shared_ptr<const void> owner_;       // keeps an owned value alive
+    // Held whatever the static shape, so that what does not depend on it is compiled once.
+    Parts parts_{nullptr, nullptr, Rows == Dynamic ? 0 : Rows, Cols == Dynamic ? 0 : Cols, {}, 0, 0, {}};
 };
 
 namespace detail {

@@ -75,6 +75,13 @@ constexpr int kernel_extent(int rows, int cols, int extent) {
 }
 template <class T, int R, int C>
 using KernelArray = Eigen::Array<T, kernel_extent(R, C, R), kernel_extent(R, C, C)>;
+
+// The extent an expression keeps in its kernel form (ExpressionBase::kernel_form):
+// the kernel's, except that an extent of 1 stays 1, because a broadcast needs to know
+// which axis it repeats. KernelArray maps both forms to the same Eigen type.
+constexpr int kernel_form_extent(int rows, int cols, int extent) {
+    return extent == 1 ? 1 : kernel_extent(rows, cols, extent);
+}
 }  // namespace detail
 
 }  // namespace tapestry

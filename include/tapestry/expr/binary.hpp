@@ -42,6 +42,11 @@ public:
         backprop_to_operands(g);
     }
 
+    auto kernel_form() const {
+        using LeftForm = decltype(left_.kernel_form());
+        using RightForm = decltype(right_.kernel_form());
+        return BinaryExpr<Op, LeftForm, RightForm>(op_, left_.kernel_form(), right_.kernel_form());
+    }
     std::string describe() const {
         return std::string(Op::name) + "(" + left_.describe() + ", " + right_.describe() + ")";
     }

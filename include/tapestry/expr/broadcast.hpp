@@ -76,6 +76,12 @@ public:
             inner_.backprop(g.colwise().sum());
     }
 
+    auto kernel_form() const {
+        constexpr int R = detail::kernel_form_extent(Rows, Cols, Rows);
+        constexpr int C = detail::kernel_form_extent(Rows, Cols, Cols);
+        return BroadcastExpr<decltype(inner_.kernel_form()), RepeatRows, RepeatCols, R, C>(inner_.kernel_form(),
+                                                                                           rows_, cols_);
+    }
     std::string describe() const { return inner_.describe() + " repeated to " + to_string_shape(rows_, cols_); }
     template <class F>
     void for_each_leaf(F&& f) const {

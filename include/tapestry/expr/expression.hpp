@@ -13,6 +13,7 @@
 //   void backprop_given_value(const G& g, const Y& y);  // the same, given this node's value y, stored
 //   std::string describe() const;           // e.g. "sigmoid(add(Var 128x64, Param 128x1))", for errors
 //   void for_each_leaf(F f) const;          // f(leaf) for each leaf that takes a gradient (anomaly checks)
+//   auto kernel_form() const;               // the same expression with large fixed extents Dynamic (below)
 
 #include <concepts>
 #include <string>
@@ -33,6 +34,14 @@ struct ExpressionBase {
     auto value() const { return self().array().matrix(); }
 
     auto transpose() const { return TransposeExpr<Derived>(self()); }
+
+    // The same expression, computing the same values, with every extent a loop does not
+    // need at compile time (detail::kernel_form_extent) erased to Dynamic. Shapes are
+    // checked when an expression is built; what is compiled after that (the fused loop,
+    // the backward step) is compiled once per kernel form, so `sigmoid(W * h + b)` for
+    // layers of 1000, 500 and 250 units is one function instead of three. A node
+    // without fixed extents of its own is its own kernel form.
+    Derived kernel_form() const { return self(); }
 
     // Most nodes gain nothing from knowing their value; unary ones override this.
     template <class G, class Y>

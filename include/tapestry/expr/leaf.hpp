@@ -16,11 +16,11 @@ public:
     static constexpr int Rows = R, Cols = C;
 
     explicit ParamLeaf(const Param<T, R, C>& p)
-        : value_(p.value().data()),
-          // The grad is written through this leaf only while recording a backward pass.
-          gradient_(&p.gradient_memory()),
-          rows_(p.rows()),
-          cols_(p.cols()) {}
+        // The grad is written through this leaf only while recording a backward pass.
+        : ParamLeaf(p.value().data(), &p.gradient_memory(), p.rows(), p.cols()) {}
+
+    ParamLeaf(const T* value, detail::GradientMemory<T>* gradient, Index rows, Index cols)
+        : value_(value), gradient_(gradient), rows_(rows), cols_(cols) {}
 
     Index rows() const { return rows_; }
     Index cols() const { return cols_; }
@@ -45,6 +45,10 @@ public:
     T* adjoint_data() const { return gradient_->zeroed_if_stale(); }
     detail::GradientMemory<T>* gradient_memory() const { return gradient_; }
 
+    auto kernel_form() const {
+        return ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(
+            value_, gradient_, rows_, cols_);
+    }
     std::string describe() const { return "Param " + to_string_shape(rows_, cols_); }
     template <class F>
     void for_each_leaf(F&& f) const {
@@ -85,6 +89,10 @@ public:
     const T* value_data() const { return var_.value_data(); }
     T* adjoint_data() const { return var_.adjoint_data(); }
 
+    auto kernel_form() const {
+        using Form = VarLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>;
+        return Form(typename Form::Checked{}, var_.parts());
+    }
     std::string describe() const { return "Var " + to_string_shape(rows(), cols()); }
     template <class F>
     void for_each_leaf(F&& f) const {
@@ -93,6 +101,13 @@ public:
     const Var<T, R, C>& var() const { return var_; }
 
 private:
+    template <class, int, int>
+    friend class VarLeaf;
+
+    // From a leaf that checked its Var already (kernel_form): no checks again.
+    struct Checked {};
+    VarLeaf(Checked, detail::VarParts<T> parts) : var_(std::move(parts)) {}
+
     Var<T, R, C> var_;
 };
 

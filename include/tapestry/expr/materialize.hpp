@@ -8,24 +8,35 @@
 
 namespace tapestry {
 
+namespace detail {
+
+// The work of evaluate(), compiled once per kernel form (ExpressionBase::kernel_form).
+template <LazyExpression K>
+VarParts<typename K::Scalar> evaluate_kernel_form(K e) {
+    using T = typename K::Scalar;
+    constexpr int R = K::Rows, C = K::Cols;
+    e.verify();
+    const Index rows = e.rows(), cols = e.cols();
+    auto fresh = new_value<T, R, C>(rows, cols, e.needs_grad());
+    Eigen::Map<KernelArray<T, R, C>>(fresh.value, rows, cols) = e.array();
+    check_value(fresh.value, rows, cols, [&] { return e.describe(); });
+    return finish_value(fresh, [e = std::move(e), value = fresh.value, adjoint = fresh.adjoint, rows, cols] {
+        e.backprop_given_value(Eigen::Map<const KernelArray<T, R, C>>(adjoint, rows, cols),
+                               Eigen::Map<const KernelArray<T, R, C>>(value, rows, cols));
+        check_gradients([&] { return e.describe(); }, e);
+    }).parts();
+}
+
+}  // namespace detail
+
 template <LazyExpression E>
 Var<typename E::Scalar, E::Rows, E::Cols> evaluate(const E& e) {
     using T = typename E::Scalar;
     constexpr int R = E::Rows, C = E::Cols;
-    if constexpr (std::is_same_v<E, VarLeaf<T, R, C>>) {
+    if constexpr (std::is_same_v<E, VarLeaf<T, R, C>>)
         return e.var();  // already a value: no copy, no node
-    } else {
-        e.verify();
-        const Index rows = e.rows(), cols = e.cols();
-        auto fresh = detail::new_value<T, R, C>(rows, cols, e.needs_grad());
-        Eigen::Map<detail::KernelArray<T, R, C>>(fresh.value, rows, cols) = e.array();
-        detail::check_value(fresh.value, rows, cols, [&] { return e.describe(); });
-        return detail::finish_value(fresh, [e, value = fresh.value, adjoint = fresh.adjoint, rows, cols] {
-            e.backprop_given_value(Eigen::Map<const detail::KernelArray<T, R, C>>(adjoint, rows, cols),
-                                   Eigen::Map<const detail::KernelArray<T, R, C>>(value, rows, cols));
-            detail::check_gradients([&] { return e.describe(); }, e);
-        });
-    }
+    else
+        return Var<T, R, C>(detail::evaluate_kernel_form(e.kernel_form()));
 }
 
 namespace detail {

@@ -35,6 +35,10 @@ public:
         if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), y));
     }
 
+    auto kernel_form() const {
+        using Form = decltype(inner_.kernel_form());
+        return UnaryExpr<Op, Form>(op_, inner_.kernel_form());
+    }
     std::string describe() const { return std::string(Op::name) + "(" + inner_.describe() + ")"; }
     template <class F>
     void for_each_leaf(F&& f) const {

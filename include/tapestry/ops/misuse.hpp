@@ -4,7 +4,7 @@
 // followed by every candidate the compiler tried. Each reports, then carries on
 // with a stand-in of the right type, so that no second error follows.
 
-#include <ranges>
+#include <span>
 
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/losses.hpp"
@@ -13,6 +13,16 @@
 
 namespace tapestry {
 namespace detail {
+
+// Labels in a standard container with contiguous storage (std::vector, std::array, ...).
+// Not std::ranges::contiguous_range: <ranges> costs every includer ~0.1 s of parsing.
+template <class R>
+concept LabelContainer = !std::is_base_of_v<Eigen::EigenBase<R>, R> && requires(const R& r) {
+    std::data(r);
+    std::size(r);
+};
+template <class R>
+using label_type_t = std::remove_cvref_t<decltype(*std::data(std::declval<const R&>()))>;
 
 template <class M>
 concept EigenDense = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<M>>, std::remove_cvref_t<M>>;
@@ -76,11 +86,10 @@ auto pow(X&& x, P&&) {
     return pow(std::forward<X>(x), 1);
 }
 
-template <Operand L, std::ranges::contiguous_range Labels>
-    requires(!std::is_same_v<std::ranges::range_value_t<Labels>, int>)
+template <Operand L, detail::LabelContainer Labels>
+    requires(!std::is_same_v<detail::label_type_t<Labels>, int>)
 auto softmax_cross_entropy(L&& logits, const Labels&, Reduction reduction = Reduction::Mean) {
-    diagnostic::report<
-        diagnostic::softmax_cross_entropy_needs_int_class_labels_not<std::ranges::range_value_t<Labels>>>();
+    diagnostic::report<diagnostic::softmax_cross_entropy_needs_int_class_labels_not<detail::label_type_t<Labels>>>();
     return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(), reduction);
 }
 
