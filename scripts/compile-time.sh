@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Compile time of one Model B training step with tapestry against its hand-written
-# Eigen twin (bench/compile_time/), with g++ and clang++ at -O3, median of 3 runs each.
-# Usage: scripts/compile-time.sh
+# Eigen twin (bench/compile_time/), with g++ and clang++ at -O3.
+#
+# Each file is compiled RUNS times (default 5), the two files alternating so that a
+# change in the machine's load affects both alike, and the fastest user-CPU time of
+# each is reported: on a shared machine the wall time of a single run can vary by
+# half, the fastest CPU time by a few percent.
+# Needs /usr/bin/time (Debian: time). Usage: scripts/compile-time.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+runs=${1:-5}
 
-median_seconds() {  # compiler file
-    local times=()
-    for _ in 1 2 3; do
-        local start end
-        start=$(date +%s.%N)
-        "$1" -std=c++20 -O3 -DNDEBUG -Iinclude -isystem /usr/include/eigen3 -c "$2" -o /dev/null
-        end=$(date +%s.%N)
-        times+=("$(echo "$end - $start" | bc)")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | sed -n 2p
+user_seconds() {  # compiler file
+    local out
+    out=$( { /usr/bin/time -f '%U' "$1" -std=c++20 -O3 -DNDEBUG -Iinclude -isystem /usr/include/eigen3 \
+        -c "$2" -o /dev/null; } 2>&1 )
+    echo "${out##*$'\n'}"
 }
+
+fastest() { printf '%s\n' "$@" | sort -n | head -1; }
 
 printf '| compiler | tapestry step (s) | hand-written step (s) | ratio |\n|---|--:|--:|--:|\n'
 for compiler in g++ clang++; do
-    ours=$(median_seconds "$compiler" bench/compile_time/model_b_tapestry.cpp)
-    hand=$(median_seconds "$compiler" bench/compile_time/model_b_hand.cpp)
-    printf '| %s | %.2f | %.2f | %.2f |\n' "$compiler" "$ours" "$hand" "$(echo "$ours / $hand" | bc -l)"
+    ours=() hand=()
+    for _ in $(seq "$runs"); do
+        ours+=("$(user_seconds "$compiler" bench/compile_time/model_b_tapestry.cpp)")
+        hand+=("$(user_seconds "$compiler" bench/compile_time/model_b_hand.cpp)")
+    done
+    o=$(fastest "${ours[@]}") h=$(fastest "${hand[@]}")
+    printf '| %s | %.2f | %.2f | %.2f |\n' "$compiler" "$o" "$h" "$(echo "$o / $h" | bc -l)"
 done

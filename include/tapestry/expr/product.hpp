@@ -79,6 +79,35 @@ bool is_uniform(const T* values, Index n) {
     return n > 0 && std::all_of(values + 1, values + n, [first = values[0]](T v) { return v == first; });
 }
 
+// sums[i] = c * (sum of line i of m), where the lines are m's rows (along_rows) or columns.
+// Not inlined (here and below): each is called twice, and two inlined copies of the
+// vectorised loops cost compile time, not run time.
+template <class T>
+[[gnu::noinline]] void line_sums(T c, const StoredOperand<T>& m, bool along_rows, T* sums) {
+    using Column = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+    if (along_rows) {
+        std::fill_n(sums, m.rows, T(0));
+        for (Index j = 0; j < m.cols; ++j)
+            for (Index i = 0; i < m.rows; ++i) sums[i] += m.data[i + j * m.rows];
+        std::for_each(sums, sums + m.rows, [c](T& s) { s *= c; });
+    } else {
+        for (Index j = 0; j < m.cols; ++j) sums[j] = c * Column(m.data + j * m.rows, m.rows).sum();
+    }
+}
+
+// Adds sums[i] to every element of line i of m's stored adjoint.
+template <class T>
+[[gnu::noinline]] void add_to_lines(const StoredOperand<T>& m, bool along_rows, const T* sums) {
+    T* adjoint = m.adjoint_to_add_into();
+    for (Index j = 0; j < m.cols; ++j) {
+        T* column = adjoint + j * m.rows;
+        if (along_rows)
+            for (Index i = 0; i < m.rows; ++i) column[i] += sums[i];
+        else
+            for (Index i = 0; i < m.rows; ++i) column[i] += sums[j];
+    }
+}
+
 // The backward step for dC = c 1 1^T, which is what a product receives when the loss
 // only sums or averages it: then
 //   d op(A) += c 1 (op(B) 1)^T      d op(B) += c (op(A)^T 1) 1^T,
@@ -89,38 +118,15 @@ bool is_uniform(const T* values, Index n) {
 template <class T>
 void add_uniform_product_gradient(T c, const StoredOperand<T>& lhs, bool lhs_transposed, const StoredOperand<T>& rhs,
                                   bool rhs_transposed) {
-    // sums[i] = c * (sum of line i of m), where the lines are m's rows (along_rows) or columns.
-    const auto line_sums = [c](const StoredOperand<T>& m, bool along_rows, T* sums) {
-        using Column = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
-        if (along_rows) {
-            std::fill_n(sums, m.rows, T(0));
-            for (Index j = 0; j < m.cols; ++j)
-                for (Index i = 0; i < m.rows; ++i) sums[i] += m.data[i + j * m.rows];
-            std::for_each(sums, sums + m.rows, [c](T& s) { s *= c; });
-        } else {
-            for (Index j = 0; j < m.cols; ++j) sums[j] = c * Column(m.data + j * m.rows, m.rows).sum();
-        }
-    };
-    // Adds sums[i] to every element of line i of the stored adjoint.
-    const auto add_to_lines = [](const StoredOperand<T>& m, bool along_rows, const T* sums) {
-        T* adjoint = m.adjoint_to_add_into();
-        for (Index j = 0; j < m.cols; ++j) {
-            T* column = adjoint + j * m.rows;
-            if (along_rows)
-                for (Index i = 0; i < m.rows; ++i) column[i] += sums[i];
-            else
-                for (Index i = 0; i < m.rows; ++i) column[i] += sums[j];
-        }
-    };
     // The sums go to the per-thread GEMM workspace: a backward step allocates nothing.
     const Index inner = lhs_transposed ? lhs.rows : lhs.cols;
     T* sums = gemm_workspace<T>(static_cast<std::size_t>(inner));
     if (lhs.needs_grad()) {  // the row sums of op(B), added to every row of d op(A)
-        line_sums(rhs, !rhs_transposed, sums);
+        line_sums(c, rhs, !rhs_transposed, sums);
         add_to_lines(lhs, lhs_transposed, sums);
     }
     if (rhs.needs_grad()) {  // the column sums of op(A), added to every column of d op(B)
-        line_sums(lhs, lhs_transposed, sums);
+        line_sums(c, lhs, lhs_transposed, sums);
         add_to_lines(rhs, !rhs_transposed, sums);
     }
 }
