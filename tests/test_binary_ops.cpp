@@ -57,6 +57,9 @@ TEST_CASE("binary elementwise operations match their formulas and their gradient
 
 namespace {
 
+// Each element's logistic function, computed without tapestry: the reference for sigmoid.
+Eigen::MatrixXd reference_sigmoid(const Eigen::MatrixXd& x) { return (1.0 / (1.0 + (-x.array()).exp())).matrix(); }
+
 // op(M, v) where v broadcasts: its value must equal op(M, v repeated), and its
 // gradient (summed over the repeated axis) must match finite differences.
 template <int R, int C, int VR, int VC, class Op>
@@ -119,7 +122,7 @@ TEST_CASE("a column Rx1, a row 1xC or a 1x1 broadcasts, and its gradient sums ov
         auto M = random_param<Dynamic, Dynamic>(3, 5);
         auto col = random_param<Dynamic, 1>(3, 1);
         Var<double, Dynamic, Dynamic> y = M + sigmoid(col);
-        const Eigen::MatrixXd expected = M.value().colwise() + (1.0 / (1.0 + (-col.value().array()).exp())).matrix().col(0);
+        const Eigen::MatrixXd expected = M.value().colwise() + reference_sigmoid(col.value()).col(0);
         CHECK(y.value().isApprox(expected, 1e-14));
         CHECK(gradcheck([&] { return sum(square(hadamard(M, tanh(col * 2.0)) - sigmoid(col))); }, M, col) <
               gradient_tolerance);
@@ -160,10 +163,8 @@ TEST_CASE("what an expression compiles depends on its kernel form, not on its la
     STATIC_REQUIRE(decltype(sigmoid(b1).kernel_form())::Cols == 1);
 
     Var<double, 20, Dynamic> y = layer2();
-    Eigen::MatrixXd h = (W1.value() * batch).colwise() + b1.value().col(0);
-    h = (1.0 / (1.0 + (-h.array()).exp())).matrix();
-    Eigen::MatrixXd expected = (W2.value() * h).colwise() + b2.value().col(0);
-    expected = (1.0 / (1.0 + (-expected.array()).exp())).matrix();
+    const Eigen::MatrixXd h = reference_sigmoid((W1.value() * batch).colwise() + b1.value().col(0));
+    const Eigen::MatrixXd expected = reference_sigmoid((W2.value() * h).colwise() + b2.value().col(0));
     CHECK(y.value().isApprox(expected, 1e-14));
     CHECK(gradcheck([&] { return mean(square(layer2())); }, W1, b1, W2, b2) < gradient_tolerance);
 }
