@@ -261,3 +261,14 @@ TEST_CASE("a step after zero_grad() with no backward in between updates from a z
     CHECK(W.value()(0, 0) == Approx(2.0 - 0.1 * (0.5 * 2.0)));  // decay only
     CHECK(W.grad().isZero());
 }
+
+TEST_CASE("a step leaves each gradient stale, not written: the zeros come when it is next used") {
+    Param<double, 2, 2> W(Eigen::Matrix2d::Constant(2.0));
+    Sgd<double> sgd({{"W", W}}, {.lr = lr::fixed(0.1)});
+    W.grad().setConstant(3.0);
+    sgd.step();
+    CHECK(W.value()(0, 0) == Approx(2.0 - 0.1 * 3.0));
+    CHECK(W.gradient_memory().stale);
+    CHECK(W.gradient_memory().data[0] == 3.0);  // no pass over the gradient after the update
+    CHECK(W.grad().isZero());                    // reading it writes the zeros
+}
