@@ -9,7 +9,6 @@
 
 #include <tapestry/tapestry.hpp>
 
-#include "owned_constant.hpp"
 
 namespace bench::ops {
 
@@ -73,7 +72,7 @@ struct Product {
     tapestry::Var<float, Dynamic, Dynamic> weights;
     tapestry::Tape tape;
     explicit Product(Index n)
-        : A(random(n, n, 4)), B(random(n, n, 5)), G(random(n, n, 6)), C(n, n), weights(owned_constant(G)) {}
+        : A(random(n, n, 4)), B(random(n, n, 5)), G(random(n, n, 6)), C(n, n), weights(tapestry::shared_constant(G)) {}
 
     std::vector<Param*> params() { return {&A, &B}; }
     float ours() {
@@ -123,8 +122,8 @@ struct Reductions {
     tapestry::Var<float, 1, Dynamic> v_const;
     tapestry::Tape tape;
     explicit Reductions(Index n)
-        : A(random(n, n, 7)), u(random(n, 1, 8)), v(random(1, n, 9)), u_const(owned_constant(u)),
-          v_const(owned_constant(v)) {}
+        : A(random(n, n, 7)), u(random(n, 1, 8)), v(random(1, n, 9)), u_const(tapestry::shared_constant(u)),
+          v_const(tapestry::shared_constant(v)) {}
 
     std::vector<Param*> params() { return {&A}; }
     float ours() {
@@ -151,7 +150,7 @@ struct SigmoidCrossEntropy {
     tapestry::Tape tape;
     explicit SigmoidCrossEntropy(Index batch)
         : z(random(784, batch, 10, -4, 4)), x(random(784, batch, 11, 0, 1)), dz(784, batch),
-          target(owned_constant(x)) {}
+          target(tapestry::shared_constant(x)) {}
     std::vector<Param*> params() { return {&z}; }
     float ours() {
         tape.clear();
@@ -173,7 +172,7 @@ struct Mse {
     tapestry::Var<float, Dynamic, Dynamic> target;
     tapestry::Tape tape;
     explicit Mse(Index batch)
-        : y(random(784, batch, 12)), t(random(784, batch, 13)), target(owned_constant(t)) {}
+        : y(random(784, batch, 12)), t(random(784, batch, 13)), target(tapestry::shared_constant(t)) {}
     std::vector<Param*> params() { return {&y}; }
     float ours() {
         tape.clear();

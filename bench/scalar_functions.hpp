@@ -17,7 +17,6 @@
 
 #include <tapestry/tapestry.hpp>
 
-#include "owned_constant.hpp"
 
 namespace bench::scalar {
 
@@ -215,8 +214,8 @@ struct LinearRegression {
     static constexpr const char* name = "linear_regression";
     Matrix X;
     Vector y, residual;
-    // The data as constants made once, outside any tape: they own their values and
-    // every tape reads them in place (a constant made under a tape is copied into it).
+    // The data as shared constants, made once: every tape reads them in place (a
+    // constant() made under a tape is copied into it on every call).
     tapestry::Var<double, Dynamic, Dynamic> data;
     tapestry::Var<double, Dynamic, 1> observed;
     tapestry::Param<double, Dynamic, 1> w;
@@ -231,8 +230,8 @@ struct LinearRegression {
         : X(random_vector(observations(n) * predictors(n), -1, 1, 7).reshaped(observations(n), predictors(n))),
           y(random_vector(observations(n), -2, 2, 8)),
           residual(observations(n)),
-          data(owned_constant(X)),
-          observed(owned_constant(y)),
+          data(tapestry::shared_constant(X)),
+          observed(tapestry::shared_constant(y)),
           w(random_vector(predictors(n), -0.2, 0.2, 9)),
           b(Vector::Constant(1, 0.1)),
           sigma(Vector::Constant(1, 1.3)),
@@ -294,7 +293,7 @@ struct StochasticVolatility {
         return y2;
     }
     explicit StochasticVolatility(Index n)
-        : y_squared(simulated_y_squared(n)), h(steps(n)), half_y_squared(owned_constant(Vector(0.5 * y_squared))),
+        : y_squared(simulated_y_squared(n)), h(steps(n)), half_y_squared(tapestry::shared_constant(Vector(0.5 * y_squared))),
           h_std(random_vector(steps(n), -1, 1, 11)), phi(Vector::Constant(1, 0.9)), sigma(Vector::Constant(1, 0.3)),
           mu(Vector::Constant(1, -0.8)), gradient(steps(n) + 3) {}
     std::vector<double*> inputs() { return inputs_of(h_std, phi, sigma, mu); }

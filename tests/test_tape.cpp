@@ -1,6 +1,8 @@
 // The tape's contract: recording, accumulation, clear() and reuse, nesting,
 // inference without a tape, and the errors for misuse.
 
+#include <optional>
+
 #include <catch2/catch.hpp>
 
 #include "helpers.hpp"
@@ -185,6 +187,36 @@ TEST_CASE("without a tape nothing is recorded and the same code computes plain v
     }
     CHECK(tape.size() == 0);
     CHECK(W.grad().isZero());
+}
+
+TEST_CASE("a shared_constant belongs to no tape: every tape reads its values in place") {
+    auto w = random_param<Dynamic, 1>(6, 1);
+    const Eigen::MatrixXd X = random_matrix(40, 6), y = random_matrix(40, 1);
+    const std::size_t bytes_of_X = sizeof(double) * static_cast<std::size_t>(X.size());
+    std::optional<Tape> first(std::in_place);  // active: a plain constant() would be copied into it
+    const Var<double, Dynamic, Dynamic> data = shared_constant(X);
+    const Var<double, Dynamic, 1> observed = shared_constant(y);
+    CHECK(first->bytes_used().values_and_steps == 0);
+    CHECK(first->size() == 0);
+    CHECK(data.value() == X);
+    const auto loss = [&] { return sum(square(observed - data * w)); };
+
+    for (int call = 0; call < 2; ++call) {  // on the first tape, then on a second one after it is gone
+        if (call == 1) first.reset();
+        Tape tape;
+        w.zero_grad();
+        tape.backward(loss());
+        CHECK(tape.bytes_used().values_and_steps < bytes_of_X);  // the product's 40 values and two steps
+        const Eigen::VectorXd residual = y - X * w.value();
+        CHECK(w.grad().isApprox(-2.0 * X.transpose() * residual, 1e-12));
+    }
+    {
+        Tape tape;  // the control: the same loss on constant(X) holds a copy of X
+        auto copied = constant(X);
+        CHECK(tape.bytes_used().values_and_steps >= bytes_of_X);
+        CHECK(copied.value() == data.value());
+    }
+    CHECK(gradcheck(loss, w) < test::gradient_tolerance);
 }
 
 TEST_CASE("auto keeps an expression lazy and correct, with no dangling temporaries") {

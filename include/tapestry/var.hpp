@@ -165,4 +165,13 @@ auto constant(const Eigen::DenseBase<Derived>& m) {
     return detail::finish_value(fresh, [] {});
 }
 
+// A constant that belongs to no tape: it owns its copy of m, and every tape reads it in
+// place. For data that many gradients read (a regression's design matrix, a fixed
+// target): constant(m) under an active tape copies m into that tape on every call.
+template <class Derived>
+auto shared_constant(const Eigen::DenseBase<Derived>& m) {
+    InferenceMode outside_any_tape;
+    return constant(m);
+}
+
 }  // namespace tapestry
