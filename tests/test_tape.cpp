@@ -38,7 +38,9 @@ TEST_CASE("backward adds into grad() across calls until zero_grad()") {
 TEST_CASE("after zero_grad() every kind of use gives the gradient of one backward pass, not a sum") {
     auto W = random_param<3, 3>(3, 3);
     auto b = random_param<3, 1>(3, 1);
-    const Eigen::MatrixXd x = random_matrix(3, 4);
+    // A batch of one makes W's product gradients outer products, which overwrite a stale gradient.
+    const Index batch = GENERATE(4, 1);
+    const Eigen::MatrixXd x = random_matrix(3, batch);
     // W as a product's left operand, transposed as a right one, elementwise; b broadcast.
     // Recorded first, the elementwise use of W is swept last: the GEMMs meet the stale memory.
     const auto loss = [&] {

@@ -91,4 +91,21 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
     }
 }
 
+// C (m x n) = alpha op(A) op(B), whatever C held before. A GEMM can only add, so C
+// is zeroed first; except for an inner dimension of 1 (the weight gradient of a batch
+// of one is an outer product), which is written column by column without reading C.
+template <bool TransposeA, bool TransposeB, class T>
+void gemm_overwrite(T alpha, const T* A, Index a_rows, Index a_cols, const T* B, Index b_rows, Index b_cols, T* C) {
+    const Index m = TransposeA ? a_cols : a_rows;
+    const Index k = TransposeA ? a_rows : a_cols;
+    const Index n = TransposeB ? b_rows : b_cols;
+    if (k == 1) {  // op(A) is m contiguous values, op(B) n contiguous values, transposed or not
+        const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> column(A, m);
+        for (Index j = 0; j < n; ++j) Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(C + j * m, m) = (alpha * B[j]) * column;
+        return;
+    }
+    std::fill_n(C, m * n, T(0));
+    gemm_accumulate<TransposeA, TransposeB>(alpha, A, a_rows, a_cols, B, b_rows, b_cols, C);
+}
+
 }  // namespace tapestry::detail

@@ -8,7 +8,8 @@
 //   A stored as is:   dA += dC op(B)^T        A stored transposed:   dA += op(B) dC^T
 //   B stored as is:   dB += op(A)^T dC        B stored transposed:   dB += dC^T op(A)
 // unless dC is uniform (the product is only summed or averaged): then row and column
-// sums do instead (add_uniform_product_gradient).
+// sums do instead (add_uniform_product_gradient). A Param's gradient that zero_grad()
+// left stale is overwritten instead (gemm_overwrite).
 
 #include <algorithm>
 
@@ -33,9 +34,22 @@ struct StoredOperand {
     std::shared_ptr<const void> owner;
 
     bool needs_grad() const { return adjoint != nullptr || param_gradient != nullptr; }
-    // Where the backward GEMM adds its result. A GEMM can only add, so a Param's stale
-    // gradient gets its zeros first, at backward time: zero_grad() may come after the forward.
+    // Where a backward step adds its result; a Param's stale gradient gets its zeros
+    // first, at backward time (zero_grad() may come after the forward).
     T* adjoint_to_add_into() const { return param_gradient != nullptr ? param_gradient->zeroed_if_stale() : adjoint; }
+
+    // Where the backward GEMM puts its result, and whether it may overwrite instead of
+    // add: a stale gradient is logically zero, so the GEMM's result is all it holds.
+    struct GradientTarget {
+        T* data;
+        bool overwrite;
+    };
+    GradientTarget gradient_target() const {
+        if (param_gradient == nullptr) return {adjoint, false};
+        const bool stale = param_gradient->stale;
+        param_gradient->stale = false;
+        return {param_gradient->data, stale};
+    }
     std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
 };
 
@@ -131,22 +145,30 @@ void add_uniform_product_gradient(T c, const StoredOperand<T>& lhs, bool lhs_tra
     }
 }
 
+// target (+)= op(X) op(Y): overwritten when the target is a stale gradient.
+template <bool TX, bool TY, class T>
+void gemm_into(const typename StoredOperand<T>::GradientTarget& target, const T* X, Index x_rows, Index x_cols,
+               const T* Y, Index y_rows, Index y_cols) {
+    if (target.overwrite)
+        gemm_overwrite<TX, TY>(T(1), X, x_rows, x_cols, Y, y_rows, y_cols, target.data);
+    else
+        gemm_accumulate<TX, TY>(T(1), X, x_rows, x_cols, Y, y_rows, y_cols, target.data);
+}
+
 // The general backward step: two GEMMs, see the top of this file.
 template <bool TA, bool TB, class T>
 void add_product_gradient(const T* dC, Index rows, Index cols, const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
     if (lhs.needs_grad()) {
-        T* dA = lhs.adjoint_to_add_into();
         if constexpr (TA)
-            gemm_accumulate<TB, true>(T(1), rhs.data, rhs.rows, rhs.cols, dC, rows, cols, dA);
+            gemm_into<TB, true>(lhs.gradient_target(), rhs.data, rhs.rows, rhs.cols, dC, rows, cols);
         else
-            gemm_accumulate<false, !TB>(T(1), dC, rows, cols, rhs.data, rhs.rows, rhs.cols, dA);
+            gemm_into<false, !TB>(lhs.gradient_target(), dC, rows, cols, rhs.data, rhs.rows, rhs.cols);
     }
     if (rhs.needs_grad()) {
-        T* dB = rhs.adjoint_to_add_into();
         if constexpr (TB)
-            gemm_accumulate<true, TA>(T(1), dC, rows, cols, lhs.data, lhs.rows, lhs.cols, dB);
+            gemm_into<true, TA>(rhs.gradient_target(), dC, rows, cols, lhs.data, lhs.rows, lhs.cols);
         else
-            gemm_accumulate<!TA, false>(T(1), lhs.data, lhs.rows, lhs.cols, dC, rows, cols, dB);
+            gemm_into<!TA, false>(rhs.gradient_target(), lhs.data, lhs.rows, lhs.cols, dC, rows, cols);
     }
 }
 
@@ -155,8 +177,7 @@ template <bool TA, bool TB, class T>
 VarParts<T> product_parts(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
     const Index rows = TA ? lhs.cols : lhs.rows, cols = TB ? rhs.rows : rhs.cols;
     auto fresh = new_value<T, Dynamic, Dynamic>(rows, cols, lhs.needs_grad() || rhs.needs_grad());
-    std::fill_n(fresh.value, rows * cols, T(0));
-    gemm_accumulate<TA, TB>(T(1), lhs.data, lhs.rows, lhs.cols, rhs.data, rhs.rows, rhs.cols, fresh.value);
+    gemm_overwrite<TA, TB>(T(1), lhs.data, lhs.rows, lhs.cols, rhs.data, rhs.rows, rhs.cols, fresh.value);
     check_value(fresh.value, rows, cols, [&] { return describe_product<TA, TB>(lhs, rhs); });
 
     if (fresh.tape != nullptr && fresh.adjoint != nullptr) {
