@@ -100,8 +100,9 @@ void gemm_overwrite(T alpha, const T* A, Index a_rows, Index a_cols, const T* B,
     const Index k = TransposeA ? a_rows : a_cols;
     const Index n = TransposeB ? b_rows : b_cols;
     if (k == 1) {  // op(A) is m contiguous values, op(B) n contiguous values, transposed or not
-        const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> column(A, m);
-        for (Index j = 0; j < n; ++j) Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(C + j * m, m) = (alpha * B[j]) * column;
+        using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
+        const Eigen::Map<const Column> a(A, m);
+        for (Index j = 0; j < n; ++j) Eigen::Map<Column>(C + j * m, m) = (alpha * B[j]) * a;
         return;
     }
     std::fill_n(C, m * n, T(0));

@@ -147,8 +147,8 @@ void add_uniform_product_gradient(T c, const StoredOperand<T>& lhs, bool lhs_tra
 
 // target (+)= op(X) op(Y): overwritten when the target is a stale gradient.
 template <bool TX, bool TY, class T>
-void gemm_into(const typename StoredOperand<T>::GradientTarget& target, const T* X, Index x_rows, Index x_cols,
-               const T* Y, Index y_rows, Index y_cols) {
+void gemm_into(typename StoredOperand<T>::GradientTarget target, const T* X, Index x_rows, Index x_cols, const T* Y,
+               Index y_rows, Index y_cols) {
     if (target.overwrite)
         gemm_overwrite<TX, TY>(T(1), X, x_rows, x_cols, Y, y_rows, y_cols, target.data);
     else

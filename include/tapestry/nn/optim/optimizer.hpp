@@ -74,8 +74,8 @@ public:
                 if (!decouples_weight_decay()) regularize(p, slice);
                 update(p, slice, lr, iteration_ + 1);
             }
-            // Not written here: the zeros of a weight matrix's gradient are written just
-            // before the next backward's first GEMM adds into it, which then finds them in
+            // No zeros written here: the next backward overwrites the stale gradient. A
+            // GEMM does so by writing zeros right before it adds, and then finds them in
             // cache (measured: Model B float, B = 64, 1.04x -> 1.02x the hand-written step).
             p.zero_grad();
         }
