@@ -91,18 +91,25 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
     }
 }
 
+// C (m x n) = alpha a b^T for contiguous a (m values) and b (n values), column by
+// column, without reading C. Not inlined: one copy serves every transpose combination.
+template <class T>
+[[gnu::noinline]] void write_outer_product(T alpha, const T* a, Index m, const T* b, Index n, T* C) {
+    using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
+    const Eigen::Map<const Column> column(a, m);
+    for (Index j = 0; j < n; ++j) Eigen::Map<Column>(C + j * m, m) = (alpha * b[j]) * column;
+}
+
 // C (m x n) = alpha op(A) op(B), whatever C held before. A GEMM can only add, so C
 // is zeroed first; except for an inner dimension of 1 (the weight gradient of a batch
-// of one is an outer product), which is written column by column without reading C.
+// of one is an outer product), which needs no zeros.
 template <bool TransposeA, bool TransposeB, class T>
 void gemm_overwrite(T alpha, const T* A, Index a_rows, Index a_cols, const T* B, Index b_rows, Index b_cols, T* C) {
     const Index m = TransposeA ? a_cols : a_rows;
     const Index k = TransposeA ? a_rows : a_cols;
     const Index n = TransposeB ? b_rows : b_cols;
     if (k == 1) {  // op(A) is m contiguous values, op(B) n contiguous values, transposed or not
-        using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
-        const Eigen::Map<const Column> a(A, m);
-        for (Index j = 0; j < n; ++j) Eigen::Map<Column>(C + j * m, m) = (alpha * B[j]) * a;
+        write_outer_product(alpha, A, m, B, n, C);
         return;
     }
     std::fill_n(C, m * n, T(0));
