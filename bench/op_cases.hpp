@@ -9,7 +9,6 @@
 
 #include <tapestry/tapestry.hpp>
 
-
 namespace bench::ops {
 
 using tapestry::Dynamic;

@@ -17,7 +17,6 @@
 
 #include <tapestry/tapestry.hpp>
 
-
 namespace bench::scalar {
 
 using tapestry::Dynamic;
@@ -293,7 +292,9 @@ struct StochasticVolatility {
         return y2;
     }
     explicit StochasticVolatility(Index n)
-        : y_squared(simulated_y_squared(n)), h(steps(n)), half_y_squared(tapestry::shared_constant(Vector(0.5 * y_squared))),
+        : y_squared(simulated_y_squared(n)),
+          h(steps(n)),
+          half_y_squared(tapestry::shared_constant(Vector(0.5 * y_squared))),
           h_std(random_vector(steps(n), -1, 1, 11)), phi(Vector::Constant(1, 0.9)), sigma(Vector::Constant(1, 0.3)),
           mu(Vector::Constant(1, -0.8)), gradient(steps(n) + 3) {}
     std::vector<double*> inputs() { return inputs_of(h_std, phi, sigma, mu); }

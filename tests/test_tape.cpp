@@ -203,7 +203,7 @@ TEST_CASE("a shared_constant belongs to no tape: every tape reads its values in 
     CHECK(data.value() == X);
     const auto loss = [&] { return sum(square(observed - data * w)); };
 
-    for (int call = 0; call < 2; ++call) {  // on the first tape, then on a second one after it is gone
+    for (int call = 0; call < 2; ++call) {  // while the tape it was made under lives, then after it is gone
         if (call == 1) first.reset();
         Tape tape;
         w.zero_grad();
@@ -213,7 +213,7 @@ TEST_CASE("a shared_constant belongs to no tape: every tape reads its values in 
         CHECK(w.grad().isApprox(-2.0 * X.transpose() * residual, 1e-12));
     }
     {
-        Tape tape;  // the control: the same loss on constant(X) holds a copy of X
+        Tape tape;  // the control: constant(X) under a tape is a copy of X in the tape's arena
         auto copied = constant(X);
         CHECK(tape.bytes_used().values_and_steps >= bytes_of_X);
         CHECK(copied.value() == data.value());
