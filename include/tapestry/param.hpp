@@ -31,6 +31,14 @@ struct GradientMemory {
         }
         return data;
     }
+
+    // For a writer about to produce the whole gradient: true if it must overwrite (the
+    // memory was stale, logically zero), false if it must add. Not stale afterwards.
+    bool take_for_writing() {
+        const bool overwrite = stale;
+        stale = false;
+        return overwrite;
+    }
 };
 
 }  // namespace detail

@@ -32,12 +32,10 @@ public:
     template <class G>
     void backprop(const G& g) const {
         Eigen::Map<detail::KernelArray<T, R, C>> grad(gradient_->data, rows_, cols_);
-        if (gradient_->stale) {
+        if (gradient_->take_for_writing())
             grad = g;
-            gradient_->stale = false;
-        } else {
+        else
             grad += g;
-        }
     }
 
     const T* value_data() const { return value_; }

@@ -46,9 +46,8 @@ struct StoredOperand {
     };
     GradientTarget gradient_target() const {
         if (param_gradient == nullptr) return {adjoint, false};
-        const bool stale = param_gradient->stale;
-        param_gradient->stale = false;
-        return {param_gradient->data, stale};
+        const bool overwrite = param_gradient->take_for_writing();
+        return {param_gradient->data, overwrite};
     }
     std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
 };
