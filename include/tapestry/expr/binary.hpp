@@ -30,16 +30,17 @@ public:
     }
 
     // Both operands read g; if g is costly to evaluate, it is evaluated once, into scratch.
+    // Also when only one operand needs it: that costs one pass over scratch, but the
+    // operands' backward steps are then compiled for a plain array rather than once
+    // more for each costly expression that reaches them.
     template <class G>
     void backprop(const G& g) const {
         if constexpr (detail::costly_to_recompute<G>) {
-            if (left_.needs_grad() && right_.needs_grad()) {
-                const detail::EvaluatedOnce<Scalar, Rows, Cols> once(g);
-                backprop_to_operands(once.array());
-                return;
-            }
+            const detail::EvaluatedOnce<Scalar, Rows, Cols> once(g);
+            backprop_to_operands(once.array());
+        } else {
+            backprop_to_operands(g);
         }
-        backprop_to_operands(g);
     }
 
     auto kernel_form() const {
@@ -47,7 +48,7 @@ public:
         using RightForm = decltype(right_.kernel_form());
         return BinaryExpr<Op, LeftForm, RightForm>(op_, left_.kernel_form(), right_.kernel_form());
     }
-    std::string describe() const {
+    [[gnu::cold]] std::string describe() const {
         return std::string(Op::name) + "(" + left_.describe() + ", " + right_.describe() + ")";
     }
     template <class F>

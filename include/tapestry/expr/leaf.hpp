@@ -47,7 +47,7 @@ public:
         return ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(
             value_, gradient_, rows_, cols_);
     }
-    std::string describe() const { return "Param " + to_string_shape(rows_, cols_); }
+    [[gnu::cold]] std::string describe() const { return "Param " + to_string_shape(rows_, cols_); }
     template <class F>
     void for_each_leaf(F&& f) const {
         f(*this);
@@ -91,7 +91,7 @@ public:
         using Form = VarLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>;
         return Form(typename Form::Checked{}, var_.parts());
     }
-    std::string describe() const { return "Var " + to_string_shape(rows(), cols()); }
+    [[gnu::cold]] std::string describe() const { return "Var " + to_string_shape(rows(), cols()); }
     template <class F>
     void for_each_leaf(F&& f) const {
         if (needs_grad()) f(*this);

@@ -49,7 +49,7 @@ struct StoredOperand {
         const bool overwrite = param_gradient->take_for_writing();
         return {param_gradient->data, overwrite};
     }
-    std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
+    [[gnu::cold]] std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
 };
 
 template <class T, int R, int C>
@@ -81,7 +81,7 @@ auto stored_operand_of(const E& e) {
 }
 
 template <bool TA, bool TB, class T>
-std::string describe_product(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
+[[gnu::cold]] std::string describe_product(const StoredOperand<T>& lhs, const StoredOperand<T>& rhs) {
     return "matrix product(" + lhs.describe() + (TA ? ".transpose()" : "") + ", " + rhs.describe() +
            (TB ? ".transpose()" : "") + ")";
 }

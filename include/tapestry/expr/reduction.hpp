@@ -8,9 +8,9 @@
 
 namespace tapestry::detail {
 
-// scale * (sum of all elements), as a 1x1 Var.
+// The work of scaled_sum(), compiled once per kernel form (ExpressionBase::kernel_form).
 template <LazyExpression E>
-Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
+VarParts<typename E::Scalar> scaled_sum_kernel_form(E e, typename E::Scalar scale) {
     using T = typename E::Scalar;
     e.verify();
     auto fresh = new_value<T, 1, 1>(1, 1, e.needs_grad());
@@ -22,12 +22,18 @@ Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
     return finish_value(fresh, [e, adjoint = fresh.adjoint, scale, describe] {
         e.backprop(detail::KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * *adjoint));
         check_gradients(describe, e);
-    });
+    }).parts();
 }
 
-// Sums along each row (Rx1) or each column (1xC).
+// scale * (sum of all elements), as a 1x1 Var.
+template <LazyExpression E>
+Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
+    return Var<typename E::Scalar, 1, 1>(scaled_sum_kernel_form(e.kernel_form(), scale));
+}
+
+// The work of partial_sum(), compiled once per kernel form.
 template <bool AlongRows, LazyExpression E>
-auto partial_sum(const E& e) {
+VarParts<typename E::Scalar> partial_sum_kernel_form(E e) {
     using T = typename E::Scalar;
     constexpr int R = AlongRows ? E::Rows : 1;
     constexpr int C = AlongRows ? 1 : E::Cols;
@@ -49,7 +55,14 @@ auto partial_sum(const E& e) {
         else
             e.backprop(Eigen::Map<const detail::KernelArray<T, R, C>>(adjoint, 1, cols).colwise().replicate(rows));
         check_gradients(describe, e);
-    });
+    }).parts();
+}
+
+// Sums along each row (Rx1) or each column (1xC).
+template <bool AlongRows, LazyExpression E>
+auto partial_sum(const E& e) {
+    using T = typename E::Scalar;
+    return Var<T, AlongRows ? E::Rows : 1, AlongRows ? 1 : E::Cols>(partial_sum_kernel_form<AlongRows>(e.kernel_form()));
 }
 
 // The product of all elements, as a 1x1 Var. Its gradient is the product of the

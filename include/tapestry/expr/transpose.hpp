@@ -28,7 +28,7 @@ public:
     const Inner& inner() const { return inner_; }
 
     auto kernel_form() const { return TransposeExpr<decltype(inner_.kernel_form())>(inner_.kernel_form()); }
-    std::string describe() const { return inner_.describe() + ".transpose()"; }
+    [[gnu::cold]] std::string describe() const { return inner_.describe() + ".transpose()"; }
     template <class F>
     void for_each_leaf(F&& f) const {
         inner_.for_each_leaf(f);

@@ -39,7 +39,7 @@ public:
         using Form = decltype(inner_.kernel_form());
         return UnaryExpr<Op, Form>(op_, inner_.kernel_form());
     }
-    std::string describe() const { return std::string(Op::name) + "(" + inner_.describe() + ")"; }
+    [[gnu::cold]] std::string describe() const { return std::string(Op::name) + "(" + inner_.describe() + ")"; }
     template <class F>
     void for_each_leaf(F&& f) const {
         inner_.for_each_leaf(f);

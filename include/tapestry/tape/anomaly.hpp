@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "tapestry/core/errors.hpp"
 
@@ -48,10 +49,29 @@ Index first_non_finite(const T* data, Index size) {
     return -1;
 }
 
+// A description of where an anomaly is, built only when one is found. Held as a
+// reference to any callable returning std::string, so that the checking code below is
+// compiled once per scalar type instead of once per operation's description.
+class Description {
+public:
+    template <class F>
+        requires(!std::is_same_v<F, Description> && std::is_invocable_r_v<std::string, const F&>)
+    Description(const F& describe)  // NOLINT(google-explicit-constructor): call sites pass lambdas
+        : callable_(&describe), call_([](const void* f) { return (*static_cast<const F*>(f))(); }) {}
+
+    std::string operator()() const { return call_(callable_); }
+
+private:
+    const void* callable_;
+    std::string (*call_)(const void*);
+};
+
+// The error path is marked cold: compilers then optimise it for size, and the
+// operations that carry it compile faster.
 template <class T>
-[[noreturn]] void throw_anomaly(const char* pass, const std::string& what, const T* data, Index at, Index rows,
-                                Index cols) {
-    throw anomaly_error("anomaly in the " + std::string(pass) + " pass: " + what + " has " +
+[[noreturn, gnu::cold, gnu::noinline]] void throw_anomaly(const char* pass, Description what, const T* data, Index at,
+                                                          Index rows, Index cols) {
+    throw anomaly_error("anomaly in the " + std::string(pass) + " pass: " + what() + " has " +
                         (std::isnan(data[at]) ? "NaN" : data[at] > 0 ? "+inf" : "-inf") + " at (" +
                         std::to_string(at % rows) + ", " + std::to_string(at / rows) + ") of its " +
                         to_string_shape(rows, cols));
@@ -59,22 +79,22 @@ template <class T>
 
 // Throws anomaly_error if any of the rows x cols values (column-major) is not finite.
 // `what` is called only then: a description costs string building.
-template <class T, class Describe>
-void check_finite(const T* data, Index rows, Index cols, const char* pass, const Describe& what) {
+template <class T>
+void check_finite(const T* data, Index rows, Index cols, const char* pass, Description what) {
     const Index at = first_non_finite(data, rows * cols);
     if (at >= 0) [[unlikely]]
-        throw_anomaly(pass, what(), data, at, rows, cols);
+        throw_anomaly(pass, what, data, at, rows, cols);
 }
 
 // Forward: the value an operation just computed.
-template <class T, class Describe>
-void check_value(const T* value, Index rows, Index cols, const Describe& operation) {
+template <class T>
+void check_value(const T* value, Index rows, Index cols, Description operation) {
     if (detecting_anomalies()) check_finite(value, rows, cols, "forward", [&] { return "the value of " + operation(); });
 }
 
 // Backward: the gradients an operation's step has just added into its inputs.
-template <class Describe, class... Leaves>
-void check_gradients(const Describe& operation, const Leaves&... inputs) {
+template <class... Leaves>
+void check_gradients(Description operation, const Leaves&... inputs) {
     if (!detecting_anomalies()) return;
     const auto check = [&](const auto& leaf) {
         if (!leaf.needs_grad()) return;

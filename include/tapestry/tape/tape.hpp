@@ -116,8 +116,7 @@ public:
         using Closure = detail::ClosureNode<std::decay_t<F>>;
         void* where = values_.allocate(sizeof(Closure));
         static_assert(alignof(Closure) <= detail::Arena::alignment);
-        nodes_.push_back(new (where) Closure(std::forward<F>(step)));
-        return nodes_.size();
+        return append(new (where) Closure(std::forward<F>(step)));
     }
 
     const std::shared_ptr<detail::TapeLife>& life() const { return life_; }
@@ -125,6 +124,12 @@ public:
 private:
     template <class T, int R, int C>
     void backward_from(const Var<T, R, C>& loss);
+
+    // Not inlined into record(): one copy of the vector's growth path serves every kind of step.
+    [[gnu::noinline]] std::size_t append(detail::Node* node) {
+        nodes_.push_back(node);
+        return nodes_.size();
+    }
 
     void destroy_nodes() {
         for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) (*it)->~Node();
