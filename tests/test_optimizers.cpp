@@ -268,7 +268,7 @@ TEST_CASE("a step leaves each gradient stale, not written: the zeros come when i
     W.grad().setConstant(3.0);
     sgd.step();
     CHECK(W.value()(0, 0) == Approx(2.0 - 0.1 * 3.0));
-    CHECK(W.gradient_memory().stale);
-    CHECK(W.gradient_memory().data[0] == 3.0);  // no pass over the gradient after the update
+    CHECK(W.gradient_memory().stale());
+    CHECK(W.gradient_memory().data()[0] == 3.0);  // no pass over the gradient after the update
     CHECK(W.grad().isZero());                    // reading it writes the zeros
 }

@@ -71,6 +71,43 @@ TEST_CASE("prod's gradient is the product of the other elements, also at zeros")
     }
 }
 
+TEST_CASE("prod and its gradient hold where the running product underflows or overflows") {
+    // No element is 0, yet 1e-200 * 1e-200 underflows: the product of the others of
+    // element 0 is 1e-200 * 3, representable. Below: the other way round, and a zero
+    // among factors whose running product overflows (inf * 0 would be NaN).
+    {
+        Param<double, 3, 1> x(Eigen::Vector3d(1e-200, 1e-200, 3.0));
+        Tape tape;
+        auto p = prod(x);
+        CHECK(p.value()(0, 0) == 0.0);  // 3e-400 is below the smallest double
+        tape.backward(p);
+        CHECK(x.grad()(0) == Approx(3e-200).epsilon(1e-14));
+        CHECK(x.grad()(1) == Approx(3e-200).epsilon(1e-14));
+        CHECK(x.grad()(2) == 0.0);  // 1e-400
+    }
+    {
+        Param<double, 3, 1> x(Eigen::Vector3d(1e300, -1e300, 1e-300));
+        Tape tape;
+        auto p = prod(x);
+        CHECK(p.value()(0, 0) == Approx(-1e300).epsilon(1e-14));
+        tape.backward(p * 2.0);
+        CHECK(x.grad()(0) == Approx(-2.0).epsilon(1e-14));
+        CHECK(x.grad()(1) == Approx(2.0).epsilon(1e-14));
+        CHECK(x.grad()(2) == -std::numeric_limits<double>::infinity());  // -2e600
+    }
+    {
+        Eigen::VectorXf v(5);
+        v << 1e30f, 1e30f, 0.0f, 1e-30f, 4e-30f;
+        Param<float, Dynamic, 1> x(v);
+        Tape tape;
+        auto p = prod(x);
+        CHECK(p.value()(0, 0) == 0.0f);
+        tape.backward(p);
+        CHECK(x.grad()(2) == Approx(4.0f).epsilon(1e-6));
+        for (Index i : {0, 1, 3, 4}) CHECK(x.grad()(i) == 0.0f);
+    }
+}
+
 TEST_CASE("log_sum_exp is stable at extreme inputs and its gradient is the softmax") {
     for (double big : {1e4, -1e4, 700.0, -745.0}) {
         Eigen::VectorXd v(4);

@@ -114,6 +114,22 @@ TEST_CASE("one model trained on several threads through replicas matches one thr
     CHECK_FALSE(model.W.value().isApprox(W_start, 1e-3));  // and it did train
 }
 
+TEST_CASE("threads reading a stale gradient through const grad() all see zeros (the zeros are written once)") {
+    Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Random(64, 64));
+    {
+        Tape tape;
+        tape.backward(sum(square(W)));
+    }
+    W.zero_grad();  // stale: the old gradient is still in memory
+    const auto& shared = W;
+    std::vector<double> sums(4, -1.0);
+    std::vector<std::thread> readers;
+    for (std::size_t t = 0; t < sums.size(); ++t)
+        readers.emplace_back([&, t] { sums[t] = shared.grad().cwiseAbs().sum(); });
+    for (auto& r : readers) r.join();
+    for (double s : sums) CHECK(s == 0.0);
+}
+
 TEST_CASE("replicas must have the model's layout") {
     Tied model;
     Param<double, 4, 6> other;

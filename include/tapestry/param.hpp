@@ -4,7 +4,9 @@
 // a Param used twice, as W and as W.transpose(), simply receives both.
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
@@ -18,27 +20,55 @@ namespace detail {
 // elementwise contribution overwrites instead of adding, and every other access
 // writes the zeros first. Zeroing then costs nothing, and a gradient that one
 // elementwise op produces costs one pass instead of three (fill, read, write).
+//
+// Reading a gradient is a const operation that may write the zeros, so that write
+// is made safe for readers on several threads (an optimizer's step leaves every
+// gradient stale): the flag is atomic and the zeros are written under a lock, once.
 template <class T>
-struct GradientMemory {
-    T* data = nullptr;
-    Index size = 0;
-    bool stale = false;
+class GradientMemory {
+public:
+    GradientMemory(T* data, Index size) : data_(data), size_(size) {}
 
-    T* zeroed_if_stale() {
-        if (stale) {
-            std::fill_n(data, size, T(0));
-            stale = false;
-        }
-        return data;
+    T* data() const { return data_; }
+    Index size() const { return size_; }
+    // After a Param's storage moved (a Dynamic Param assigned another shape).
+    void rebind(T* data, Index size) {
+        data_ = data;
+        size_ = size;
     }
 
-    // For a writer about to produce the whole gradient: true if it must overwrite (the
-    // memory was stale, logically zero), false if it must add. Not stale afterwards.
+    void mark_stale() { stale_.store(true, std::memory_order_relaxed); }
+    bool stale() const { return stale_.load(std::memory_order_relaxed); }
+
+    // The memory, holding zeros if it was stale.
+    T* zeroed_if_stale() {
+        if (stale_.load(std::memory_order_acquire)) [[unlikely]]
+            write_zeros();
+        return data_;
+    }
+
+    // For the backward pass, about to produce the whole gradient: true if it must
+    // overwrite (the memory was stale, logically zero), false if it must add. Not
+    // stale afterwards. A writer, so not concurrent with readers of this gradient.
     bool take_for_writing() {
-        const bool overwrite = stale;
-        stale = false;
+        const bool overwrite = stale_.load(std::memory_order_relaxed);
+        if (overwrite) stale_.store(false, std::memory_order_relaxed);
         return overwrite;
     }
+
+private:
+    [[gnu::noinline]] void write_zeros() {
+        const std::lock_guard<std::mutex> lock(zeroing_);
+        if (stale_.load(std::memory_order_relaxed)) {
+            std::fill_n(data_, size_, T(0));
+            stale_.store(false, std::memory_order_release);
+        }
+    }
+
+    T* data_;
+    Index size_;
+    std::atomic<bool> stale_{false};
+    std::mutex zeroing_;
 };
 
 }  // namespace detail
@@ -98,8 +128,7 @@ public:
             check_shape(other.rows(), other.cols());
             *value_ = *other.value_;
             *grad_ = other.grad();
-            memory_->data = grad_->data();  // a Dynamic extent may have reallocated it
-            memory_->size = grad_->size();
+            memory_->rebind(grad_->data(), grad_->size());  // a Dynamic extent may have reallocated it
         }
         return *this;
     }
@@ -108,8 +137,8 @@ public:
 
     Matrix& value() { return *value_; }
     const Matrix& value() const { return *value_; }
-    // The gradient. After zero_grad(), the first read writes the zeros: reading the same
-    // Param's grad() from two threads at once then needs a lock, as writing would.
+    // The gradient. After zero_grad(), the first read writes the zeros (safely, also
+    // when several threads read it at once).
     Matrix& grad() {
         memory_->zeroed_if_stale();
         return *grad_;
@@ -119,7 +148,7 @@ public:
         return *grad_;
     }
     // Sets the gradient to zero; the memory is written when next used (see GradientMemory).
-    void zero_grad() { memory_->stale = true; }
+    void zero_grad() { memory_->mark_stale(); }
 
     Index rows() const { return value_->rows(); }
     Index cols() const { return value_->cols(); }
@@ -139,7 +168,7 @@ private:
     }
 
     static std::unique_ptr<detail::GradientMemory<T>> memory_of(Matrix& grad) {
-        return std::make_unique<detail::GradientMemory<T>>(detail::GradientMemory<T>{grad.data(), grad.size()});
+        return std::make_unique<detail::GradientMemory<T>>(grad.data(), grad.size());
     }
 
     // On the heap, so that moving a Param moves no memory that a recorded tape points to.

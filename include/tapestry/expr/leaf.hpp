@@ -31,7 +31,7 @@ public:
     // After zero_grad(), the first contribution overwrites the stale memory.
     template <class G>
     void backprop(const G& g) const {
-        Eigen::Map<detail::KernelArray<T, R, C>> grad(gradient_->data, rows_, cols_);
+        Eigen::Map<detail::KernelArray<T, R, C>> grad(gradient_->data(), rows_, cols_);
         if (gradient_->take_for_writing())
             grad = g;
         else

@@ -47,7 +47,7 @@ struct StoredOperand {
     GradientTarget gradient_target() const {
         if (param_gradient == nullptr) return {adjoint, false};
         const bool overwrite = param_gradient->take_for_writing();
-        return {param_gradient->data, overwrite};
+        return {param_gradient->data(), overwrite};
     }
     [[gnu::cold]] std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
 };

@@ -2,6 +2,7 @@
 // Reductions consume an expression directly: sum(square(a - b)) is one fused loop
 // forward and one backward, with no intermediate stored.
 
+#include <algorithm>
 #include <cmath>
 
 #include "tapestry/expr/materialize.hpp"
@@ -65,9 +66,39 @@ auto partial_sum(const E& e) {
     return Var<T, AlongRows ? E::Rows : 1, AlongRows ? 1 : E::Cols>(partial_sum_kernel_form<AlongRows>(e.kernel_form()));
 }
 
+// A product kept as a mantissa and a binary exponent, so that no partial product
+// overflows or underflows: the product of a million values of 1e-300 is representable
+// here, and so is the product of all but one of them.
+template <class T>
+struct ScaledProduct {
+    T mantissa = T(1);  // in [0.5, 1) after the first factor
+    long exponent = 0;
+
+    void multiply(T factor) {
+        int e = 0;
+        mantissa *= std::frexp(factor, &e);
+        exponent += e;
+        mantissa = std::frexp(mantissa, &e);
+        exponent += e;
+    }
+    T value() const { return scaled(mantissa, exponent); }
+    // The product without one of its factors (finite and nonzero).
+    T without(T factor) const {
+        int e = 0;
+        const T m = std::frexp(factor, &e);
+        return scaled(mantissa / m, exponent - e);
+    }
+
+private:
+    // m 2^e for m in (0.25, 2): an exponent beyond +-4096 gives inf or 0 for any T.
+    static T scaled(T m, long e) { return std::ldexp(m, static_cast<int>(std::clamp(e, -4096L, 4096L))); }
+};
+
 // The product of all elements, as a 1x1 Var. Its gradient is the product of the
 // others, exact where elements are 0: with no zero it is p / x_i; with one zero only
-// that element has one (the product of the rest); with two or more it is 0.
+// that element has one (the product of the rest); with two or more it is 0. Where the
+// running product underflows to 0 or overflows with no zero or infinite element, the
+// value and the gradient are computed from a ScaledProduct instead.
 template <LazyExpression E>
 Var<typename E::Scalar, 1, 1> product_of_elements(const E& e) {
     using T = typename E::Scalar;
@@ -75,31 +106,44 @@ Var<typename E::Scalar, 1, 1> product_of_elements(const E& e) {
     const auto x = stored(e);
     auto fresh = new_value<T, 1, 1>(1, 1, x.needs_grad());
     const auto values = x.array();
-    T product = values.prod();  // vectorised; the zeros are looked for only if it is 0
+    T product = values.prod();  // vectorised; the slow path below runs only if it is 0 or not finite
     Index zeros = 0, zero_at = 0;
-    T product_of_nonzeros = product;
-    if (product == T(0)) {
-        product_of_nonzeros = T(1);
+    bool rescaled = false;
+    ScaledProduct<T> of_nonzeros;
+    if (product == T(0) || !std::isfinite(product)) {
+        bool non_finite_element = false;
         for (Index i = 0; i < values.size(); ++i) {
             const T v = values.data()[i];
             if (v == T(0)) {
                 ++zeros;
                 zero_at = i;
+            } else if (!std::isfinite(v)) {
+                non_finite_element = true;
             } else {
-                product_of_nonzeros *= v;
+                of_nonzeros.multiply(v);
             }
+        }
+        if (non_finite_element) {
+            zeros = 0;  // IEEE arithmetic decides, inf * 0 = NaN included
+        } else if (zeros > 0) {
+            product = T(0);  // a product that overflowed on the way could have become NaN
+        } else {
+            product = of_nonzeros.value();
+            rescaled = true;
         }
     }
     *fresh.value = product;
     const auto describe = [x] { return "prod(" + x.describe() + ")"; };
     check_value(fresh.value, 1, 1, describe);
-    return finish_value(fresh, [x, adjoint = fresh.adjoint, product, zeros, zero_at, product_of_nonzeros, describe] {
+    return finish_value(fresh, [x, adjoint = fresh.adjoint, product, zeros, zero_at, rescaled, of_nonzeros, describe] {
         const T g = *adjoint;
         const Index rows = x.rows(), cols = x.cols();
-        if (zeros == 0) {
+        if (zeros == 0 && !rescaled) {
             x.backprop((g * product) / x.array());
+        } else if (zeros == 0) {
+            x.backprop(g * x.array().unaryExpr([of_nonzeros](T v) { return of_nonzeros.without(v); }));
         } else if (zeros == 1) {
-            const T at_zero = g * product_of_nonzeros;
+            const T at_zero = g * of_nonzeros.value();
             x.backprop(detail::KernelArray<T, E::Rows, E::Cols>::NullaryExpr(
                 rows, cols, [zero_at, rows, at_zero](Index i, Index j) { return j * rows + i == zero_at ? at_zero : T(0); }));
         }

@@ -144,7 +144,7 @@ void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
         if (pending > 0)
             file.read_into<T>(detail::state_name("accumulated_grad", p.name), p.grad());
         else
-            p.grad().setZero();
+            p.zero_grad();
     optimizer.restore_counters(iteration, static_cast<int>(pending));
 }
 

@@ -37,7 +37,7 @@ struct NamedParam {
     Eigen::Map<Matrix> value() const { return {value_data, rows, cols}; }
     // The gradient, its zeros written first if zero_grad() left it stale.
     Eigen::Map<Matrix> grad() const { return {gradient->zeroed_if_stale(), rows, cols}; }
-    void zero_grad() const { gradient->stale = true; }
+    void zero_grad() const { gradient->mark_stale(); }
 
     std::string name;
     T* value_data;

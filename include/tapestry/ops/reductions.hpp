@@ -19,7 +19,8 @@ auto mean(X&& x) {
     return detail::scaled_sum(e, T(1) / static_cast<T>(e.rows() * e.cols()));
 }
 
-// The product of all elements (gradient exact at zeros).
+// The product of all elements (gradient exact at zeros, and where the running product
+// would underflow or overflow).
 template <Operand X>
 auto prod(X&& x) {
     return detail::product_of_elements(as_expression(std::forward<X>(x)));
