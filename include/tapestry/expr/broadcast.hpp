@@ -82,7 +82,9 @@ public:
         return BroadcastExpr<decltype(inner_.kernel_form()), RepeatRows, RepeatCols, R, C>(inner_.kernel_form(),
                                                                                            rows_, cols_);
     }
-    [[gnu::cold]] std::string describe() const { return inner_.describe() + " repeated to " + to_string_shape(rows_, cols_); }
+    [[gnu::cold]] std::string describe() const {
+        return inner_.describe() + " repeated to " + to_string_shape(rows_, cols_);
+    }
     template <class F>
     void for_each_leaf(F&& f) const {
         inner_.for_each_leaf(f);

@@ -62,8 +62,8 @@ VarParts<typename E::Scalar> partial_sum_kernel_form(E e) {
 // Sums along each row (Rx1) or each column (1xC).
 template <bool AlongRows, LazyExpression E>
 auto partial_sum(const E& e) {
-    using T = typename E::Scalar;
-    return Var<T, AlongRows ? E::Rows : 1, AlongRows ? 1 : E::Cols>(partial_sum_kernel_form<AlongRows>(e.kernel_form()));
+    using Result = Var<typename E::Scalar, AlongRows ? E::Rows : 1, AlongRows ? 1 : E::Cols>;
+    return Result(partial_sum_kernel_form<AlongRows>(e.kernel_form()));
 }
 
 // A product kept as a mantissa and a binary exponent, so that no partial product

@@ -5,7 +5,8 @@
 // two operands that need gradients, that expression is evaluated once per operand.
 // When it contains a transcendental (the logistic in sigmoid_cross_entropy's gradient,
 // tanh' in a chain), evaluating it twice costs more than storing it once, so the
-// node stores it here first (see BinaryExpr::backprop). The backward recursion is
+// node stores it here first (see BinaryExpr::backprop, which does so even for one
+// operand, to compile the operands' steps once). The backward recursion is
 // nested, so buffers are taken and given back last-in first-out, from a bump stack
 // that grows on demand and keeps its memory: after the first backward pass that
 // needed it, scratch allocates nothing.
