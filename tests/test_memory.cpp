@@ -1,9 +1,11 @@
 // The per-thread memory behind the speed: scratch for the backward pass
 // (expr/scratch.hpp) and the cache of values made without a tape
 // (tape/value_cache.hpp). Both must hand out memory that nothing else uses while it
-// is live, keep it for reuse, and work when memory crosses threads.
+// is live, keep it for reuse, and work when memory crosses threads. And the shared
+// handle (core/shared.hpp) through which Vars keep that memory alive.
 
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -74,4 +76,47 @@ TEST_CASE("a value made on one thread can be dropped on another") {
     });
     short_lived.join();
     CHECK(total == 4 * 256.0);
+}
+
+TEST_CASE("Shared holds a reference exactly while a copy of it lives") {
+    auto counted = std::make_shared<int>(7);
+    const auto references = [&] { return counted.use_count(); };
+    {
+        detail::Shared<int> a(counted);
+        CHECK(references() == 2);
+        CHECK(*a.get() == 7);
+        detail::Shared<int> b = a;
+        CHECK(references() == 3);
+        detail::Shared<int> c = std::move(b);
+        CHECK(references() == 3);
+        CHECK_FALSE(b);  // NOLINT(bugprone-use-after-move): a moved-from handle is empty
+        c = nullptr;
+        CHECK(references() == 2);
+        detail::Shared<int> d;
+        d = a;
+        CHECK(references() == 3);
+        d = std::move(a);  // releases what d held
+        CHECK(references() == 2);
+        const auto& same = d;
+        d = same;  // self-assignment keeps the reference
+        CHECK(references() == 2);
+        CHECK(d.get() == counted.get());
+    }
+    CHECK(references() == 1);
+
+    // A shared_ptr may own a control block while pointing at nothing: it is still released.
+    const std::shared_ptr<int> owns_but_points_nowhere(counted, nullptr);
+    {
+        detail::Shared<int> e(owns_but_points_nowhere);
+        CHECK(references() == 3);
+        CHECK_FALSE(e);
+    }
+    CHECK(references() == 2);
+
+    // As a Var holds its value's owner: a pointer to const void, from any shared_ptr.
+    {
+        const detail::Shared<const void> owner(std::shared_ptr<int>{counted});
+        CHECK(references() == 3);
+    }
+    CHECK(references() == 2);
 }

@@ -95,7 +95,8 @@ public:
         requires(Rows != Dynamic && Cols != Dynamic)
         : value_(std::make_unique<Matrix>(Matrix::Zero())),
           grad_(std::make_unique<Matrix>(Matrix::Zero())),
-          memory_(memory_of(*grad_)) {}
+          memory_(memory_of(*grad_)),
+          value_data_(value_->data()) {}
 
     // Zero-filled with run-time extents; a fixed extent must equal the one given.
     Param(Index rows, Index cols) {
@@ -103,6 +104,7 @@ public:
         value_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
         grad_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
         memory_ = memory_of(*grad_);
+        value_data_ = value_->data();
     }
 
     // From any Eigen matrix or expression of a compatible shape.
@@ -117,18 +119,21 @@ public:
         value_ = std::make_unique<Matrix>(initial);
         grad_ = std::make_unique<Matrix>(Matrix::Zero(initial.rows(), initial.cols()));
         memory_ = memory_of(*grad_);
+        value_data_ = value_->data();
     }
 
     Param(const Param& other)
         : value_(std::make_unique<Matrix>(*other.value_)),
           grad_(std::make_unique<Matrix>(other.grad())),
-          memory_(memory_of(*grad_)) {}
+          memory_(memory_of(*grad_)),
+          value_data_(value_->data()) {}
     Param& operator=(const Param& other) {
         if (this != &other) {
             check_shape(other.rows(), other.cols());
             *value_ = *other.value_;
             *grad_ = other.grad();
             memory_->rebind(grad_->data(), grad_->size());  // a Dynamic extent may have reallocated it
+            value_data_ = value_->data();
         }
         return *this;
     }
@@ -150,8 +155,18 @@ public:
     // Sets the gradient to zero; the memory is written when next used (see GradientMemory).
     void zero_grad() { memory_->mark_stale(); }
 
-    Index rows() const { return value_->rows(); }
-    Index cols() const { return value_->cols(); }
+    Index rows() const {
+        if constexpr (Rows != Dynamic)
+            return Rows;
+        else
+            return value_->rows();
+    }
+    Index cols() const {
+        if constexpr (Cols != Dynamic)
+            return Cols;
+        else
+            return value_->cols();
+    }
 
     // A view for expressions: W.transpose() * h reads W in place and its gradient lands in W.grad().
     auto transpose() const&;
@@ -159,6 +174,16 @@ public:
 
     // ----- for operations, optimizers and files (not part of the user-facing API) -----
     detail::GradientMemory<T>& gradient_memory() const { return *memory_; }
+    // The value's storage, read without naming the Matrix type: instantiating
+    // Eigen::Matrix<float, 1000, 784> and its bases costs compile time per shape, in
+    // every file that builds expressions. A Dynamic extent may be resized through
+    // value(), so that case asks the matrix.
+    T* value_data() const {
+        if constexpr (Rows != Dynamic && Cols != Dynamic)
+            return value_data_;
+        else
+            return value_->data();
+    }
 
 private:
     static void check_shape(Index rows, Index cols) {
@@ -175,6 +200,7 @@ private:
     std::unique_ptr<Matrix> value_;
     std::unique_ptr<Matrix> grad_;
     std::unique_ptr<detail::GradientMemory<T>> memory_;
+    T* value_data_ = nullptr;  // value_->data(), which a fixed-size value keeps for its life
 };
 
 template <class X>

@@ -6,6 +6,7 @@
 #include "tapestry/core/shape.hpp"
 #include "tapestry/core/errors.hpp"
 #include "tapestry/core/diagnostics.hpp"
+#include "tapestry/core/shared.hpp"
 
 #include "tapestry/tape/arena.hpp"
 #include "tapestry/tape/tape.hpp"

@@ -4,11 +4,11 @@
 // they belong to; without one (inference) the Var owns its value.
 
 #include <cstdint>
-#include <memory>
 #include <string>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
+#include "tapestry/core/shared.hpp"
 #include "tapestry/param.hpp"
 #include "tapestry/tape/anomaly.hpp"
 #include "tapestry/tape/tape.hpp"
@@ -37,18 +37,26 @@ struct VarParts {
     const T* value;
     T* adjoint;  // nullptr: nothing trainable upstream, or not recorded
     Index rows, cols;
-    std::shared_ptr<TapeLife> life;  // empty: owned value (inference or constant)
+    Shared<TapeLife> life;  // empty: owned value (inference or constant)
     std::uint64_t epoch;
     std::size_t position;  // tape size after this Var's node: backward starts here
-    std::shared_ptr<const void> owner;  // keeps an owned value alive
+    Shared<const void> owner;  // keeps an owned value alive
 };
 
 // Var::verify(), compiled once rather than once per Var shape.
 inline void verify_var(const void* value, const TapeLife* life, std::uint64_t epoch) {
-    if (value == nullptr) throw tape_error("this Var is empty: it was never assigned a value");
-    if (life != nullptr && !life->alive) throw tape_error("this Var was recorded on a tape that has been destroyed");
+    if (value == nullptr) throw_tape_error("this Var is empty: it was never assigned a value");
+    if (life != nullptr && !life->alive) throw_tape_error("this Var was recorded on a tape that has been destroyed");
     if (life != nullptr && life->epoch != epoch)
-        throw tape_error("this Var was recorded on a tape that has been cleared since");
+        throw_tape_error("this Var was recorded on a tape that has been cleared since");
+}
+
+// What a Var read by an expression must also be: on the active tape, or on none.
+inline void verify_var_operand(const void* value, const TapeLife* life, std::uint64_t epoch) {
+    verify_var(value, life, epoch);
+    const Tape* active = Tape::active();
+    if (active != nullptr && life != nullptr && life->tape != active)
+        throw_tape_error("this Var was recorded on another tape than the active one");
 }
 
 // Defined in expr/materialize.hpp.
@@ -95,6 +103,7 @@ public:
 
     // Throws tape_error unless the memory this Var points to is still its own.
     void verify() const { detail::verify_var(parts_.value, parts_.life.get(), parts_.epoch); }
+    void verify_as_operand() const { detail::verify_var_operand(parts_.value, parts_.life.get(), parts_.epoch); }
 
     // ----- for operations (not part of the user-facing API) -----
     using Parts = detail::VarParts<T>;
@@ -106,7 +115,7 @@ public:
     T* adjoint_data() const { return parts_.adjoint; }
     const void* tape_identity() const { return parts_.life ? parts_.life->tape : nullptr; }
     std::size_t position() const { return parts_.position; }
-    const std::shared_ptr<const void>& owner() const { return parts_.owner; }
+    const detail::Shared<const void>& owner() const { return parts_.owner; }
 
 private:
     // Held whatever the static shape, so that what does not depend on it is compiled once.

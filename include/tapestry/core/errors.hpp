@@ -37,5 +37,7 @@ namespace detail {
                       to_string_shape(r2, c2) + " do not agree (" + requirement + ")");
 }
 
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_tape_error(const char* what) { throw tape_error(what); }
+
 }  // namespace detail
 }  // namespace tapestry

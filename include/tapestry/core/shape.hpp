@@ -25,6 +25,13 @@ inline std::string to_string_shape(Index rows, Index cols) {
     return std::to_string(rows) + "x" + std::to_string(cols);
 }
 
+namespace detail {
+// How messages name a leaf or a product's operand: "Param 128x784", "Var 784x64".
+[[gnu::cold]] inline std::string describe_operand(const char* kind, Index rows, Index cols) {
+    return kind + (" " + to_string_shape(rows, cols));
+}
+}  // namespace detail
+
 namespace shape_rules {
 
 constexpr bool fixed(int extent) { return extent != Dynamic; }

@@ -17,7 +17,7 @@ public:
 
     explicit ParamLeaf(const Param<T, R, C>& p)
         // The grad is written through this leaf only while recording a backward pass.
-        : ParamLeaf(p.value().data(), &p.gradient_memory(), p.rows(), p.cols()) {}
+        : ParamLeaf(p.value_data(), &p.gradient_memory(), p.rows(), p.cols()) {}
 
     ParamLeaf(const T* value, detail::GradientMemory<T>* gradient, Index rows, Index cols)
         : value_(value), gradient_(gradient), rows_(rows), cols_(cols) {}
@@ -47,7 +47,8 @@ public:
         return ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(
             value_, gradient_, rows_, cols_);
     }
-    [[gnu::cold]] std::string describe() const { return "Param " + to_string_shape(rows_, cols_); }
+    static const char* kind() { return "Param"; }
+    std::string describe() const { return detail::describe_operand(kind(), rows_, cols_); }
     template <class F>
     void for_each_leaf(F&& f) const {
         f(*this);
@@ -65,12 +66,7 @@ public:
     using Scalar = T;
     static constexpr int Rows = R, Cols = C;
 
-    explicit VarLeaf(Var<T, R, C> v) : var_(std::move(v)) {
-        var_.verify();
-        const Tape* active = Tape::active();
-        if (active != nullptr && var_.tape_identity() != nullptr && var_.tape_identity() != active)
-            throw tape_error("this Var was recorded on another tape than the active one");
-    }
+    explicit VarLeaf(Var<T, R, C> v) : var_(std::move(v)) { var_.verify_as_operand(); }
 
     Index rows() const { return var_.rows(); }
     Index cols() const { return var_.cols(); }
@@ -91,7 +87,8 @@ public:
         using Form = VarLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>;
         return Form(typename Form::Checked{}, var_.parts());
     }
-    [[gnu::cold]] std::string describe() const { return "Var " + to_string_shape(rows(), cols()); }
+    static const char* kind() { return "Var"; }
+    std::string describe() const { return detail::describe_operand(kind(), rows(), cols()); }
     template <class F>
     void for_each_leaf(F&& f) const {
         if (needs_grad()) f(*this);

@@ -31,7 +31,7 @@ struct StoredOperand {
     GradientMemory<T>* param_gradient;  // a Param's gradient, or null
     Index rows, cols;
     const char* kind;  // "Param" or "Var", for messages
-    std::shared_ptr<const void> owner;
+    Shared<const void> owner;
 
     bool needs_grad() const { return adjoint != nullptr || param_gradient != nullptr; }
     // Where a backward step adds its result; a Param's stale gradient gets its zeros
@@ -49,7 +49,7 @@ struct StoredOperand {
         const bool overwrite = param_gradient->take_for_writing();
         return {param_gradient->data(), overwrite};
     }
-    [[gnu::cold]] std::string describe() const { return kind + (" " + to_string_shape(rows, cols)); }
+    std::string describe() const { return describe_operand(kind, rows, cols); }
 };
 
 template <class T, int R, int C>

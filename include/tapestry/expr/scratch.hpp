@@ -92,13 +92,17 @@ public:
           data_(static_cast<T*>(ScratchStack::of_this_thread().take(sizeof(T) * static_cast<std::size_t>(g.size())))),
           rows_(g.rows()),
           cols_(g.cols()) {
-        array() = g;
+        Eigen::Map<KernelArray<T, R, C>, Eigen::Aligned64>(data_, rows_, cols_) = g;
     }
     EvaluatedOnce(const EvaluatedOnce&) = delete;
     EvaluatedOnce& operator=(const EvaluatedOnce&) = delete;
     ~EvaluatedOnce() { ScratchStack::of_this_thread().release(mark_); }
 
-    Eigen::Map<detail::KernelArray<T, R, C>, Eigen::Aligned64> array() const { return {data_, rows_, cols_}; }
+    // The same type as a stored adjoint's map (not declared aligned), so that the
+    // backward code it reaches is the code already compiled for an adjoint, not a copy.
+    Eigen::Map<const KernelArray<T, R, C>> array() const { return {data_, rows_, cols_}; }
+    // The scratch itself, for a step that finishes the gradient in place.
+    T* data() const { return data_; }
 
 private:
     ScratchStack::Mark mark_;

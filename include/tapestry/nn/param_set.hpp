@@ -28,7 +28,7 @@ struct NamedParam {
     template <int R, int C>
     NamedParam(std::string param_name, Param<T, R, C>& p, ParamOptions param_options = {})
         : name(std::move(param_name)),
-          value_data(p.value().data()),
+          value_data(p.value_data()),
           gradient(&p.gradient_memory()),
           rows(p.rows()),
           cols(p.cols()),

@@ -43,7 +43,7 @@ auto stationary_ar1(P&& phi_operand, E&& innovations_operand) {
         if (n == 0) return;
         const T* x = e.value_data();
         const detail::EvaluatedOnce<T, Innovations::Rows, 1> v(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(du, n));
-        T* w = v.array().data();
+        T* w = v.data();
         for (Index t = n - 1; t-- > 0;) w[t] += p * w[t + 1];
         T dphi = w[0] * x[0] * p * scale * scale * scale;
         for (Index t = 1; t < n; ++t) dphi += w[t] * u[t - 1];

@@ -92,14 +92,21 @@ void check_value(const T* value, Index rows, Index cols, Description operation) 
     if (detecting_anomalies()) check_finite(value, rows, cols, "forward", [&] { return "the value of " + operation(); });
 }
 
+// Backward: the gradient one input (a leaf named by kind and shape) has just received.
+// Shape-free, so that it is compiled once per scalar type, not once per operation.
+template <class T>
+void check_gradient(Description operation, const char* input_kind, const T* adjoint, Index rows, Index cols) {
+    check_finite(adjoint, rows, cols, "backward", [&] {
+        return "the gradient that " + operation() + " sends to " + describe_operand(input_kind, rows, cols);
+    });
+}
+
 // Backward: the gradients an operation's step has just added into its inputs.
 template <class... Leaves>
 void check_gradients(Description operation, const Leaves&... inputs) {
     if (!detecting_anomalies()) return;
     const auto check = [&](const auto& leaf) {
-        if (!leaf.needs_grad()) return;
-        check_finite(leaf.adjoint_data(), leaf.rows(), leaf.cols(), "backward",
-                     [&] { return "the gradient that " + operation() + " sends to " + leaf.describe(); });
+        if (leaf.needs_grad()) check_gradient(operation, leaf.kind(), leaf.adjoint_data(), leaf.rows(), leaf.cols());
     };
     (inputs.for_each_leaf(check), ...);
 }

@@ -25,19 +25,8 @@ public:
 
     void* allocate(std::size_t bytes) {
         bytes = round_up(std::max<std::size_t>(bytes, 1));
-        while (current_ < blocks_.size()) {
-            Block& block = blocks_[current_];
-            if (block.used + bytes <= block.size) {
-                void* p = block.data + block.used;
-                block.used += bytes;
-                return p;
-            }
-            ++current_;
-        }
-        add_block(bytes);
-        Block& block = blocks_.back();
-        block.used = bytes;
-        return block.data;
+        if (current_ < blocks_.size() && fits(blocks_[current_], bytes)) return bump(blocks_[current_], bytes);
+        return allocate_past_current(bytes);
     }
 
     template <class T>
@@ -76,6 +65,23 @@ private:
 
     static constexpr std::size_t round_up(std::size_t n) {
         return (n + alignment - 1) / alignment * alignment;
+    }
+
+    static bool fits(const Block& block, std::size_t bytes) { return block.used + bytes <= block.size; }
+
+    static void* bump(Block& block, std::size_t bytes) {
+        void* p = block.data + block.used;
+        block.used += bytes;
+        return p;
+    }
+
+    // When the current block is full: the next one that fits, or a new one. Not inlined
+    // into allocate(), which every recording operation inlines.
+    [[gnu::noinline]] void* allocate_past_current(std::size_t bytes) {
+        for (; current_ < blocks_.size(); ++current_)
+            if (fits(blocks_[current_], bytes)) return bump(blocks_[current_], bytes);
+        add_block(bytes);
+        return bump(blocks_.back(), bytes);
     }
 
     // Blocks grow geometrically so that a step needs few of them; after the first

@@ -24,7 +24,7 @@ void Tape::backward(L&& loss) {
 template <class T, int R, int C>
 void Tape::backward_from(const Var<T, R, C>& loss) {
     loss.verify();
-    if (loss.tape_identity() != this) throw tape_error("backward: the loss was not recorded on this tape");
+    if (loss.tape_identity() != this) detail::throw_tape_error("backward: the loss was not recorded on this tape");
     if (!loss.requires_grad()) return;  // nothing trainable upstream
     // Adjoints start at zero for every sweep, so a second backward() gives the same
     // contributions again (and Param grads, outside the arena, keep adding up).

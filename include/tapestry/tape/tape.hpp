@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tapestry/core/errors.hpp"
+#include "tapestry/core/shared.hpp"
 #include "tapestry/tape/arena.hpp"
 
 namespace tapestry {
@@ -30,7 +31,8 @@ struct Node {
 
 template <class F>
 struct ClosureNode final : Node {
-    explicit ClosureNode(F f) : step(std::move(f)) {}
+    template <class G>
+    explicit ClosureNode(G&& f) : step(std::forward<G>(f)) {}
     void backward() override { step(); }
     F step;
 };
@@ -119,7 +121,7 @@ public:
         return append(new (where) Closure(std::forward<F>(step)));
     }
 
-    const std::shared_ptr<detail::TapeLife>& life() const { return life_; }
+    const detail::Shared<detail::TapeLife>& life() const { return life_; }
 
 private:
     template <class T, int R, int C>
@@ -139,7 +141,7 @@ private:
     detail::Arena values_;
     detail::Arena adjoints_;
     std::vector<detail::Node*> nodes_;
-    std::shared_ptr<detail::TapeLife> life_;
+    detail::Shared<detail::TapeLife> life_;
     Tape* previous_;
 };
 
