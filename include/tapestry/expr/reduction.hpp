@@ -15,9 +15,18 @@ VarParts<typename E::Scalar> scaled_sum_kernel_form(E e, typename E::Scalar scal
     using T = typename E::Scalar;
     e.verify();
     auto fresh = new_value<T, 1, 1>(1, 1, e.needs_grad());
-    // Column by column: a total redux over an expression with a broadcast (which has
-    // no linear access) would run scalar code; each column's sum vectorises.
-    *fresh.value = scale * e.array().colwise().sum().sum();
+    if constexpr (costly_to_recompute<decltype(e.array())>) {
+        // A transcendental per element (a loss): evaluated into scratch, then summed. The
+        // fused reduction inlines the vectorised transcendentals into each of its unrolled
+        // accumulators and its tail, several times the code of one assignment loop, for
+        // one pass over memory that the transcendentals' cost hides.
+        const EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
+        *fresh.value = scale * values.array().sum();
+    } else {
+        // Column by column: a total redux over an expression with a broadcast (which has
+        // no linear access) would run scalar code; each column's sum vectorises.
+        *fresh.value = scale * e.array().colwise().sum().sum();
+    }
     const auto describe = [e] { return "sum(" + e.describe() + ")"; };
     check_value(fresh.value, 1, 1, describe);
     return finish_value(fresh, [e, adjoint = fresh.adjoint, scale, describe] {
