@@ -7,8 +7,32 @@
 # each is reported: on a shared machine the wall time of a single run can vary by
 # half, the fastest CPU time by a few percent.
 # Needs /usr/bin/time (Debian: time). Usage: scripts/compile-time.sh [RUNS]
+#
+# scripts/compile-time.sh instructions: instead of the clock, the instructions each
+# compiler executes (all its processes), counted once by valgrind's cachegrind
+# (Debian: valgrind). Deterministic, but blind to cache misses; about half an hour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = instructions ]; then
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+    instructions() {  # compiler file
+        rm -f "$out"/*
+        valgrind --tool=cachegrind --cache-sim=no --trace-children=yes --cachegrind-out-file="$out/%p" \
+            --log-file="$out/log.%p" "$1" -std=c++20 -O3 -DNDEBUG -Iinclude -isystem /usr/include/eigen3 \
+            -c "$2" -o /dev/null
+        cat "$out"/[0-9]* | awk '/^summary:/ { total += $2 } END { printf "%.0f", total }'
+    }
+    printf '| compiler | tapestry step (instructions) | hand-written step | ratio |\n|---|--:|--:|--:|\n'
+    for compiler in g++ clang++; do
+        o=$(instructions "$compiler" bench/compile_time/model_b_tapestry.cpp)
+        h=$(instructions "$compiler" bench/compile_time/model_b_hand.cpp)
+        printf '| %s | %.2f G | %.2f G | %.2f |\n' "$compiler" "$(echo "$o / 10^9" | bc -l)" \
+            "$(echo "$h / 10^9" | bc -l)" "$(echo "$o / $h" | bc -l)"
+    done
+    exit 0
+fi
 runs=${1:-5}
 
 user_seconds() {  # compiler file

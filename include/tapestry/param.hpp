@@ -200,7 +200,7 @@ private:
     std::unique_ptr<Matrix> value_;
     std::unique_ptr<Matrix> grad_;
     std::unique_ptr<detail::GradientMemory<T>> memory_;
-    T* value_data_ = nullptr;  // value_->data(), which a fixed-size value keeps for its life
+    T* value_data_ = nullptr;  // value_->data(); read only when both extents are fixed (it cannot move then)
 };
 
 template <class X>

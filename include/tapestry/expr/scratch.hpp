@@ -1,5 +1,6 @@
 #pragma once
-// Scratch memory for the backward pass of a fused node, per thread.
+// Scratch memory for the backward pass of a fused node (and for the sum of a costly
+// expression, such as a loss: see scaled_sum_kernel_form), per thread.
 //
 // A fused node's backward hands each leaf a gradient *expression*; where a node has
 // two operands that need gradients, that expression is evaluated once per operand.
@@ -9,7 +10,8 @@
 // operand, to compile the operands' steps once). The backward recursion is
 // nested, so buffers are taken and given back last-in first-out, from a bump stack
 // that grows on demand and keeps its memory: after the first backward pass that
-// needed it, scratch allocates nothing.
+// needed it, scratch allocates nothing. Scratch is read back through the same map type
+// as a stored adjoint, so the code it reaches is compiled once for both.
 
 #include <algorithm>
 #include <cstddef>
