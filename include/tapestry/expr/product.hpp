@@ -9,7 +9,7 @@
 //   B stored as is:   dB += op(A)^T dC        B stored transposed:   dB += dC^T op(A)
 // unless dC is uniform (the product is only summed or averaged): then row and column
 // sums do instead (add_uniform_product_gradient). A Param's gradient that zero_grad()
-// left stale is overwritten instead (gemm_overwrite).
+// left stale is overwritten instead (gemm_overwrite, add_to_lines).
 
 #include <algorithm>
 
@@ -108,14 +108,19 @@ template <class T>
     }
 }
 
-// Adds sums[i] to every element of line i of m's stored adjoint.
+// Adds sums[i] to every element of line i of m's stored adjoint; writes it instead
+// into a stale gradient (logically zero), which then needs no zeros first.
 template <class T>
 [[gnu::noinline]] void add_to_lines(const StoredOperand<T>& m, bool along_rows, const T* sums) {
-    T* adjoint = m.adjoint_to_add_into();
+    const auto target = m.gradient_target();
     for (Index j = 0; j < m.cols; ++j) {
-        T* column = adjoint + j * m.rows;
-        if (along_rows)
+        T* column = target.data + j * m.rows;
+        if (along_rows && target.overwrite)
+            std::copy_n(sums, m.rows, column);
+        else if (along_rows)
             for (Index i = 0; i < m.rows; ++i) column[i] += sums[i];
+        else if (target.overwrite)
+            std::fill_n(column, m.rows, sums[j]);
         else
             for (Index i = 0; i < m.rows; ++i) column[i] += sums[j];
     }
