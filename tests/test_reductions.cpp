@@ -96,6 +96,18 @@ TEST_CASE("prod and its gradient hold where the running product underflows or ov
         CHECK(x.grad()(2) == -std::numeric_limits<double>::infinity());  // -2e600
     }
     {
+        // 7e-320 is subnormal (about 14 significant bits): dividing it by 1e-20 would
+        // give the gradient of element 1, 7e-300, with a relative error near 1e-4.
+        Param<double, 3, 1> x(Eigen::Vector3d(1e-300, 1e-20, 7.0));
+        Tape tape;
+        auto p = prod(x);
+        CHECK(p.value()(0, 0) == Approx(7e-320).epsilon(1e-3));
+        tape.backward(p);
+        CHECK(x.grad()(0) == Approx(1e-20 * 7.0).epsilon(1e-14));
+        CHECK(x.grad()(1) == Approx(1e-300 * 7.0).epsilon(1e-14));
+        CHECK(x.grad()(2) == Approx(1e-300 * 1e-20).epsilon(1e-3));  // subnormal itself
+    }
+    {
         Eigen::VectorXf v(5);
         v << 1e30f, 1e30f, 0.0f, 1e-30f, 4e-30f;
         Param<float, Dynamic, 1> x(v);

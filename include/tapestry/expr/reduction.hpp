@@ -107,7 +107,8 @@ private:
 // others, exact where elements are 0: with no zero it is p / x_i; with one zero only
 // that element has one (the product of the rest); with two or more it is 0. Where the
 // running product underflows to 0 or overflows with no zero or infinite element, the
-// value and the gradient are computed from a ScaledProduct instead.
+// value and the gradient are computed from a ScaledProduct instead; so they are where it
+// is subnormal.
 template <LazyExpression E>
 Var<typename E::Scalar, 1, 1> product_of_elements(const E& e) {
     using T = typename E::Scalar;
@@ -115,11 +116,13 @@ Var<typename E::Scalar, 1, 1> product_of_elements(const E& e) {
     const auto x = stored(e);
     auto fresh = new_value<T, 1, 1>(1, 1, x.needs_grad());
     const auto values = x.array();
-    T product = values.prod();  // vectorised; the slow path below runs only if it is 0 or not finite
+    T product = values.prod();  // vectorised; the slow path below runs only if it is not a normal number
     Index zeros = 0, zero_at = 0;
     bool rescaled = false;
     ScaledProduct<T> of_nonzeros;
-    if (product == T(0) || !std::isfinite(product)) {
+    // A subnormal product has lost digits, and p / x_i would carry that loss into
+    // gradients that are themselves normal numbers.
+    if (!std::isnormal(product)) {
         bool non_finite_element = false;
         for (Index i = 0; i < values.size(); ++i) {
             const T v = values.data()[i];
