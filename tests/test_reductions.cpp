@@ -96,8 +96,8 @@ TEST_CASE("prod and its gradient hold where the running product underflows or ov
         CHECK(x.grad()(2) == -std::numeric_limits<double>::infinity());  // -2e600
     }
     {
-        // 7e-320 is subnormal (about 14 significant bits): dividing it by 1e-20 would
-        // give the gradient of element 1, 7e-300, with a relative error near 1e-4.
+        // 7e-320 is subnormal (about 14 significant bits): p / x_i would give the
+        // gradients of elements 0 and 1 (7e-20 and 7e-300) with relative errors near 1e-4.
         Param<double, 3, 1> x(Eigen::Vector3d(1e-300, 1e-20, 7.0));
         Tape tape;
         auto p = prod(x);

@@ -106,9 +106,8 @@ private:
 // The product of all elements, as a 1x1 Var. Its gradient is the product of the
 // others, exact where elements are 0: with no zero it is p / x_i; with one zero only
 // that element has one (the product of the rest); with two or more it is 0. Where the
-// running product underflows to 0 or overflows with no zero or infinite element, the
-// value and the gradient are computed from a ScaledProduct instead; so they are where it
-// is subnormal.
+// running product underflows (to 0 or to a subnormal number) or overflows with no zero
+// or infinite element, the value and the gradient come from a ScaledProduct instead.
 template <LazyExpression E>
 Var<typename E::Scalar, 1, 1> product_of_elements(const E& e) {
     using T = typename E::Scalar;
