@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }  # awk: Debian's base system has it, bc not
+
 if [ "${1:-}" = instructions ]; then
     out=$(mktemp -d)
     trap 'rm -rf "$out"' EXIT
@@ -28,8 +30,8 @@ if [ "${1:-}" = instructions ]; then
     for compiler in g++ clang++; do
         o=$(instructions "$compiler" bench/compile_time/model_b_tapestry.cpp)
         h=$(instructions "$compiler" bench/compile_time/model_b_hand.cpp)
-        printf '| %s | %.2f G | %.2f G | %.2f |\n' "$compiler" "$(echo "$o / 10^9" | bc -l)" \
-            "$(echo "$h / 10^9" | bc -l)" "$(echo "$o / $h" | bc -l)"
+        printf '| %s | %s G | %s G | %s |\n' "$compiler" "$(quotient "$o" 1e9)" "$(quotient "$h" 1e9)" \
+            "$(quotient "$o" "$h")"
     done
     exit 0
 fi
@@ -52,5 +54,5 @@ for compiler in g++ clang++; do
         hand+=("$(user_seconds "$compiler" bench/compile_time/model_b_hand.cpp)")
     done
     o=$(fastest "${ours[@]}") h=$(fastest "${hand[@]}")
-    printf '| %s | %.2f | %.2f | %.2f |\n' "$compiler" "$o" "$h" "$(echo "$o / $h" | bc -l)"
+    printf '| %s | %.2f | %.2f | %s |\n' "$compiler" "$o" "$h" "$(quotient "$o" "$h")"
 done
