@@ -51,12 +51,12 @@ TEST_CASE("values without a tape reuse freed buffers of the same size, and never
     const double* first_data = nullptr;
     {
         auto first = constant(m);
-        first_data = first.value_data();
+        first_data = first.value().data();
     }
     auto second = constant(m);  // same size: the freed buffer comes back
-    CHECK(second.value_data() == first_data);
+    CHECK(second.value().data() == first_data);
     auto third = constant(m);  // `second` is live: another buffer
-    CHECK(third.value_data() != second.value_data());
+    CHECK(third.value().data() != second.value().data());
     CHECK(Eigen::MatrixXd(third.value()) == m);
     CHECK(Eigen::MatrixXd(second.value()) == m);
 }
@@ -78,21 +78,21 @@ TEST_CASE("a value made on one thread can be dropped on another") {
     CHECK(total == 4 * 256.0);
 }
 
-TEST_CASE("Shared holds a reference exactly while a copy of it lives") {
+TEST_CASE("KeepAlive holds a reference exactly while a copy of it lives") {
     auto counted = std::make_shared<int>(7);
     const auto references = [&] { return counted.use_count(); };
     {
-        detail::Shared<int> a(counted);
+        detail::KeepAlive<int> a(counted);
         CHECK(references() == 2);
         CHECK(*a.get() == 7);
-        detail::Shared<int> b = a;
+        detail::KeepAlive<int> b = a;
         CHECK(references() == 3);
-        detail::Shared<int> c = std::move(b);
+        detail::KeepAlive<int> c = std::move(b);
         CHECK(references() == 3);
         CHECK_FALSE(b);  // NOLINT(bugprone-use-after-move): a moved-from handle is empty
         c = nullptr;
         CHECK(references() == 2);
-        detail::Shared<int> d;
+        detail::KeepAlive<int> d;
         d = a;
         CHECK(references() == 3);
         d = std::move(a);  // releases what d held
@@ -107,7 +107,7 @@ TEST_CASE("Shared holds a reference exactly while a copy of it lives") {
     // A shared_ptr may own a control block while pointing at nothing: it is still released.
     const std::shared_ptr<int> owns_but_points_nowhere(counted, nullptr);
     {
-        detail::Shared<int> e(owns_but_points_nowhere);
+        detail::KeepAlive<int> e(owns_but_points_nowhere);
         CHECK(references() == 3);
         CHECK_FALSE(e);
     }
@@ -115,7 +115,7 @@ TEST_CASE("Shared holds a reference exactly while a copy of it lives") {
 
     // As a Var holds its value's owner: a pointer to const void, from any shared_ptr.
     {
-        const detail::Shared<const void> owner(std::shared_ptr<int>{counted});
+        const detail::KeepAlive<const void> owner(std::shared_ptr<int>{counted});
         CHECK(references() == 3);
     }
     CHECK(references() == 2);

@@ -262,7 +262,7 @@ TEST_CASE("a Var can be made from a Param (a copy) or from a Var of another stat
     Var<double, Dynamic, Dynamic> copy = W;  // a node that passes the gradient on to W
     CHECK(copy.value() == W.value());
     Var<double, Dynamic, 1> column = copy;   // no node: the same value, typed as a column
-    CHECK(column.value_data() == copy.value_data());
+    CHECK(column.value().data() == copy.value().data());
     Var<double, 1, 1> scalar = sum(column);
     CHECK_THROWS_MATCHES((Var<double, 1, Dynamic>(copy)), shape_error, test::MessageContains("3x1 and 1x1"));
     CHECK(gradcheck([&] { Var<double, Dynamic, 1> c = Var<double, Dynamic, Dynamic>(W); return sum(square(c)); }, W) <

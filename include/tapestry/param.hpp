@@ -3,74 +3,18 @@
 // receives gradient contributions (+=) from every use the backward pass reaches:
 // a Param used twice, as W and as W.transpose(), simply receives both.
 
-#include <algorithm>
-#include <atomic>
 #include <memory>
-#include <mutex>
+#include <type_traits>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
 #include "tapestry/core/shape.hpp"
+#include "tapestry/graph/gradient.hpp"
+#include "tapestry/graph/leaf.hpp"
 
 namespace tapestry {
 namespace detail {
-
-// A Param's gradient memory. zero_grad() only marks it stale (logically zero, still
-// holding old values), as PyTorch's set_to_none does but keeping the buffer: the next
-// elementwise contribution overwrites instead of adding, and every other access
-// writes the zeros first. Zeroing then costs nothing, and a gradient that one
-// elementwise op produces costs one pass instead of three (fill, read, write).
-//
-// Reading a gradient is a const operation that may write the zeros, so that write
-// is made safe for readers on several threads (an optimizer's step leaves every
-// gradient stale): the flag is atomic and the zeros are written under a lock, once.
-template <class T>
-class GradientMemory {
-public:
-    GradientMemory(T* data, Index size) : data_(data), size_(size) {}
-
-    T* data() const { return data_; }
-    Index size() const { return size_; }
-    // After a Param's storage moved (a Dynamic Param assigned another shape).
-    void rebind(T* data, Index size) {
-        data_ = data;
-        size_ = size;
-    }
-
-    void mark_stale() { stale_.store(true, std::memory_order_relaxed); }
-    bool stale() const { return stale_.load(std::memory_order_relaxed); }
-
-    // The memory, holding zeros if it was stale.
-    T* zeroed_if_stale() {
-        if (stale_.load(std::memory_order_acquire)) [[unlikely]]
-            write_zeros();
-        return data_;
-    }
-
-    // For the backward pass, about to produce the whole gradient: true if it must
-    // overwrite (the memory was stale, logically zero), false if it must add. Not
-    // stale afterwards. A writer, so not concurrent with readers of this gradient.
-    bool take_for_writing() {
-        const bool overwrite = stale_.load(std::memory_order_relaxed);
-        if (overwrite) stale_.store(false, std::memory_order_relaxed);
-        return overwrite;
-    }
-
-private:
-    [[gnu::noinline]] void write_zeros() {
-        const std::lock_guard<std::mutex> lock(zeroing_);
-        if (stale_.load(std::memory_order_relaxed)) {
-            std::fill_n(data_, size_, T(0));
-            stale_.store(false, std::memory_order_release);
-        }
-    }
-
-    T* data_;
-    Index size_;
-    std::atomic<bool> stale_{false};
-    std::mutex zeroing_;
-};
-
+struct ParamAccess;
 }  // namespace detail
 
 template <class T, int Rows, int Cols>
@@ -95,7 +39,7 @@ public:
         requires(Rows != Dynamic && Cols != Dynamic)
         : value_(std::make_unique<Matrix>(Matrix::Zero())),
           grad_(std::make_unique<Matrix>(Matrix::Zero())),
-          memory_(memory_of(*grad_)),
+          gradient_(gradient_of(*grad_)),
           value_data_(value_->data()) {}
 
     // Zero-filled with run-time extents; a fixed extent must equal the one given.
@@ -103,7 +47,7 @@ public:
         check_shape(rows, cols);
         value_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
         grad_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
-        memory_ = memory_of(*grad_);
+        gradient_ = gradient_of(*grad_);
         value_data_ = value_->data();
     }
 
@@ -118,21 +62,21 @@ public:
         check_shape(initial.rows(), initial.cols());
         value_ = std::make_unique<Matrix>(initial);
         grad_ = std::make_unique<Matrix>(Matrix::Zero(initial.rows(), initial.cols()));
-        memory_ = memory_of(*grad_);
+        gradient_ = gradient_of(*grad_);
         value_data_ = value_->data();
     }
 
     Param(const Param& other)
         : value_(std::make_unique<Matrix>(*other.value_)),
           grad_(std::make_unique<Matrix>(other.grad())),
-          memory_(memory_of(*grad_)),
+          gradient_(gradient_of(*grad_)),
           value_data_(value_->data()) {}
     Param& operator=(const Param& other) {
         if (this != &other) {
             check_shape(other.rows(), other.cols());
             *value_ = *other.value_;
             *grad_ = other.grad();
-            memory_->rebind(grad_->data(), grad_->size());  // a Dynamic extent may have reallocated it
+            gradient_->rebind(grad_->data(), grad_->size());  // a Dynamic extent may have reallocated it
             value_data_ = value_->data();
         }
         return *this;
@@ -145,15 +89,15 @@ public:
     // The gradient. After zero_grad(), the first read writes the zeros (safely, also
     // when several threads read it at once).
     Matrix& grad() {
-        memory_->zeroed_if_stale();
+        gradient_->read();
         return *grad_;
     }
     const Matrix& grad() const {
-        memory_->zeroed_if_stale();
+        gradient_->read();
         return *grad_;
     }
-    // Sets the gradient to zero; the memory is written when next used (see GradientMemory).
-    void zero_grad() { memory_->mark_stale(); }
+    // Sets the gradient to zero; the memory is written when next used (graph/gradient.hpp).
+    void zero_grad() { gradient_->set_zero(); }
 
     Index rows() const {
         if constexpr (Rows != Dynamic)
@@ -169,11 +113,15 @@ public:
     }
 
     // A view for expressions: W.transpose() * h reads W in place and its gradient lands in W.grad().
-    auto transpose() const&;
+    auto transpose() const& { return TransposeExpr<ParamLeaf<T, Rows, Cols>>(leaf()); }
     auto transpose() const&& = delete;
 
-    // ----- for operations, optimizers and files (not part of the user-facing API) -----
-    detail::GradientMemory<T>& gradient_memory() const { return *memory_; }
+private:
+    friend struct detail::ParamAccess;
+
+    // How expressions read this Param: in place, the gradient going to grad().
+    ParamLeaf<T, Rows, Cols> leaf() const { return {value_data(), gradient_.get(), rows(), cols()}; }
+
     // The value's storage, read without naming the Matrix type: instantiating
     // Eigen::Matrix<float, 1000, 784> and its bases costs compile time per shape, in
     // every file that builds expressions. A Dynamic extent may be resized through
@@ -185,21 +133,20 @@ public:
             return value_->data();
     }
 
-private:
     static void check_shape(Index rows, Index cols) {
         if ((Rows != Dynamic && rows != Rows) || (Cols != Dynamic && cols != Cols) || rows < 0 || cols < 0)
             detail::throw_shape_error("Param", Rows == Dynamic ? rows : Rows, Cols == Dynamic ? cols : Cols,
                                       rows, cols, "the initial value must have the Param's shape");
     }
 
-    static std::unique_ptr<detail::GradientMemory<T>> memory_of(Matrix& grad) {
-        return std::make_unique<detail::GradientMemory<T>>(grad.data(), grad.size());
+    static std::unique_ptr<detail::ParamGradient<T>> gradient_of(Matrix& grad) {
+        return std::make_unique<detail::ParamGradient<T>>(grad.data(), grad.size());
     }
 
     // On the heap, so that moving a Param moves no memory that a recorded tape points to.
     std::unique_ptr<Matrix> value_;
     std::unique_ptr<Matrix> grad_;
-    std::unique_ptr<detail::GradientMemory<T>> memory_;
+    std::unique_ptr<detail::ParamGradient<T>> gradient_;
     T* value_data_ = nullptr;  // value_->data(); read only when both extents are fixed (it cannot move then)
 };
 
@@ -207,5 +154,24 @@ template <class X>
 inline constexpr bool is_param_v = false;
 template <class T, int R, int C>
 inline constexpr bool is_param_v<Param<T, R, C>> = true;
+
+namespace detail {
+// What the library reads of a Param beyond its public interface: its leaf for
+// expressions, its storage and its gradient for optimizers, files and checks.
+struct ParamAccess {
+    template <class T, int R, int C>
+    static ParamLeaf<T, R, C> leaf(const Param<T, R, C>& p) {
+        return p.leaf();
+    }
+    template <class T, int R, int C>
+    static T* value_data(const Param<T, R, C>& p) {
+        return p.value_data();
+    }
+    template <class T, int R, int C>
+    static ParamGradient<T>& gradient(const Param<T, R, C>& p) {
+        return *p.gradient_;
+    }
+};
+}  // namespace detail
 
 }  // namespace tapestry

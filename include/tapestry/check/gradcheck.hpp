@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "tapestry/nn/param_set.hpp"
-#include "tapestry/tape/backward.hpp"
+#include "tapestry/operand.hpp"
+#include "tapestry/tape.hpp"
 
 namespace tapestry {
 

@@ -6,11 +6,11 @@
 // and clang++
 //   error: implicit instantiation of undefined template 'tapestry::diagnostic::...<...>'
 // A static_assert cannot do this: its message must be a literal, so it cannot name the shapes.
+//
+// The diagnostics below are the ones every operation may meet; a misuse of one
+// operation is declared in that operation's file (ops/).
 
 namespace tapestry::diagnostic {
-
-template <class LeftShape, class RightShape>
-struct matrix_product_of_incompatible_shapes_left_cols_must_equal_right_rows;
 
 template <class LeftShape, class RightShape>
 struct elementwise_operation_on_incompatible_shapes;
@@ -21,6 +21,9 @@ struct operands_have_different_scalar_types;
 template <class LossShape>
 struct backward_needs_a_1x1_loss_but_got_shape;
 
+template <class Loss>
+struct backward_takes_a_var_a_param_or_an_expression_not;
+
 template <class ExpressionShape, class VarShape>
 struct cannot_assign_expression_to_a_var_of_another_shape;
 
@@ -30,17 +33,8 @@ struct cannot_assign_expression_to_a_var_of_another_scalar_type;
 template <class Operand>
 struct a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable;
 
-template <class PredictionShape, class TargetShape>
-struct loss_needs_prediction_and_target_of_the_same_shape;
-
 template <class EigenShape>
 struct an_eigen_matrix_in_an_expression_must_be_wrapped_in_constant_first;
-
-template <class Exponent>
-struct pow_needs_a_number_as_its_exponent_not;
-
-template <class LabelType>
-struct softmax_cross_entropy_needs_int_class_labels_not;
 
 // Names the diagnostic D (an incomplete type) and so stops compilation with its name.
 // Returns normally in the type system so that no second error follows from the caller.

@@ -7,7 +7,7 @@
 //   Op::backward_right(g, a, b)  -> g * df/db
 
 #include "tapestry/expr/expression.hpp"
-#include "tapestry/expr/scratch.hpp"
+#include "tapestry/kernels/scratch.hpp"
 
 namespace tapestry {
 

@@ -6,8 +6,8 @@
 // The repeated value is read through a nullary Eigen expression whose functor loads
 // whole packets (a column: consecutive rows of the bias; a row: one value splatted),
 // because Eigen's own Replicate has no packet access and would make every fused loop
-// that contains a bias run scalar code. So the operand must be stored: elementwise.hpp
-// materialises a non-leaf operand (a small Rx1 or 1xC) before it is broadcast.
+// that contains a bias run scalar code. So the operand must be stored: ops/elementwise.hpp
+// evaluates a non-leaf operand (a small Rx1 or 1xC) before it is broadcast.
 
 #include "tapestry/expr/expression.hpp"
 

@@ -1,8 +1,10 @@
 #pragma once
-// The interface every lazy expression node implements. An expression computes
-// nothing when built; it is evaluated as one Eigen array expression (one fused
-// loop) where it is materialised, and it propagates an adjoint to its leaves by
-// itself, recomputing cheap intermediates instead of storing them.
+// The interface every lazy expression node implements, and the transpose view that
+// every expression offers. An expression computes nothing when built; where it is
+// needed (graph/evaluate.hpp, or a node that consumes it) it is evaluated as one Eigen
+// array expression, one fused loop, and it sends an adjoint to its leaves by itself,
+// recomputing cheap intermediates instead of storing them. Nothing here knows where
+// values live: the leaves that read Params and Vars are in graph/leaf.hpp.
 //
 //   using Scalar; static constexpr int Rows, Cols;
 //   Index rows() const, cols() const;       // run-time extents
@@ -18,13 +20,49 @@
 #include <concepts>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "tapestry/core/shape.hpp"
 
 namespace tapestry {
 
+template <class Derived>
+struct ExpressionBase;
+
+// x.transpose(): a view. Elementwise, it reads its operand transposed and sends the
+// adjoint back transposed; a matrix product reads a transposed leaf in place, as a
+// GEMM flag (ops/matrix_product.hpp).
 template <class Inner>
-class TransposeExpr;
+class TransposeExpr : public ExpressionBase<TransposeExpr<Inner>> {
+public:
+    using Scalar = typename Inner::Scalar;
+    static constexpr int Rows = Inner::Cols, Cols = Inner::Rows;
+
+    explicit TransposeExpr(Inner inner) : inner_(std::move(inner)) {}
+
+    Index rows() const { return inner_.cols(); }
+    Index cols() const { return inner_.rows(); }
+    auto array() const { return inner_.array().transpose(); }
+    bool needs_grad() const { return inner_.needs_grad(); }
+    void verify() const { inner_.verify(); }
+
+    template <class G>
+    void backprop(const G& g) const {
+        inner_.backprop(g.transpose());
+    }
+
+    const Inner& inner() const { return inner_; }
+
+    auto kernel_form() const { return TransposeExpr<decltype(inner_.kernel_form())>(inner_.kernel_form()); }
+    [[gnu::cold]] std::string describe() const { return inner_.describe() + ".transpose()"; }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        inner_.for_each_leaf(f);
+    }
+
+private:
+    Inner inner_;
+};
 
 template <class Derived>
 struct ExpressionBase {

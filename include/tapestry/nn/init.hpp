@@ -15,26 +15,30 @@ enum class FanMode { In, Out, Average };
 
 using Rng = std::mt19937_64;
 
-namespace detail {
+}  // namespace tapestry::nn
+
+namespace tapestry::detail {
 
 template <class T, int R, int C, class Draw>
-void fill(Param<T, R, C>& p, Draw&& draw) {
+void fill_values(Param<T, R, C>& p, Draw&& draw) {
     auto& m = p.value();
     for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(draw());
 }
 
 template <class T, int R, int C>
-double fan(const Param<T, R, C>& p, FanMode mode) {
+double fan_of(const Param<T, R, C>& p, nn::FanMode mode) {
     const double in = static_cast<double>(p.cols()), out = static_cast<double>(p.rows());
     switch (mode) {
-        case FanMode::In: return in;
-        case FanMode::Out: return out;
-        case FanMode::Average: return (in + out) / 2.0;
+        case nn::FanMode::In: return in;
+        case nn::FanMode::Out: return out;
+        case nn::FanMode::Average: return (in + out) / 2.0;
     }
     return in;
 }
 
-}  // namespace detail
+}  // namespace tapestry::detail
+
+namespace tapestry::nn {
 
 template <class T, int R, int C>
 void constant_init(Param<T, R, C>& p, double value) {
@@ -44,7 +48,7 @@ void constant_init(Param<T, R, C>& p, double value) {
 template <class T, int R, int C>
 void uniform_init(Param<T, R, C>& p, double low, double high, Rng& rng) {
     std::uniform_real_distribution<double> uniform(low, high);
-    detail::fill(p, [&] { return uniform(rng); });
+    detail::fill_values(p, [&] { return uniform(rng); });
 }
 
 // Caffe's gaussian filler. With sparse > 0, each weight is kept with probability
@@ -54,12 +58,12 @@ template <class T, int R, int C>
 void gaussian_init(Param<T, R, C>& p, double mean, double stddev, Rng& rng, int sparse = 0) {
     std::normal_distribution<double> normal(mean, stddev);
     if (sparse <= 0) {
-        detail::fill(p, [&] { return normal(rng); });
+        detail::fill_values(p, [&] { return normal(rng); });
         return;
     }
     const double keep = std::min(1.0, static_cast<double>(sparse) / static_cast<double>(p.rows()));
     std::bernoulli_distribution kept(keep);
-    detail::fill(p, [&] {
+    detail::fill_values(p, [&] {
         const double w = normal(rng);  // drawn for every weight, as Caffe does, then masked
         return kept(rng) ? w : 0.0;
     });
@@ -68,14 +72,14 @@ void gaussian_init(Param<T, R, C>& p, double mean, double stddev, Rng& rng, int 
 // Xavier/Glorot: uniform in [-a, a] with a = sqrt(3 / n).
 template <class T, int R, int C>
 void xavier_init(Param<T, R, C>& p, Rng& rng, FanMode mode = FanMode::In) {
-    const double a = std::sqrt(3.0 / detail::fan(p, mode));
+    const double a = std::sqrt(3.0 / detail::fan_of(p, mode));
     uniform_init(p, -a, a, rng);
 }
 
 // MSRA/He: gaussian with mean 0 and std sqrt(2 / n).
 template <class T, int R, int C>
 void msra_init(Param<T, R, C>& p, Rng& rng, FanMode mode = FanMode::In) {
-    gaussian_init(p, 0.0, std::sqrt(2.0 / detail::fan(p, mode)), rng);
+    gaussian_init(p, 0.0, std::sqrt(2.0 / detail::fan_of(p, mode)), rng);
 }
 
 }  // namespace tapestry::nn

@@ -28,20 +28,20 @@ struct NamedParam {
     template <int R, int C>
     NamedParam(std::string param_name, Param<T, R, C>& p, ParamOptions param_options = {})
         : name(std::move(param_name)),
-          value_data(p.value_data()),
-          gradient(&p.gradient_memory()),
+          value_data(tapestry::detail::ParamAccess::value_data(p)),
+          gradient(&tapestry::detail::ParamAccess::gradient(p)),
           rows(p.rows()),
           cols(p.cols()),
           options(param_options) {}
 
     Eigen::Map<Matrix> value() const { return {value_data, rows, cols}; }
     // The gradient, its zeros written first if zero_grad() left it stale.
-    Eigen::Map<Matrix> grad() const { return {gradient->zeroed_if_stale(), rows, cols}; }
-    void zero_grad() const { gradient->mark_stale(); }
+    Eigen::Map<Matrix> grad() const { return {gradient->read(), rows, cols}; }
+    void zero_grad() const { gradient->set_zero(); }
 
     std::string name;
     T* value_data;
-    tapestry::detail::GradientMemory<T>* gradient;
+    tapestry::detail::ParamGradient<T>* gradient;
     Index rows, cols;
     ParamOptions options;
 };

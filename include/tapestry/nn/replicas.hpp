@@ -15,11 +15,9 @@
 
 #include "tapestry/nn/param_set.hpp"
 
-namespace tapestry::nn {
-
-namespace detail {
+namespace tapestry::detail {
 template <class T>
-void check_same_layout(const ParamSet<T>& a, const ParamSet<T>& b, const char* operation) {
+void check_same_layout(const nn::ParamSet<T>& a, const nn::ParamSet<T>& b, const char* operation) {
     if (a.size() != b.size())
         throw value_error(std::string(operation) + ": the ParamSets hold " + std::to_string(a.size()) + " and " +
                           std::to_string(b.size()) + " Params");
@@ -29,7 +27,9 @@ void check_same_layout(const ParamSet<T>& a, const ParamSet<T>& b, const char* o
                               to_string_shape(a[i].rows, a[i].cols) + " in one and \"" + b[i].name + "\" " +
                               to_string_shape(b[i].rows, b[i].cols) + " in the other");
 }
-}  // namespace detail
+}  // namespace tapestry::detail
+
+namespace tapestry::nn {
 
 // to[i].value() = from[i].value() for every Param (same names and shapes, checked first).
 template <class T>

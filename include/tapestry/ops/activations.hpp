@@ -1,7 +1,7 @@
 #pragma once
 // Activations: sigmoid, tanh, relu, softplus. Each is stable for any finite input.
 
-#include "tapestry/expr/elementwise.hpp"
+#include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
 namespace ops {

@@ -3,7 +3,7 @@
 // and * / + - with a scalar on either side. Each Op gives its forward expression
 // and, right beside it, how the output adjoint g reaches each input.
 
-#include "tapestry/expr/elementwise.hpp"
+#include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
 namespace ops {

@@ -1,18 +1,26 @@
 #pragma once
-// Losses, each a 1x1 Var: averaged over the elements by default (over the examples,
-// i.e. columns, for softmax_cross_entropy), summed with Reduction::Sum.
-// A target may be a Var (usually a constant()) or an Eigen matrix.
+// Elementwise losses, each a 1x1 Var: mse and sigmoid_cross_entropy, averaged over the
+// elements by default, summed with Reduction::Sum. Each is one fused loop forward and
+// one backward (an elementwise node consumed by a sum). A target may be a Var (usually
+// a constant()) or an Eigen matrix.
 
-#include <span>
-#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "tapestry/ops/arithmetic.hpp"
+#include "tapestry/ops/constant.hpp"
+#include "tapestry/ops/elementwise.hpp"
 #include "tapestry/ops/math.hpp"
-#include "tapestry/ops/reductions.hpp"
+#include "tapestry/ops/sum.hpp"
 
 namespace tapestry {
 
 enum class Reduction { Mean, Sum };
+
+namespace diagnostic {
+template <class PredictionShape, class TargetShape>
+struct loss_needs_prediction_and_target_of_the_same_shape;
+}  // namespace diagnostic
 
 namespace ops {
 
@@ -40,6 +48,23 @@ auto as_target(Target&& target) {
         return as_expression(constant(target));
 }
 
+// a (op) b for a prediction and a target: the shapes must be equal, no broadcasting.
+template <class Op, LazyExpression A, LazyExpression B>
+auto same_shape(const char* name, Op op, A a, B b) {
+    if constexpr (!same_scalar<A, B>) {
+        report_scalar_mismatch<A, B>();
+        return a;
+    } else if constexpr (!shape_rules::agree(A::Rows, B::Rows) || !shape_rules::agree(A::Cols, B::Cols)) {
+        diagnostic::report<diagnostic::loss_needs_prediction_and_target_of_the_same_shape<Shape<A::Rows, A::Cols>,
+                                                                                           Shape<B::Rows, B::Cols>>>();
+        return a;
+    } else {
+        if (a.rows() != b.rows() || a.cols() != b.cols())
+            throw_shape_error(name, a.rows(), a.cols(), b.rows(), b.cols(), "prediction and target need equal shapes");
+        return BinaryExpr<Op, A, B>(op, std::move(a), std::move(b));
+    }
+}
+
 template <LazyExpression E>
 auto reduce(const E& e, Reduction reduction) {
     using T = typename E::Scalar;
@@ -65,78 +90,6 @@ auto sigmoid_cross_entropy(L&& logits, Target&& target, Reduction reduction = Re
                                                as_expression(std::forward<L>(logits)),
                                                detail::as_target(std::forward<Target>(target)));
     return detail::reduce(elementwise_loss, reduction);
-}
-
-// Cross-entropy of softmax down each column of `logits` (one example per column)
-// against one class index per column. Uses log-sum-exp with the column maximum
-// subtracted, so any finite logits give a finite loss.
-template <Operand L>
-auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction = Reduction::Mean) {
-    auto z = evaluate(std::forward<L>(logits));
-    using T = typename decltype(z)::Scalar;
-    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-    const Index classes = z.rows(), examples = z.cols();
-    if (static_cast<Index>(labels.size()) != examples)
-        detail::throw_shape_error("softmax_cross_entropy", classes, examples, 1, static_cast<Index>(labels.size()),
-                                  "one label per column of the logits");
-    for (Index j = 0; j < examples; ++j)
-        if (labels[j] < 0 || labels[j] >= classes)
-            throw value_error("softmax_cross_entropy: label " + std::to_string(labels[j]) + " of column " +
-                              std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
-
-    auto fresh = detail::new_value<T, 1, 1>(1, 1, z.requires_grad());
-    const bool recording = fresh.adjoint != nullptr;
-    // Kept for backward: the labels, and each column's maximum and log of the sum of
-    // e^(z - max). Kept apart (not as their sum, the log-sum-exp) because the loss
-    // log(sum) - (z_label - max) then cancels nothing: at logits of 1e4 in float,
-    // (max + log(sum)) - z_label would round away 3 digits.
-    int* kept_labels = recording ? fresh.tape->template allocate_values<int>(examples) : nullptr;
-    T* column_max = recording ? fresh.tape->template allocate_values<T>(examples) : nullptr;
-    T* log_sum = recording ? fresh.tape->template allocate_values<T>(examples) : nullptr;
-
-    Eigen::Map<const Matrix> Z(z.value_data(), classes, examples);
-    T total = 0;
-    for (Index j = 0; j < examples; ++j) {
-        const auto column = Z.col(j).array();
-        const T max = column.maxCoeff();
-        const T log_sum_shifted = std::log((column - max).exp().sum());
-        total += log_sum_shifted - (column(labels[j]) - max);
-        if (recording) {
-            kept_labels[j] = labels[j];
-            column_max[j] = max;
-            log_sum[j] = log_sum_shifted;
-        }
-    }
-    const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(examples) : T(1);
-    *fresh.value = scale * total;
-    const auto describe = [classes, examples] {
-        return "softmax_cross_entropy(Var " + to_string_shape(classes, examples) + ")";
-    };
-    detail::check_value(fresh.value, 1, 1, describe);
-
-    return detail::finish_value(fresh, [z, kept_labels, column_max, log_sum, adjoint = fresh.adjoint, scale,
-                                        classes, examples, describe] {
-        Eigen::Map<const Matrix> Z(z.value_data(), classes, examples);
-        Eigen::Map<Matrix> dZ(z.adjoint_data(), classes, examples);
-        const T g = scale * *adjoint;
-        // d/dz = softmax(z) - onehot(label)
-        for (Index j = 0; j < examples; ++j) {
-            dZ.col(j).array() += g * ((Z.col(j).array() - column_max[j]) - log_sum[j]).exp();
-            dZ(kept_labels[j], j) -= g;
-        }
-        if (detail::detecting_anomalies())
-            detail::check_finite(z.adjoint_data(), classes, examples, "backward",
-                                 [&] { return "the gradient that " + describe() + " sends to its logits"; });
-    });
-}
-
-// Labels as any Eigen integer vector.
-template <Operand L, class Derived>
-    requires std::is_same_v<typename Derived::Scalar, int>
-auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>& labels, Reduction reduction = Reduction::Mean) {
-    const Eigen::Matrix<int, Eigen::Dynamic, 1> contiguous = labels.derived().reshaped();
-    return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(contiguous.data(), contiguous.size()),
-                                 reduction);
 }
 
 }  // namespace tapestry

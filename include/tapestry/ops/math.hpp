@@ -1,7 +1,7 @@
 #pragma once
 // Elementwise math: exp, log, sqrt, square, abs, pow(x, p).
 
-#include "tapestry/expr/elementwise.hpp"
+#include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
 namespace ops {

@@ -4,14 +4,24 @@
 // followed by every candidate the compiler tried. Each reports, then carries on
 // with a stand-in of the right type, so that no second error follows.
 
+#include <iterator>
 #include <span>
+#include <type_traits>
+#include <utility>
 
+#include "tapestry/core/diagnostics.hpp"
+#include "tapestry/operand.hpp"
 #include "tapestry/ops/arithmetic.hpp"
-#include "tapestry/ops/losses.hpp"
 #include "tapestry/ops/math.hpp"
-#include "tapestry/expr/product.hpp"
+#include "tapestry/ops/matrix_product.hpp"
+#include "tapestry/ops/softmax_cross_entropy.hpp"
 
 namespace tapestry {
+namespace diagnostic {
+template <class Exponent>
+struct pow_needs_a_number_as_its_exponent_not;
+}  // namespace diagnostic
+
 namespace detail {
 
 // Labels in a standard container with contiguous storage (std::vector, std::array, ...).

@@ -3,17 +3,16 @@
 // X^T, through Eigen's own kernels (GEMM, and GEMV when C is a vector).
 //
 // Why not `C.noalias() += A * B` on Eigen Maps? For run-time sizes that expression
-// mallocs its packing buffers on every call, and copies a strided vector operand;
-// a training step would allocate ~10 times. Here the packing buffers and vector
-// copies come from a workspace kept per thread and grown on demand, so after the
-// first step a product allocates nothing. The arithmetic is Eigen's, unchanged.
+// mallocs its packing buffers on every call; here they come from a per-thread workspace
+// grown on demand, so a product allocates nothing after the first step. The
+// arithmetic is Eigen's, unchanged.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "tapestry/core/eigen.hpp"
+#include "tapestry/core/shape.hpp"
 
 namespace tapestry::detail {
 

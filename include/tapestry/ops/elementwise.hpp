@@ -1,11 +1,27 @@
 #pragma once
 // Building elementwise nodes: the compile-time and run-time shape checks, and the
-// broadcast wrapping that lets binary Ops assume equal shapes.
+// broadcast wrapping that lets binary Ops assume equal shapes. An elementwise Op is a
+// struct with its forward and its derivative side by side (ops/activations.hpp):
+//
+//   unary:   Op::forward(x)                 -> Eigen array expression of f(x)
+//            Op::backward(g, x, y)          -> g * f'(x), given y = f(x)
+//   binary:  Op::forward(a, b)              -> f(a, b)
+//            Op::backward_left(g, a, b)     -> g * df/da;  backward_right: g * df/db
+//
+// Nothing is computed here: the nodes are lazy (expr/unary.hpp, expr/binary.hpp) and a
+// chain of them becomes one fused loop where it is evaluated.
 
+#include <type_traits>
+#include <utility>
+
+#include "tapestry/core/diagnostics.hpp"
+#include "tapestry/core/errors.hpp"
+#include "tapestry/core/shape.hpp"
 #include "tapestry/expr/binary.hpp"
 #include "tapestry/expr/broadcast.hpp"
-#include "tapestry/expr/materialize.hpp"
 #include "tapestry/expr/unary.hpp"
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/operand.hpp"
 
 namespace tapestry::detail {
 
@@ -17,16 +33,14 @@ constexpr void report_scalar_mismatch() {
     diagnostic::report<diagnostic::operands_have_different_scalar_types<typename A::Scalar, typename B::Scalar>>();
 }
 
+// A broadcast reads stored values: a computed column or row (small) is stored first.
 template <bool RepeatRows, bool RepeatCols, int R, int C, class E>
 auto repeat_if(E e, Index rows, Index cols) {
     if constexpr (!RepeatRows && !RepeatCols) {
         return e;
-    } else if constexpr (is_leaf_v<E>) {
-        return BroadcastExpr<E, RepeatRows, RepeatCols, R, C>(std::move(e), rows, cols);
     } else {
-        // A broadcast reads stored values; a computed column or row (small) is stored first.
-        using Leaf = VarLeaf<typename E::Scalar, E::Rows, E::Cols>;
-        return BroadcastExpr<Leaf, RepeatRows, RepeatCols, R, C>(Leaf(evaluate(e)), rows, cols);
+        auto leaf = as_leaf(e);
+        return BroadcastExpr<decltype(leaf), RepeatRows, RepeatCols, R, C>(std::move(leaf), rows, cols);
     }
 }
 
@@ -55,23 +69,6 @@ auto elementwise(const char* name, Op op, A a, B b) {
         auto right = repeat_if<Rule::right_repeats_rows, Rule::right_repeats_cols, Rule::rows, Rule::cols>(
             std::move(b), rows, cols);
         return BinaryExpr<Op, decltype(left), decltype(right)>(op, std::move(left), std::move(right));
-    }
-}
-
-// Like elementwise(), but the shapes must be equal: no broadcasting (losses).
-template <class Op, LazyExpression A, LazyExpression B>
-auto same_shape(const char* name, Op op, A a, B b) {
-    if constexpr (!same_scalar<A, B>) {
-        report_scalar_mismatch<A, B>();
-        return a;
-    } else if constexpr (!shape_rules::agree(A::Rows, B::Rows) || !shape_rules::agree(A::Cols, B::Cols)) {
-        diagnostic::report<diagnostic::loss_needs_prediction_and_target_of_the_same_shape<Shape<A::Rows, A::Cols>,
-                                                                                           Shape<B::Rows, B::Cols>>>();
-        return a;
-    } else {
-        if (a.rows() != b.rows() || a.cols() != b.cols())
-            throw_shape_error(name, a.rows(), a.cols(), b.rows(), b.cols(), "prediction and target need equal shapes");
-        return BinaryExpr<Op, A, B>(op, std::move(a), std::move(b));
     }
 }
 

@@ -1,12 +1,15 @@
 #pragma once
-// What may appear in an expression: a Param (by reference: it outlives the tape),
-// a Var, or another expression. as_expression() turns each into an expression node.
+// What may appear in an expression: a Param (by reference: it outlives the tape), a
+// Var, or another expression. as_expression() turns each into an expression node, and
+// evaluate() any of them into a Var.
 
 #include <type_traits>
 #include <utility>
 
 #include "tapestry/core/diagnostics.hpp"
-#include "tapestry/expr/transpose.hpp"
+#include "tapestry/expr/expression.hpp"
+#include "tapestry/param.hpp"
+#include "tapestry/var.hpp"
 
 namespace tapestry {
 
@@ -23,9 +26,9 @@ auto as_expression(X&& x) {
         // A temporary Param would be gone before backward() writes its gradient.
         if constexpr (!std::is_lvalue_reference_v<X>)
             diagnostic::report<diagnostic::a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable<D>>();
-        return ParamLeaf<typename D::Scalar, D::rows_at_compile_time, D::cols_at_compile_time>(x);
+        return detail::ParamAccess::leaf(x);
     } else if constexpr (is_var_v<D>) {
-        return VarLeaf<typename D::Scalar, D::rows_at_compile_time, D::cols_at_compile_time>(std::forward<X>(x));
+        return detail::VarAccess::leaf(x);
     } else {
         return D(std::forward<X>(x));
     }
@@ -37,6 +40,14 @@ using expression_t = decltype(as_expression(std::declval<X>()));
 namespace detail {
 template <Operand X>
 using scalar_of = typename expression_t<X>::Scalar;
+}  // namespace detail
+
+// Any operand as a Var: an expression evaluated (one fused loop, one node), a Param
+// copied into a new value, a Var returned as it is.
+template <Operand X>
+auto evaluate(X&& x) {
+    using E = expression_t<X>;
+    return Var<typename E::Scalar, E::Rows, E::Cols>(as_expression(std::forward<X>(x)));
 }
 
 }  // namespace tapestry

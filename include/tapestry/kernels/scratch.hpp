@@ -1,17 +1,9 @@
 #pragma once
-// Scratch memory for the backward pass of a fused node (and for the sum of a costly
-// expression, such as a loss: see scaled_sum_kernel_form), per thread.
-//
-// A fused node's backward hands each leaf a gradient *expression*; where a node has
-// two operands that need gradients, that expression is evaluated once per operand.
-// When it contains a transcendental (the logistic in sigmoid_cross_entropy's gradient,
-// tanh' in a chain), evaluating it twice costs more than storing it once, so the
-// node stores it here first (see BinaryExpr::backprop, which does so even for one
-// operand, to compile the operands' steps once). The backward recursion is
-// nested, so buffers are taken and given back last-in first-out, from a bump stack
-// that grows on demand and keeps its memory: after the first backward pass that
-// needed it, scratch allocates nothing. Scratch is read back through the same map type
-// as a stored adjoint, so the code it reaches is compiled once for both.
+// Short-lived memory, per thread: a costly gradient expression evaluated once
+// (BinaryExpr::backprop), the sum of a loss (ops/sum.hpp), what a node's forward keeps
+// only while it runs (graph/node.hpp). Uses nest, so buffers are taken and given back
+// last-in first-out from a bump stack that grows on demand and keeps its memory: after
+// the first step that needed it, scratch allocates nothing.
 
 #include <algorithm>
 #include <cstddef>
@@ -19,7 +11,7 @@
 #include <new>
 #include <vector>
 
-#include "tapestry/core/eigen.hpp"
+#include "tapestry/core/shape.hpp"
 
 namespace tapestry::detail {
 
@@ -81,6 +73,23 @@ private:
 
     std::vector<Chunk> chunks_;
     std::size_t current_ = 0, used_ = 0;
+};
+
+// Scratch taken inside this scope is given back when it ends.
+class ScratchScope {
+public:
+    ScratchScope() : mark_(ScratchStack::of_this_thread().mark()) {}
+    ScratchScope(const ScratchScope&) = delete;
+    ScratchScope& operator=(const ScratchScope&) = delete;
+    ~ScratchScope() { ScratchStack::of_this_thread().release(mark_); }
+
+    template <class T>
+    T* take(Index count) {
+        return static_cast<T*>(ScratchStack::of_this_thread().take(sizeof(T) * static_cast<std::size_t>(count)));
+    }
+
+private:
+    ScratchStack::Mark mark_;
 };
 
 // An Eigen expression evaluated once into scratch, read back as an array, for the

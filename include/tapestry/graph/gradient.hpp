@@ -1,0 +1,137 @@
+#pragma once
+// A Param's gradient, and where a backward step sends one operand's gradient. The only
+// file that knows what "stale" means.
+//
+// zero_grad() only marks a Param's gradient stale: logically zero, still holding old
+// values (PyTorch's set_to_none, but keeping the buffer). The next backward contribution
+// then overwrites instead of adding; a GEMM, which can only add, gets its zeros written
+// right before it runs; every read writes them first. Zeroing costs nothing, and a
+// gradient that one elementwise op produces costs one pass instead of three (fill,
+// read, write).
+//
+// Reading is a const operation that may write the zeros, so that write is made safe for
+// readers on several threads (an optimizer's step leaves every gradient stale): the
+// flag is atomic and the zeros are written under a lock, once.
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+
+#include "tapestry/core/shape.hpp"
+#include "tapestry/kernels/gemm.hpp"
+
+namespace tapestry::detail {
+
+template <class T>
+class ParamGradient {
+public:
+    ParamGradient(T* data, Index size) : data_(data), size_(size) {}
+    ParamGradient(const ParamGradient&) = delete;
+    ParamGradient& operator=(const ParamGradient&) = delete;
+
+    // The gradient's memory, holding zeros if it was stale: for readers, and for
+    // writers that can only add.
+    T* read() {
+        if (stale_.load(std::memory_order_acquire)) [[unlikely]]
+            write_zeros();
+        return data_;
+    }
+
+    // zero_grad(): O(1), the memory is written when next used.
+    void set_zero() { stale_.store(true, std::memory_order_relaxed); }
+
+    // The backward pass (one thread per Param): g (an Eigen array expression of
+    // rows x cols, read through KernelArray<T, R, C>) added into the gradient, or
+    // written over it if it is stale.
+    template <int R, int C, class G>
+    void accumulate(Index rows, Index cols, const G& g) {
+        Eigen::Map<KernelArray<T, R, C>> gradient(data_, rows, cols);
+        if (take_for_writing())
+            gradient = g;
+        else
+            gradient += g;
+    }
+
+    // The backward pass: op(A) op(B) (rows x cols) added into the gradient, or written
+    // over it if it is stale (stored column-major, see kernels/gemm.hpp).
+    template <bool TransposeA, bool TransposeB>
+    void accumulate_product(const T* A, Index a_rows, Index a_cols, const T* B, Index b_rows, Index b_cols) {
+        if (take_for_writing())
+            gemm_overwrite<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, data_);
+        else
+            gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, data_);
+    }
+
+    // After a Dynamic Param's storage moved (it was assigned another shape).
+    void rebind(T* data, Index size) {
+        data_ = data;
+        size_ = size;
+    }
+
+    // For tests: does the memory still hold the values of before the last zero_grad()?
+    bool holds_stale_values() const { return stale_.load(std::memory_order_relaxed); }
+
+private:
+    // A writer about to produce the whole gradient: true if it must overwrite (the
+    // memory is logically zero), false if it must add. Not stale afterwards.
+    bool take_for_writing() {
+        const bool overwrite = stale_.load(std::memory_order_relaxed);
+        if (overwrite) stale_.store(false, std::memory_order_relaxed);
+        return overwrite;
+    }
+
+    [[gnu::noinline]] void write_zeros() {
+        const std::lock_guard<std::mutex> lock(zeroing_);
+        if (stale_.load(std::memory_order_relaxed)) {
+            std::fill_n(data_, size_, T(0));
+            stale_.store(false, std::memory_order_release);
+        }
+    }
+
+    T* data_;
+    Index size_;
+    std::atomic<bool> stale_{false};
+    std::mutex zeroing_;
+};
+
+// Where a backward step sends one operand's gradient: a Var's adjoint on the tape, a
+// Param's gradient, or nowhere (the operand takes none). Carries no compile-time
+// shape, for steps compiled once per scalar type (the matrix product's).
+template <class T>
+class GradientSink {
+public:
+    static GradientSink nowhere() { return {nullptr, nullptr}; }
+    static GradientSink into_adjoint(T* adjoint) { return {adjoint, nullptr}; }
+    static GradientSink into_param(ParamGradient<T>* gradient) { return {nullptr, gradient}; }
+
+    bool wanted() const { return adjoint_ != nullptr || param_ != nullptr; }
+
+    // g (rows x cols, any Eigen array expression) added into the gradient.
+    template <class G>
+    void add(Index rows, Index cols, const G& g) const {
+        if (param_ != nullptr)
+            param_->template accumulate<Dynamic, Dynamic>(rows, cols, g);
+        else
+            Eigen::Map<Eigen::Array<T, Dynamic, Dynamic>>(adjoint_, rows, cols) += g;
+    }
+
+    // op(A) op(B) added into the gradient.
+    template <bool TransposeA, bool TransposeB>
+    void add_product(const T* A, Index a_rows, Index a_cols, const T* B, Index b_rows, Index b_cols) const {
+        if (param_ != nullptr)
+            param_->template accumulate_product<TransposeA, TransposeB>(A, a_rows, a_cols, B, b_rows, b_cols);
+        else
+            gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, adjoint_);
+    }
+
+    // The gradient as it stands, for checks after the step.
+    const T* read() const { return param_ != nullptr ? param_->read() : adjoint_; }
+
+private:
+    GradientSink(T* adjoint, ParamGradient<T>* param) : adjoint_(adjoint), param_(param) {}
+
+    T* adjoint_;
+    ParamGradient<T>* param_;
+};
+
+}  // namespace tapestry::detail

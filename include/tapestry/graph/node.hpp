@@ -1,0 +1,163 @@
+#pragma once
+// The node builder. Every node on the tape is made here: the root of a fused
+// elementwise chain (graph/evaluate.hpp) and every operation that is not elementwise
+// (ops/). An operation supplies its inputs, and an op struct that holds its forward and
+// its backward side by side:
+//
+//   struct ColumnSum {
+//       static constexpr const char* name = "col_sum";                  // for messages
+//       void forward(const auto& out, const auto& x) {                  // writes out.value()
+//           out.value() = x.array().colwise().sum();
+//       }
+//       void backward(const auto& dy, const auto& /*y*/, const auto& x) const {
+//           x.backprop(dy.replicate(x.rows(), 1));                      // each input's share
+//       }
+//   };
+//   return make_node<Var<T, 1, C>>(ColumnSum{}, 1, x.cols(), x);
+//
+// and the builder does the rest, once for every operation: it compiles the node for
+// its inputs' kernel forms (expr/expression.hpp: layers of 1000 and 500 units share one
+// compiled node), allocates the value (and its adjoint, if anything trainable is
+// upstream) on the active tape or, without one, in memory the value owns, runs forward,
+// checks the value in anomaly mode, and records a backward step that runs the op's
+// backward and then checks the gradients it sent.
+//
+// - Inputs are expressions: leaves, or fused elementwise chains that forward reads as
+//   one Eigen expression (x.array()) and backward reaches through x.backprop(g). An op
+//   that reads an input more than once, or in backward, takes it through as_leaf()
+//   (graph/evaluate.hpp), which stores a computed operand first. Other input types may
+//   join if they answer what the builder asks: verify(), needs_grad(), describe(),
+//   for_each_leaf(f) and kernel_form() (the matrix product's GemmOperand does).
+// - forward(out, inputs...) writes out.value() (an Eigen array map of the result). What
+//   backward needs it keeps in the op's own members (the op is recorded by value) or
+//   in out.keep<U>(n): memory that lives on the tape until backward, or only until
+//   forward returns when no backward step will be recorded.
+// - backward(dy, y, inputs...) is const; dy is d(loss)/d(value) and y the value, both
+//   Eigen array maps of the result's kernel shape.
+// - describe(inputs...), if the op has it, names the node in messages; by default
+//   "name(input, input)".
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "tapestry/graph/value.hpp"
+#include "tapestry/kernels/scratch.hpp"
+#include "tapestry/tape/anomaly.hpp"
+#include "tapestry/tape/value_cache.hpp"
+
+namespace tapestry::detail {
+
+// What an op's forward writes into, and where it keeps what its backward will need.
+template <class T, int R, int C>
+class NodeOutput {
+public:
+    NodeOutput(T* value, Index rows, Index cols, Recording* recording)
+        : value_(value), rows_(rows), cols_(cols), recording_(recording) {}
+    NodeOutput(const NodeOutput&) = delete;
+    NodeOutput& operator=(const NodeOutput&) = delete;
+
+    Eigen::Map<KernelArray<T, R, C>> value() const { return {value_, rows_, cols_}; }
+    T* data() const { return value_; }
+    Index rows() const { return rows_; }
+    Index cols() const { return cols_; }
+
+    // Will a backward step be recorded for this node?
+    bool recording() const { return recording_ != nullptr; }
+
+    // Memory for `count` values of U that backward will read: on the tape when
+    // recording, else scratch that lives until forward returns.
+    template <class U>
+    U* keep(Index count) const {
+        if (recording_ != nullptr) return recording_->allocate_values<U>(count);
+        if (!scratch_) scratch_.emplace();
+        return scratch_->template take<U>(count);
+    }
+
+private:
+    T* value_;
+    Index rows_, cols_;
+    Recording* recording_;
+    mutable std::optional<ScratchScope> scratch_;
+};
+
+// "name(first input, second input)", or what the op says of itself.
+template <class Op, class... Inputs>
+[[gnu::cold]] std::string describe_node(const Op& op, const Inputs&... inputs) {
+    if constexpr (requires { op.describe(inputs...); }) {
+        return op.describe(inputs...);
+    } else {
+        std::string text = std::string(Op::name) + "(";
+        const char* separator = "";
+        ((text += separator + inputs.describe(), separator = ", "), ...);
+        return text + ")";
+    }
+}
+
+// Where a new value lives: on the active recording when there is one (with an adjoint
+// if `needs_grad`), else in memory the value owns.
+template <class T>
+struct NewValue {
+    T* value;
+    ValueParts<T> parts;
+};
+
+template <class T>
+NewValue<T> allocate_value(Recording* recording, Index rows, Index cols, bool needs_grad) {
+    const Index count = rows * cols;
+    if (recording == nullptr) {
+        auto owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
+        T* value = static_cast<T*>(owned.get());
+        return {value, {value, nullptr, rows, cols, nullptr, 0, 0, std::move(owned)}};
+    }
+    T* value = recording->allocate_values<T>(count);
+    T* adjoint = needs_grad ? recording->allocate_adjoints<T>(count) : nullptr;
+    return {value, {value, adjoint, rows, cols, recording->life(), recording->life()->epoch, 0, nullptr}};
+}
+
+// The builder's work, compiled once per op and kernel form of its inputs and result.
+template <class T, int R, int C, class Op, class... Inputs>
+ValueParts<T> record_node(Op op, Index rows, Index cols, Inputs... inputs) {
+    (inputs.verify(), ...);
+    const bool needs_grad = (false || ... || inputs.needs_grad());
+    Recording* const tape = Recording::active();
+    Recording* const recording = needs_grad ? tape : nullptr;
+    NewValue<T> fresh = allocate_value<T>(tape, rows, cols, needs_grad);
+    T* const value = fresh.value;
+    ValueParts<T>& result = fresh.parts;
+    {
+        const NodeOutput<T, R, C> out(value, rows, cols, recording);
+        op.forward(out, inputs...);
+    }
+    check_value(value, rows, cols, [&] { return describe_node(op, inputs...); });
+
+    if constexpr (sizeof...(Inputs) > 0) {  // a node without inputs (a constant) has no backward step
+        if (recording != nullptr) {
+            result.position = recording->record([op, value, adjoint = result.adjoint, rows, cols, inputs...] {
+                const Eigen::Map<const KernelArray<T, R, C>> dy(adjoint, rows, cols), y(value, rows, cols);
+                op.backward(dy, y, inputs...);
+                check_gradients([&] { return describe_node(op, inputs...); }, inputs...);
+            });
+            return std::move(result);
+        }
+    }
+    if (tape != nullptr) result.position = tape->size();
+    return std::move(result);
+}
+
+// The builder's entry, for a result of static shape R x C and run-time shape
+// rows x cols: what a Var<T, R, C> is made of.
+template <class T, int R, int C, class Op, class... Inputs>
+ValueParts<T> build_node(Op op, Index rows, Index cols, const Inputs&... inputs) {
+    return record_node<T, kernel_form_extent(R, C, R), kernel_form_extent(R, C, C)>(std::move(op), rows, cols,
+                                                                                   inputs.kernel_form()...);
+}
+
+// The same, as the Var an operation returns (`Result` is a Var<T, R, C>).
+template <class Result, class Op, class... Inputs>
+Result make_node(Op op, Index rows, Index cols, const Inputs&... inputs) {
+    return Result(build_node<typename Result::Scalar, Result::rows_at_compile_time, Result::cols_at_compile_time>(
+        std::move(op), rows, cols, inputs...));
+}
+
+}  // namespace tapestry::detail

@@ -1,0 +1,223 @@
+#pragma once
+// The matrix product C = op(A) op(B) (`a * b`), where op is the identity or a transpose
+// view. A Param or Var operand (transposed or not) is read in place by Eigen's GEMM; any
+// other expression is evaluated first. Backward is two GEMMs that add into the operands'
+// gradients:
+//   d op(A) += dC op(B)^T      d op(B) += op(A)^T dC
+// written for the stored (untransposed) operands:
+//   A stored as is:   dA += dC op(B)^T        A stored transposed:   dA += op(B) dC^T
+//   B stored as is:   dB += op(A)^T dC        B stored transposed:   dB += dC^T op(A)
+// unless dC is uniform (the product is only summed or averaged): then row and column
+// sums do instead.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "tapestry/core/diagnostics.hpp"
+#include "tapestry/core/errors.hpp"
+#include "tapestry/core/keep_alive.hpp"
+#include "tapestry/core/shape.hpp"
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/gradient.hpp"
+#include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/gemm.hpp"
+#include "tapestry/ops/elementwise.hpp"
+#include "tapestry/operand.hpp"
+
+namespace tapestry {
+namespace diagnostic {
+template <class LeftShape, class RightShape>
+struct matrix_product_of_incompatible_shapes_left_cols_must_equal_right_rows;
+}  // namespace diagnostic
+
+namespace shape_rules {
+template <int R1, int C1, int R2, int C2>
+struct MatrixProduct {
+    static constexpr bool ok = agree(C1, R2);
+    static constexpr int rows = R1;
+    static constexpr int cols = C2;
+};
+}  // namespace shape_rules
+
+namespace detail {
+
+// A product operand as the GEMM reads it: the stored matrix, where its gradient goes,
+// and what keeps a value made without a tape alive. It carries no compile-time shape,
+// so every product of one scalar type and transpose combination shares one node: a
+// model with many layer shapes compiles the product four times per scalar type, not
+// once per layer.
+template <class T>
+struct GemmOperand {
+    const T* data;
+    GradientSink<T> gradient;
+    Index stored_rows, stored_cols;
+    bool transposed;        // read as op(X) = X^T
+    const char* leaf_kind;  // "Param" or "Var", for messages
+    KeepAlive<const void> owner;
+
+    // The input protocol of the node builder (graph/node.hpp); checked when it was made.
+    void verify() const {}
+    bool needs_grad() const { return gradient.wanted(); }
+    GemmOperand kernel_form() const { return *this; }
+    [[gnu::cold]] std::string describe() const {
+        return describe_operand(leaf_kind, stored_rows, stored_cols) + (transposed ? ".transpose()" : "");
+    }
+    // As a leaf, for the checks after a backward step (tape/anomaly.hpp).
+    const char* kind() const { return leaf_kind; }
+    Index rows() const { return stored_rows; }
+    Index cols() const { return stored_cols; }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        if (needs_grad()) f(*this);
+    }
+    const T* adjoint_data() const { return gradient.read(); }
+};
+
+template <class T, int R, int C>
+GemmOperand<T> gemm_operand(const ParamLeaf<T, R, C>& p, bool transposed) {
+    return {p.value_data(), p.gradient_sink(), p.rows(), p.cols(), transposed, "Param", nullptr};
+}
+
+template <class T, int R, int C>
+GemmOperand<T> gemm_operand(const VarLeaf<T, R, C>& v, bool transposed) {
+    return {v.value_data(), v.gradient_sink(), v.rows(), v.cols(), transposed, "Var", v.parts().owner};
+}
+
+// A leaf, or a transposed leaf, is read in place; anything else is evaluated first.
+template <LazyExpression E>
+constexpr bool is_transposed_leaf() {
+    if constexpr (requires(const E& e) { e.inner(); })
+        return is_leaf_v<std::remove_cvref_t<decltype(std::declval<const E&>().inner())>>;
+    else
+        return false;
+}
+
+template <LazyExpression E>
+auto gemm_operand_of(const E& e) {
+    if constexpr (is_transposed_leaf<E>())
+        return gemm_operand(e.inner(), true);
+    else
+        return gemm_operand(as_leaf(e), false);
+}
+
+// True when every element of the n values equals the first (never for a NaN).
+template <class T>
+bool is_uniform(const T* values, Index n) {
+    return n > 0 && std::all_of(values + 1, values + n, [first = values[0]](T v) { return v == first; });
+}
+
+// sums[i] = c * (sum of line i of m), where the lines are m's rows (along_rows) or
+// columns. Not inlined: called twice per step, and two inlined copies of the
+// vectorised loops cost compile time, not run time.
+template <class T>
+[[gnu::noinline]] void line_sums(T c, const GemmOperand<T>& m, bool along_rows, T* sums) {
+    using Column = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+    if (along_rows) {
+        std::fill_n(sums, m.rows(), T(0));
+        for (Index j = 0; j < m.cols(); ++j)
+            for (Index i = 0; i < m.rows(); ++i) sums[i] += m.data[i + j * m.rows()];
+        std::for_each(sums, sums + m.rows(), [c](T& s) { s *= c; });
+    } else {
+        for (Index j = 0; j < m.cols(); ++j) sums[j] = c * Column(m.data + j * m.rows(), m.rows()).sum();
+    }
+}
+
+// sums[i] added to every element of line i of m's gradient.
+template <class T>
+[[gnu::noinline]] void add_to_lines(const GemmOperand<T>& m, bool along_rows, const T* sums) {
+    using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
+    using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
+    if (along_rows)
+        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Column>(sums, m.rows()).replicate(1, m.cols()));
+    else
+        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Row>(sums, m.cols()).replicate(m.rows(), 1));
+}
+
+// The backward step for dC = c 1 1^T, which is what a product receives when the loss
+// only sums or averages it:
+//   d op(A) += c 1 (op(B) 1)^T      d op(B) += c (op(A)^T 1) 1^T,
+// row and column sums instead of two GEMMs (O(n^2) instead of O(n^3) for n x n
+// operands). Plain loops over column-major storage with the transposes as run-time
+// flags, compiled once per scalar type.
+template <class T>
+void add_uniform_product_gradient(T c, const GemmOperand<T>& lhs, const GemmOperand<T>& rhs) {
+    // The sums go to the per-thread GEMM workspace: a backward step allocates nothing.
+    const Index inner = lhs.transposed ? lhs.rows() : lhs.cols();
+    T* sums = gemm_workspace<T>(static_cast<std::size_t>(inner));
+    if (lhs.needs_grad()) {  // the row sums of op(B), added to every row of d op(A)
+        line_sums(c, rhs, !rhs.transposed, sums);
+        add_to_lines(lhs, lhs.transposed, sums);
+    }
+    if (rhs.needs_grad()) {  // the column sums of op(A), added to every column of d op(B)
+        line_sums(c, lhs, lhs.transposed, sums);
+        add_to_lines(rhs, !rhs.transposed, sums);
+    }
+}
+
+template <bool TransposeA, bool TransposeB>
+struct MatrixProduct {
+    static constexpr const char* name = "matrix product";
+
+    template <class T>
+    void forward(const auto& out, const GemmOperand<T>& a, const GemmOperand<T>& b) const {
+        gemm_overwrite<TransposeA, TransposeB>(T(1), a.data, a.rows(), a.cols(), b.data, b.rows(), b.cols(), out.data());
+    }
+
+    template <class T>
+    void backward(const auto& dy, const auto&, const GemmOperand<T>& a, const GemmOperand<T>& b) const {
+        const T* dC = dy.data();
+        const Index rows = dy.rows(), cols = dy.cols();
+        if (is_uniform(dC, rows * cols)) {
+            add_uniform_product_gradient(dC[0], a, b);
+            return;
+        }
+        if (a.needs_grad()) {
+            if constexpr (TransposeA)
+                a.gradient.template add_product<TransposeB, true>(b.data, b.rows(), b.cols(), dC, rows, cols);
+            else
+                a.gradient.template add_product<false, !TransposeB>(dC, rows, cols, b.data, b.rows(), b.cols());
+        }
+        if (b.needs_grad()) {
+            if constexpr (TransposeB)
+                b.gradient.template add_product<true, TransposeA>(dC, rows, cols, a.data, a.rows(), a.cols());
+            else
+                b.gradient.template add_product<!TransposeA, false>(a.data, a.rows(), a.cols(), dC, rows, cols);
+        }
+    }
+};
+
+}  // namespace detail
+
+template <LazyExpression A, LazyExpression B>
+auto matrix_product(const A& a, const B& b) {
+    using Rule = shape_rules::MatrixProduct<A::Rows, A::Cols, B::Rows, B::Cols>;
+    using Result = Var<typename A::Scalar, Rule::rows, Rule::cols>;
+    // After a compile-time diagnostic, an empty Var of the declared result type
+    // keeps the compiler from adding errors of its own.
+    if constexpr (!detail::same_scalar<A, B>) {
+        detail::report_scalar_mismatch<A, B>();
+        return Result();
+    } else if constexpr (!Rule::ok) {
+        diagnostic::report<diagnostic::matrix_product_of_incompatible_shapes_left_cols_must_equal_right_rows<
+            Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>>();
+        return Result();
+    } else {
+        if (a.cols() != b.rows())
+            detail::throw_shape_error("matrix product", a.rows(), a.cols(), b.rows(), b.cols(),
+                                      "the left shape's columns must equal the right shape's rows");
+        a.verify();
+        b.verify();
+        const auto lhs = detail::gemm_operand_of(a);  // in this order: each may record a node
+        const auto rhs = detail::gemm_operand_of(b);
+        using Op = detail::MatrixProduct<detail::is_transposed_leaf<A>(), detail::is_transposed_leaf<B>()>;
+        return detail::make_node<Result>(Op{}, a.rows(), b.cols(), lhs, rhs);
+    }
+}
+
+template <Operand A, Operand B>
+auto operator*(A&& a, B&& b) {
+    return matrix_product(as_expression(std::forward<A>(a)), as_expression(std::forward<B>(b)));
+}
+
+}  // namespace tapestry

@@ -1,0 +1,101 @@
+#pragma once
+// softmax_cross_entropy(logits, labels): the cross-entropy of softmax down each column
+// of `logits` (one example per column) against one class index per column, as a 1x1
+// Var, averaged over the examples by default. Uses log-sum-exp with the column maximum
+// subtracted, so any finite logits give a finite loss.
+
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "tapestry/core/errors.hpp"
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/scratch.hpp"
+#include "tapestry/operand.hpp"
+#include "tapestry/ops/losses.hpp"
+
+namespace tapestry {
+namespace diagnostic {
+template <class LabelType>
+struct softmax_cross_entropy_needs_int_class_labels_not;
+}  // namespace diagnostic
+
+namespace detail {
+
+template <class T>
+struct SoftmaxCrossEntropy {
+    static constexpr const char* name = "softmax_cross_entropy";
+    std::span<const int> labels;  // the caller's until forward keeps a copy for backward
+    T scale;
+    // Per column, for backward: the maximum and the log of the sum of e^(z - max). Kept
+    // apart, not as their sum (the log-sum-exp), because the loss log(sum) - (z_label - max)
+    // then cancels nothing: at logits of 1e4 in float, (max + log(sum)) - z_label would
+    // round away 3 digits.
+    T* column_max = nullptr;
+    T* log_sum = nullptr;
+
+    void forward(const auto& out, const auto& z) {
+        const auto Z = z.array();
+        const Index examples = z.cols();
+        int* kept_labels = out.template keep<int>(examples);
+        column_max = out.template keep<T>(examples);
+        log_sum = out.template keep<T>(examples);
+        T total = 0;
+        for (Index j = 0; j < examples; ++j) {
+            const auto column = Z.col(j);
+            column_max[j] = column.maxCoeff();
+            log_sum[j] = std::log((column - column_max[j]).exp().sum());
+            total += log_sum[j] - (column(labels[j]) - column_max[j]);
+            kept_labels[j] = labels[j];
+        }
+        labels = {kept_labels, labels.size()};
+        out.data()[0] = scale * total;
+    }
+
+    // d/dz = softmax(z) - onehot(label), per column, times the output's adjoint.
+    template <class Z>
+    void backward(const auto& dy, const auto&, const Z& z) const {
+        const T g = scale * dy(0, 0);
+        const Index classes = z.rows(), examples = z.cols();
+        ScratchScope scratch;
+        Eigen::Map<KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
+        const auto values = z.array();
+        for (Index j = 0; j < examples; ++j) {
+            dz.col(j) = g * ((values.col(j) - column_max[j]) - log_sum[j]).exp();
+            dz(labels[j], j) -= g;
+        }
+        z.backprop(Eigen::Map<const KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
+    }
+};
+
+}  // namespace detail
+
+// Labels as a span of class indices, one per column of the logits.
+template <Operand L>
+auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction = Reduction::Mean) {
+    const auto z = detail::as_leaf(as_expression(std::forward<L>(logits)));
+    using T = typename decltype(z)::Scalar;
+    const Index classes = z.rows(), examples = z.cols();
+    if (static_cast<Index>(labels.size()) != examples)
+        detail::throw_shape_error("softmax_cross_entropy", classes, examples, 1, static_cast<Index>(labels.size()),
+                                  "one label per column of the logits");
+    for (Index j = 0; j < examples; ++j)
+        if (labels[j] < 0 || labels[j] >= classes)
+            throw value_error("softmax_cross_entropy: label " + std::to_string(labels[j]) + " of column " +
+                              std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
+    const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(examples) : T(1);
+    return detail::make_node<Var<T, 1, 1>>(detail::SoftmaxCrossEntropy<T>{labels, scale}, 1, 1, z);
+}
+
+// Labels as any Eigen integer vector.
+template <Operand L, class Derived>
+    requires std::is_same_v<typename Derived::Scalar, int>
+auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>& labels, Reduction reduction = Reduction::Mean) {
+    const Eigen::Matrix<int, Eigen::Dynamic, 1> contiguous = labels.derived().reshaped();
+    return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(contiguous.data(), contiguous.size()),
+                                 reduction);
+}
+
+}  // namespace tapestry

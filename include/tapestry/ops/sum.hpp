@@ -1,0 +1,96 @@
+#pragma once
+// Sums: sum and mean of all elements (1x1), row_sum (Rx1: one sum per row) and col_sum
+// (1xC: one per column). Each consumes its operand as an expression:
+// sum(square(a - b)) is one fused loop forward and one backward, with nothing stored.
+
+#include <string>
+#include <utility>
+
+#include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/scratch.hpp"
+#include "tapestry/operand.hpp"
+
+namespace tapestry {
+namespace detail {
+
+// scale * (sum of all elements).
+template <class T>
+struct ScaledSum {
+    static constexpr const char* name = "sum";
+    T scale;
+
+    template <class E>
+    void forward(const auto& out, const E& e) const {
+        if constexpr (costly_to_recompute<decltype(e.array())>) {
+            // A transcendental per element (a loss): evaluated into scratch, then summed. The
+            // fused reduction would inline the vectorised transcendentals into each of its
+            // unrolled accumulators and its tail: several times the code of one loop, for
+            // one pass over memory that the transcendentals' cost hides.
+            const EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
+            out.data()[0] = scale * values.array().sum();
+        } else {
+            // Column by column: a total sum over an expression with a broadcast (which has
+            // no linear access) would run scalar code; each column's sum vectorises.
+            out.data()[0] = scale * e.array().colwise().sum().sum();
+        }
+    }
+    template <class E>
+    void backward(const auto& dy, const auto&, const E& e) const {
+        e.backprop(KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * dy(0, 0)));
+    }
+};
+
+// Sums along each row (an Rx1 result) or each column (1xC).
+template <bool AlongRows>
+struct PartialSum {
+    static constexpr const char* name = AlongRows ? "row_sum" : "col_sum";
+
+    void forward(const auto& out, const auto& e) const {
+        if constexpr (AlongRows)
+            out.value() = e.array().rowwise().sum();
+        else
+            out.value() = e.array().colwise().sum();
+    }
+    void backward(const auto& dy, const auto&, const auto& e) const {
+        if constexpr (AlongRows)
+            e.backprop(dy.replicate(1, e.cols()));
+        else
+            e.backprop(dy.replicate(e.rows(), 1));
+    }
+};
+
+template <LazyExpression E>
+Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
+    return make_node<Var<typename E::Scalar, 1, 1>>(ScaledSum<typename E::Scalar>{scale}, 1, 1, e);
+}
+
+}  // namespace detail
+
+template <Operand X>
+auto sum(X&& x) {
+    auto e = as_expression(std::forward<X>(x));
+    return detail::scaled_sum(e, typename decltype(e)::Scalar(1));
+}
+
+template <Operand X>
+auto mean(X&& x) {
+    auto e = as_expression(std::forward<X>(x));
+    using T = typename decltype(e)::Scalar;
+    return detail::scaled_sum(e, T(1) / static_cast<T>(e.rows() * e.cols()));
+}
+
+template <Operand X>
+auto row_sum(X&& x) {
+    auto e = as_expression(std::forward<X>(x));
+    using E = decltype(e);
+    return detail::make_node<Var<typename E::Scalar, E::Rows, 1>>(detail::PartialSum<true>{}, e.rows(), 1, e);
+}
+
+template <Operand X>
+auto col_sum(X&& x) {
+    auto e = as_expression(std::forward<X>(x));
+    using E = decltype(e);
+    return detail::make_node<Var<typename E::Scalar, 1, E::Cols>>(detail::PartialSum<false>{}, 1, e.cols(), e);
+}
+
+}  // namespace tapestry

@@ -1,0 +1,181 @@
+#pragma once
+// What a Tape records into: an arena of values and backward steps, an arena of
+// adjoints, and the steps in the order they were recorded. The recording that is
+// active on a thread is the one operations record onto; with none (plain inference,
+// or inside InferenceMode) they record nothing.
+//
+// The user's handle is Tape (tapestry/tape.hpp), which adds backward(loss); everything
+// below it (values, nodes, operations) needs only this.
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tapestry/core/keep_alive.hpp"
+#include "tapestry/core/shape.hpp"
+#include "tapestry/tape/arena.hpp"
+
+namespace tapestry::detail {
+
+// One recorded backward step: adds its output's adjoint into its inputs' adjoints.
+struct Node {
+    virtual void backward() = 0;
+    virtual ~Node() = default;
+};
+
+template <class F>
+struct ClosureNode final : Node {
+    template <class G>
+    explicit ClosureNode(G&& f) : step(std::forward<G>(f)) {}
+    void backward() override { step(); }
+    F step;
+};
+
+// Outlives its recording, so that a Var can tell whether the memory it points into is
+// still its own: the recording bumps `epoch` on clear() and sets `alive` to false when it dies.
+struct TapeLife {
+    const void* tape;
+    std::uint64_t epoch;
+    bool alive;
+};
+
+class Recording;
+
+// The scopes that decide a thread's active recording, innermost on top: a Tape's
+// (its recording) or an InferenceMode's (none). A doubly linked list rather than a
+// saved pointer per scope, so that scopes may end in any order: an outer Tape destroyed
+// before an inner one, or a Tape destroyed inside an InferenceMode, unlinks only itself.
+class ActiveScope {
+public:
+    explicit ActiveScope(Recording* recording) : recording_(recording), below_(top()) {
+        if (below_ != nullptr) below_->above_ = this;
+        top() = this;
+    }
+    ActiveScope(const ActiveScope&) = delete;
+    ActiveScope& operator=(const ActiveScope&) = delete;
+    ~ActiveScope() {
+        if (above_ != nullptr)
+            above_->below_ = below_;
+        else
+            top() = below_;
+        if (below_ != nullptr) below_->above_ = above_;
+    }
+
+    static Recording* active() {
+        const ActiveScope* scope = top();
+        return scope != nullptr ? scope->recording_ : nullptr;
+    }
+
+private:
+    static ActiveScope*& top() {
+        thread_local ActiveScope* innermost = nullptr;
+        return innermost;
+    }
+
+    Recording* recording_;
+    ActiveScope* below_;
+    ActiveScope* above_ = nullptr;
+};
+
+class Recording {
+public:
+    Recording(const Recording&) = delete;
+    Recording& operator=(const Recording&) = delete;
+
+    // The recording operations on this thread record onto, or nullptr.
+    static Recording* active() { return ActiveScope::active(); }
+
+    template <class T>
+    T* allocate_values(Index count) {
+        return values_.allocate_array<T>(static_cast<std::size_t>(count));
+    }
+
+    // Adjoint buffers come from their own arena, so that a backward pass zeroes all of
+    // them in one pass instead of every operation zeroing its own.
+    template <class T>
+    T* allocate_adjoints(Index count) {
+        return adjoints_.allocate_array<T>(static_cast<std::size_t>(count));
+    }
+
+    // Records `step` to run during the backward pass. Returns its position on the tape.
+    template <class F>
+    std::size_t record(F&& step) {
+        using Closure = ClosureNode<std::decay_t<F>>;
+        static_assert(alignof(Closure) <= Arena::alignment);
+        void* where = values_.allocate(sizeof(Closure));
+        return append(new (where) Closure(std::forward<F>(step)));
+    }
+
+    // Number of recorded backward steps.
+    std::size_t size() const { return nodes_.size(); }
+
+    const KeepAlive<TapeLife>& life() const { return life_; }
+
+protected:
+    Recording() : life_(std::make_shared<TapeLife>(TapeLife{this, 0, true})), scope_(this) {}
+    ~Recording() {
+        destroy_nodes();
+        life_->alive = false;
+    }
+
+    // Seeds the adjoint of the loss (a value of this recording) with 1 and runs the
+    // steps from the loss's own position down to the first. Adjoints start at zero for
+    // every sweep, so a second sweep gives the same contributions again.
+    template <class T>
+    void sweep_backward(T* loss_adjoint, std::size_t loss_position) {
+        adjoints_.zero_used();
+        *loss_adjoint = T(1);
+        for (std::size_t i = loss_position; i-- > 0;) nodes_[i]->backward();
+    }
+
+    void clear() {
+        destroy_nodes();
+        values_.rewind();
+        adjoints_.rewind();
+        ++life_->epoch;
+    }
+
+    std::size_t values_bytes_used() const { return values_.bytes_used(); }
+    std::size_t adjoints_bytes_used() const { return adjoints_.bytes_used(); }
+    std::size_t bytes_reserved() const {
+        return values_.bytes_reserved() + adjoints_.bytes_reserved() + nodes_.capacity() * sizeof(Node*);
+    }
+
+private:
+    // Not inlined into record(): one copy of the vector's growth path serves every kind of step.
+    [[gnu::noinline]] std::size_t append(Node* node) {
+        nodes_.push_back(node);
+        return nodes_.size();
+    }
+
+    void destroy_nodes() {
+        for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) (*it)->~Node();
+        nodes_.clear();
+    }
+
+    Arena values_;
+    Arena adjoints_;
+    std::vector<Node*> nodes_;
+    KeepAlive<TapeLife> life_;
+    ActiveScope scope_;  // last: the recording is complete before it becomes active
+};
+
+}  // namespace tapestry::detail
+
+namespace tapestry {
+
+// A scope in which nothing is recorded, even if a tape is active: the same model
+// code computes plain values (gradcheck uses it for its finite differences).
+class InferenceMode {
+public:
+    InferenceMode() = default;
+    InferenceMode(const InferenceMode&) = delete;
+    InferenceMode& operator=(const InferenceMode&) = delete;
+
+private:
+    detail::ActiveScope scope_{nullptr};
+};
+
+}  // namespace tapestry
