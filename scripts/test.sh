@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite with g++ and with clang++ (Release, warnings
-# as errors), then the tests again with clang++ under AddressSanitizer and
+# Checks the formatting (.clang-format), builds and runs the whole test suite with g++
+# and with clang++ (Release, warnings as errors; it includes every header compiled on
+# its own and the check that headers include only downward), then the tests again with clang++ under AddressSanitizer and
 # UndefinedBehaviorSanitizer, the thread tests under ThreadSanitizer, one training
 # example under valgrind, and fuzzes the file loaders for 60 s each (libFuzzer).
 # Installs missing Debian packages first.
@@ -8,7 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev valgrind
+scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev valgrind clang-format-16
+
+echo "==== clang-format: every C++ file follows .clang-format (scripts/format.sh applies it)"
+git ls-files '*.hpp' '*.cpp' | xargs clang-format-16 --dry-run --Werror
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)

@@ -1,8 +1,8 @@
 // The per-thread memory behind the speed: scratch for the backward pass
-// (expr/scratch.hpp) and the cache of values made without a tape
+// (kernels/scratch.hpp) and the cache of values made without a tape
 // (tape/value_cache.hpp). Both must hand out memory that nothing else uses while it
 // is live, keep it for reuse, and work when memory crosses threads. And the shared
-// handle (core/shared.hpp) through which Vars keep that memory alive.
+// handle (core/keep_alive.hpp) through which Vars keep that memory alive.
 
 #include <cstdint>
 #include <memory>

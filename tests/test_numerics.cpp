@@ -75,6 +75,23 @@ TEMPLATE_TEST_CASE("activations are finite at |x| up to 1e4 and their gradients 
         check_row<T>(y, [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }, "softplus");
         check_row<T>(dy, logistic, "softplus'");
     }
+    SECTION("gelu") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return gelu(x); });
+        check_row<T>(y, [](double x) { return x * 0.5 * std::erfc(-x / std::sqrt(2.0)); }, "gelu");
+        check_row<T>(
+            dy, [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-x * x / 2) / 2.5066282746310002; },
+            "gelu'");
+    }
+    SECTION("gelu_tanh") {
+        const auto tanh_u = [](double x) { return std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)); };
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return gelu_tanh(x); });
+        for (int i = 0; i < count; ++i) {
+            const double x = extremes[i], t = tanh_u(x);
+            INFO("gelu_tanh at x = " << x);
+            CHECK(near(y(i), 0.5 * x * (1 + t)));
+            CHECK(near(dy(i), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * x * x)));
+        }
+    }
     SECTION("relu") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return relu(x); });
         check_row<T>(y, [](double x) { return std::max(x, 0.0); }, "relu");
@@ -88,6 +105,25 @@ TEMPLATE_TEST_CASE("activations are finite at |x| up to 1e4 and their gradients 
         // number or below, rather than exactly 0.
         CHECK(y(0) <= 4 * std::numeric_limits<T>::min());
         CHECK(std::abs(dy(0)) <= 1e5 * std::numeric_limits<T>::min());
+    }
+}
+
+TEMPLATE_TEST_CASE("gelu and gelu_tanh stay finite where x squared and x cubed overflow", "", float, double) {
+    using T = TestType;
+    const T huge = std::numeric_limits<T>::max() / 4;
+    Param<T, 1, 4> x(Eigen::Matrix<T, 1, 4>(-huge, -std::sqrt(huge), std::sqrt(huge), huge));
+    for (int form = 0; form < 2; ++form) {
+        INFO((form == 0 ? "gelu" : "gelu_tanh"));
+        x.zero_grad();
+        Tape tape;
+        Var<T, 1, 4> y = form == 0 ? Var<T, 1, 4>(gelu(x)) : Var<T, 1, 4>(gelu_tanh(x));
+        tape.backward(sum(y));
+        CHECK(y.value()(0) == T(0));
+        CHECK(y.value()(3) == huge);
+        CHECK(x.grad()(0) == T(0));
+        CHECK(x.grad()(3) == T(1));
+        CHECK(y.value().allFinite());
+        CHECK(x.grad().allFinite());
     }
 }
 

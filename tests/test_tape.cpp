@@ -1,6 +1,7 @@
 // The tape's contract: recording, accumulation, clear() and reuse, nesting,
 // inference without a tape, and the errors for misuse.
 
+#include <memory>
 #include <optional>
 
 #include <catch2/catch.hpp>
@@ -168,6 +169,58 @@ TEST_CASE("nested tapes: the inner one is active until it dies, then the outer o
         CHECK(Tape::active() == &inner);
     }
     CHECK(Tape::active() == &outer);
+}
+
+namespace {
+// A backward pass on `tape` that reaches W, checked to give d(sum W)/dW = 1.
+void tape_backward_of_a_sum(Tape& tape, Param<double, 2, 2>& W) {
+    W.zero_grad();
+    tape.backward(sum(W));
+    CHECK(W.grad().isOnes());
+}
+}  // namespace
+
+TEST_CASE("tapes destroyed out of order leave the innermost living tape active") {
+    auto W = random_param<2, 2>(2, 2);
+    auto outer = std::make_unique<Tape>();
+    auto middle = std::make_unique<Tape>();
+    auto inner = std::make_unique<Tape>();
+    middle.reset();  // not the innermost: only unlinks itself
+    CHECK(Tape::active() == inner.get());
+    inner.reset();
+    CHECK(Tape::active() == outer.get());
+    auto again = std::make_unique<Tape>();
+    outer.reset();  // the outermost, while a tape inside it lives
+    CHECK(Tape::active() == again.get());
+    tape_backward_of_a_sum(*again, W);
+    again.reset();
+    CHECK(Tape::active() == nullptr);
+}
+
+TEST_CASE("a tape destroyed inside InferenceMode: nothing records there, and after it no tape is active") {
+    auto W = random_param<2, 2>(2, 2);
+    auto tape = std::make_unique<Tape>();
+    {
+        InferenceMode inference;
+        tape.reset();
+        CHECK(Tape::active() == nullptr);
+        Var<double, 2, 2> y = sigmoid(W);  // computed without a tape
+        CHECK_FALSE(y.requires_grad());
+    }
+    CHECK(Tape::active() == nullptr);
+    Var<double, 2, 2> z = tanh(W);  // would write into the destroyed tape if it were still active
+    CHECK_FALSE(z.requires_grad());
+}
+
+TEST_CASE("an InferenceMode that ends after the tape it suspended leaves the tape made inside it active") {
+    auto outer = std::make_unique<Tape>();
+    auto inference = std::make_unique<InferenceMode>();
+    Tape inner;
+    CHECK(Tape::active() == &inner);
+    inference.reset();
+    CHECK(Tape::active() == &inner);
+    outer.reset();
+    CHECK(Tape::active() == &inner);
 }
 
 TEST_CASE("without a tape nothing is recorded and the same code computes plain values") {

@@ -47,6 +47,10 @@ double ref_exp(double x) { return std::exp(x); }
 double ref_log(double x) { return std::log(x); }
 double ref_sqrt(double x) { return std::sqrt(x); }
 double ref_abs(double x) { return std::abs(x); }
+double ref_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double ref_gelu_tanh(double x) {
+    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+}
 
 }  // namespace
 
@@ -55,6 +59,8 @@ TEST_CASE("activations match their formulas and their gradients match finite dif
     SECTION("tanh") { check_unary_everywhere([](auto& a) { return tanh(a); }, ref_tanh); }
     SECTION("relu") { check_unary_everywhere([](auto& a) { return relu(a); }, ref_relu); }
     SECTION("softplus") { check_unary_everywhere([](auto& a) { return softplus(a); }, ref_softplus); }
+    SECTION("gelu") { check_unary_everywhere([](auto& a) { return gelu(a); }, ref_gelu, -4.0, 4.0); }
+    SECTION("gelu_tanh") { check_unary_everywhere([](auto& a) { return gelu_tanh(a); }, ref_gelu_tanh, -4.0, 4.0); }
 }
 
 TEST_CASE("elementwise math matches its formulas and its gradients match finite differences") {

@@ -9,6 +9,7 @@
 
 #include "tapestry/ops/activations.hpp"
 #include "tapestry/ops/arithmetic.hpp"
+#include "tapestry/ops/concat.hpp"
 #include "tapestry/ops/constant.hpp"
 #include "tapestry/ops/log_sum_exp.hpp"
 #include "tapestry/ops/losses.hpp"

@@ -63,20 +63,13 @@ struct Elementwise {
     static constexpr int cols = left_repeats_cols ? C2 : right_repeats_cols ? C1 : merge(C1, C2);
 };
 
-template <int R1, int C1, int R2, int C2>
-struct Product {
-    static constexpr bool ok = agree(C1, R2);
-    static constexpr int rows = R1;
-    static constexpr int cols = C2;
-};
 
 }  // namespace shape_rules
 namespace detail {
 // The shape Eigen's loops are compiled for. A fixed extent pays off only for small
 // matrices, whose loops Eigen unrolls; for larger ones it makes every layer width
 // compile its own copy of the same loop. So kernels see fixed extents up to 16
-// values and Dynamic beyond: layers of 1000, 500 and 250 rows share one fused loop
-// (Model B's training step compiled 10-13% faster; scripts/compile-time.sh).
+// values and Dynamic beyond: layers of 1000, 500 and 250 rows share one fused loop.
 constexpr int kernel_extent(int rows, int cols, int extent) {
     return (rows != Dynamic && cols != Dynamic && rows * cols <= 16) ? extent : Dynamic;
 }

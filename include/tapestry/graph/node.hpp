@@ -10,7 +10,7 @@
 //           out.value() = x.array().colwise().sum();
 //       }
 //       void backward(const auto& dy, const auto& /*y*/, const auto& x) const {
-//           x.backprop(dy.replicate(x.rows(), 1));                      // each input's share
+//           x.backprop(dy.colwise().replicate(x.rows()));                      // each input's share
 //       }
 //   };
 //   return make_node<Var<T, 1, C>>(ColumnSum{}, 1, x.cols(), x);

@@ -13,16 +13,14 @@
 #include "tapestry/io/safetensors.hpp"
 #include "tapestry/nn/optim/optimizer.hpp"
 
-namespace tapestry::io {
-
-namespace detail {
+namespace tapestry::detail {
 
 template <class T>
 using DynamicMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>;
 
 template <class T>
-std::vector<TensorView<T>> param_views(const nn::ParamSet<T>& params) {
-    std::vector<TensorView<T>> views;
+std::vector<io::TensorView<T>> param_views(const nn::ParamSet<T>& params) {
+    std::vector<io::TensorView<T>> views;
     for (const auto& p : params) views.push_back({p.name, {p.value_data, p.rows, p.cols}});
     return views;
 }
@@ -32,7 +30,7 @@ inline std::string state_name(const std::string& state, const std::string& param
 }
 
 // Names the file has that nobody asked for: an error, since it is likely the wrong model.
-inline void reject_unknown(const SafetensorsFile& file, const std::set<std::string>& expected) {
+inline void reject_unknown(const io::SafetensorsFile& file, const std::set<std::string>& expected) {
     for (const auto& [name, entry] : file.entries())
         if (!expected.contains(name)) file.fail(name, "is in the file but not in the model");
 }
@@ -44,7 +42,7 @@ inline std::string exact_decimal(double x) {
     return text;
 }
 
-inline long metadata_number(const SafetensorsFile& file, const std::string& key) {
+inline long metadata_number(const io::SafetensorsFile& file, const std::string& key) {
     const auto it = file.metadata().find(key);
     if (it == file.metadata().end()) file.fail("", "metadata \"" + key + "\" is missing");
     long value = 0;
@@ -55,7 +53,9 @@ inline long metadata_number(const SafetensorsFile& file, const std::string& key)
     return value;
 }
 
-}  // namespace detail
+}  // namespace tapestry::detail
+
+namespace tapestry::io {
 
 // Writes the Params' values (atomically).
 template <class T>
@@ -135,7 +135,7 @@ void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
     for (std::size_t i = 0; i < params.size(); ++i) {
         file.read_into<T>(params[i].name, params[i].value());
         for (std::size_t k = 0; k < optimizer.state_names().size(); ++k) {
-            auto& m = optimizer.state(i)[k];
+            auto& m = detail::OptimizerAccess::state(optimizer, i)[k];
             file.read_into<T>(detail::state_name(optimizer.state_names()[k], params[i].name),
                               detail::DynamicMap<T>(m.data(), m.rows(), m.cols()));
         }
@@ -145,7 +145,7 @@ void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
             file.read_into<T>(detail::state_name("accumulated_grad", p.name), p.grad());
         else
             p.zero_grad();
-    optimizer.restore_counters(iteration, static_cast<int>(pending));
+    detail::OptimizerAccess::restore_counters(optimizer, iteration, static_cast<int>(pending));
 }
 
 }  // namespace tapestry::io

@@ -21,12 +21,14 @@ struct IdxArray {
     std::vector<std::uint8_t> data;
 };
 
-namespace detail {
+}  // namespace tapestry::io
+
+namespace tapestry::detail {
 
 // The whole (decompressed) content of a file.
 inline std::vector<std::uint8_t> read_gzip_or_plain(const std::string& path) {
     gzFile file = gzopen(path.c_str(), "rb");
-    if (file == nullptr) throw file_error(path + ": cannot open: " + std::strerror(errno));
+    if (file == nullptr) throw io::file_error(path + ": cannot open: " + std::strerror(errno));
     std::vector<std::uint8_t> bytes;
     std::uint8_t buffer[1 << 16];
     for (;;) {
@@ -35,17 +37,19 @@ inline std::vector<std::uint8_t> read_gzip_or_plain(const std::string& path) {
             int code = 0;
             const std::string message = gzerror(file, &code);
             gzclose(file);
-            throw file_error(path + ": cannot decompress: " + message);
+            throw io::file_error(path + ": cannot decompress: " + message);
         }
         if (n == 0) break;
         bytes.insert(bytes.end(), buffer, buffer + n);
     }
     // gzread stops quietly at a truncated gzip stream; gzclose_r reports it.
-    if (gzclose(file) != Z_OK) throw file_error(path + ": the gzip stream is truncated or damaged");
+    if (gzclose(file) != Z_OK) throw io::file_error(path + ": the gzip stream is truncated or damaged");
     return bytes;
 }
 
-}  // namespace detail
+}  // namespace tapestry::detail
+
+namespace tapestry::io {
 
 inline IdxArray read_idx(const std::string& path) {
     const std::vector<std::uint8_t> bytes = detail::read_gzip_or_plain(path);

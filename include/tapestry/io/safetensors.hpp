@@ -49,13 +49,15 @@ struct TensorView {
     Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> matrix;
 };
 
-namespace detail {
+}  // namespace tapestry::io
+
+namespace tapestry::detail {
 
 inline void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
     const auto* bytes = static_cast<const char*>(data);
     while (size > 0) {
         const ssize_t n = ::write(fd, bytes, size);
-        if (n < 0) throw file_error(path + ": write failed: " + std::strerror(errno));
+        if (n < 0) throw io::file_error(path + ": write failed: " + std::strerror(errno));
         bytes += n;
         size -= static_cast<std::size_t>(n);
     }
@@ -94,7 +96,9 @@ inline std::size_t checksum_position(const std::string& header_text) {
     return at + key.size();
 }
 
-}  // namespace detail
+}  // namespace tapestry::detail
+
+namespace tapestry::io {
 
 // Writes `tensors` (and string metadata) to `path`, atomically.
 template <class T>

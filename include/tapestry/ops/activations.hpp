@@ -1,5 +1,10 @@
 #pragma once
-// Activations: sigmoid, tanh, relu, softplus. Each is stable for any finite input.
+// Activations: sigmoid, tanh, relu, softplus, gelu and gelu_tanh. Each is stable for
+// any finite input.
+
+#include <cmath>
+#include <numbers>
+#include <type_traits>
 
 #include "tapestry/ops/elementwise.hpp"
 
@@ -49,6 +54,47 @@ struct Softplus {
     auto backward(const auto& g, const auto& x, const auto&) const { return g * x.logistic(); }
 };
 
+// x Φ(x), Φ the standard normal distribution function: PyTorch's gelu (approximate='none').
+struct Gelu {
+    static constexpr const char* name = "gelu";
+    template <class X>
+    static auto phi(const X& x) {  // Φ(x) = (1 + erf(x / √2)) / 2
+        using T = typename X::Scalar;
+        return T(0.5) * (T(1) + (x * T(std::numbers::sqrt2 / 2)).unaryExpr([](T v) { return std::erf(v); }));
+    }
+    auto forward(const auto& x) const { return x * phi(x); }
+    // Φ(x) + x φ(x), φ the normal density; x² overflowing makes φ 0, not NaN.
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        const T inverse_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+        return g * (phi(x) + x * (T(-0.5) * x.square()).exp() * inverse_sqrt_2pi);
+    }
+};
+
+// x (1 + tanh(u)) / 2 with u = √(2/π) (x + 0.044715 x³): PyTorch's gelu(approximate='tanh').
+struct GeluTanh {
+    static constexpr const char* name = "gelu_tanh";
+    // tanh(u) is exactly ±1 beyond |x| = 20, so x is clamped there inside u: x³ and x²
+    // cannot overflow, and the derivative's (1 - tanh²) x² is 0, not 0 × inf.
+    template <class X>
+    static auto tanh_u(const X& x) {
+        using T = typename X::Scalar;
+        const auto clamped = x.cwiseMax(T(-20)).cwiseMin(T(20));
+        return (T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (clamped + T(0.044715) * clamped.cube())).tanh();
+    }
+    auto forward(const auto& x) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return T(0.5) * x * (T(1) + tanh_u(x));
+    }
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        const auto t = tanh_u(x);
+        const auto clamped = x.cwiseMax(T(-20)).cwiseMin(T(20));
+        const auto du_dx = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (T(1) + T(3 * 0.044715) * clamped.square());
+        return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t.square()) * du_dx);
+    }
+};
+
 }  // namespace ops
 
 template <Operand X>
@@ -69,6 +115,16 @@ auto relu(X&& x) {
 template <Operand X>
 auto softplus(X&& x) {
     return detail::unary(ops::Softplus{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto gelu(X&& x) {
+    return detail::unary(ops::Gelu{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto gelu_tanh(X&& x) {
+    return detail::unary(ops::GeluTanh{}, std::forward<X>(x));
 }
 
 }  // namespace tapestry

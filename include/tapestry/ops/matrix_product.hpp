@@ -38,6 +38,9 @@ struct MatrixProduct {
     static constexpr int rows = R1;
     static constexpr int cols = C2;
 };
+
+template <int R1, int C1, int R2, int C2>
+using Product [[deprecated("shape_rules::Product is shape_rules::MatrixProduct")]] = MatrixProduct<R1, C1, R2, C2>;
 }  // namespace shape_rules
 
 namespace detail {
@@ -129,9 +132,9 @@ template <class T>
     using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
     using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
     if (along_rows)
-        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Column>(sums, m.rows()).replicate(1, m.cols()));
+        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Column>(sums, m.rows()).rowwise().replicate(m.cols()));
     else
-        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Row>(sums, m.cols()).replicate(m.rows(), 1));
+        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Row>(sums, m.cols()).colwise().replicate(m.rows()));
 }
 
 // The backward step for dC = c 1 1^T, which is what a product receives when the loss

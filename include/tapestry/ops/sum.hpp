@@ -52,10 +52,12 @@ struct PartialSum {
             out.value() = e.array().colwise().sum();
     }
     void backward(const auto& dy, const auto&, const auto& e) const {
+        // rowwise()/colwise(): a replicate whose other factor is 1 in the type, which Eigen
+        // reads without a modulo per element.
         if constexpr (AlongRows)
-            e.backprop(dy.replicate(1, e.cols()));
+            e.backprop(dy.rowwise().replicate(e.cols()));
         else
-            e.backprop(dy.replicate(e.rows(), 1));
+            e.backprop(dy.colwise().replicate(e.rows()));
     }
 };
 

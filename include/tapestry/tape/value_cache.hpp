@@ -4,10 +4,9 @@
 //
 // Why: without a tape every value is a fresh allocation, and glibc serves the large
 // ones (a 784 x 256 float batch is 800 KB) with mmap and returns them to the system
-// when freed, so each forward pass page-faults all of its values in again; at batch
-// 256 that made Model A's inference 2.5-5x slower than the same forward written by
-// hand. A model's shapes repeat from call to call, so a freed buffer is kept and handed
-// to the next value of the same size.
+// when freed, so each forward pass would page-fault all of its values in again. A
+// model's shapes repeat from call to call, so a freed buffer is kept and handed to the
+// next value of the same size.
 
 #include <cstddef>
 #include <memory>
