@@ -32,8 +32,13 @@ using tapestry::detail::gemm_accumulate;
 struct Operands {
     Matrix dW, dH, x, h, dY, left, right;  // left = [dH h], right = [x dY]
     Operands(Index m, Index n, Index batch)
-        : dW(Matrix::Zero(m, n)), dH(Matrix::Random(m, batch)), x(Matrix::Random(n, batch)),
-          h(Matrix::Random(m, batch)), dY(Matrix::Random(n, batch)), left(m, 2 * batch), right(n, 2 * batch) {
+        : dW(Matrix::Zero(m, n)),
+          dH(Matrix::Random(m, batch)),
+          x(Matrix::Random(n, batch)),
+          h(Matrix::Random(m, batch)),
+          dY(Matrix::Random(n, batch)),
+          left(m, 2 * batch),
+          right(n, 2 * batch) {
         left << dH, h;
         right << x, dY;
     }
@@ -74,15 +79,21 @@ void tied_gradient(benchmark::State& state) {
     }
     state.counters["copied_ratio"] = copied / two;
     state.counters["adjacent_ratio"] = adjacent / two;
-    state.counters["GFLOP/s"] = benchmark::Counter(4.0 * static_cast<double>(m * n * batch),
-                                                   benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(4.0 * static_cast<double>(m * n * batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace
 
 // Model A's W (128 x 784) and Model B's two largest (1000 x 784, 500 x 1000).
-#define TIED_SHAPES ->Args({128, 784, 1})->Args({128, 784, 64})->Args({128, 784, 256}) \
-    ->Args({1000, 784, 1})->Args({1000, 784, 64})->Args({1000, 784, 256})->Args({500, 1000, 64})
+#define TIED_SHAPES              \
+    ->Args({128, 784, 1})        \
+        ->Args({128, 784, 64})   \
+        ->Args({128, 784, 256})  \
+        ->Args({1000, 784, 1})   \
+        ->Args({1000, 784, 64})  \
+        ->Args({1000, 784, 256}) \
+        ->Args({500, 1000, 64})
 BENCHMARK(tied_gradient)->UseManualTime() TIED_SHAPES;
 
 BENCHMARK_MAIN();

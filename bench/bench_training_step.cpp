@@ -75,32 +75,64 @@ void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->
 
 using namespace bench;
 
-BENCHMARK_TEMPLATE(training_step, ModelATapestry<float>, ModelAData<float>)->Name("ModelA/f32/tapestry")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, ModelAEigen<float>, ModelAData<float>)->Name("ModelA/f32/hand_written")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, ModelATapestry<double>, ModelAData<double>)->Name("ModelA/f64/tapestry")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, ModelAEigen<double>, ModelAData<double>)->Name("ModelA/f64/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelATapestry<float>, ModelAData<float>)
+    ->Name("ModelA/f32/tapestry")
+    ->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelAEigen<float>, ModelAData<float>)
+    ->Name("ModelA/f32/hand_written")
+    ->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelATapestry<double>, ModelAData<double>)
+    ->Name("ModelA/f64/tapestry")
+    ->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelAEigen<double>, ModelAData<double>)
+    ->Name("ModelA/f64/hand_written")
+    ->Apply(batches);
 BENCHMARK_TEMPLATE(ratio, ModelATapestry<float>, ModelAEigen<float>, ModelAData<float>)
-    ->Name("ModelA/f32/ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelA/f32/ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 BENCHMARK_TEMPLATE(ratio, ModelATapestry<double>, ModelAEigen<double>, ModelAData<double>)
-    ->Name("ModelA/f64/ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelA/f64/ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 
-BENCHMARK_TEMPLATE(training_step, ModelBTapestry<float>, ModelBData<float>)->Name("ModelB/f32/tapestry")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, ModelBEigen<float>, ModelBData<float>)->Name("ModelB/f32/hand_written")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, ModelBTapestry<double>, ModelBData<double>)->Name("ModelB/f64/tapestry")->Apply(batches);
-BENCHMARK_TEMPLATE(training_step, ModelBEigen<double>, ModelBData<double>)->Name("ModelB/f64/hand_written")->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBTapestry<float>, ModelBData<float>)
+    ->Name("ModelB/f32/tapestry")
+    ->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBEigen<float>, ModelBData<float>)
+    ->Name("ModelB/f32/hand_written")
+    ->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBTapestry<double>, ModelBData<double>)
+    ->Name("ModelB/f64/tapestry")
+    ->Apply(batches);
+BENCHMARK_TEMPLATE(training_step, ModelBEigen<double>, ModelBData<double>)
+    ->Name("ModelB/f64/hand_written")
+    ->Apply(batches);
 BENCHMARK_TEMPLATE(ratio, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<float>)
-    ->Name("ModelB/f32/ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelB/f32/ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>)
-    ->Name("ModelB/f64/ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelB/f64/ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 
 BENCHMARK_TEMPLATE(ratio, ModelATapestry<float>, ModelAEigen<float>, ModelAData<float>, true)
-    ->Name("ModelA/f32/inference_ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelA/f32/inference_ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 BENCHMARK_TEMPLATE(ratio, ModelATapestry<double>, ModelAEigen<double>, ModelAData<double>, true)
-    ->Name("ModelA/f64/inference_ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelA/f64/inference_ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 BENCHMARK_TEMPLATE(ratio, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<float>, true)
-    ->Name("ModelB/f32/inference_ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelB/f32/inference_ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>, true)
-    ->Name("ModelB/f64/inference_ratio")->Apply(batches)->UseManualTime();
+    ->Name("ModelB/f64/inference_ratio")
+    ->Apply(batches)
+    ->UseManualTime();
 
 #ifdef TAPESTRY_BENCH_OPENBLAS
 // OpenBLAS's own API: which kernel set it chose (OPENBLAS_CORETYPE pins it), and its thread count.

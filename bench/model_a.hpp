@@ -40,8 +40,7 @@ struct ModelAData {
 template <class T>
 class ModelATapestry {
 public:
-    explicit ModelATapestry(const ModelAData<T>& d)
-        : data_(d), W_(d.W0), sgd_(params(), solver(), {.momentum = 0.9}) {}
+    explicit ModelATapestry(const ModelAData<T>& d) : data_(d), W_(d.W0), sgd_(params(), solver(), {.momentum = 0.9}) {}
 
     T step() {
         using namespace tapestry;
@@ -49,8 +48,7 @@ public:
         auto x = constant(data_.x);
         auto h = sigmoid(W_ * x + b1_);
         auto logits = W_.transpose() * h + b2_;
-        Var<T, 1, 1> loss =
-            sigmoid_cross_entropy(logits, x, Reduction::Sum) * (T(1) / static_cast<T>(data_.x.cols()));
+        Var<T, 1, 1> loss = sigmoid_cross_entropy(logits, x, Reduction::Sum) * (T(1) / static_cast<T>(data_.x.cols()));
         tape_.backward(loss);
         sgd_.step();
         return loss.value()(0, 0);
@@ -92,10 +90,19 @@ template <class T>
 class ModelAEigen {
 public:
     explicit ModelAEigen(const ModelAData<T>& d)
-        : x_(d.x), W_(d.W0), b1_(Matrix<T>::Zero(hidden, 1)), b2_(Matrix<T>::Zero(visible, 1)),
-          vW_(Matrix<T>::Zero(hidden, visible)), vb1_(Matrix<T>::Zero(hidden, 1)), vb2_(Matrix<T>::Zero(visible, 1)),
-          H_(hidden, d.x.cols()), Y_(visible, d.x.cols()), dH_(hidden, d.x.cols()), dW_(hidden, visible),
-          db1_(hidden, 1), db2_(visible, 1) {}
+        : x_(d.x),
+          W_(d.W0),
+          b1_(Matrix<T>::Zero(hidden, 1)),
+          b2_(Matrix<T>::Zero(visible, 1)),
+          vW_(Matrix<T>::Zero(hidden, visible)),
+          vb1_(Matrix<T>::Zero(hidden, 1)),
+          vb2_(Matrix<T>::Zero(visible, 1)),
+          H_(hidden, d.x.cols()),
+          Y_(visible, d.x.cols()),
+          dH_(hidden, d.x.cols()),
+          dW_(hidden, visible),
+          db1_(hidden, 1),
+          db2_(visible, 1) {}
 
     T step() {
         const Index B = x_.cols();

@@ -45,7 +45,12 @@ template <class T>
 class ModelBTapestry {
 public:
     explicit ModelBTapestry(const ModelBData<T>& d)
-        : data_(d), W1_(d.W0[0]), W2_(d.W0[1]), W3_(d.W0[2]), W4_(d.W0[3]), sgd_(params(), solver(), {.momentum = 0.9}) {}
+        : data_(d),
+          W1_(d.W0[0]),
+          W2_(d.W0[1]),
+          W3_(d.W0[2]),
+          W4_(d.W0[3]),
+          sgd_(params(), solver(), {.momentum = 0.9}) {}
 
     T step() {
         using namespace tapestry;
@@ -86,9 +91,9 @@ private:
 
     tapestry::nn::ParamSet<T> params() {
         const tapestry::nn::ParamOptions bias{.lr_mult = 1, .decay_mult = 0};
-        return {{"W1", W1_}, {"W2", W2_},      {"W3", W3_},      {"W4", W4_},      {"b1", b1_, bias},
-                {"b2", b2_, bias}, {"b3", b3_, bias}, {"b4", b4_, bias}, {"c3", c3_, bias}, {"c2", c2_, bias},
-                {"c1", c1_, bias}, {"c0", c0_, bias}};
+        return {{"W1", W1_},       {"W2", W2_},       {"W3", W3_},       {"W4", W4_},
+                {"b1", b1_, bias}, {"b2", b2_, bias}, {"b3", b3_, bias}, {"b4", b4_, bias},
+                {"c3", c3_, bias}, {"c2", c2_, bias}, {"c1", c1_, bias}, {"c0", c0_, bias}};
     }
     static tapestry::nn::OptimizerOptions solver() {
         return {.lr = tapestry::nn::lr::fixed(0.01), .weight_decay = 5e-4};
@@ -126,14 +131,14 @@ public:
             W_[i] = d.W0[i];
             vW_[i] = Matrix::Zero(out, in);
             dW_[i].resize(out, in);
-            b_[i] = Vector::Zero(out);       // encoder bias of layer i (output width)
-            c_[i] = Vector::Zero(in);        // decoder bias producing width `in`
+            b_[i] = Vector::Zero(out);  // encoder bias of layer i (output width)
+            c_[i] = Vector::Zero(in);   // decoder bias producing width `in`
             vb_[i] = Vector::Zero(out);
             vc_[i] = Vector::Zero(in);
             db_[i].resize(out);
             dc_[i].resize(in);
-            H_[i].resize(out, B);            // encoder outputs h1, h2, h3, code
-            D_[i].resize(in, B);             // decoder outputs d(in) for layer i; D_[0] holds the logits
+            H_[i].resize(out, B);  // encoder outputs h1, h2, h3, code
+            D_[i].resize(in, B);   // decoder outputs d(in) for layer i; D_[0] holds the logits
             dH_[i].resize(out, B);
             dD_[i].resize(in, B);
         }

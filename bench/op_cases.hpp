@@ -78,10 +78,14 @@ struct Product {
         using namespace tapestry;
         tape.clear();
         auto loss = [&] {
-            if constexpr (TA && TB) return sum(hadamard(A.transpose() * B.transpose(), weights));
-            else if constexpr (TA) return sum(hadamard(A.transpose() * B, weights));
-            else if constexpr (TB) return sum(hadamard(A * B.transpose(), weights));
-            else return sum(hadamard(A * B, weights));
+            if constexpr (TA && TB)
+                return sum(hadamard(A.transpose() * B.transpose(), weights));
+            else if constexpr (TA)
+                return sum(hadamard(A.transpose() * B, weights));
+            else if constexpr (TB)
+                return sum(hadamard(A * B.transpose(), weights));
+            else
+                return sum(hadamard(A * B, weights));
         }();
         tape.backward(loss);
         return loss.value()(0, 0);
@@ -121,7 +125,10 @@ struct Reductions {
     tapestry::Var<float, 1, Dynamic> v_const;
     tapestry::Tape tape;
     explicit Reductions(Index n)
-        : A(random(n, n, 7)), u(random(n, 1, 8)), v(random(1, n, 9)), u_const(tapestry::shared_constant(u)),
+        : A(random(n, n, 7)),
+          u(random(n, 1, 8)),
+          v(random(1, n, 9)),
+          u_const(tapestry::shared_constant(u)),
           v_const(tapestry::shared_constant(v)) {}
 
     std::vector<Param*> params() { return {&A}; }
@@ -148,7 +155,9 @@ struct SigmoidCrossEntropy {
     tapestry::Var<float, Dynamic, Dynamic> target;
     tapestry::Tape tape;
     explicit SigmoidCrossEntropy(Index batch)
-        : z(random(784, batch, 10, -4, 4)), x(random(784, batch, 11, 0, 1)), dz(784, batch),
+        : z(random(784, batch, 10, -4, 4)),
+          x(random(784, batch, 11, 0, 1)),
+          dz(784, batch),
           target(tapestry::shared_constant(x)) {}
     std::vector<Param*> params() { return {&z}; }
     float ours() {

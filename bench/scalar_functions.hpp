@@ -142,7 +142,9 @@ struct NormalLogDensity {
     static constexpr double half_log_two_pi = 0.91893853320467274178;
 
     explicit NormalLogDensity(Index n)
-        : y(random_vector(n, -2, 2, 4)), mu(Vector::Constant(1, 0.3)), sigma(Vector::Constant(1, 1.7)),
+        : y(random_vector(n, -2, 2, 4)),
+          mu(Vector::Constant(1, 0.3)),
+          sigma(Vector::Constant(1, 1.7)),
           gradient(n + 2) {}
     std::vector<double*> inputs() { return inputs_of(y, mu, sigma); }
     double plain() const {
@@ -165,7 +167,9 @@ struct NormalLogDensity {
         using namespace tapestry;
         const auto n = static_cast<double>(y.rows());
         return gradient_with_tapestry(
-            tape, [&] { return -0.5 * sum(square(hadamard(y - mu, 1.0 / sigma))) - n * log(sigma) - n * half_log_two_pi; }, y, mu, sigma);
+            tape,
+            [&] { return -0.5 * sum(square(hadamard(y - mu, 1.0 / sigma))) - n * log(sigma) - n * half_log_two_pi; }, y,
+            mu, sigma);
     }
     Vector tapestry_gradient() const { return gradients_of(y, mu, sigma); }
 };
@@ -258,7 +262,12 @@ struct LinearRegression {
         using namespace tapestry;
         const auto n = static_cast<double>(y.size());
         return gradient_with_tapestry(
-            tape, [&] { return -0.5 * sum(square(hadamard(observed - data * w - b, 1.0 / sigma))) - n * log(sigma) - n * half_log_two_pi; }, w, b, sigma);
+            tape,
+            [&] {
+                return -0.5 * sum(square(hadamard(observed - data * w - b, 1.0 / sigma))) - n * log(sigma) -
+                       n * half_log_two_pi;
+            },
+            w, b, sigma);
     }
     Vector tapestry_gradient() const { return gradients_of(w, b, sigma); }
 };
@@ -295,8 +304,11 @@ struct StochasticVolatility {
         : y_squared(simulated_y_squared(n)),
           h(steps(n)),
           half_y_squared(tapestry::shared_constant(Vector(0.5 * y_squared))),
-          h_std(random_vector(steps(n), -1, 1, 11)), phi(Vector::Constant(1, 0.9)), sigma(Vector::Constant(1, 0.3)),
-          mu(Vector::Constant(1, -0.8)), gradient(steps(n) + 3) {}
+          h_std(random_vector(steps(n), -1, 1, 11)),
+          phi(Vector::Constant(1, 0.9)),
+          sigma(Vector::Constant(1, 0.3)),
+          mu(Vector::Constant(1, -0.8)),
+          gradient(steps(n) + 3) {}
     std::vector<double*> inputs() { return inputs_of(h_std, phi, sigma, mu); }
 
     static double priors(double s, double m) { return -std::log1p(s * s / 25) - std::log1p(m * m / 100); }

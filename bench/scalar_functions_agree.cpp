@@ -51,8 +51,7 @@ void check(Index n) {
         // Rounding in f(x +- h) alone makes the difference quotient uncertain by ~eps |f| / h.
         const double rounding = 10 * 2.2e-16 * std::abs(value) / h;
         expect(std::abs(hand(static_cast<Index>(i)) - numeric) <= 1e-6 * std::max(1.0, std::abs(numeric)) + rounding,
-               F::name,
-               n, "hand-coded gradient vs central differences", hand(static_cast<Index>(i)), numeric);
+               F::name, n, "hand-coded gradient vs central differences", hand(static_cast<Index>(i)), numeric);
     }
 }
 

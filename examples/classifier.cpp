@@ -56,9 +56,10 @@ int main(int argc, char** argv) {
 
     Tape tape;
     for (int epoch = *start; epoch < o.epochs; ++epoch) {
-        const double train = examples::train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
-            return softmax_cross_entropy(logits_of(constant(batch.x)), batch.labels);
-        });
+        const double train =
+            examples::train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
+                return softmax_cross_entropy(logits_of(constant(batch.x)), batch.labels);
+            });
 
         InferenceMode no_recording;
         auto test_logits = evaluate(logits_of(constant(data.test_images)));

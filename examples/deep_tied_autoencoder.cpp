@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
     nn::gaussian_init(W4, 0.0, 1.0, rng, 15);
 
     const nn::ParamOptions bias{.lr_mult = 1, .decay_mult = 0};
-    nn::ParamSet<float> params{{"encode1_matrix", W1}, {"encode2_matrix", W2}, {"encode3_matrix", W3},
-                               {"encode4_matrix", W4}, {"encode1_bias", e1, bias}, {"encode2_bias", e2, bias},
+    nn::ParamSet<float> params{{"encode1_matrix", W1},     {"encode2_matrix", W2},     {"encode3_matrix", W3},
+                               {"encode4_matrix", W4},     {"encode1_bias", e1, bias}, {"encode2_bias", e2, bias},
                                {"encode3_bias", e3, bias}, {"encode4_bias", e4, bias}, {"decode4_bias", d3, bias},
                                {"decode3_bias", d2, bias}, {"decode2_bias", d1, bias}, {"decode1_bias", d0, bias}};
     auto logits_of = [&](const auto& x) {

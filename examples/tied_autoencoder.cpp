@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
     CLI::App app{"Train a tied autoencoder (784-128-784) on Fashion-MNIST"};
     examples::add_common_flags(app, options);
     app.add_option("--init", init, "caffe: gaussian std 1 sparse 15; xavier: Xavier uniform")
-        ->check(CLI::IsMember({"caffe", "xavier"}))->capture_default_str();
+        ->check(CLI::IsMember({"caffe", "xavier"}))
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     Param<float, 128, 784> W;

@@ -60,7 +60,9 @@ void for_each_shape(Body&& body) {
 class MessageContains : public Catch::MatcherBase<std::exception> {
 public:
     explicit MessageContains(std::string part) : part_(std::move(part)) {}
-    bool match(const std::exception& e) const override { return std::string(e.what()).find(part_) != std::string::npos; }
+    bool match(const std::exception& e) const override {
+        return std::string(e.what()).find(part_) != std::string::npos;
+    }
     std::string describe() const override { return "has a message containing \"" + part_ + "\""; }
 
 private:

@@ -71,11 +71,19 @@ struct Graph {
 // Elementwise functions of one operand, each a fused chain of the library's ops.
 // Inputs stay where every function is smooth: log and sqrt see square(x) + c.
 inline constexpr const char* unary_formulas[] = {
-    "sigmoid(2 * {a} - 1)",        "tanh({a})",          "relu({a})",
-    "softplus({a})",               "exp(-square({a}))",  "log(square({a}) + 0.5)",
-    "sqrt(square({a}) + 0.25)",    "pow(square({a}) + 0.5, 1.5)",
-    "abs({a})",                    "3 / (square({a}) + 1)", "0.5 - {a} / 4",
-    "square(tanh({a}))",           "exp({a})",
+    "sigmoid(2 * {a} - 1)",
+    "tanh({a})",
+    "relu({a})",
+    "softplus({a})",
+    "exp(-square({a}))",
+    "log(square({a}) + 0.5)",
+    "sqrt(square({a}) + 0.25)",
+    "pow(square({a}) + 0.5, 1.5)",
+    "abs({a})",
+    "3 / (square({a}) + 1)",
+    "0.5 - {a} / 4",
+    "square(tanh({a}))",
+    "exp({a})",
 };
 inline auto apply_unary(int variant, const auto& a) -> Value {
     switch (variant) {
@@ -97,8 +105,12 @@ inline auto apply_unary(int variant, const auto& a) -> Value {
 
 // Two operands of the same shape. The last ones use an operand twice in one fused node.
 inline constexpr const char* elementwise_formulas[] = {
-    "{a} + {b}", "{a} - {b}", "hadamard({a}, {b})", "divide({a}, square({b}) + 1)",
-    "tanh(hadamard({a}, {b}) + {a})", "hadamard(softplus({a}), exp(-square({b})))",
+    "{a} + {b}",
+    "{a} - {b}",
+    "hadamard({a}, {b})",
+    "divide({a}, square({b}) + 1)",
+    "tanh(hadamard({a}, {b}) + {a})",
+    "hadamard(softplus({a}), exp(-square({b})))",
 };
 inline auto apply_elementwise(int variant, const auto& a, const auto& b) -> Value {
     switch (variant) {
@@ -147,7 +159,7 @@ inline std::pair<Index, Index> reduced_shape(int variant, Index rows, Index cols
 
 // Terms of the loss, each 1x1. b is a constant target, or a trainable operand (variant 1).
 inline constexpr const char* loss_formulas[] = {
-    "mse({a}, {b})", "mse({a}, {b})", "sigmoid_cross_entropy({a}, {b})", "softmax_cross_entropy({a}, {b})",
+    "mse({a}, {b})",           "mse({a}, {b})", "sigmoid_cross_entropy({a}, {b})", "softmax_cross_entropy({a}, {b})",
     "sum(hadamard({a}, {b}))",
 };
 inline constexpr int loss_with_trainable_target = 1;
@@ -181,15 +193,14 @@ public:
                     return with_repeated(step.b, step.rows, step.cols,
                                          [&](const auto& b) { return apply_broadcast(step.variant, a, b); });
                 });
-            case Op::unary:
-                return with_operand(step.a, [&](const auto& a) { return apply_unary(step.variant, a); });
+            case Op::unary: return with_operand(step.a, [&](const auto& a) { return apply_unary(step.variant, a); });
             case Op::reduction:
                 return with_operand(step.a, [&](const auto& a) { return apply_reduction(step.variant, a); });
-            case Op::loss:
-                return run_loss(step);
+            case Op::loss: return run_loss(step);
             case Op::total: {
                 Value total = values_[static_cast<std::size_t>(step.a.index)];
-                for (int i = step.a.index + 1; i < step.b.index; ++i) total = total + values_[static_cast<std::size_t>(i)];
+                for (int i = step.a.index + 1; i < step.b.index; ++i)
+                    total = total + values_[static_cast<std::size_t>(i)];
                 return total;
             }
         }
@@ -201,7 +212,8 @@ public:
 private:
     Value run_loss(const Step& step) {
         const Value a = as_value(step.a);
-        if (step.variant == loss_with_labels) return softmax_cross_entropy(a, graph_.labels[static_cast<std::size_t>(step.b.index)]);
+        if (step.variant == loss_with_labels)
+            return softmax_cross_entropy(a, graph_.labels[static_cast<std::size_t>(step.b.index)]);
         if (step.variant == loss_with_trainable_target)
             return with_operand(step.b, [&](const auto& b) -> Value { return mse(a, b); });
         const Matrix& b = graph_.constants[static_cast<std::size_t>(step.b.index)];
@@ -431,13 +443,16 @@ private:
                 }
                 return {Op::product, 0, left, pick_operand(inner, n, true), t ? cols : rows, n};
             }
-            case 1:
-                return {Op::elementwise, uniform_int(0, 5), a, pick_operand(rows, cols, true), rows, cols};
+            case 1: return {Op::elementwise, uniform_int(0, 5), a, pick_operand(rows, cols, true), rows, cols};
             case 2: {
                 const int kind = uniform_int(0, 2);
                 const Index br = kind == 0 ? rows : 1, bc = kind == 1 ? cols : 1;
-                return {Op::broadcast, uniform_int(0, 4), bernoulli(0.8) ? a : pick_operand(rows, cols, false),
-                        pick_repeated(br, bc), rows, cols};
+                return {Op::broadcast,
+                        uniform_int(0, 4),
+                        bernoulli(0.8) ? a : pick_operand(rows, cols, false),
+                        pick_repeated(br, bc),
+                        rows,
+                        cols};
             }
             case 3:
                 return {Op::unary, uniform_int(0, 12), bernoulli(0.8) ? a : pick_operand(rows, cols, true), {}, rows,
@@ -466,7 +481,8 @@ private:
         for (std::size_t i = 0; i < read.size(); ++i)
             if (!read[i]) graph_.steps.push_back(loss_term(static_cast<int>(i)));
         const int end = static_cast<int>(graph_.steps.size());
-        graph_.steps.push_back({Op::total, 0, {Operand::Source::value, first_term}, {Operand::Source::value, end}, 1, 1});
+        graph_.steps.push_back(
+            {Op::total, 0, {Operand::Source::value, first_term}, {Operand::Source::value, end}, 1, 1});
     }
 
     Step loss_term(int value) {
@@ -509,16 +525,20 @@ private:
     Operand pick_repeated(Index rows, Index cols) {
         for (std::size_t i = 0; i < graph_.steps.size(); ++i) {
             const Step& s = graph_.steps[i];
-            if (s.rows == rows && s.cols == cols && bernoulli(0.3)) return {Operand::Source::value, static_cast<int>(i)};
+            if (s.rows == rows && s.cols == cols && bernoulli(0.3))
+                return {Operand::Source::value, static_cast<int>(i)};
         }
         return pick_operand(rows, cols, false);
     }
 
     Operand new_param(Index rows, Index cols) {
         ParamKind kind = ParamKind::free;
-        if (rows == 3 && cols == 3 && bernoulli(0.7)) kind = ParamKind::fixed_3x3;
-        else if (rows == 3 && cols == 1 && bernoulli(0.5)) kind = ParamKind::fixed_3x1;
-        else if (cols == 1 && bernoulli(0.6)) kind = ParamKind::column;
+        if (rows == 3 && cols == 3 && bernoulli(0.7))
+            kind = ParamKind::fixed_3x3;
+        else if (rows == 3 && cols == 1 && bernoulli(0.5))
+            kind = ParamKind::fixed_3x1;
+        else if (cols == 1 && bernoulli(0.6))
+            kind = ParamKind::column;
         bool transposed = false;
         if (rows == 1 && cols > 1 && bernoulli(0.5)) {  // a row as a column Param, transposed
             kind = ParamKind::column;

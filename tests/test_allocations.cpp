@@ -83,10 +83,12 @@ TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first
     }
     // The counter does count (through a volatile, so that the compiler cannot elide
     // the allocation as clang does for a local std::vector).
-    CHECK(allocations_during([] {
-              void* volatile p = std::malloc(16);
-              std::free(p);
-          }, 1) == 1);
+    CHECK(allocations_during(
+              [] {
+                  void* volatile p = std::malloc(16);
+                  std::free(p);
+              },
+              1) == 1);
 
     for (tapestry::Index batch : {1, 64}) {
         bench::ModelAData<TestType> data(batch);

@@ -184,7 +184,8 @@ TEST_CASE("a run resumed from a checkpoint is bit-identical to an uninterrupted 
     o.weight_decay = 1e-3;
     o.accumulate = 2;
     SECTION("SGD with momentum") {
-        check_resume_is_exact([&](ParamSet<double> ps) { return std::make_unique<Sgd<double>>(ps, o, SgdOptions{.momentum = 0.9}); });
+        check_resume_is_exact(
+            [&](ParamSet<double> ps) { return std::make_unique<Sgd<double>>(ps, o, SgdOptions{.momentum = 0.9}); });
     }
     SECTION("Adam") {
         check_resume_is_exact([&](ParamSet<double> ps) { return std::make_unique<Adam<double>>(ps, o); });

@@ -57,9 +57,9 @@ TEST_CASE("concat's gradients match finite differences, fixed and Dynamic, and a
     SECTION("the same Param on both sides, and again transposed") {
         auto A = random_param<3, 3>(3, 3);
         const Eigen::MatrixXd w = random_matrix(3, 9);
-        CHECK(gradcheck([&] { return sum(hadamard(exp(concat_columns(concat_columns(A, A), A.transpose())),
-                                                  constant(w))); },
-                        A) < gradient_tolerance);
+        CHECK(gradcheck(
+                  [&] { return sum(hadamard(exp(concat_columns(concat_columns(A, A), A.transpose())), constant(w))); },
+                  A) < gradient_tolerance);
     }
     SECTION("a product of the concatenation, so its adjoint is a full matrix") {
         auto A = random_param<Dynamic, 2>(4, 2);

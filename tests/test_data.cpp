@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims, const std::vector<std::uint8_t>& data) {
+std::string idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims,
+                      const std::vector<std::uint8_t>& data) {
     std::string out{'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
     for (std::uint32_t d : dims)
         for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((d >> shift) & 0xff));
@@ -85,10 +86,12 @@ TEST_CASE("bad IDX files are rejected with the problem named") {
     // Found by fuzzing (tests/fuzz/regressions/idx): dimensions whose product wraps
     // around to the data's length, and billions of images of no pixels.
     rejected(files.plain("wraps", idx_bytes(8, {0x80000000u, 0x80000000u, 4}, {})), "more than 2^64 elements");
-    CHECK_THROWS_MATCHES(io::read_idx_images<float>(files.plain("no-pixels", idx_bytes(8, {0xF8000000u, 0x308, 0}, {}))),
-                         io::file_error, test::MessageContains("images of 776x0 pixels have no pixels"));
-    CHECK_THROWS_MATCHES(io::read_idx_images<float>(files.plain("huge", idx_bytes(8, {0, 0xFFFFFFFFu, 0xDAD22594u}, {}))),
-                         io::file_error, test::MessageContains("pixels are too large"));
+    CHECK_THROWS_MATCHES(
+        io::read_idx_images<float>(files.plain("no-pixels", idx_bytes(8, {0xF8000000u, 0x308, 0}, {}))), io::file_error,
+        test::MessageContains("images of 776x0 pixels have no pixels"));
+    CHECK_THROWS_MATCHES(
+        io::read_idx_images<float>(files.plain("huge", idx_bytes(8, {0, 0xFFFFFFFFu, 0xDAD22594u}, {}))),
+        io::file_error, test::MessageContains("pixels are too large"));
 }
 
 TEST_CASE("batches cover every example once per epoch in a seeded order, the last one smaller") {

@@ -104,7 +104,8 @@ TEST_CASE("every single flipped bit of a checkpoint is detected, and nothing cha
             }
         }
     }
-    INFO("bits flipped: " << 8 * bytes.size() << "; undetected: " << (undetected.empty() ? "" : undetected.front()) << " .. " << undetected.size());
+    INFO("bits flipped: " << 8 * bytes.size() << "; undetected: " << (undetected.empty() ? "" : undetected.front())
+                          << " .. " << undetected.size());
     CHECK(undetected.empty());
     CHECK(other_errors.empty());
     CHECK_NOTHROW(load_checkpoint(good, sgd));  // and the intact file still loads

@@ -85,8 +85,7 @@ TEST_CASE("softmax_cross_entropy is the mean over columns of -log softmax at the
     }
     SECTION("a label out of range is a value_error that names it") {
         const std::vector<int> bad{0, 6, 1, 1};
-        CHECK_THROWS_MATCHES(softmax_cross_entropy(Z, bad), value_error,
-                             test::MessageContains("label 6 of column 1"));
+        CHECK_THROWS_MATCHES(softmax_cross_entropy(Z, bad), value_error, test::MessageContains("label 6 of column 1"));
         CHECK_THROWS_AS(softmax_cross_entropy(Z, std::vector<int>{0, 1}), shape_error);
     }
 }

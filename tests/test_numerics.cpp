@@ -63,23 +63,31 @@ TEMPLATE_TEST_CASE("activations are finite at |x| up to 1e4 and their gradients 
     SECTION("sigmoid") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return sigmoid(x); });
         check_row<T>(y, logistic, "sigmoid");
-        check_row<T>(dy, [](double x) { return logistic(x) * (1 - logistic(x)); }, "sigmoid'");
+        check_row<T>(
+            dy, [](double x) { return logistic(x) * (1 - logistic(x)); }, "sigmoid'");
     }
     SECTION("tanh") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return tanh(x); });
-        check_row<T>(y, [](double x) { return std::tanh(x); }, "tanh");
-        check_row<T>(dy, [](double x) { return 1 - std::tanh(x) * std::tanh(x); }, "tanh'");
+        check_row<T>(
+            y, [](double x) { return std::tanh(x); }, "tanh");
+        check_row<T>(
+            dy, [](double x) { return 1 - std::tanh(x) * std::tanh(x); }, "tanh'");
     }
     SECTION("softplus") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return softplus(x); });
-        check_row<T>(y, [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }, "softplus");
+        check_row<T>(
+            y, [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }, "softplus");
         check_row<T>(dy, logistic, "softplus'");
     }
     SECTION("gelu") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return gelu(x); });
-        check_row<T>(y, [](double x) { return x * 0.5 * std::erfc(-x / std::sqrt(2.0)); }, "gelu");
         check_row<T>(
-            dy, [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-x * x / 2) / 2.5066282746310002; },
+            y, [](double x) { return x * 0.5 * std::erfc(-x / std::sqrt(2.0)); }, "gelu");
+        check_row<T>(
+            dy,
+            [](double x) {
+                return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-x * x / 2) / 2.5066282746310002;
+            },
             "gelu'");
     }
     SECTION("gelu_tanh") {
@@ -94,8 +102,10 @@ TEMPLATE_TEST_CASE("activations are finite at |x| up to 1e4 and their gradients 
     }
     SECTION("relu") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return relu(x); });
-        check_row<T>(y, [](double x) { return std::max(x, 0.0); }, "relu");
-        check_row<T>(dy, [](double x) { return x > 0 ? 1.0 : 0.0; }, "relu'");  // 0 at 0, as PyTorch
+        check_row<T>(
+            y, [](double x) { return std::max(x, 0.0); }, "relu");
+        check_row<T>(
+            dy, [](double x) { return x > 0 ? 1.0 : 0.0; }, "relu'");  // 0 at 0, as PyTorch
     }
     SECTION("exp(-square(x)) underflows to (about) 0 with a gradient of (about) 0, not NaN") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return exp(-square(x)); });
@@ -127,6 +137,22 @@ TEMPLATE_TEST_CASE("gelu and gelu_tanh stay finite where x squared and x cubed o
     }
 }
 
+TEMPLATE_TEST_CASE("gelu keeps its digits where the normal distribution function is tiny", "", float, double) {
+    using T = TestType;
+    const double at[] = {-6.0, -9.0, -12.0};  // Φ(-12) is 1.8e-33: a float's range still holds x Φ(x)
+    for (double x : at) {
+        Param<T, 1, 1> p(Eigen::Matrix<T, 1, 1>(static_cast<T>(x)));
+        Tape tape;
+        Var<T, 1, 1> y = gelu(p);
+        tape.backward(y);
+        const double cdf = 0.5 * std::erfc(-x / std::sqrt(2.0));
+        const double expected = x * cdf, slope = cdf + x * std::exp(-x * x / 2) / 2.5066282746310002;
+        INFO("gelu at x = " << x << ": got " << y.value()(0, 0) << ", expected " << expected);
+        CHECK(static_cast<double>(y.value()(0, 0)) == Approx(expected).epsilon(1e-5));
+        CHECK(static_cast<double>(p.grad()(0, 0)) == Approx(slope).epsilon(1e-4));
+    }
+}
+
 TEMPLATE_TEST_CASE("losses are finite at logits up to 1e4 and their gradients are the limits", "", float, double) {
     using T = TestType;
     auto x = at_extremes<T>();
@@ -142,10 +168,12 @@ TEMPLATE_TEST_CASE("losses are finite at logits up to 1e4 and their gradients ar
             INFO("target " << target);
             CHECK(std::isfinite(value.value()(0, 0)));
             CHECK(value.value()(0, 0) == Approx(expected).epsilon(1e-6));
-            check_row<T>(x.grad(), target == 0.0 ? +[](double v) { return logistic(v); }
-                                   : target == 1.0 ? +[](double v) { return logistic(v) - 1; }
-                                                   : +[](double v) { return logistic(v) - 0.5; },
-                         "d loss / d logit");
+            check_row<T>(
+                x.grad(),
+                target == 0.0   ? +[](double v) { return logistic(v); }
+                : target == 1.0 ? +[](double v) { return logistic(v) - 1; }
+                                : +[](double v) { return logistic(v) - 0.5; },
+                "d loss / d logit");
         }
     }
     SECTION("mse at 1e4") {
@@ -153,7 +181,8 @@ TEMPLATE_TEST_CASE("losses are finite at logits up to 1e4 and their gradients ar
         Var<T, 1, 1> value = mse(x, Row<T>::Zero(), Reduction::Sum);
         tape.backward(value);
         CHECK(std::isfinite(value.value()(0, 0)));
-        check_row<T>(x.grad(), [](double v) { return 2 * v; }, "d mse / dx");
+        check_row<T>(
+            x.grad(), [](double v) { return 2 * v; }, "d mse / dx");
     }
     SECTION("softmax_cross_entropy with one logit at 1e4 and one at -1e4") {
         Param<T, 3, 2> logits(Eigen::Matrix<T, 3, 2>{{T(1e4), T(-1e4)}, {T(-1e4), T(1e4)}, {T(0), T(0)}});

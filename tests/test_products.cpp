@@ -55,9 +55,9 @@ template <bool TA, bool TB>
 void check_product_shapes() {
     check_product<TA, TB, 3, 4, 5>(3, 4, 5);
     check_product<TA, TB, Dynamic, Dynamic, Dynamic>(4, 2, 6);
-    check_product<TA, TB, 3, Dynamic, 1>(3, 5, 1);     // matrix-vector
-    check_product<TA, TB, 1, 4, Dynamic>(1, 4, 3);     // row times matrix
-    check_product<TA, TB, 2, 4, Dynamic>(2, 4, 1);     // a batch of one
+    check_product<TA, TB, 3, Dynamic, 1>(3, 5, 1);  // matrix-vector
+    check_product<TA, TB, 1, 4, Dynamic>(1, 4, 3);  // row times matrix
+    check_product<TA, TB, 2, 4, Dynamic>(2, 4, 1);  // a batch of one
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ constexpr unsigned graph_count = 2000;
 double gradient_error(const random_graph::Graph& graph) {
     std::vector<random_graph::AnyParam> params = random_graph::make_params(graph);
     random_graph::Runner runner(graph, params);
-    return gradcheck(GradcheckOptions{}, [&] { return runner.run(); }, random_graph::param_set(params));
+    return gradcheck(
+        GradcheckOptions{}, [&] { return runner.run(); }, random_graph::param_set(params));
 }
 
 void check_graph(unsigned seed) {

@@ -33,7 +33,7 @@ TEST_CASE("stationary_ar1's gradients match central differences, phi and e used 
     CHECK(gradcheck([&] { return sum(hadamard(stationary_ar1(phi, e), constant(w))); }, phi, e) < gradient_tolerance);
     CHECK(gradcheck(
               [&] {
-                  auto u = stationary_ar1(phi, hadamard(e, e) * 0.5);  // e twice, through an expression
+                  auto u = stationary_ar1(phi, hadamard(e, e) * 0.5);    // e twice, through an expression
                   return sum(exp(u * 0.3)) + sum(square(phi)) + sum(e);  // phi and e again outside
               },
               phi, e) < gradient_tolerance);

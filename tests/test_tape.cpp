@@ -46,7 +46,8 @@ TEST_CASE("after zero_grad() every kind of use gives the gradient of one backwar
     // Recorded first, the elementwise use of W is swept last: the GEMMs meet the stale memory.
     const auto loss = [&] {
         Var<double, 1, 1> elementwise = sum(square(W));
-        Var<double, 1, 1> products = sum(tanh(W * constant(x) + b)) + sum(square(constant(x).transpose() * W.transpose()));
+        Var<double, 1, 1> products =
+            sum(tanh(W * constant(x) + b)) + sum(square(constant(x).transpose() * W.transpose()));
         return elementwise + products + sum(b);
     };
     Eigen::MatrixXd dW, db;
@@ -180,6 +181,16 @@ void tape_backward_of_a_sum(Tape& tape, Param<double, 2, 2>& W) {
 }
 }  // namespace
 
+TEST_CASE("a Param copy-assigned after zero_grad() holds the copied gradient, not pending zeros") {
+    auto source = random_param<2, 3>(2, 3);
+    source.grad().setConstant(4.0);
+    auto target = random_param<2, 3>(2, 3);
+    target.zero_grad();
+    target = source;
+    CHECK(target.grad().isApprox(source.grad()));
+    CHECK(target.value() == source.value());
+}
+
 TEST_CASE("tapes destroyed out of order leave the innermost living tape active") {
     auto W = random_param<2, 2>(2, 2);
     auto outer = std::make_unique<Tape>();
@@ -282,8 +293,7 @@ TEST_CASE("auto keeps an expression lazy and correct, with no dangling temporari
     auto h = sigmoid(W * constant(x) + b);  // the product's Var and the constant live inside h
     auto y = tanh(W.transpose() * h);
     Var<double, 3, Dynamic> evaluated = y;
-    const Eigen::MatrixXd hx =
-        (1.0 / (1.0 + (-((W.value() * x).colwise() + b.value().col(0)).array()).exp())).matrix();
+    const Eigen::MatrixXd hx = (1.0 / (1.0 + (-((W.value() * x).colwise() + b.value().col(0)).array()).exp())).matrix();
     CHECK(evaluated.value().isApprox((W.value().transpose() * hx).array().tanh().matrix(), 1e-14));
     CHECK(h.value().isApprox(hx, 1e-14));  // an expression's value() is Eigen's lazy expression
 }
@@ -297,8 +307,7 @@ TEST_CASE("run-time shape mismatches throw shape_error naming both shapes, befor
     const std::size_t recorded = tape.size();
     CHECK_THROWS_MATCHES(A * B, shape_error, test::MessageContains("3x4 and 3x4"));
     auto wide = random_param<Dynamic, Dynamic>(4, 3);
-    CHECK_THROWS_MATCHES(a + wide, shape_error,
-                         test::MessageContains("3x4 and 4x3"));
+    CHECK_THROWS_MATCHES(a + wide, shape_error, test::MessageContains("3x4 and 4x3"));
     CHECK_THROWS_MATCHES(mse(A, Eigen::MatrixXd::Zero(4, 3)), shape_error, test::MessageContains("3x4 and 4x3"));
     CHECK_THROWS_MATCHES(tape.backward(square_product), shape_error, test::MessageContains("3x3 and 1x1"));
     using Var33 = Var<double, 3, 3>;
@@ -314,12 +323,16 @@ TEST_CASE("a Var can be made from a Param (a copy) or from a Var of another stat
     Tape tape;
     Var<double, Dynamic, Dynamic> copy = W;  // a node that passes the gradient on to W
     CHECK(copy.value() == W.value());
-    Var<double, Dynamic, 1> column = copy;   // no node: the same value, typed as a column
+    Var<double, Dynamic, 1> column = copy;  // no node: the same value, typed as a column
     CHECK(column.value().data() == copy.value().data());
     Var<double, 1, 1> scalar = sum(column);
     CHECK_THROWS_MATCHES((Var<double, 1, Dynamic>(copy)), shape_error, test::MessageContains("3x1 and 1x1"));
-    CHECK(gradcheck([&] { Var<double, Dynamic, 1> c = Var<double, Dynamic, Dynamic>(W); return sum(square(c)); }, W) <
-          test::gradient_tolerance);
+    CHECK(gradcheck(
+              [&] {
+                  Var<double, Dynamic, 1> c = Var<double, Dynamic, Dynamic>(W);
+                  return sum(square(c));
+              },
+              W) < test::gradient_tolerance);
     tape.backward(scalar);
     CHECK(W.grad().isApproxToConstant(1.0));
 }

@@ -138,7 +138,7 @@ TEST_CASE("replicas must have the model's layout") {
     Param<double, 6, 4> transposed;
     Param<double, 4, 1> b1;
     Param<double, 6, 1> b2;
-    CHECK_THROWS_MATCHES(nn::copy_values(nn::ParamSet<double>{{"W", transposed}, {"b1", b1}, {"b2", b2}},
-                                         model.params()),
-                         value_error, test::MessageContains("\"W\" 6x4 in one and \"W\" 4x6 in the other"));
+    CHECK_THROWS_MATCHES(
+        nn::copy_values(nn::ParamSet<double>{{"W", transposed}, {"b1", b1}, {"b2", b2}}, model.params()), value_error,
+        test::MessageContains("\"W\" 6x4 in one and \"W\" 4x6 in the other"));
 }

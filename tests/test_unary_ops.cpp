@@ -55,44 +55,76 @@ double ref_gelu_tanh(double x) {
 }  // namespace
 
 TEST_CASE("activations match their formulas and their gradients match finite differences") {
-    SECTION("sigmoid") { check_unary_everywhere([](auto& a) { return sigmoid(a); }, ref_sigmoid); }
-    SECTION("tanh") { check_unary_everywhere([](auto& a) { return tanh(a); }, ref_tanh); }
-    SECTION("relu") { check_unary_everywhere([](auto& a) { return relu(a); }, ref_relu); }
-    SECTION("softplus") { check_unary_everywhere([](auto& a) { return softplus(a); }, ref_softplus); }
-    SECTION("gelu") { check_unary_everywhere([](auto& a) { return gelu(a); }, ref_gelu, -4.0, 4.0); }
-    SECTION("gelu_tanh") { check_unary_everywhere([](auto& a) { return gelu_tanh(a); }, ref_gelu_tanh, -4.0, 4.0); }
+    SECTION("sigmoid") {
+        check_unary_everywhere([](auto& a) { return sigmoid(a); }, ref_sigmoid);
+    }
+    SECTION("tanh") {
+        check_unary_everywhere([](auto& a) { return tanh(a); }, ref_tanh);
+    }
+    SECTION("relu") {
+        check_unary_everywhere([](auto& a) { return relu(a); }, ref_relu);
+    }
+    SECTION("softplus") {
+        check_unary_everywhere([](auto& a) { return softplus(a); }, ref_softplus);
+    }
+    SECTION("gelu") {
+        check_unary_everywhere([](auto& a) { return gelu(a); }, ref_gelu, -4.0, 4.0);
+    }
+    SECTION("gelu_tanh") {
+        check_unary_everywhere([](auto& a) { return gelu_tanh(a); }, ref_gelu_tanh, -4.0, 4.0);
+    }
 }
 
 TEST_CASE("elementwise math matches its formulas and its gradients match finite differences") {
-    SECTION("exp") { check_unary_everywhere([](auto& a) { return exp(a); }, ref_exp); }
-    SECTION("log, on positive inputs") { check_unary_everywhere([](auto& a) { return log(a); }, ref_log, 0.2, 3.0); }
+    SECTION("exp") {
+        check_unary_everywhere([](auto& a) { return exp(a); }, ref_exp);
+    }
+    SECTION("log, on positive inputs") {
+        check_unary_everywhere([](auto& a) { return log(a); }, ref_log, 0.2, 3.0);
+    }
     SECTION("sqrt, on positive inputs") {
         check_unary_everywhere([](auto& a) { return sqrt(a); }, ref_sqrt, 0.2, 3.0);
     }
-    SECTION("square") { check_unary_everywhere([](auto& a) { return square(a); }, ref_square); }
+    SECTION("square") {
+        check_unary_everywhere([](auto& a) { return square(a); }, ref_square);
+    }
     SECTION("abs, away from its kink") {
         check_unary_everywhere([](auto& a) { return abs(a); }, ref_abs, 0.1, 2.0);
         check_unary_everywhere([](auto& a) { return abs(a); }, ref_abs, -2.0, -0.1);
     }
     SECTION("pow with a fractional exponent") {
-        check_unary_everywhere([](auto& a) { return pow(a, 2.5); }, [](double x) { return std::pow(x, 2.5); },
-                               0.2, 3.0);
+        check_unary_everywhere([](auto& a) { return pow(a, 2.5); }, [](double x) { return std::pow(x, 2.5); }, 0.2,
+                               3.0);
     }
     SECTION("pow with a negative exponent") {
-        check_unary_everywhere([](auto& a) { return pow(a, -1.5); }, [](double x) { return std::pow(x, -1.5); },
-                               0.2, 3.0);
+        check_unary_everywhere([](auto& a) { return pow(a, -1.5); }, [](double x) { return std::pow(x, -1.5); }, 0.2,
+                               3.0);
     }
 }
 
 TEST_CASE("scalar arithmetic on either side matches its formulas and its gradients") {
-    SECTION("-a") { check_unary_everywhere([](auto& a) { return -a; }, [](double x) { return -x; }); }
-    SECTION("a * s") { check_unary_everywhere([](auto& a) { return a * 1.75; }, [](double x) { return x * 1.75; }); }
-    SECTION("s * a") { check_unary_everywhere([](auto& a) { return -0.5 * a; }, [](double x) { return -0.5 * x; }); }
-    SECTION("a / s") { check_unary_everywhere([](auto& a) { return a / 3.0; }, [](double x) { return x / 3.0; }); }
+    SECTION("-a") {
+        check_unary_everywhere([](auto& a) { return -a; }, [](double x) { return -x; });
+    }
+    SECTION("a * s") {
+        check_unary_everywhere([](auto& a) { return a * 1.75; }, [](double x) { return x * 1.75; });
+    }
+    SECTION("s * a") {
+        check_unary_everywhere([](auto& a) { return -0.5 * a; }, [](double x) { return -0.5 * x; });
+    }
+    SECTION("a / s") {
+        check_unary_everywhere([](auto& a) { return a / 3.0; }, [](double x) { return x / 3.0; });
+    }
     SECTION("s / a") {
         check_unary_everywhere([](auto& a) { return 2.0 / a; }, [](double x) { return 2.0 / x; }, 0.3, 2.0);
     }
-    SECTION("a + s") { check_unary_everywhere([](auto& a) { return a + 0.25; }, [](double x) { return x + 0.25; }); }
-    SECTION("s - a") { check_unary_everywhere([](auto& a) { return 1 - a; }, [](double x) { return 1 - x; }); }
-    SECTION("a - s") { check_unary_everywhere([](auto& a) { return a - 4; }, [](double x) { return x - 4; }); }
+    SECTION("a + s") {
+        check_unary_everywhere([](auto& a) { return a + 0.25; }, [](double x) { return x + 0.25; });
+    }
+    SECTION("s - a") {
+        check_unary_everywhere([](auto& a) { return 1 - a; }, [](double x) { return 1 - x; });
+    }
+    SECTION("a - s") {
+        check_unary_everywhere([](auto& a) { return a - 4; }, [](double x) { return x - 4; });
+    }
 }

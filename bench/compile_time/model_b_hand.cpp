@@ -11,11 +11,11 @@ using Vector = Eigen::VectorXf;
 
 struct ModelB {
     static constexpr std::array<int, 5> widths = {784, 1000, 500, 250, 30};
-    std::array<Matrix, 4> W, vW, dW;          // W[i]: widths[i+1] x widths[i]
-    std::array<Vector, 4> b, vb, db;          // encoder biases
-    std::array<Vector, 4> c, vc, dc;          // decoder biases: c[i] has widths[i] rows
-    std::array<Matrix, 4> h;                  // h[i]: encoder output of layer i (h[3] the code)
-    std::array<Matrix, 4> d;                  // d[i]: decoder output with widths[i] rows (d[0] the logits)
+    std::array<Matrix, 4> W, vW, dW;  // W[i]: widths[i+1] x widths[i]
+    std::array<Vector, 4> b, vb, db;  // encoder biases
+    std::array<Vector, 4> c, vc, dc;  // decoder biases: c[i] has widths[i] rows
+    std::array<Matrix, 4> h;          // h[i]: encoder output of layer i (h[3] the code)
+    std::array<Matrix, 4> d;          // d[i]: decoder output with widths[i] rows (d[0] the logits)
     std::array<Matrix, 4> dh, dd;
     long t = 0;
 
@@ -41,8 +41,10 @@ struct ModelB {
             dc[i] = dd[i].rowwise().sum();
             const Matrix& input = i == 3 ? h[3] : d[i + 1];
             dW[i].noalias() = input * dd[i].transpose();
-            if (i < 3) dd[i + 1].noalias() = W[i] * dd[i];
-            else dh[3].noalias() = W[3] * dd[3];
+            if (i < 3)
+                dd[i + 1].noalias() = W[i] * dd[i];
+            else
+                dh[3].noalias() = W[3] * dd[3];
         }
         // backward: encoder
         for (int i = 3; i >= 0; --i) {
@@ -63,8 +65,10 @@ struct ModelB {
 
     template <class P, class G>
     void update(P& p, P& v, const G& g) {
-        if (t == 0) v = g;
-        else v = 0.9f * v + g;
+        if (t == 0)
+            v = g;
+        else
+            v = 0.9f * v + g;
         p -= 0.01f * v;
     }
 };

@@ -20,9 +20,17 @@ struct ModelB {
     Param<float, 500, 1> c2;
     Param<float, 1000, 1> c1;
     Param<float, 784, 1> c0;
-    nn::Sgd<float> sgd{{{"W1", W1}, {"W2", W2}, {"W3", W3}, {"W4", W4}, {"b1", b1, {.decay_mult = 0}},
-                        {"b2", b2, {.decay_mult = 0}}, {"b3", b3, {.decay_mult = 0}}, {"b4", b4, {.decay_mult = 0}},
-                        {"c3", c3, {.decay_mult = 0}}, {"c2", c2, {.decay_mult = 0}}, {"c1", c1, {.decay_mult = 0}},
+    nn::Sgd<float> sgd{{{"W1", W1},
+                        {"W2", W2},
+                        {"W3", W3},
+                        {"W4", W4},
+                        {"b1", b1, {.decay_mult = 0}},
+                        {"b2", b2, {.decay_mult = 0}},
+                        {"b3", b3, {.decay_mult = 0}},
+                        {"b4", b4, {.decay_mult = 0}},
+                        {"c3", c3, {.decay_mult = 0}},
+                        {"c2", c2, {.decay_mult = 0}},
+                        {"c1", c1, {.decay_mult = 0}},
                         {"c0", c0, {.decay_mult = 0}}},
                        {.lr = nn::lr::fixed(0.01), .weight_decay = 5e-4},
                        {.momentum = 0.9}};

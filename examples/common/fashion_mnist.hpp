@@ -24,7 +24,8 @@ inline FashionMnist load_fashion_mnist(const std::string& dir, long limit = 0) {
     auto file = [&](const std::string& stem) {
         for (const std::string& name : {stem + ".gz", stem})
             if (fs::exists(fs::path(dir) / name)) return (fs::path(dir) / name).string();
-        throw std::runtime_error("Fashion-MNIST not found: " + dir + " has no " + stem + "[.gz]. Install Debian's "
+        throw std::runtime_error("Fashion-MNIST not found: " + dir + " has no " + stem +
+                                 "[.gz]. Install Debian's "
                                  "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist) or pass "
                                  "--data DIR");
     };
@@ -37,7 +38,8 @@ inline FashionMnist load_fashion_mnist(const std::string& dir, long limit = 0) {
         static_cast<long>(d.test_labels.size()) != d.test_images.cols())
         throw std::runtime_error(dir + ": the image and label files hold different numbers of examples");
     if (limit > 0) {
-        const long train = std::min<long>(limit, d.train_images.cols()), test = std::min<long>(limit, d.test_images.cols());
+        const long train = std::min<long>(limit, d.train_images.cols()),
+                   test = std::min<long>(limit, d.test_images.cols());
         d.train_images = d.train_images.leftCols(train).eval();
         d.test_images = d.test_images.leftCols(test).eval();
         d.train_labels.resize(static_cast<std::size_t>(train));

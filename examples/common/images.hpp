@@ -15,8 +15,8 @@ namespace examples {
 // Writes the columns of `tiles` (each a side x side image, row-major, values in
 // [lo, hi] or normalised per tile if `per_tile`) as a grid `columns` wide, with a
 // 1-pixel gap, each pixel drawn `scale` x `scale`.
-inline void write_tile_grid(const std::string& path, const Eigen::MatrixXf& tiles, int side, int columns,
-                            bool per_tile, int scale = 2) {
+inline void write_tile_grid(const std::string& path, const Eigen::MatrixXf& tiles, int side, int columns, bool per_tile,
+                            int scale = 2) {
     const int count = static_cast<int>(tiles.cols());
     const int rows = (count + columns - 1) / columns;
     const int cell = side * scale + 1;

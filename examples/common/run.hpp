@@ -36,12 +36,14 @@ inline void add_common_flags(CLI::App& app, RunOptions& o) {
     app.add_option("--out", o.out, "folder for loss.csv, PNGs and checkpoint.safetensors")->capture_default_str();
     app.add_option("--resume", o.resume, "checkpoint to continue from")->check(CLI::ExistingFile);
     app.add_option("--epochs", o.epochs, "epochs to train (in all, counting resumed ones)")
-        ->check(CLI::Range(1, 100000))->capture_default_str();
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
     app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(1L, 60000L))->capture_default_str();
     app.add_option("--lr", o.lr, "base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
     app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (biases: decay_mult 0)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     app.add_option("--seed", o.seed, "seed of the initialisation and the shuffles")->capture_default_str();
     app.add_option("--limit", o.limit, "use only the first N train and test examples (quick runs)")
         ->check(CLI::NonNegativeNumber);

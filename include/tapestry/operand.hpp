@@ -25,7 +25,8 @@ auto as_expression(X&& x) {
     if constexpr (is_param_v<D>) {
         // A temporary Param would be gone before backward() writes its gradient.
         if constexpr (!std::is_lvalue_reference_v<X>)
-            diagnostic::report<diagnostic::a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable<D>>();
+            diagnostic::report<
+                diagnostic::a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable<D>>();
         return detail::ParamAccess::leaf(x);
     } else if constexpr (is_var_v<D>) {
         return detail::VarAccess::leaf(x);
@@ -40,6 +41,15 @@ using expression_t = decltype(as_expression(std::declval<X>()));
 namespace detail {
 template <Operand X>
 using scalar_of = typename expression_t<X>::Scalar;
+
+// Two operands of an operation need the same scalar type; a diagnostic names both.
+template <class A, class B>
+inline constexpr bool same_scalar = std::is_same_v<typename A::Scalar, typename B::Scalar>;
+
+template <class A, class B>
+constexpr void report_scalar_mismatch() {
+    diagnostic::report<diagnostic::operands_have_different_scalar_types<typename A::Scalar, typename B::Scalar>>();
+}
 }  // namespace detail
 
 // Any operand as a Var: an expression evaluated (one fused loop, one node), a Param

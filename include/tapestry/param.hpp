@@ -76,7 +76,7 @@ public:
             check_shape(other.rows(), other.cols());
             *value_ = *other.value_;
             *grad_ = other.grad();
-            gradient_->rebind(grad_->data(), grad_->size());  // a Dynamic extent may have reallocated it
+            gradient_->assigned(grad_->data(), grad_->size());
             value_data_ = value_->data();
         }
         return *this;
@@ -135,8 +135,8 @@ private:
 
     static void check_shape(Index rows, Index cols) {
         if ((Rows != Dynamic && rows != Rows) || (Cols != Dynamic && cols != Cols) || rows < 0 || cols < 0)
-            detail::throw_shape_error("Param", Rows == Dynamic ? rows : Rows, Cols == Dynamic ? cols : Cols,
-                                      rows, cols, "the initial value must have the Param's shape");
+            detail::throw_shape_error("Param", Rows == Dynamic ? rows : Rows, Cols == Dynamic ? cols : Cols, rows, cols,
+                                      "the initial value must have the Param's shape");
     }
 
     static std::unique_ptr<detail::ParamGradient<T>> gradient_of(Matrix& grad) {

@@ -49,6 +49,12 @@ public:
     template <class U, int R, int C>
     Var(const Param<U, R, C>& p)  // NOLINT(google-explicit-constructor)
         : parts_(checked_parts(detail::ParamAccess::leaf(p))) {}
+    // A temporary Param would be gone before backward() writes its gradient.
+    template <class U, int R, int C>
+    Var(Param<U, R, C>&&) {  // NOLINT(google-explicit-constructor)
+        diagnostic::report<
+            diagnostic::a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable<Param<U, R, C>>>();
+    }
 
     // Views the same value as a Var of another static shape, checking the run-time extents.
     template <class U, int R, int C>
@@ -96,8 +102,8 @@ private:
                 diagnostic::cannot_assign_expression_to_a_var_of_another_scalar_type<typename E::Scalar, T>>();
             return {};
         } else if constexpr (!shape_rules::agree(E::Rows, Rows) || !shape_rules::agree(E::Cols, Cols)) {
-            diagnostic::report<diagnostic::cannot_assign_expression_to_a_var_of_another_shape<
-                Shape<E::Rows, E::Cols>, Shape<Rows, Cols>>>();
+            diagnostic::report<diagnostic::cannot_assign_expression_to_a_var_of_another_shape<Shape<E::Rows, E::Cols>,
+                                                                                              Shape<Rows, Cols>>>();
             return {};
         } else {
             if ((Rows != Dynamic && e.rows() != Rows) || (Cols != Dynamic && e.cols() != Cols))
@@ -109,7 +115,8 @@ private:
     }
 
     // Held whatever the static shape, so that what does not depend on it is compiled once.
-    detail::ValueParts<T> parts_{nullptr, nullptr, Rows == Dynamic ? 0 : Rows, Cols == Dynamic ? 0 : Cols, {}, 0, 0, {}};
+    detail::ValueParts<T> parts_{nullptr, nullptr, Rows == Dynamic ? 0 : Rows, Cols == Dynamic ? 0 : Cols, {}, 0,
+                                 0,       {}};
 };
 
 namespace detail {

@@ -38,7 +38,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         tapestry::io::SafetensorsFile file(path);  // the container alone, whatever it holds
         for (const auto& [name, entry] : file.entries())
             if (entry.end < entry.begin) std::abort();
-    } catch (const tapestry::io::file_error&) {
-    }
+    } catch (const tapestry::io::file_error&) {}
     return 0;
 }

@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (idx.dims.empty() || count != idx.data.size()) std::abort();
         if (idx.dims.size() == 3) {
             const auto images = tapestry::io::read_idx_images<float>(path);
-            if (images.size() != static_cast<Eigen::Index>(count) || (images.array() < 0).any() || (images.array() > 1).any())
+            if (images.size() != static_cast<Eigen::Index>(count) || (images.array() < 0).any() ||
+                (images.array() > 1).any())
                 std::abort();
         }
         if (idx.dims.size() == 1 && tapestry::io::read_idx_labels(path).size() != count) std::abort();

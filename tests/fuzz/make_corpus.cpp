@@ -27,8 +27,8 @@ std::vector<std::uint8_t> idx(std::vector<std::uint32_t> dims) {
 }
 
 void write(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 void write_gzip(const std::string& path, const std::vector<std::uint8_t>& bytes) {

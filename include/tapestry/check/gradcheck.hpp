@@ -19,9 +19,9 @@
 namespace tapestry {
 
 struct GradcheckOptions {
-    double step = 1e-6;           // relative to max(1, |value|)
-    double scale_floor = 1e-3;    // error = |analytic - numeric| / max(|analytic|, |numeric|, scale_floor)
-    Index max_coordinates = 0;    // per Param; 0 checks all, otherwise a seeded random sample
+    double step = 1e-6;         // relative to max(1, |value|)
+    double scale_floor = 1e-3;  // error = |analytic - numeric| / max(|analytic|, |numeric|, scale_floor)
+    Index max_coordinates = 0;  // per Param; 0 checks all, otherwise a seeded random sample
     unsigned seed = 12345;
 };
 
@@ -79,7 +79,7 @@ double gradcheck(const GradcheckOptions& options, F&& f, const nn::ParamSet<T>& 
     std::mt19937 rng(options.seed);
     double worst = 0;
     for (std::size_t k = 0; k < params.size(); ++k)
-        worst = std::max(worst, detail::gradcheck_one(f, params[k].value_data, params[k].rows * params[k].cols,
+        worst = std::max(worst, detail::gradcheck_one(f, params[k].value().data(), params[k].rows * params[k].cols,
                                                       analytic[k].data(), options, rng));
     for (std::size_t k = 0; k < params.size(); ++k) params[k].grad() = saved_grads[k];
     return worst;

@@ -31,8 +31,8 @@ struct value_error : error {
 
 namespace detail {
 
-[[noreturn, gnu::cold]] inline void throw_shape_error(const char* operation, Index r1, Index c1, Index r2,
-                                           Index c2, const char* requirement) {
+[[noreturn, gnu::cold]] inline void throw_shape_error(const char* operation, Index r1, Index c1, Index r2, Index c2,
+                                                      const char* requirement) {
     throw shape_error(std::string(operation) + ": shapes " + to_string_shape(r1, c1) + " and " +
                       to_string_shape(r2, c2) + " do not agree (" + requirement + ")");
 }

@@ -20,10 +20,8 @@ struct Shape {
     static constexpr int cols = Cols;
 };
 
-// "128x784", or "128x?" for a Dynamic extent known only at run time.
-inline std::string to_string_shape(Index rows, Index cols) {
-    return std::to_string(rows) + "x" + std::to_string(cols);
-}
+// "128x784": a shape as messages print it (run-time extents).
+inline std::string to_string_shape(Index rows, Index cols) { return std::to_string(rows) + "x" + std::to_string(cols); }
 
 namespace detail {
 // How messages name a leaf or a product's operand: "Param 128x784", "Var 784x64".
@@ -50,8 +48,8 @@ constexpr bool repeats(int mine, int other) { return mine == 1 && other != 1; }
 
 template <int R1, int C1, int R2, int C2>
 struct Elementwise {
-    static constexpr bool left_repeats_rows = repeats(R1, R2);   // 1xC on the left
-    static constexpr bool left_repeats_cols = repeats(C1, C2);   // Rx1 on the left
+    static constexpr bool left_repeats_rows = repeats(R1, R2);  // 1xC on the left
+    static constexpr bool left_repeats_cols = repeats(C1, C2);  // Rx1 on the left
     static constexpr bool right_repeats_rows = repeats(R2, R1);
     static constexpr bool right_repeats_cols = repeats(C2, C1);
 
@@ -62,7 +60,6 @@ struct Elementwise {
     static constexpr int rows = left_repeats_rows ? R2 : right_repeats_rows ? R1 : merge(R1, R2);
     static constexpr int cols = left_repeats_cols ? C2 : right_repeats_cols ? C1 : merge(C1, C2);
 };
-
 
 }  // namespace shape_rules
 namespace detail {

@@ -48,7 +48,8 @@ public:
 
     // Batch i of the current epoch, copied into `out` (its buffers are reused).
     void get(Index i, Batch<T>& out) const {
-        if (i < 0 || i >= size()) throw value_error("Batches: batch " + std::to_string(i) + " of " + std::to_string(size()));
+        if (i < 0 || i >= size())
+            throw value_error("Batches: batch " + std::to_string(i) + " of " + std::to_string(size()));
         const Index begin = i * batch_size_, count = std::min(batch_size_, examples_.cols() - begin);
         out.x.resize(examples_.rows(), count);
         out.labels.clear();
@@ -61,7 +62,10 @@ public:
 
 private:
     Batches(const Matrix& examples, const std::vector<int>* labels, Index batch_size, std::uint64_t seed)
-        : examples_(examples), labels_(labels), batch_size_(batch_size), seed_(seed),
+        : examples_(examples),
+          labels_(labels),
+          batch_size_(batch_size),
+          seed_(seed),
           order_(static_cast<std::size_t>(examples.cols())) {
         if (batch_size <= 0) throw value_error("Batches: batch size must be positive");
         if (labels != nullptr && static_cast<Index>(labels->size()) != examples.cols())

@@ -27,7 +27,7 @@ ValueParts<typename E::Scalar> evaluate_parts(const E& e) {
     if constexpr (std::is_same_v<E, VarLeaf<T, E::Rows, E::Cols>>)
         return e.parts();
     else
-        return build_node<T, E::Rows, E::Cols>(FusedRoot{}, e.rows(), e.cols(), e);
+        return make_node_parts<T, E::Rows, E::Cols>(FusedRoot{}, e.rows(), e.cols(), e);
 }
 
 // An operand whose values are stored: a leaf as it is, anything else evaluated once.

@@ -62,14 +62,13 @@ public:
             gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, data_);
     }
 
-    // After a Dynamic Param's storage moved (it was assigned another shape).
-    void rebind(T* data, Index size) {
+    // After the Param's gradient was assigned as a whole (a copy of another Param's): the
+    // memory, which may have moved if a Dynamic extent changed, holds a gradient now.
+    void assigned(T* data, Index size) {
         data_ = data;
         size_ = size;
+        stale_.store(false, std::memory_order_relaxed);
     }
-
-    // For tests: does the memory still hold the values of before the last zero_grad()?
-    bool holds_stale_values() const { return stale_.load(std::memory_order_relaxed); }
 
 private:
     // A writer about to produce the whole gradient: true if it must overwrite (the

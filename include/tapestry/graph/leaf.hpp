@@ -36,8 +36,8 @@ public:
     detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_param(gradient_); }
 
     auto kernel_form() const {
-        return ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(
-            value_, gradient_, rows_, cols_);
+        return ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(value_, gradient_,
+                                                                                                      rows_, cols_);
     }
     static const char* kind() { return "Param"; }
     [[gnu::cold]] std::string describe() const { return detail::describe_operand(kind(), rows_, cols_); }

@@ -52,8 +52,12 @@ namespace tapestry::detail {
 template <class T, int R, int C>
 class NodeOutput {
 public:
+    // Without a recording, scratch is marked now, so that what keep() takes is given back
+    // last-in first-out with whatever forward itself takes from scratch.
     NodeOutput(T* value, Index rows, Index cols, Recording* recording)
-        : value_(value), rows_(rows), cols_(cols), recording_(recording) {}
+        : value_(value), rows_(rows), cols_(cols), recording_(recording) {
+        if (recording_ == nullptr) scratch_.emplace();
+    }
     NodeOutput(const NodeOutput&) = delete;
     NodeOutput& operator=(const NodeOutput&) = delete;
 
@@ -66,11 +70,11 @@ public:
     bool recording() const { return recording_ != nullptr; }
 
     // Memory for `count` values of U that backward will read: on the tape when
-    // recording, else scratch that lives until forward returns.
+    // recording, else scratch that lives until forward returns. Scratch is last-in
+    // first-out: keep what you need before forward takes scratch of its own.
     template <class U>
     U* keep(Index count) const {
         if (recording_ != nullptr) return recording_->allocate_values<U>(count);
-        if (!scratch_) scratch_.emplace();
         return scratch_->template take<U>(count);
     }
 
@@ -117,7 +121,7 @@ NewValue<T> allocate_value(Recording* recording, Index rows, Index cols, bool ne
 
 // The builder's work, compiled once per op and kernel form of its inputs and result.
 template <class T, int R, int C, class Op, class... Inputs>
-ValueParts<T> record_node(Op op, Index rows, Index cols, Inputs... inputs) {
+ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) {
     (inputs.verify(), ...);
     const bool needs_grad = (false || ... || inputs.needs_grad());
     Recording* const tape = Recording::active();
@@ -148,15 +152,16 @@ ValueParts<T> record_node(Op op, Index rows, Index cols, Inputs... inputs) {
 // The builder's entry, for a result of static shape R x C and run-time shape
 // rows x cols: what a Var<T, R, C> is made of.
 template <class T, int R, int C, class Op, class... Inputs>
-ValueParts<T> build_node(Op op, Index rows, Index cols, const Inputs&... inputs) {
-    return record_node<T, kernel_form_extent(R, C, R), kernel_form_extent(R, C, C)>(std::move(op), rows, cols,
-                                                                                   inputs.kernel_form()...);
+ValueParts<T> make_node_parts(Op op, Index rows, Index cols, const Inputs&... inputs) {
+    return make_kernel_node<T, kernel_form_extent(R, C, R), kernel_form_extent(R, C, C)>(std::move(op), rows, cols,
+                                                                                         inputs.kernel_form()...);
 }
 
-// The same, as the Var an operation returns (`Result` is a Var<T, R, C>).
+// The same, as the Var an operation returns. `Result` is a Var<T, R, C>, whose
+// constructor from ValueParts is private to everything but this function.
 template <class Result, class Op, class... Inputs>
 Result make_node(Op op, Index rows, Index cols, const Inputs&... inputs) {
-    return Result(build_node<typename Result::Scalar, Result::rows_at_compile_time, Result::cols_at_compile_time>(
+    return Result(make_node_parts<typename Result::Scalar, Result::rows_at_compile_time, Result::cols_at_compile_time>(
         std::move(op), rows, cols, inputs...));
 }
 

@@ -19,7 +19,7 @@ struct ValueParts {
     Index rows, cols;
     KeepAlive<TapeLife> life;  // empty: owned value (inference or constant)
     std::uint64_t epoch;
-    std::size_t position;  // the recording's size after this value's node: backward starts here
+    std::size_t position;         // the recording's size after this value's node: backward starts here
     KeepAlive<const void> owner;  // keeps an owned value alive
 };
 

@@ -21,7 +21,7 @@ using DynamicMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>;
 template <class T>
 std::vector<io::TensorView<T>> param_views(const nn::ParamSet<T>& params) {
     std::vector<io::TensorView<T>> views;
-    for (const auto& p : params) views.push_back({p.name, {p.value_data, p.rows, p.cols}});
+    for (const auto& p : params) views.push_back({p.name, {p.value().data(), p.rows, p.cols}});
     return views;
 }
 
@@ -106,7 +106,8 @@ void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
     SafetensorsFile file(path);
     // save_checkpoint always writes one; without it a flipped bit in its key would go unchecked.
     if (file.metadata().count(detail::checksum_key) == 0)
-        file.fail("", std::string("no ") + detail::checksum_key + " checksum: not written by save_checkpoint, or damaged");
+        file.fail("",
+                  std::string("no ") + detail::checksum_key + " checksum: not written by save_checkpoint, or damaged");
     const auto& params = optimizer.params();
     std::set<std::string> expected;
     for (std::size_t i = 0; i < params.size(); ++i) {

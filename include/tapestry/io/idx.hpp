@@ -61,7 +61,8 @@ inline IdxArray read_idx(const std::string& path) {
         throw file_error(path + ": IDX element type " + std::to_string(bytes[2]) +
                          " is not supported (only unsigned bytes, 8)");
     const std::size_t rank = bytes[3];
-    if (rank < 1 || rank > 3) throw file_error(path + ": IDX with " + std::to_string(rank) + " dimensions (1 to 3 expected)");
+    if (rank < 1 || rank > 3)
+        throw file_error(path + ": IDX with " + std::to_string(rank) + " dimensions (1 to 3 expected)");
     const std::size_t header = 4 + 4 * rank;
     if (bytes.size() < header) throw file_error(path + ": truncated inside the IDX dimensions");
 

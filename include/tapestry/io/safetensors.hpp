@@ -23,8 +23,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <zlib.h>
+#include <nlohmann/json.hpp>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
@@ -126,8 +126,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorView<T>>
     std::vector<T> row_major;
     for (const auto& t : tensors) {
         row_major.resize(static_cast<std::size_t>(t.matrix.size()));
-        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-            row_major.data(), t.matrix.rows(), t.matrix.cols()) = t.matrix;
+        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(row_major.data(), t.matrix.rows(),
+                                                                                      t.matrix.cols()) = t.matrix;
         // The format is little-endian, as is every machine tapestry builds for.
         static_assert(std::endian::native == std::endian::little);
         file.append(reinterpret_cast<const char*>(row_major.data()), row_major.size() * sizeof(T));
@@ -167,9 +167,11 @@ public:
         std::ifstream in(path_, std::ios::binary);
         if (!in) throw file_error(path_ + ": cannot open: " + std::strerror(errno));
         bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        if (bytes_.size() < 8) fail("", "the file is " + std::to_string(bytes_.size()) + " bytes, shorter than its 8-byte header length");
+        if (bytes_.size() < 8)
+            fail("", "the file is " + std::to_string(bytes_.size()) + " bytes, shorter than its 8-byte header length");
         std::uint64_t header_size = 0;
-        for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes_[static_cast<std::size_t>(i)]);
+        for (int i = 7; i >= 0; --i)
+            header_size = (header_size << 8) | static_cast<unsigned char>(bytes_[static_cast<std::size_t>(i)]);
         if (header_size > bytes_.size() - 8)
             fail("", "the header claims " + std::to_string(header_size) + " bytes but the file has only " +
                          std::to_string(bytes_.size() - 8) + " after the length");
@@ -177,7 +179,8 @@ public:
 
         nlohmann::json header;
         try {
-            header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_));
+            header =
+                nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_));
         } catch (const nlohmann::json::exception& e) {
             fail("", std::string("the header is not valid JSON (") + e.what() + ")");
         }
@@ -199,8 +202,8 @@ public:
         if (e.dtype != safetensors_dtype<T>())
             fail(name, "dtype " + e.dtype + " where " + safetensors_dtype<T>() + " is expected");
         if (e.rows != rows || e.cols != cols)
-            fail(name, "shape " + to_string_shape(e.rows, e.cols) + " where " + to_string_shape(rows, cols) +
-                           " is expected");
+            fail(name,
+                 "shape " + to_string_shape(e.rows, e.cols) + " where " + to_string_shape(rows, cols) + " is expected");
     }
 
     // Copies tensor `name` (checked with expect() first) into a column-major destination.
@@ -210,8 +213,8 @@ public:
         const Entry& e = entries_.at(name);
         std::vector<T> row_major(static_cast<std::size_t>(out.size()));
         std::memcpy(row_major.data(), bytes_.data() + data_start_ + e.begin, e.end - e.begin);
-        out = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(row_major.data(),
-                                                                                                   out.rows(), out.cols());
+        out = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+            row_major.data(), out.rows(), out.cols());
     }
 
     [[noreturn]] void fail(const std::string& tensor, const std::string& problem) const {

@@ -81,12 +81,12 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
         else
             c.noalias() += alpha * b.transpose() * y;
     } else {
-        using namespace Eigen;
+        constexpr int a_order = TransposeA ? Eigen::RowMajor : Eigen::ColMajor;
+        constexpr int b_order = TransposeB ? Eigen::RowMajor : Eigen::ColMajor;
+        using Kernel = Eigen::internal::general_matrix_matrix_product<Index, T, a_order, false, T, b_order, false,
+                                                                      Eigen::ColMajor, 1>;
         WorkspaceBlocking<T> blocking(m, n, k);
-        internal::general_matrix_matrix_product<Index, T, TransposeA ? RowMajor : ColMajor, false, T,
-                                                TransposeB ? RowMajor : ColMajor, false, ColMajor,
-                                                1>::run(m, n, k, A, a_rows, B, b_rows, C, 1, m, alpha, blocking,
-                                                        nullptr);
+        Kernel::run(m, n, k, A, a_rows, B, b_rows, C, 1, m, alpha, blocking, nullptr);
     }
 }
 

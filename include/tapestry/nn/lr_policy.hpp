@@ -19,8 +19,8 @@ struct LrPolicy {
     double power = 1.0;
     long step_size = 1;
     long max_iter = 1;
-    double min_lr = 0.0;              // cosine's floor
-    std::vector<long> step_values;    // multistep
+    double min_lr = 0.0;            // cosine's floor
+    std::vector<long> step_values;  // multistep
 
     // The learning rate at iteration `iter` (0-based), with Caffe's formulas.
     double at(long iter) const {

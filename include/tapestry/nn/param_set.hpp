@@ -28,22 +28,24 @@ struct NamedParam {
     template <int R, int C>
     NamedParam(std::string param_name, Param<T, R, C>& p, ParamOptions param_options = {})
         : name(std::move(param_name)),
-          value_data(tapestry::detail::ParamAccess::value_data(p)),
-          gradient(&tapestry::detail::ParamAccess::gradient(p)),
           rows(p.rows()),
           cols(p.cols()),
-          options(param_options) {}
+          options(param_options),
+          value_data_(tapestry::detail::ParamAccess::value_data(p)),
+          gradient_(&tapestry::detail::ParamAccess::gradient(p)) {}
 
-    Eigen::Map<Matrix> value() const { return {value_data, rows, cols}; }
-    // The gradient, its zeros written first if zero_grad() left it stale.
-    Eigen::Map<Matrix> grad() const { return {gradient->read(), rows, cols}; }
-    void zero_grad() const { gradient->set_zero(); }
+    Eigen::Map<Matrix> value() const { return {value_data_, rows, cols}; }
+    // The gradient (graph/gradient.hpp writes its zeros first if they are due).
+    Eigen::Map<Matrix> grad() const { return {gradient_->read(), rows, cols}; }
+    void zero_grad() const { gradient_->set_zero(); }
 
     std::string name;
-    T* value_data;
-    tapestry::detail::ParamGradient<T>* gradient;
     Index rows, cols;
     ParamOptions options;
+
+private:
+    T* value_data_;
+    tapestry::detail::ParamGradient<T>* gradient_;
 };
 
 template <class T>
@@ -82,7 +84,7 @@ private:
             for (std::size_t j = i + 1; j < params_.size(); ++j) {
                 if (params_[i].name == params_[j].name)
                     throw value_error("ParamSet: the name \"" + params_[i].name + "\" is used twice");
-                if (params_[i].value_data == params_[j].value_data)
+                if (params_[i].value().data() == params_[j].value().data())
                     throw value_error("ParamSet: \"" + params_[i].name + "\" and \"" + params_[j].name +
                                       "\" are the same Param");
             }

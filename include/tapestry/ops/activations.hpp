@@ -57,17 +57,18 @@ struct Softplus {
 // x Φ(x), Φ the standard normal distribution function: PyTorch's gelu (approximate='none').
 struct Gelu {
     static constexpr const char* name = "gelu";
+    // Φ(x) = erfc(-x / √2) / 2: erfc keeps its digits where Φ is tiny (x < -5), 1 + erf(x / √2) does not.
     template <class X>
-    static auto phi(const X& x) {  // Φ(x) = (1 + erf(x / √2)) / 2
+    static auto normal_cdf(const X& x) {
         using T = typename X::Scalar;
-        return T(0.5) * (T(1) + (x * T(std::numbers::sqrt2 / 2)).unaryExpr([](T v) { return std::erf(v); }));
+        return T(0.5) * (x * T(-std::numbers::sqrt2 / 2)).unaryExpr([](T v) { return std::erfc(v); });
     }
-    auto forward(const auto& x) const { return x * phi(x); }
-    // Φ(x) + x φ(x), φ the normal density; x² overflowing makes φ 0, not NaN.
+    auto forward(const auto& x) const { return x * normal_cdf(x); }
+    // Φ(x) + x φ(x), φ the normal density; where x² overflows, φ is 0, not NaN.
     auto backward(const auto& g, const auto& x, const auto&) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         const T inverse_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-        return g * (phi(x) + x * (T(-0.5) * x.square()).exp() * inverse_sqrt_2pi);
+        return g * (normal_cdf(x) + x * (T(-0.5) * x.square()).exp() * inverse_sqrt_2pi);
     }
 };
 
@@ -90,7 +91,8 @@ struct GeluTanh {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         const auto t = tanh_u(x);
         const auto clamped = x.cwiseMax(T(-20)).cwiseMin(T(20));
-        const auto du_dx = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (T(1) + T(3 * 0.044715) * clamped.square());
+        const auto du_dx =
+            T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (T(1) + T(3 * 0.044715) * clamped.square());
         return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t.square()) * du_dx);
     }
 };

@@ -3,9 +3,13 @@
 // concat_rows(a, b) = [a; b], the rows of b below those of a (two feature sets as one).
 // Backward hands each operand its block of the adjoint.
 
+#include <type_traits>
+#include <utility>
+
 #include "tapestry/core/diagnostics.hpp"
+#include "tapestry/core/errors.hpp"
 #include "tapestry/graph/node.hpp"
-#include "tapestry/ops/elementwise.hpp"
+#include "tapestry/operand.hpp"
 
 namespace tapestry {
 namespace diagnostic {
@@ -25,10 +29,11 @@ struct Concat {
 };
 }  // namespace shape_rules
 
-namespace detail {
+namespace ops {
 
+// The node of concat_columns (SideBySide) and concat_rows.
 template <bool SideBySide>
-struct Concat {
+struct Join {
     static constexpr const char* name = SideBySide ? "concat_columns" : "concat_rows";
 
     void forward(const auto& out, const auto& a, const auto& b) const {
@@ -51,52 +56,50 @@ struct Concat {
     }
 };
 
+}  // namespace ops
+
+namespace detail {
+
+template <bool SideBySide, class A, class B>
+auto concat(A a, B b) {
+    // Extents along the joined axis (columns side by side) and across it.
+    constexpr int joined_a = SideBySide ? A::Cols : A::Rows, across_a = SideBySide ? A::Rows : A::Cols;
+    constexpr int joined_b = SideBySide ? B::Cols : B::Rows, across_b = SideBySide ? B::Rows : B::Cols;
+    using Rule = shape_rules::Concat<joined_a, across_a, joined_b, across_b>;
+    using Result = std::conditional_t<SideBySide, Var<typename A::Scalar, Rule::across, Rule::joined>,
+                                      Var<typename A::Scalar, Rule::joined, Rule::across>>;
+    using Misuse = std::conditional_t<SideBySide,
+                                      diagnostic::concat_columns_needs_operands_with_the_same_number_of_rows<
+                                          Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>,
+                                      diagnostic::concat_rows_needs_operands_with_the_same_number_of_columns<
+                                          Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>>;
+    if constexpr (!same_scalar<A, B>) {
+        report_scalar_mismatch<A, B>();
+        return Result();
+    } else if constexpr (!Rule::ok) {
+        diagnostic::report<Misuse>();
+        return Result();
+    } else {
+        if (SideBySide ? a.rows() != b.rows() : a.cols() != b.cols())
+            throw_shape_error(
+                ops::Join<SideBySide>::name, a.rows(), a.cols(), b.rows(), b.cols(),
+                SideBySide ? "both need the same number of rows" : "both need the same number of columns");
+        const Index rows = SideBySide ? a.rows() : a.rows() + b.rows();
+        const Index cols = SideBySide ? a.cols() + b.cols() : a.cols();
+        return make_node<Result>(ops::Join<SideBySide>{}, rows, cols, a, b);
+    }
+}
+
 }  // namespace detail
 
 template <Operand A, Operand B>
 auto concat_columns(A&& left, B&& right) {
-    auto a = as_expression(std::forward<A>(left));
-    auto b = as_expression(std::forward<B>(right));
-    using EA = decltype(a);
-    using EB = decltype(b);
-    using Rule = shape_rules::Concat<EA::Cols, EA::Rows, EB::Cols, EB::Rows>;
-    using Result = Var<typename EA::Scalar, Rule::across, Rule::joined>;
-    if constexpr (!detail::same_scalar<EA, EB>) {
-        detail::report_scalar_mismatch<EA, EB>();
-        return Result();
-    } else if constexpr (!Rule::ok) {
-        diagnostic::report<diagnostic::concat_columns_needs_operands_with_the_same_number_of_rows<
-            Shape<EA::Rows, EA::Cols>, Shape<EB::Rows, EB::Cols>>>();
-        return Result();
-    } else {
-        if (a.rows() != b.rows())
-            detail::throw_shape_error("concat_columns", a.rows(), a.cols(), b.rows(), b.cols(),
-                                      "both need the same number of rows");
-        return detail::make_node<Result>(detail::Concat<true>{}, a.rows(), a.cols() + b.cols(), a, b);
-    }
+    return detail::concat<true>(as_expression(std::forward<A>(left)), as_expression(std::forward<B>(right)));
 }
 
 template <Operand A, Operand B>
 auto concat_rows(A&& top, B&& bottom) {
-    auto a = as_expression(std::forward<A>(top));
-    auto b = as_expression(std::forward<B>(bottom));
-    using EA = decltype(a);
-    using EB = decltype(b);
-    using Rule = shape_rules::Concat<EA::Rows, EA::Cols, EB::Rows, EB::Cols>;
-    using Result = Var<typename EA::Scalar, Rule::joined, Rule::across>;
-    if constexpr (!detail::same_scalar<EA, EB>) {
-        detail::report_scalar_mismatch<EA, EB>();
-        return Result();
-    } else if constexpr (!Rule::ok) {
-        diagnostic::report<diagnostic::concat_rows_needs_operands_with_the_same_number_of_columns<
-            Shape<EA::Rows, EA::Cols>, Shape<EB::Rows, EB::Cols>>>();
-        return Result();
-    } else {
-        if (a.cols() != b.cols())
-            detail::throw_shape_error("concat_rows", a.rows(), a.cols(), b.rows(), b.cols(),
-                                      "both need the same number of columns");
-        return detail::make_node<Result>(detail::Concat<false>{}, a.rows() + b.rows(), a.cols(), a, b);
-    }
+    return detail::concat<false>(as_expression(std::forward<A>(top)), as_expression(std::forward<B>(bottom)));
 }
 
 }  // namespace tapestry

@@ -7,7 +7,7 @@
 #include "tapestry/var.hpp"
 
 namespace tapestry {
-namespace detail {
+namespace ops {
 
 // A copy of an Eigen matrix or array expression; a node without inputs, so with no backward step.
 template <class Derived>
@@ -17,14 +17,14 @@ struct CopyOf {
     [[gnu::cold]] std::string describe() const { return "constant " + to_string_shape(source->rows(), source->cols()); }
 };
 
-}  // namespace detail
+}  // namespace ops
 
 // The matrix is copied (into the tape's arena when one is active), so a temporary is
 // fine. Any Eigen matrix or array expression will do.
 template <class Derived>
 auto constant(const Eigen::DenseBase<Derived>& m) {
     using Result = Var<typename Derived::Scalar, Derived::RowsAtCompileTime, Derived::ColsAtCompileTime>;
-    return detail::make_node<Result>(detail::CopyOf<Derived>{&m.derived()}, m.rows(), m.cols());
+    return detail::make_node<Result>(ops::CopyOf<Derived>{&m.derived()}, m.rows(), m.cols());
 }
 
 // A constant that belongs to no tape: it owns its copy of m, and every tape reads it in

@@ -25,14 +25,6 @@
 
 namespace tapestry::detail {
 
-template <class A, class B>
-inline constexpr bool same_scalar = std::is_same_v<typename A::Scalar, typename B::Scalar>;
-
-template <class A, class B>
-constexpr void report_scalar_mismatch() {
-    diagnostic::report<diagnostic::operands_have_different_scalar_types<typename A::Scalar, typename B::Scalar>>();
-}
-
 // A broadcast reads stored values: a computed column or row (small) is stored first.
 template <bool RepeatRows, bool RepeatCols, int R, int C, class E>
 auto repeat_if(E e, Index rows, Index cols) {
@@ -53,7 +45,7 @@ auto elementwise(const char* name, Op op, A a, B b) {
         return a;
     } else if constexpr (!Rule::ok) {
         diagnostic::report<diagnostic::elementwise_operation_on_incompatible_shapes<Shape<A::Rows, A::Cols>,
-                                                                                     Shape<B::Rows, B::Cols>>>();
+                                                                                    Shape<B::Rows, B::Cols>>>();
         return a;
     } else {
         constexpr bool rows_repeat = Rule::left_repeats_rows || Rule::right_repeats_rows;
@@ -64,10 +56,10 @@ auto elementwise(const char* name, Op op, A a, B b) {
                               "operand to broadcast");
         const Index rows = Rule::left_repeats_rows ? b.rows() : a.rows();
         const Index cols = Rule::left_repeats_cols ? b.cols() : a.cols();
-        auto left = repeat_if<Rule::left_repeats_rows, Rule::left_repeats_cols, Rule::rows, Rule::cols>(
-            std::move(a), rows, cols);
-        auto right = repeat_if<Rule::right_repeats_rows, Rule::right_repeats_cols, Rule::rows, Rule::cols>(
-            std::move(b), rows, cols);
+        auto left = repeat_if<Rule::left_repeats_rows, Rule::left_repeats_cols, Rule::rows, Rule::cols>(std::move(a),
+                                                                                                        rows, cols);
+        auto right = repeat_if<Rule::right_repeats_rows, Rule::right_repeats_cols, Rule::rows, Rule::cols>(std::move(b),
+                                                                                                           rows, cols);
         return BinaryExpr<Op, decltype(left), decltype(right)>(op, std::move(left), std::move(right));
     }
 }

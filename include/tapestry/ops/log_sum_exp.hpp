@@ -12,7 +12,7 @@
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
-namespace detail {
+namespace ops {
 
 template <class T>
 struct LogSumExp {
@@ -25,7 +25,7 @@ struct LogSumExp {
         const auto values = x.array();
         const T max = values.maxCoeff();
         shifted_exp = out.template keep<T>(values.size());
-        Eigen::Map<KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
+        Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
         T sum = T(1);
         if (!std::isfinite(max)) {  // all -inf: log 0 = -inf; any +inf or NaN: that value
             kept = T(0);
@@ -39,19 +39,19 @@ struct LogSumExp {
 
     template <class X>
     void backward(const auto& dy, const auto&, const X& x) const {
-        const Eigen::Map<const KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
+        const Eigen::Map<const detail::KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
         x.backprop((dy(0, 0) * inverse_sum) * kept);
     }
 };
 
-}  // namespace detail
+}  // namespace ops
 
 // log(sum(exp(x))) over all elements, stable for any finite input.
 template <Operand X>
 auto log_sum_exp(X&& x) {
     const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
     using T = typename decltype(leaf)::Scalar;
-    return detail::make_node<Var<T, 1, 1>>(detail::LogSumExp<T>{}, 1, 1, leaf);
+    return detail::make_node<Var<T, 1, 1>>(ops::LogSumExp<T>{}, 1, 1, leaf);
 }
 
 }  // namespace tapestry

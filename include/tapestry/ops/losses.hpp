@@ -10,12 +10,11 @@
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/constant.hpp"
 #include "tapestry/ops/elementwise.hpp"
+#include "tapestry/ops/loss_reduction.hpp"
 #include "tapestry/ops/math.hpp"
 #include "tapestry/ops/sum.hpp"
 
 namespace tapestry {
-
-enum class Reduction { Mean, Sum };
 
 namespace diagnostic {
 template <class PredictionShape, class TargetShape>
@@ -56,7 +55,7 @@ auto same_shape(const char* name, Op op, A a, B b) {
         return a;
     } else if constexpr (!shape_rules::agree(A::Rows, B::Rows) || !shape_rules::agree(A::Cols, B::Cols)) {
         diagnostic::report<diagnostic::loss_needs_prediction_and_target_of_the_same_shape<Shape<A::Rows, A::Cols>,
-                                                                                           Shape<B::Rows, B::Cols>>>();
+                                                                                          Shape<B::Rows, B::Cols>>>();
         return a;
     } else {
         if (a.rows() != b.rows() || a.cols() != b.cols())
@@ -67,9 +66,7 @@ auto same_shape(const char* name, Op op, A a, B b) {
 
 template <LazyExpression E>
 auto reduce(const E& e, Reduction reduction) {
-    using T = typename E::Scalar;
-    const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(e.rows() * e.cols()) : T(1);
-    return scaled_sum(e, scale);
+    return scaled_sum(e, reduction_scale<typename E::Scalar>(reduction, e.rows() * e.cols()));
 }
 
 }  // namespace detail
@@ -86,9 +83,9 @@ auto mse(P&& prediction, Target&& target, Reduction reduction = Reduction::Mean)
 // the logits so that it stays finite for any finite input.
 template <Operand L, class Target>
 auto sigmoid_cross_entropy(L&& logits, Target&& target, Reduction reduction = Reduction::Mean) {
-    auto elementwise_loss = detail::same_shape("sigmoid_cross_entropy", ops::SigmoidCrossEntropy{},
-                                               as_expression(std::forward<L>(logits)),
-                                               detail::as_target(std::forward<Target>(target)));
+    auto elementwise_loss =
+        detail::same_shape("sigmoid_cross_entropy", ops::SigmoidCrossEntropy{}, as_expression(std::forward<L>(logits)),
+                           detail::as_target(std::forward<Target>(target)));
     return detail::reduce(elementwise_loss, reduction);
 }
 

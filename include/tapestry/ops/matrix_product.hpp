@@ -18,11 +18,11 @@
 #include "tapestry/core/errors.hpp"
 #include "tapestry/core/keep_alive.hpp"
 #include "tapestry/core/shape.hpp"
+#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/gemm.hpp"
-#include "tapestry/ops/elementwise.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -129,12 +129,10 @@ template <class T>
 // sums[i] added to every element of line i of m's gradient.
 template <class T>
 [[gnu::noinline]] void add_to_lines(const GemmOperand<T>& m, bool along_rows, const T* sums) {
-    using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
-    using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
     if (along_rows)
-        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Column>(sums, m.rows()).rowwise().replicate(m.cols()));
+        m.gradient.add(m.rows(), m.cols(), repeated<Dynamic, Dynamic, false, true>(sums, m.rows(), m.cols()));
     else
-        m.gradient.add(m.rows(), m.cols(), Eigen::Map<const Row>(sums, m.cols()).colwise().replicate(m.rows()));
+        m.gradient.add(m.rows(), m.cols(), repeated<Dynamic, Dynamic, true, false>(sums, m.rows(), m.cols()));
 }
 
 // The backward step for dC = c 1 1^T, which is what a product receives when the loss
@@ -158,21 +156,28 @@ void add_uniform_product_gradient(T c, const GemmOperand<T>& lhs, const GemmOper
     }
 }
 
+}  // namespace detail
+
+namespace ops {
+
+// The node of a matrix product op(A) op(B): A and B read in place as GEMM operands,
+// backward as at the top of this file.
 template <bool TransposeA, bool TransposeB>
-struct MatrixProduct {
+struct Gemm {
     static constexpr const char* name = "matrix product";
 
     template <class T>
-    void forward(const auto& out, const GemmOperand<T>& a, const GemmOperand<T>& b) const {
-        gemm_overwrite<TransposeA, TransposeB>(T(1), a.data, a.rows(), a.cols(), b.data, b.rows(), b.cols(), out.data());
+    void forward(const auto& out, const detail::GemmOperand<T>& a, const detail::GemmOperand<T>& b) const {
+        detail::gemm_overwrite<TransposeA, TransposeB>(T(1), a.data, a.rows(), a.cols(), b.data, b.rows(), b.cols(),
+                                                       out.data());
     }
 
     template <class T>
-    void backward(const auto& dy, const auto&, const GemmOperand<T>& a, const GemmOperand<T>& b) const {
+    void backward(const auto& dy, const auto&, const detail::GemmOperand<T>& a, const detail::GemmOperand<T>& b) const {
         const T* dC = dy.data();
         const Index rows = dy.rows(), cols = dy.cols();
-        if (is_uniform(dC, rows * cols)) {
-            add_uniform_product_gradient(dC[0], a, b);
+        if (detail::is_uniform(dC, rows * cols)) {
+            detail::add_uniform_product_gradient(dC[0], a, b);
             return;
         }
         if (a.needs_grad()) {
@@ -190,7 +195,7 @@ struct MatrixProduct {
     }
 };
 
-}  // namespace detail
+}  // namespace ops
 
 template <LazyExpression A, LazyExpression B>
 auto matrix_product(const A& a, const B& b) {
@@ -213,7 +218,7 @@ auto matrix_product(const A& a, const B& b) {
         b.verify();
         const auto lhs = detail::gemm_operand_of(a);  // in this order: each may record a node
         const auto rhs = detail::gemm_operand_of(b);
-        using Op = detail::MatrixProduct<detail::is_transposed_leaf<A>(), detail::is_transposed_leaf<B>()>;
+        using Op = ops::Gemm<detail::is_transposed_leaf<A>(), detail::is_transposed_leaf<B>()>;
         return detail::make_node<Result>(Op{}, a.rows(), b.cols(), lhs, rhs);
     }
 }

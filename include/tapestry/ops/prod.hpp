@@ -44,6 +44,10 @@ private:
     static T scaled(T m, long e) { return std::ldexp(m, static_cast<int>(std::clamp(e, -4096L, 4096L))); }
 };
 
+}  // namespace detail
+
+namespace ops {
+
 template <class T>
 struct ProductOfElements {
     static constexpr const char* name = "prod";
@@ -51,7 +55,7 @@ struct ProductOfElements {
     T product = T(1);
     Index zeros = 0, zero_at = 0;
     bool rescaled = false;
-    ExponentTrackingProduct<T> of_nonzeros;
+    detail::ExponentTrackingProduct<T> of_nonzeros;
 
     void forward(const auto& out, const auto& x) {
         const auto values = x.array();
@@ -93,15 +97,14 @@ struct ProductOfElements {
             x.backprop(g * x.array().unaryExpr([nonzeros = of_nonzeros](T v) { return nonzeros.without(v); }));
         } else if (zeros == 1) {
             const T at_zero = g * of_nonzeros.value();
-            x.backprop(KernelArray<T, X::Rows, X::Cols>::NullaryExpr(
-                rows, x.cols(), [at = zero_at, rows, at_zero](Index i, Index j) {
-                    return j * rows + i == at ? at_zero : T(0);
-                }));
+            x.backprop(detail::KernelArray<T, X::Rows, X::Cols>::NullaryExpr(
+                rows, x.cols(),
+                [at = zero_at, rows, at_zero](Index i, Index j) { return j * rows + i == at ? at_zero : T(0); }));
         }
     }
 };
 
-}  // namespace detail
+}  // namespace ops
 
 // The product of all elements (gradient exact at zeros, and where the running product
 // would underflow or overflow).
@@ -109,7 +112,7 @@ template <Operand X>
 auto prod(X&& x) {
     const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
     using T = typename decltype(leaf)::Scalar;
-    return detail::make_node<Var<T, 1, 1>>(detail::ProductOfElements<T>{}, 1, 1, leaf);
+    return detail::make_node<Var<T, 1, 1>>(ops::ProductOfElements<T>{}, 1, 1, leaf);
 }
 
 }  // namespace tapestry

@@ -14,7 +14,7 @@
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
-#include "tapestry/ops/losses.hpp"
+#include "tapestry/ops/loss_reduction.hpp"
 
 namespace tapestry {
 namespace diagnostic {
@@ -22,7 +22,7 @@ template <class LabelType>
 struct softmax_cross_entropy_needs_int_class_labels_not;
 }  // namespace diagnostic
 
-namespace detail {
+namespace ops {
 
 template <class T>
 struct SoftmaxCrossEntropy {
@@ -59,18 +59,18 @@ struct SoftmaxCrossEntropy {
     void backward(const auto& dy, const auto&, const Z& z) const {
         const T g = scale * dy(0, 0);
         const Index classes = z.rows(), examples = z.cols();
-        ScratchScope scratch;
-        Eigen::Map<KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
+        detail::ScratchScope scratch;
+        Eigen::Map<detail::KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
         const auto values = z.array();
         for (Index j = 0; j < examples; ++j) {
             dz.col(j) = g * ((values.col(j) - column_max[j]) - log_sum[j]).exp();
             dz(labels[j], j) -= g;
         }
-        z.backprop(Eigen::Map<const KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
+        z.backprop(Eigen::Map<const detail::KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
     }
 };
 
-}  // namespace detail
+}  // namespace ops
 
 // Labels as a span of class indices, one per column of the logits.
 template <Operand L>
@@ -85,8 +85,8 @@ auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction re
         if (labels[j] < 0 || labels[j] >= classes)
             throw value_error("softmax_cross_entropy: label " + std::to_string(labels[j]) + " of column " +
                               std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
-    const T scale = reduction == Reduction::Mean ? T(1) / static_cast<T>(examples) : T(1);
-    return detail::make_node<Var<T, 1, 1>>(detail::SoftmaxCrossEntropy<T>{labels, scale}, 1, 1, z);
+    const T scale = detail::reduction_scale<T>(reduction, examples);
+    return detail::make_node<Var<T, 1, 1>>(ops::SoftmaxCrossEntropy<T>{labels, scale}, 1, 1, z);
 }
 
 // Labels as any Eigen integer vector.

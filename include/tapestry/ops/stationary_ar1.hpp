@@ -19,7 +19,7 @@
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
-namespace detail {
+namespace ops {
 
 template <class T>
 struct StationaryAr1 {
@@ -42,19 +42,19 @@ struct StationaryAr1 {
         const Index n = e.rows();
         if (n == 0) return;
         const T* x = e.value_data();
-        ScratchScope scratch;
+        detail::ScratchScope scratch;
         T* v = scratch.take<T>(n);
         v[n - 1] = du(n - 1, 0);
         for (Index t = n - 1; t-- > 0;) v[t] = du(t, 0) + phi * v[t + 1];
         T dphi = v[0] * x[0] * phi * scale * scale * scale;
         for (Index t = 1; t < n; ++t) dphi += v[t] * u(t - 1, 0);
         v[0] *= scale;
-        if (e.needs_grad()) e.backprop(Eigen::Map<const KernelArray<T, E::Rows, 1>>(v, n, 1));
+        if (e.needs_grad()) e.backprop(Eigen::Map<const detail::KernelArray<T, E::Rows, 1>>(v, n, 1));
         if (phi_leaf.needs_grad()) phi_leaf.backprop(Eigen::Array<T, 1, 1>::Constant(dphi));
     }
 };
 
-}  // namespace detail
+}  // namespace ops
 
 template <Operand P, Operand E>
 auto stationary_ar1(P&& phi_operand, E&& innovations_operand) {
@@ -70,7 +70,7 @@ auto stationary_ar1(P&& phi_operand, E&& innovations_operand) {
     if (phi.rows() != 1 || phi.cols() != 1 || e.cols() != 1)
         detail::throw_shape_error("stationary_ar1", phi.rows(), phi.cols(), e.rows(), e.cols(),
                                   "phi must be 1x1 and the innovations one column");
-    return detail::make_node<Var<T, Innovations::Rows, 1>>(detail::StationaryAr1<T>{}, e.rows(), 1, phi, e);
+    return detail::make_node<Var<T, Innovations::Rows, 1>>(ops::StationaryAr1<T>{}, e.rows(), 1, phi, e);
 }
 
 }  // namespace tapestry

@@ -6,12 +6,13 @@
 #include <string>
 #include <utility>
 
+#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
-namespace detail {
+namespace ops {
 
 // scale * (sum of all elements).
 template <class T>
@@ -21,12 +22,12 @@ struct ScaledSum {
 
     template <class E>
     void forward(const auto& out, const E& e) const {
-        if constexpr (costly_to_recompute<decltype(e.array())>) {
+        if constexpr (detail::costly_to_recompute<decltype(e.array())>) {
             // A transcendental per element (a loss): evaluated into scratch, then summed. The
             // fused reduction would inline the vectorised transcendentals into each of its
             // unrolled accumulators and its tail: several times the code of one loop, for
             // one pass over memory that the transcendentals' cost hides.
-            const EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
+            const detail::EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
             out.data()[0] = scale * values.array().sum();
         } else {
             // Column by column: a total sum over an expression with a broadcast (which has
@@ -36,7 +37,7 @@ struct ScaledSum {
     }
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
-        e.backprop(KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * dy(0, 0)));
+        e.backprop(detail::KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * dy(0, 0)));
     }
 };
 
@@ -51,19 +52,21 @@ struct PartialSum {
         else
             out.value() = e.array().colwise().sum();
     }
-    void backward(const auto& dy, const auto&, const auto& e) const {
-        // rowwise()/colwise(): a replicate whose other factor is 1 in the type, which Eigen
-        // reads without a modulo per element.
-        if constexpr (AlongRows)
-            e.backprop(dy.rowwise().replicate(e.cols()));
-        else
-            e.backprop(dy.colwise().replicate(e.rows()));
+    // The adjoint spread back over the summed axis, read through a packet-loading
+    // repetition (Eigen's replicate() has no packet access and computes a modulo per element).
+    template <class E>
+    void backward(const auto& dy, const auto&, const E& e) const {
+        e.backprop(detail::repeated<E::Rows, E::Cols, !AlongRows, AlongRows>(dy.data(), e.rows(), e.cols()));
     }
 };
 
+}  // namespace ops
+
+namespace detail {
+
 template <LazyExpression E>
 Var<typename E::Scalar, 1, 1> scaled_sum(const E& e, typename E::Scalar scale) {
-    return make_node<Var<typename E::Scalar, 1, 1>>(ScaledSum<typename E::Scalar>{scale}, 1, 1, e);
+    return make_node<Var<typename E::Scalar, 1, 1>>(ops::ScaledSum<typename E::Scalar>{scale}, 1, 1, e);
 }
 
 }  // namespace detail
@@ -85,14 +88,14 @@ template <Operand X>
 auto row_sum(X&& x) {
     auto e = as_expression(std::forward<X>(x));
     using E = decltype(e);
-    return detail::make_node<Var<typename E::Scalar, E::Rows, 1>>(detail::PartialSum<true>{}, e.rows(), 1, e);
+    return detail::make_node<Var<typename E::Scalar, E::Rows, 1>>(ops::PartialSum<true>{}, e.rows(), 1, e);
 }
 
 template <Operand X>
 auto col_sum(X&& x) {
     auto e = as_expression(std::forward<X>(x));
     using E = decltype(e);
-    return detail::make_node<Var<typename E::Scalar, 1, E::Cols>>(detail::PartialSum<false>{}, 1, e.cols(), e);
+    return detail::make_node<Var<typename E::Scalar, 1, E::Cols>>(ops::PartialSum<false>{}, 1, e.cols(), e);
 }
 
 }  // namespace tapestry

@@ -72,8 +72,10 @@ template <class T>
 [[noreturn, gnu::cold, gnu::noinline]] void throw_anomaly(const char* pass, Description what, const T* data, Index at,
                                                           Index rows, Index cols) {
     throw anomaly_error("anomaly in the " + std::string(pass) + " pass: " + what() + " has " +
-                        (std::isnan(data[at]) ? "NaN" : data[at] > 0 ? "+inf" : "-inf") + " at (" +
-                        std::to_string(at % rows) + ", " + std::to_string(at / rows) + ") of its " +
+                        (std::isnan(data[at]) ? "NaN"
+                         : data[at] > 0       ? "+inf"
+                                              : "-inf") +
+                        " at (" + std::to_string(at % rows) + ", " + std::to_string(at / rows) + ") of its " +
                         to_string_shape(rows, cols));
 }
 
@@ -89,7 +91,8 @@ void check_finite(const T* data, Index rows, Index cols, const char* pass, Descr
 // Forward: the value an operation just computed.
 template <class T>
 void check_value(const T* value, Index rows, Index cols, Description operation) {
-    if (detecting_anomalies()) check_finite(value, rows, cols, "forward", [&] { return "the value of " + operation(); });
+    if (detecting_anomalies())
+        check_finite(value, rows, cols, "forward", [&] { return "the value of " + operation(); });
 }
 
 // Backward: the gradient one input (a leaf named by kind and shape) has just received.

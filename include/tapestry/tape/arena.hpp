@@ -63,9 +63,7 @@ private:
         std::size_t used;
     };
 
-    static constexpr std::size_t round_up(std::size_t n) {
-        return (n + alignment - 1) / alignment * alignment;
-    }
+    static constexpr std::size_t round_up(std::size_t n) { return (n + alignment - 1) / alignment * alignment; }
 
     static bool fits(const Block& block, std::size_t bytes) { return block.used + bytes <= block.size; }
 

@@ -23,10 +23,10 @@ enum class Regularization { L2, L1 };
 
 struct OptimizerOptions {
     LrPolicy lr = lr::fixed(0.01);
-    double weight_decay = 0.0;                      // times each Param's decay_mult
+    double weight_decay = 0.0;  // times each Param's decay_mult
     Regularization regularization = Regularization::L2;
-    double clip_norm = 0.0;                         // > 0: scale gradients down to this global L2 norm
-    int accumulate = 1;                             // backward passes summed per update (iter_size)
+    double clip_norm = 0.0;  // > 0: scale gradients down to this global L2 norm
+    int accumulate = 1;      // backward passes summed per update (iter_size)
 };
 
 // A stretch of one Param that stays in cache while an update runs over it: its
@@ -73,7 +73,7 @@ public:
             const Index size = p.rows * p.cols;
             T* const grad = p.grad().data();  // zeros written first if no backward reached it
             for (Index start = 0; start < size; start += slice_length) {
-                Slice<T> slice{p.value_data + start, grad + start, {}, std::min(slice_length, size - start)};
+                Slice<T> slice{p.value().data() + start, grad + start, {}, std::min(slice_length, size - start)};
                 for (std::size_t k = 0; k < state_[i].size(); ++k) slice.state_data[k] = state_[i][k].data() + start;
                 if (!decouples_weight_decay()) regularize(p, slice);
                 update(p, slice, lr, iteration_ + 1);
@@ -108,8 +108,7 @@ protected:
         if (options_.accumulate < 1) throw value_error("Optimizer: accumulate must be at least 1");
         if (state_names_.size() > Slice<T>::max_states)
             throw value_error("Optimizer: more state tensors than Slice::max_states");
-        for (const auto& p : params_)
-            state_.emplace_back(state_names_.size(), Matrix::Zero(p.rows, p.cols));
+        for (const auto& p : params_) state_.emplace_back(state_names_.size(), Matrix::Zero(p.rows, p.cols));
     }
 
     // Adds the rule's step to the slice's values, from its gradients (already averaged,

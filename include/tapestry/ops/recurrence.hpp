@@ -1,0 +1,5 @@
+#pragma once
+// Deprecated: this header moved (issue 17) and forwards to its new place until the next
+// release. Include tapestry/tapestry.hpp, or the header named below.
+
+#include "tapestry/ops/stationary_ar1.hpp"
