@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Checks the formatting (.clang-format), builds and runs the whole test suite with g++
-# and with clang++ (Release, warnings as errors; it includes every header compiled on
-# its own and the check that headers include only downward), then the tests again with clang++ under AddressSanitizer and
-# UndefinedBehaviorSanitizer, the thread tests under ThreadSanitizer, one training
-# example under valgrind, and fuzzes the file loaders for 60 s each (libFuzzer).
+# and with clang++ (Release, warnings as errors; the suite compiles every header on its
+# own and checks that headers include only downward), then the unit tests again with
+# clang++ under AddressSanitizer and UndefinedBehaviorSanitizer, the thread tests under
+# ThreadSanitizer, one training example under valgrind, and fuzzes the file loaders for
+# 60 s each (libFuzzer).
 # Installs missing Debian packages first.
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -32,7 +33,7 @@ echo "==== valgrind memcheck: examples/tied_autoencoder, 1 epoch on 300 examples
 valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet \
     build/test-g++/examples/tied_autoencoder --epochs 1 --limit 300 --out build/valgrind-out
 
-# Sanitizers: the unit tests only (compile-fail and consumer tests build other programs).
+# Sanitizers: the unit tests only (compile-fail, consumer and header tests build other programs).
 dir="build/test-sanitizers"
 echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: build"
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
@@ -41,7 +42,7 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMP
 cmake --build "$dir" -j "$jobs"
 echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: test"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir "$dir" -j "$jobs" --output-on-failure -E "^(compile_fail|consumer)"
+    ctest --test-dir "$dir" -j "$jobs" --output-on-failure -E "^(compile_fail|consumer|header)"
 
 # ThreadSanitizer: the tests that run threads (separate models, replicas of one model,
 # thread-local tapes and anomaly scopes).

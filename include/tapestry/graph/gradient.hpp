@@ -22,6 +22,25 @@
 
 namespace tapestry::detail {
 
+// target (rows x cols, column-major) = or += `line` repeated: `line` (rows values) as
+// every column when across_columns, else line[j] all down column j. Plain loops,
+// compiled once per scalar type.
+template <class T>
+[[gnu::noinline]] void write_repeated(T* target, bool overwrite, const T* line, bool across_columns, Index rows,
+                                      Index cols) {
+    for (Index j = 0; j < cols; ++j) {
+        T* column = target + j * rows;
+        if (across_columns && overwrite)
+            std::copy_n(line, rows, column);
+        else if (across_columns)
+            for (Index i = 0; i < rows; ++i) column[i] += line[i];
+        else if (overwrite)
+            std::fill_n(column, rows, line[j]);
+        else
+            for (Index i = 0; i < rows; ++i) column[i] += line[j];
+    }
+}
+
 template <class T>
 class ParamGradient {
 public:
@@ -60,6 +79,12 @@ public:
             gemm_overwrite<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, data_);
         else
             gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, data_);
+    }
+
+    // The backward pass: a stored line repeated (see write_repeated) added into the
+    // gradient, or written over it if it is stale.
+    void accumulate_repeated(const T* line, bool across_columns, Index rows, Index cols) {
+        write_repeated(data_, take_for_writing(), line, across_columns, rows, cols);
     }
 
     // After the Param's gradient was assigned as a whole (a copy of another Param's): the
@@ -105,13 +130,12 @@ public:
 
     bool wanted() const { return adjoint_ != nullptr || param_ != nullptr; }
 
-    // g (rows x cols, any Eigen array expression) added into the gradient.
-    template <class G>
-    void add(Index rows, Index cols, const G& g) const {
+    // A stored line repeated (see write_repeated) added into the gradient.
+    void add_repeated(const T* line, bool across_columns, Index rows, Index cols) const {
         if (param_ != nullptr)
-            param_->template accumulate<Dynamic, Dynamic>(rows, cols, g);
+            param_->accumulate_repeated(line, across_columns, rows, cols);
         else
-            Eigen::Map<Eigen::Array<T, Dynamic, Dynamic>>(adjoint_, rows, cols) += g;
+            write_repeated(adjoint_, false, line, across_columns, rows, cols);
     }
 
     // op(A) op(B) added into the gradient.

@@ -37,7 +37,6 @@
 // - describe(inputs...), if the op has it, names the node in messages; by default
 //   "name(input, input)".
 
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -48,16 +47,37 @@
 
 namespace tapestry::detail {
 
+// Where a node's forward keeps what its backward reads: the recording when a step will
+// be recorded, else scratch, marked when this is made (so that it is given back last-in
+// first-out with whatever forward takes itself) and given back when forward returns.
+// Not a template and not inlined: every node shares this code.
+class KeptMemory {
+public:
+    [[gnu::noinline]] explicit KeptMemory(Recording* recording)
+        : recording_(recording),
+          mark_(recording == nullptr ? ScratchStack::of_this_thread().mark() : ScratchStack::Mark{}) {}
+    KeptMemory(const KeptMemory&) = delete;
+    KeptMemory& operator=(const KeptMemory&) = delete;
+    [[gnu::noinline]] ~KeptMemory() {
+        if (recording_ == nullptr) ScratchStack::of_this_thread().release(mark_);
+    }
+
+    [[gnu::noinline]] void* take(std::size_t bytes) {
+        if (recording_ != nullptr) return recording_->allocate_values<std::byte>(static_cast<Index>(bytes));
+        return ScratchStack::of_this_thread().take(bytes);
+    }
+
+private:
+    Recording* recording_;
+    ScratchStack::Mark mark_;
+};
+
 // What an op's forward writes into, and where it keeps what its backward will need.
 template <class T, int R, int C>
 class NodeOutput {
 public:
-    // Without a recording, scratch is marked now, so that what keep() takes is given back
-    // last-in first-out with whatever forward itself takes from scratch.
     NodeOutput(T* value, Index rows, Index cols, Recording* recording)
-        : value_(value), rows_(rows), cols_(cols), recording_(recording) {
-        if (recording_ == nullptr) scratch_.emplace();
-    }
+        : value_(value), rows_(rows), cols_(cols), recording_(recording), kept_(recording) {}
     NodeOutput(const NodeOutput&) = delete;
     NodeOutput& operator=(const NodeOutput&) = delete;
 
@@ -74,15 +94,14 @@ public:
     // first-out: keep what you need before forward takes scratch of its own.
     template <class U>
     U* keep(Index count) const {
-        if (recording_ != nullptr) return recording_->allocate_values<U>(count);
-        return scratch_->template take<U>(count);
+        return static_cast<U*>(kept_.take(sizeof(U) * static_cast<std::size_t>(count)));
     }
 
 private:
     T* value_;
     Index rows_, cols_;
     Recording* recording_;
-    mutable std::optional<ScratchScope> scratch_;
+    mutable KeptMemory kept_;
 };
 
 // "name(first input, second input)", or what the op says of itself.

@@ -18,7 +18,6 @@
 #include "tapestry/core/errors.hpp"
 #include "tapestry/core/keep_alive.hpp"
 #include "tapestry/core/shape.hpp"
-#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/graph/node.hpp"
@@ -126,15 +125,6 @@ template <class T>
     }
 }
 
-// sums[i] added to every element of line i of m's gradient.
-template <class T>
-[[gnu::noinline]] void add_to_lines(const GemmOperand<T>& m, bool along_rows, const T* sums) {
-    if (along_rows)
-        m.gradient.add(m.rows(), m.cols(), repeated<Dynamic, Dynamic, false, true>(sums, m.rows(), m.cols()));
-    else
-        m.gradient.add(m.rows(), m.cols(), repeated<Dynamic, Dynamic, true, false>(sums, m.rows(), m.cols()));
-}
-
 // The backward step for dC = c 1 1^T, which is what a product receives when the loss
 // only sums or averages it:
 //   d op(A) += c 1 (op(B) 1)^T      d op(B) += c (op(A)^T 1) 1^T,
@@ -148,11 +138,11 @@ void add_uniform_product_gradient(T c, const GemmOperand<T>& lhs, const GemmOper
     T* sums = gemm_workspace<T>(static_cast<std::size_t>(inner));
     if (lhs.needs_grad()) {  // the row sums of op(B), added to every row of d op(A)
         line_sums(c, rhs, !rhs.transposed, sums);
-        add_to_lines(lhs, lhs.transposed, sums);
+        lhs.gradient.add_repeated(sums, lhs.transposed, lhs.rows(), lhs.cols());
     }
     if (rhs.needs_grad()) {  // the column sums of op(A), added to every column of d op(B)
         line_sums(c, lhs, lhs.transposed, sums);
-        add_to_lines(rhs, !rhs.transposed, sums);
+        rhs.gradient.add_repeated(sums, !rhs.transposed, rhs.rows(), rhs.cols());
     }
 }
 
