@@ -43,18 +43,6 @@ struct Eigen::internal::functor_traits<tapestry::detail::RepeatedValue<T, Repeat
     enum { Cost = 1, PacketAccess = packet_traits<T>::Vectorizable, IsRepeatable = true };
 };
 
-namespace tapestry::detail {
-
-// The stored column `data` (rows values) repeated over `cols` columns (RepeatCols), or
-// the stored row (cols values) repeated over `rows` rows (RepeatRows), as an Eigen
-// array expression of kernel shape R x C that loads whole packets.
-template <int R, int C, bool RepeatRows, bool RepeatCols, class T>
-auto repeated(const T* data, Index rows, Index cols) {
-    return KernelArray<T, R, C>::NullaryExpr(rows, cols, RepeatedValue<T, RepeatRows, RepeatCols>{data});
-}
-
-}  // namespace tapestry::detail
-
 namespace tapestry {
 
 template <class Inner, bool RepeatRows, bool RepeatCols, int ResultRows, int ResultCols>
@@ -74,7 +62,8 @@ public:
     void verify() const { inner_.verify(); }
 
     auto array() const {
-        return detail::repeated<Rows, Cols, RepeatRows, RepeatCols>(inner_.value_data(), rows_, cols_);
+        using Repeated = detail::RepeatedValue<Scalar, RepeatRows, RepeatCols>;
+        return detail::KernelArray<Scalar, Rows, Cols>::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
     }
 
     template <class G>

@@ -4,16 +4,18 @@
 // (ops/). An operation supplies its inputs, and an op struct that holds its forward and
 // its backward side by side:
 //
-//   struct ColumnSum {
-//       static constexpr const char* name = "col_sum";                  // for messages
-//       void forward(const auto& out, const auto& x) {                  // writes out.value()
-//           out.value() = x.array().colwise().sum();
+//   struct SideBySide {                                         // ops/concat.hpp: Join<true>
+//       static constexpr const char* name = "concat_columns";    // for messages
+//       void forward(const auto& out, const auto& a, const auto& b) const {  // writes out.value()
+//           out.value().leftCols(a.cols()) = a.array();
+//           out.value().rightCols(b.cols()) = b.array();
 //       }
-//       void backward(const auto& dy, const auto& /*y*/, const auto& x) const {
-//           x.backprop(dy.colwise().replicate(x.rows()));                      // each input's share
+//       void backward(const auto& dy, const auto& /*y*/, const auto& a, const auto& b) const {
+//           a.backprop(dy.leftCols(a.cols()));                    // each input's share of dy
+//           b.backprop(dy.rightCols(b.cols()));
 //       }
 //   };
-//   return make_node<Var<T, 1, C>>(ColumnSum{}, 1, x.cols(), x);
+//   return make_node<Var<T, R, C>>(SideBySide{}, a.rows(), a.cols() + b.cols(), a, b);
 //
 // and the builder does the rest, once for every operation: it compiles the node for
 // its inputs' kernel forms (expr/expression.hpp: layers of 1000 and 500 units share one

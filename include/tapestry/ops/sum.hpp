@@ -4,9 +4,9 @@
 // sum(square(a - b)) is one fused loop forward and one backward, with nothing stored.
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
-#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
@@ -46,17 +46,28 @@ template <bool AlongRows>
 struct PartialSum {
     static constexpr const char* name = AlongRows ? "row_sum" : "col_sum";
 
-    void forward(const auto& out, const auto& e) const {
+    // The result and its adjoint are seen as a column (row_sum) or a row (col_sum) in the
+    // type: as a Dynamic x Dynamic array, Eigen takes slower general paths for the
+    // partial reduction and the replicate() (docs/performance.md).
+    template <class E>
+    using Line = std::conditional_t<AlongRows, Eigen::Array<typename E::Scalar, Dynamic, 1>,
+                                    Eigen::Array<typename E::Scalar, 1, Dynamic>>;
+
+    template <class E>
+    void forward(const auto& out, const E& e) const {
+        Eigen::Map<Line<E>> sums(out.data(), AlongRows ? e.rows() : e.cols());
         if constexpr (AlongRows)
-            out.value() = e.array().rowwise().sum();
+            sums = e.array().rowwise().sum();
         else
-            out.value() = e.array().colwise().sum();
+            sums = e.array().colwise().sum();
     }
-    // The adjoint spread back over the summed axis, read through a packet-loading
-    // repetition (Eigen's replicate() has no packet access and computes a modulo per element).
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
-        e.backprop(detail::repeated<E::Rows, E::Cols, !AlongRows, AlongRows>(dy.data(), e.rows(), e.cols()));
+        const Eigen::Map<const Line<E>> adjoint(dy.data(), AlongRows ? e.rows() : e.cols());
+        if constexpr (AlongRows)
+            e.backprop(adjoint.rowwise().replicate(e.cols()));
+        else
+            e.backprop(adjoint.colwise().replicate(e.rows()));
     }
 };
 
