@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
@@ -64,8 +65,9 @@ struct PartialSum {
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
         const Eigen::Map<const Line<E>> adjoint(dy.data(), AlongRows ? e.rows() : e.cols());
-        if constexpr (AlongRows)
-            e.backprop(adjoint.rowwise().replicate(e.cols()));
+        if constexpr (AlongRows)  // the column repeated, read a packet of rows at a time (expr/broadcast.hpp)
+            e.backprop(detail::KernelArray<typename E::Scalar, E::Rows, E::Cols>::NullaryExpr(
+                e.rows(), e.cols(), detail::RepeatedValue<typename E::Scalar, false, true>{adjoint.data()}));
         else
             e.backprop(adjoint.colwise().replicate(e.rows()));
     }
