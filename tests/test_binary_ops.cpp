@@ -53,6 +53,45 @@ TEST_CASE("binary elementwise operations match their formulas and their gradient
         check_binary_everywhere([](auto& a, auto& b) { return divide(a, b); },
                                 [](double a, double b) { return a / b; });
     }
+    SECTION("maximum(a, b)") {
+        check_binary_everywhere([](auto& a, auto& b) { return maximum(a, b); },
+                                [](double a, double b) { return std::max(a, b); });
+    }
+    SECTION("minimum(a, b)") {
+        check_binary_everywhere([](auto& a, auto& b) { return minimum(a, b); },
+                                [](double a, double b) { return std::min(a, b); });
+    }
+}
+
+TEST_CASE("maximum and minimum split the gradient at ties and propagate NaN") {
+    Param<double, 1, 3> a(Eigen::RowVector3d(1.0, 2.0, 3.0));
+    Param<double, 1, 3> b(Eigen::RowVector3d(0.0, 2.0, 5.0));
+    {
+        Tape tape;
+        tape.backward(sum(maximum(a, b)));
+    }
+    CHECK(a.grad() == Eigen::RowVector3d(1.0, 0.5, 0.0));
+    CHECK(b.grad() == Eigen::RowVector3d(0.0, 0.5, 1.0));
+    a.zero_grad();
+    {
+        Tape tape;
+        tape.backward(sum(minimum(a, a)));  // a tie everywhere: both halves reach a
+    }
+    CHECK(a.grad() == Eigen::RowVector3d::Ones());
+
+    Param<double, 1, 2> nan(Eigen::RowVector2d(std::nan(""), 1.0));
+    Param<double, 1, 2> one(Eigen::RowVector2d(0.0, 0.0));
+    Var<double, 1, 2> largest = maximum(nan, one), smallest = minimum(one, nan);
+    CHECK(std::isnan(largest.value()(0)));
+    CHECK(std::isnan(smallest.value()(0)));
+    CHECK(largest.value()(1) == 1.0);
+}
+
+TEST_CASE("maximum broadcasts a column over the columns of a matrix, as + does") {
+    auto A = random_param<3, Dynamic>(3, 4);
+    auto b = random_param<3, 1>(3, 1);
+    const Eigen::MatrixXd w = random_matrix(3, 4);
+    CHECK(gradcheck([&] { return sum(hadamard(maximum(A, b), constant(w))); }, A, b) < gradient_tolerance);
 }
 
 namespace {

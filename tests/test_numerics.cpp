@@ -100,6 +100,27 @@ TEMPLATE_TEST_CASE("activations are finite at |x| up to 1e4 and their gradients 
             CHECK(near(dy(i), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * x * x)));
         }
     }
+    SECTION("leaky_relu") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return leaky_relu(x, 0.1); });
+        check_row<T>(
+            y, [](double x) { return x > 0 ? x : 0.1 * x; }, "leaky_relu");
+        check_row<T>(
+            dy, [](double x) { return x > 0 ? 1.0 : 0.1; }, "leaky_relu'");
+    }
+    SECTION("elu") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return elu(x); });
+        check_row<T>(
+            y, [](double x) { return x > 0 ? x : std::expm1(x); }, "elu");
+        check_row<T>(
+            dy, [](double x) { return x > 0 ? 1.0 : std::exp(x); }, "elu'");
+    }
+    SECTION("silu") {
+        auto [y, dy] = value_and_gradient<T>([](const auto& x) { return silu(x); });
+        check_row<T>(
+            y, [](double x) { return x * logistic(x); }, "silu");
+        check_row<T>(
+            dy, [](double x) { return logistic(x) * (1 + x * (1 - logistic(x))); }, "silu'");
+    }
     SECTION("relu") {
         auto [y, dy] = value_and_gradient<T>([](const auto& x) { return relu(x); });
         check_row<T>(

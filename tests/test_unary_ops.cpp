@@ -1,6 +1,7 @@
 // Unary operations (activations, math, scalar arithmetic): values against plain
 // formulas, gradients against central finite differences, fixed and Dynamic shapes.
 
+#include <algorithm>
 #include <cmath>
 
 #include <catch2/catch.hpp>
@@ -47,6 +48,13 @@ double ref_exp(double x) { return std::exp(x); }
 double ref_log(double x) { return std::log(x); }
 double ref_sqrt(double x) { return std::sqrt(x); }
 double ref_abs(double x) { return std::abs(x); }
+double ref_logistic(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double ref_leaky_relu(double x) { return x > 0 ? x : 0.01 * x; }
+double ref_elu(double x) { return x > 0 ? x : 1.5 * std::expm1(x); }
+double ref_silu(double x) { return x * ref_logistic(x); }
+double ref_log1p(double x) { return std::log1p(x); }
+double ref_expm1(double x) { return std::expm1(x); }
+double ref_clamp(double x) { return std::clamp(x, -0.5, 0.75); }
 double ref_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 double ref_gelu_tanh(double x) {
     return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
@@ -67,6 +75,17 @@ TEST_CASE("activations match their formulas and their gradients match finite dif
     SECTION("softplus") {
         check_unary_everywhere([](auto& a) { return softplus(a); }, ref_softplus);
     }
+    SECTION("leaky_relu, away from its kink") {
+        check_unary_everywhere([](auto& a) { return leaky_relu(a); }, ref_leaky_relu, 0.1, 2.0);
+        check_unary_everywhere([](auto& a) { return leaky_relu(a); }, ref_leaky_relu, -2.0, -0.1);
+    }
+    SECTION("elu with alpha 1.5, away from its kink") {
+        check_unary_everywhere([](auto& a) { return elu(a, 1.5); }, ref_elu, 0.1, 2.0);
+        check_unary_everywhere([](auto& a) { return elu(a, 1.5); }, ref_elu, -3.0, -0.1);
+    }
+    SECTION("silu") {
+        check_unary_everywhere([](auto& a) { return silu(a); }, ref_silu, -4.0, 4.0);
+    }
     SECTION("gelu") {
         check_unary_everywhere([](auto& a) { return gelu(a); }, ref_gelu, -4.0, 4.0);
     }
@@ -81,6 +100,16 @@ TEST_CASE("elementwise math matches its formulas and its gradients match finite 
     }
     SECTION("log, on positive inputs") {
         check_unary_everywhere([](auto& a) { return log(a); }, ref_log, 0.2, 3.0);
+    }
+    SECTION("log1p, above -1") {
+        check_unary_everywhere([](auto& a) { return log1p(a); }, ref_log1p, -0.8, 3.0);
+    }
+    SECTION("expm1") {
+        check_unary_everywhere([](auto& a) { return expm1(a); }, ref_expm1);
+    }
+    SECTION("clamp to [-0.5, 0.75], away from its bounds") {
+        // Inputs in [-2, 2] fall within 1e-6 of a bound with probability about 1e-6 each.
+        check_unary_everywhere([](auto& a) { return clamp(a, -0.5, 0.75); }, ref_clamp);
     }
     SECTION("sqrt, on positive inputs") {
         check_unary_everywhere([](auto& a) { return sqrt(a); }, ref_sqrt, 0.2, 3.0);
@@ -127,4 +156,11 @@ TEST_CASE("scalar arithmetic on either side matches its formulas and its gradien
     SECTION("a - s") {
         check_unary_everywhere([](auto& a) { return a - 4; }, [](double x) { return x - 4; });
     }
+}
+
+TEST_CASE("clamp with its bounds the wrong way round throws value_error before recording") {
+    auto A = random_param<2, 2>(2, 2);
+    Tape tape;
+    CHECK_THROWS_AS(clamp(A, 1.0, -1.0), value_error);
+    CHECK(tape.size() == 0);
 }

@@ -11,6 +11,7 @@
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/concat.hpp"
 #include "tapestry/ops/constant.hpp"
+#include "tapestry/ops/extremes.hpp"
 #include "tapestry/ops/log_sum_exp.hpp"
 #include "tapestry/ops/losses.hpp"
 #include "tapestry/ops/math.hpp"
@@ -20,6 +21,7 @@
 #include "tapestry/ops/softmax_cross_entropy.hpp"
 #include "tapestry/ops/stationary_ar1.hpp"
 #include "tapestry/ops/sum.hpp"
+#include "tapestry/ops/where.hpp"
 
 // Not included here, because a model does not need them and every file that includes
 // this header would parse them: tapestry/check/gradcheck.hpp (finite-difference

@@ -1,6 +1,6 @@
 #pragma once
-// Activations: sigmoid, tanh, relu, softplus, gelu and gelu_tanh. Each is stable for
-// any finite input.
+// Activations: sigmoid, tanh, relu, leaky_relu, elu, silu, softplus, gelu and
+// gelu_tanh. Each is stable for any finite input.
 
 #include <cmath>
 #include <numbers>
@@ -41,6 +41,35 @@ struct Relu {
     auto backward(const auto& g, const auto& x, const auto&) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return (x > T(0)).select(g, T(0));
+    }
+};
+
+template <class T>
+struct LeakyRelu {  // x for x > 0, slope x otherwise
+    static constexpr const char* name = "leaky_relu";
+    T slope;
+    auto forward(const auto& x) const { return (x > T(0)).select(x, slope * x); }
+    // At 0 the slope, as PyTorch takes it.
+    auto backward(const auto& g, const auto& x, const auto&) const { return (x > T(0)).select(g, slope * g); }
+};
+
+template <class T>
+struct Elu {  // x for x > 0, alpha (e^x - 1) otherwise
+    static constexpr const char* name = "elu";
+    T alpha;
+    auto forward(const auto& x) const { return (x > T(0)).select(x, alpha * x.expm1()); }
+    // alpha e^x = y + alpha for x <= 0: cheaper in the output.
+    auto backward(const auto& g, const auto& x, const auto& y) const { return (x > T(0)).select(g, g * (y + alpha)); }
+};
+
+// x sigmoid(x), also called swish.
+struct Silu {
+    static constexpr const char* name = "silu";
+    auto forward(const auto& x) const { return x * x.logistic(); }
+    // σ(x) (1 + x (1 - σ(x))): σ saturates to 0 or 1 exactly, so no 0 × inf appears.
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return g * x.logistic() * (T(1) + x * (T(1) - x.logistic()));
     }
 };
 
@@ -112,6 +141,25 @@ auto tanh(X&& x) {
 template <Operand X>
 auto relu(X&& x) {
     return detail::unary(ops::Relu{}, std::forward<X>(x));
+}
+
+// x where x > 0, slope x elsewhere (PyTorch's default slope 0.01).
+template <Operand X, Arithmetic S = double>
+auto leaky_relu(X&& x, S slope = 0.01) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::LeakyRelu<T>{static_cast<T>(slope)}, std::forward<X>(x));
+}
+
+// x where x > 0, alpha (e^x - 1) elsewhere.
+template <Operand X, Arithmetic S = double>
+auto elu(X&& x, S alpha = 1.0) {
+    using T = detail::scalar_of<X>;
+    return detail::unary(ops::Elu<T>{static_cast<T>(alpha)}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto silu(X&& x) {
+    return detail::unary(ops::Silu{}, std::forward<X>(x));
 }
 
 template <Operand X>

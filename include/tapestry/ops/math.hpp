@@ -1,5 +1,7 @@
 #pragma once
-// Elementwise math: exp, log, sqrt, square, abs, pow(x, p).
+// Elementwise math: exp, log, log1p, expm1, sqrt, square, abs, pow(x, p).
+
+#include <type_traits>
 
 #include "tapestry/ops/elementwise.hpp"
 
@@ -16,6 +18,26 @@ struct Log {
     static constexpr const char* name = "log";
     auto forward(const auto& x) const { return x.log(); }
     auto backward(const auto& g, const auto& x, const auto&) const { return g / x; }
+};
+
+// log(1 + x), exact for small x where log(1 + x) would lose its digits.
+struct Log1p {
+    static constexpr const char* name = "log1p";
+    auto forward(const auto& x) const { return x.log1p(); }
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return g / (T(1) + x);
+    }
+};
+
+// e^x - 1, exact for small x.
+struct Expm1 {
+    static constexpr const char* name = "expm1";
+    auto forward(const auto& x) const { return x.expm1(); }
+    auto backward(const auto& g, const auto&, const auto& y) const {
+        using T = typename std::decay_t<decltype(y)>::Scalar;
+        return g * (y + T(1));
+    }
 };
 
 struct Sqrt {
@@ -61,6 +83,16 @@ auto exp(X&& x) {
 template <Operand X>
 auto log(X&& x) {
     return detail::unary(ops::Log{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto log1p(X&& x) {
+    return detail::unary(ops::Log1p{}, std::forward<X>(x));
+}
+
+template <Operand X>
+auto expm1(X&& x) {
+    return detail::unary(ops::Expm1{}, std::forward<X>(x));
 }
 
 template <Operand X>
