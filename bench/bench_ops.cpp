@@ -67,5 +67,10 @@ BENCHMARK_TEMPLATE(versus, Reductions)->Name("ops/row_and_col_sums")->Apply(squa
 BENCHMARK_TEMPLATE(versus, Mse)->Name("ops/mse/784xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, SigmoidCrossEntropy)->Name("ops/sigmoid_cross_entropy/784xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, SoftmaxCrossEntropy)->Name("ops/softmax_cross_entropy/10xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, LogSoftmaxNll)->Name("ops/log_softmax_nll/10xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, Softmax)->Name("ops/softmax/10xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, LayerNorm)->Name("ops/layer_norm/256xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, Gather)->Name("ops/gather_columns/64x10000")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, Concat)->Name("ops/concat_rows/2x256xB")->Apply(batches);
 
 BENCHMARK_MAIN();

@@ -229,4 +229,182 @@ struct SoftmaxCrossEntropy {
     }
 };
 
+// log_softmax then nll_loss over 10 x B logits, as a classifier built from the two ops
+// computes its loss. The twin is the fused one-pass cross-entropy, the fastest form.
+struct LogSoftmaxNll {
+    Param z;
+    std::vector<int> labels;
+    Eigen::RowVectorXf column_max, log_sum;
+    tapestry::Tape tape;
+    explicit LogSoftmaxNll(Index batch)
+        : z(random(10, batch, 15, -3, 3)), labels(static_cast<std::size_t>(batch)), column_max(batch), log_sum(batch) {
+        for (std::size_t j = 0; j < labels.size(); ++j) labels[j] = static_cast<int>((3 * j) % 10);
+    }
+    std::vector<Param*> params() { return {&z}; }
+    float ours() {
+        tape.clear();
+        auto loss = tapestry::nll_loss(tapestry::log_softmax(z), labels);
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto& Z = z.value();
+        const Index batch = Z.cols();
+        column_max = Z.colwise().maxCoeff();
+        log_sum = (Z.rowwise() - column_max).array().exp().colwise().sum().log().matrix();
+        float loss = 0;
+        const float scale = 1.0f / static_cast<float>(batch);
+        for (Index j = 0; j < batch; ++j) {
+            const int label = labels[static_cast<std::size_t>(j)];
+            loss += log_sum(j) - (Z(label, j) - column_max(j));
+            z.grad().col(j).array() += scale * ((Z.col(j).array() - column_max(j)) - log_sum(j)).exp();
+            z.grad()(label, j) -= scale;
+        }
+        return scale * loss;
+    }
+};
+
+// loss = sum(softmax(z) ∘ G) down the columns of 10 x B: probabilities read by the loss.
+// Twin: p = e^(z - max) / sum, dz = p ∘ (G - colsum(p ∘ G)), whole-array Eigen ops.
+struct Softmax {
+    Param z;
+    Array G, p;
+    Eigen::RowVectorXf line;
+    tapestry::Var<float, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit Softmax(Index batch)
+        : z(random(10, batch, 16, -3, 3)),
+          G(random(10, batch, 17).array()),
+          p(10, batch),
+          line(batch),
+          weights(tapestry::shared_constant(G.matrix())) {}
+    std::vector<Param*> params() { return {&z}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(softmax(z), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto Z = z.value().array();
+        line = Z.colwise().maxCoeff().matrix();
+        p = (Z.rowwise() - line.array()).exp();
+        line = p.colwise().sum().inverse().matrix();
+        p.rowwise() *= line.array();
+        const float loss = (p * G).sum();
+        line = (p * G).colwise().sum().matrix();
+        z.grad().array() += p * (G.rowwise() - line.array());
+        return loss;
+    }
+};
+
+// loss = sum(layer_norm(x, gamma, beta) ∘ G) over a 256 x B hidden layer. Twin: one pass
+// per column for the statistics, the textbook backward with the sums gathered per column.
+struct LayerNorm {
+    Param x;
+    tapestry::Param<float, Dynamic, 1> gamma, beta;  // typed as columns, to broadcast
+    Array G, xhat;
+    Eigen::RowVectorXf inverse_sigma;
+    tapestry::Var<float, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit LayerNorm(Index batch)
+        : x(random(256, batch, 18, -2, 3)),
+          gamma(random(256, 1, 19)),
+          beta(random(256, 1, 20)),
+          G(random(256, batch, 21).array()),
+          xhat(256, batch),
+          inverse_sigma(batch),
+          weights(tapestry::shared_constant(G.matrix())) {}
+    std::vector<Param*> params() { return {&x}; }
+    std::vector<tapestry::Param<float, Dynamic, 1>*> column_params() { return {&gamma, &beta}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(layer_norm(x, gamma, beta), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto X = x.value().array();
+        const Index rows = X.rows();
+        const float n = static_cast<float>(rows);
+        xhat = X.rowwise() - X.colwise().mean();
+        inverse_sigma = ((xhat.square().colwise().sum() / n) + 1e-5f).rsqrt().matrix();
+        xhat.rowwise() *= inverse_sigma.array();
+        const auto g = gamma.value().array();
+        const float loss = ((xhat.colwise() * g).colwise() + beta.value().array()).cwiseProduct(G).sum();
+        gamma.grad().array() += (G * xhat).rowwise().sum();
+        beta.grad().array() += G.rowwise().sum();
+        for (Index j = 0; j < X.cols(); ++j) {
+            const auto dxhat = G.col(j) * g;
+            const float mean_d = dxhat.mean(), mean_dx = (dxhat * xhat.col(j)).mean();
+            x.grad().col(j).array() += inverse_sigma(j) * (dxhat - mean_d - xhat.col(j) * mean_dx);
+        }
+        return loss;
+    }
+};
+
+// An embedding lookup: B ids into a 64 x 10000 table, loss = sum(gathered ∘ G).
+// Twin: the loss read straight from the table's columns, the scatter-add by hand.
+struct Gather {
+    Param table;
+    std::vector<int> ids;
+    Matrix G;
+    tapestry::Var<float, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit Gather(Index batch)
+        : table(random(64, 10000, 22)), ids(static_cast<std::size_t>(batch)), G(random(64, batch, 23)) {
+        std::mt19937 rng(24);
+        for (int& id : ids) id = static_cast<int>(rng() % 10000);
+        weights = tapestry::shared_constant(G);
+    }
+    std::vector<Param*> params() { return {&table}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(gather_columns(table, ids), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        float loss = 0;
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+            const auto j = static_cast<Index>(k);
+            loss += table.value().col(ids[k]).dot(G.col(j));
+            table.grad().col(ids[k]) += G.col(j);
+        }
+        return loss;
+    }
+};
+
+// Two 256 x B activations stacked, loss = sum([a; b] ∘ G). Twin: no stacked copy at all,
+// each half read against its half of G.
+struct Concat {
+    Param a, b;
+    Matrix G;
+    tapestry::Var<float, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit Concat(Index batch)
+        : a(random(256, batch, 25)),
+          b(random(256, batch, 26)),
+          G(random(512, batch, 27)),
+          weights(tapestry::shared_constant(G)) {}
+    std::vector<Param*> params() { return {&a, &b}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(concat_rows(a, b), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const float loss =
+            a.value().cwiseProduct(G.topRows(256)).sum() + b.value().cwiseProduct(G.bottomRows(256)).sum();
+        a.grad() += G.topRows(256);
+        b.grad() += G.bottomRows(256);
+        return loss;
+    }
+};
+
 }  // namespace bench::ops

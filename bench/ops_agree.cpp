@@ -14,17 +14,27 @@ int failures = 0;
 template <class Case>
 void check(const char* name, Index size) {
     Case c(size);
+    // Every Param's gradient, whatever its static shape.
+    const auto gradients = [&] {
+        std::vector<Matrix> grads;
+        for (Param* p : c.params()) grads.push_back(p->grad());
+        if constexpr (requires { c.column_params(); })
+            for (auto* p : c.column_params()) grads.push_back(p->grad());
+        return grads;
+    };
     const auto zero = [&] {
         for (Param* p : c.params()) p->zero_grad();
+        if constexpr (requires { c.column_params(); })
+            for (auto* p : c.column_params()) p->zero_grad();
     };
     zero();
     const float ours = c.ours();
-    std::vector<Matrix> grads;
-    for (Param* p : c.params()) grads.push_back(p->grad());
+    const std::vector<Matrix> our_grads = gradients();
     zero();
     const float hand = c.hand();
+    const std::vector<Matrix> hand_grads = gradients();
     bool ok = std::abs(ours - hand) <= 1e-4f * std::max(1.0f, std::abs(hand));
-    for (std::size_t i = 0; i < grads.size(); ++i) ok = ok && grads[i].isApprox(c.params()[i]->grad(), 1e-4f);
+    for (std::size_t i = 0; i < our_grads.size(); ++i) ok = ok && our_grads[i].isApprox(hand_grads[i], 1e-4f);
     if (!ok) {
         ++failures;
         std::printf("FAILED %s (size %ld): losses %g and %g\n", name, static_cast<long>(size), ours, hand);
@@ -44,6 +54,11 @@ int main() {
         check<Mse>("mse", n);
         check<SigmoidCrossEntropy>("sigmoid cross-entropy", n);
         check<SoftmaxCrossEntropy>("softmax cross-entropy", n);
+        check<LogSoftmaxNll>("log_softmax + nll_loss", n);
+        check<Softmax>("softmax", n);
+        check<LayerNorm>("layer_norm", n);
+        check<Gather>("gather_columns", n);
+        check<Concat>("concat_rows", n);
     }
     if (failures == 0) std::printf("all op cases agree\n");
     return failures == 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 #pragma once
 // Random computation graphs for property tests: from a seed, a small program of
 // steps (products with and without transposes, broadcasts, fused elementwise chains,
+// softmax, layer_norm, where, extremes along an axis,
 // reductions, losses) over Params of fixed and Dynamic shapes, each Param used one to
 // three times in different roles. The program is data: it can be printed, and
 // replayed from its seed, and it is run through the ordinary public API.
@@ -84,7 +85,24 @@ inline constexpr const char* unary_formulas[] = {
     "0.5 - {a} / 4",
     "square(tanh({a}))",
     "exp({a})",
+    "leaky_relu({a}, 0.1)",
+    "elu({a})",
+    "silu({a})",
+    "gelu({a})",
+    "log1p(square({a}))",
+    "expm1({a} / 2)",
+    "clamp({a}, -0.5, 0.5)",
+    "softmax({a})",
+    "log_softmax({a}, Each::Row)",
+    "layer_norm({a}, 0.1)",
+    "where(checkerboard, {a}, square({a}))",
 };
+
+// A mask of alternating true and false, for where.
+inline Eigen::Array<bool, Dynamic, Dynamic> checkerboard(Index rows, Index cols) {
+    return Eigen::Array<bool, Dynamic, Dynamic>::NullaryExpr(rows, cols,
+                                                             [](Index i, Index j) { return (i + j) % 2 == 0; });
+}
 inline auto apply_unary(int variant, const auto& a) -> Value {
     switch (variant) {
         case 0: return sigmoid(2.0 * a - 1.0);
@@ -99,7 +117,18 @@ inline auto apply_unary(int variant, const auto& a) -> Value {
         case 9: return 3.0 / (square(a) + 1.0);
         case 10: return 0.5 - a / 4.0;
         case 11: return square(tanh(a));
-        default: return exp(a);
+        case 12: return exp(a);
+        case 13: return leaky_relu(a, 0.1);
+        case 14: return elu(a);
+        case 15: return silu(a);
+        case 16: return gelu(a);
+        case 17: return log1p(square(a));
+        case 18: return expm1(a / 2.0);
+        case 19: return clamp(a, -0.5, 0.5);
+        case 20: return softmax(a);
+        case 21: return log_softmax(a, Each::Row);
+        case 22: return layer_norm(a, 0.1);
+        default: return where(checkerboard(as_expression(a).rows(), as_expression(a).cols()), a, square(a));
     }
 }
 
@@ -111,6 +140,8 @@ inline constexpr const char* elementwise_formulas[] = {
     "divide({a}, square({b}) + 1)",
     "tanh(hadamard({a}, {b}) + {a})",
     "hadamard(softplus({a}), exp(-square({b})))",
+    "maximum({a}, {b})",
+    "minimum(tanh({a}), {b})",
 };
 inline auto apply_elementwise(int variant, const auto& a, const auto& b) -> Value {
     switch (variant) {
@@ -119,7 +150,9 @@ inline auto apply_elementwise(int variant, const auto& a, const auto& b) -> Valu
         case 2: return hadamard(a, b);
         case 3: return divide(a, square(b) + 1.0);
         case 4: return tanh(hadamard(a, b) + a);
-        default: return hadamard(softplus(a), exp(-square(b)));
+        case 5: return hadamard(softplus(a), exp(-square(b)));
+        case 6: return maximum(a, b);
+        default: return minimum(tanh(a), b);
     }
 }
 
@@ -139,7 +172,8 @@ inline auto apply_broadcast(int variant, const auto& a, const auto& b) -> Value 
 }
 
 inline constexpr const char* reduction_formulas[] = {
-    "sum({a})", "mean({a})", "row_sum({a})", "col_sum({a})", "row_sum(square({a}))", "mean(sigmoid({a}))",
+    "sum({a})",           "mean({a})",    "row_sum({a})", "col_sum({a})", "row_sum(square({a}))",
+    "mean(sigmoid({a}))", "col_max({a})", "row_min({a})",
 };
 inline auto apply_reduction(int variant, const auto& a) -> Value {
     switch (variant) {
@@ -148,12 +182,14 @@ inline auto apply_reduction(int variant, const auto& a) -> Value {
         case 2: return row_sum(a);
         case 3: return col_sum(a);
         case 4: return row_sum(square(a));
-        default: return mean(sigmoid(a));
+        case 5: return mean(sigmoid(a));
+        case 6: return col_max(a);
+        default: return row_min(a);
     }
 }
 inline std::pair<Index, Index> reduced_shape(int variant, Index rows, Index cols) {
-    if (variant == 2 || variant == 4) return {rows, 1};
-    if (variant == 3) return {1, cols};
+    if (variant == 2 || variant == 4 || variant == 7) return {rows, 1};
+    if (variant == 3 || variant == 6) return {1, cols};
     return {1, 1};
 }
 
@@ -443,7 +479,7 @@ private:
                 }
                 return {Op::product, 0, left, pick_operand(inner, n, true), t ? cols : rows, n};
             }
-            case 1: return {Op::elementwise, uniform_int(0, 5), a, pick_operand(rows, cols, true), rows, cols};
+            case 1: return {Op::elementwise, uniform_int(0, 7), a, pick_operand(rows, cols, true), rows, cols};
             case 2: {
                 const int kind = uniform_int(0, 2);
                 const Index br = kind == 0 ? rows : 1, bc = kind == 1 ? cols : 1;
@@ -455,10 +491,10 @@ private:
                         cols};
             }
             case 3:
-                return {Op::unary, uniform_int(0, 12), bernoulli(0.8) ? a : pick_operand(rows, cols, true), {}, rows,
+                return {Op::unary, uniform_int(0, 23), bernoulli(0.8) ? a : pick_operand(rows, cols, true), {}, rows,
                         cols};
             default: {
-                const int variant = uniform_int(0, 5);
+                const int variant = uniform_int(0, 7);
                 const auto [r, c] = reduced_shape(variant, rows, cols);
                 return {Op::reduction, variant, bernoulli(0.8) ? a : pick_operand(rows, cols, true), {}, r, c};
             }

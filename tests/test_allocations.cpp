@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <random>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -117,4 +118,33 @@ TEMPLATE_TEST_CASE("Model A's tape holds little more than the values its backwar
                               << gradients << " (" << used.adjoints / gradients << "x)");
     CHECK(used.values_and_steps <= 1.25 * needed);
     CHECK(used.adjoints <= 1.25 * gradients);
+}
+
+TEST_CASE("a step through the everyday operations allocates nothing after the first") {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    using namespace tapestry;
+    Param<float, Dynamic, Dynamic> table(Eigen::MatrixXf::Random(16, 50));
+    Param<float, 10, 32> W(Eigen::MatrixXf::Random(10, 32));
+    Param<float, 16, 1> gamma(Eigen::VectorXf::Ones(16)), beta(Eigen::VectorXf::Zero(16));
+    const std::vector<int> ids{3, 7, 7, 41, 0, 12, 9, 33};
+    const std::vector<int> labels{1, 0, 9, 4, 4, 2, 7, 5};
+    const Eigen::Array<bool, 10, Dynamic> mask = Eigen::Array<bool, 10, Dynamic>::Constant(10, 8, true);
+    std::mt19937_64 rng(5);
+    Tape tape;
+    const auto step = [&] {
+        tape.clear();
+        auto embedded = layer_norm(gather_columns(table, ids), gamma, beta);
+        Var<float, Dynamic, Dynamic> h = dropout(concat_rows(embedded, embedded * 2.0f), 0.2, rng);
+        Var<float, 10, Dynamic> logits = W * h;
+        auto clipped = where(mask, maximum(logits, clamp(logits, -1.0f, 1.0f)), 0.0f);
+        auto loss = nll_loss(log_softmax(clipped), labels) + sum(softmax(block<4, 4>(logits, 0, 0), Each::Row)) +
+                    sum(col_max(reshape(flatten(logits), 5, 16))) + mean(row_min(middle_cols(logits, 2, 3)));
+        Var<float, 1, 1> total = loss;
+        tape.backward(total);
+    };
+    step();
+    CHECK(allocations_during(step, 5) == 0);
 }

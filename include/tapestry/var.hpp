@@ -72,6 +72,20 @@ public:
     Index rows() const { return parts_.rows; }
     Index cols() const { return parts_.cols; }
 
+    // The one number of a 1x1 Var (a loss): `loss.item()` or `static_cast<float>(loss)`.
+    T item() const {
+        if constexpr ((Rows != Dynamic && Rows != 1) || (Cols != Dynamic && Cols != 1)) {
+            diagnostic::report<diagnostic::item_needs_a_1x1_var_not<Shape<Rows, Cols>>>();
+            return T(0);
+        } else {
+            verify();
+            if (parts_.rows != 1 || parts_.cols != 1)
+                detail::throw_shape_error("item", parts_.rows, parts_.cols, 1, 1, "item() reads a 1x1 Var");
+            return parts_.value[0];
+        }
+    }
+    explicit operator T() const { return item(); }
+
     // Does the backward pass propagate into this Var (is anything trainable upstream)?
     bool requires_grad() const { return parts_.adjoint != nullptr; }
 
@@ -129,6 +143,10 @@ struct VarAccess {
     template <class T, int R, int C>
     static const ValueParts<T>& parts(const Var<T, R, C>& v) {
         return v.parts_;
+    }
+    template <class T, int R, int C>
+    static Var<T, R, C> make(ValueParts<T> parts) {
+        return Var<T, R, C>(std::move(parts));
     }
 };
 }  // namespace detail

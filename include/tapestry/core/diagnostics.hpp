@@ -21,6 +21,9 @@ struct operands_have_different_scalar_types;
 template <class LossShape>
 struct backward_needs_a_1x1_loss_but_got_shape;
 
+template <class VarShape>
+struct item_needs_a_1x1_var_not;
+
 template <class Loss>
 struct backward_takes_a_var_a_param_or_an_expression_not;
 

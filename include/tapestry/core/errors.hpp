@@ -29,6 +29,12 @@ struct value_error : error {
     using error::error;
 };
 
+// An index outside what it indexes: a column id past an embedding table's end, a block
+// that reaches beyond its matrix. A value_error, so code that catches those catches it.
+struct index_error : value_error {
+    using value_error::value_error;
+};
+
 namespace detail {
 
 [[noreturn, gnu::cold]] inline void throw_shape_error(const char* operation, Index r1, Index c1, Index r2, Index c2,

@@ -147,6 +147,10 @@ public:
             gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, adjoint_);
     }
 
+    // The gradient's memory, for a step that adds into part of it (a block, gathered
+    // columns): a stale Param's zeros are written first.
+    T* memory_to_add_into() const { return param_ != nullptr ? param_->read() : adjoint_; }
+
     // The gradient as it stands, for checks after the step.
     const T* read() const { return param_ != nullptr ? param_->read() : adjoint_; }
 

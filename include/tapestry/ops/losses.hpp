@@ -1,6 +1,7 @@
 #pragma once
 // Elementwise losses, each a 1x1 Var: mse and sigmoid_cross_entropy, averaged over the
-// elements by default, summed with Reduction::Sum. Each is one fused loop forward and
+// elements by default, summed with Reduction::Sum, or one per example (a 1 x B row of
+// each column's sum) with Reduction::None. Each is one fused loop forward and
 // one backward (an elementwise node consumed by a sum). A target may be a Var (usually
 // a constant()) or an Eigen matrix.
 
@@ -69,11 +70,17 @@ auto reduce(const E& e, Reduction reduction) {
     return scaled_sum(e, reduction_scale<typename E::Scalar>(reduction, e.rows() * e.cols()));
 }
 
+template <LazyExpression E>
+auto reduce(const E& e, NoReduction) {
+    return col_sum(e);
+}
+
 }  // namespace detail
 
 // Mean (or sum) of (prediction - target)^2.
-template <Operand P, class Target>
-auto mse(P&& prediction, Target&& target, Reduction reduction = Reduction::Mean) {
+template <Operand P, class Target, class R = Reduction>
+    requires std::is_same_v<R, Reduction> || std::is_same_v<R, NoReduction>
+auto mse(P&& prediction, Target&& target, R reduction = Reduction::Mean) {
     auto diff = detail::same_shape("mse", ops::Subtract{}, as_expression(std::forward<P>(prediction)),
                                    detail::as_target(std::forward<Target>(target)));
     return detail::reduce(detail::unary(ops::Square{}, std::move(diff)), reduction);
@@ -81,8 +88,9 @@ auto mse(P&& prediction, Target&& target, Reduction reduction = Reduction::Mean)
 
 // Binary cross-entropy of sigmoid(logits) against targets in [0, 1], computed from
 // the logits so that it stays finite for any finite input.
-template <Operand L, class Target>
-auto sigmoid_cross_entropy(L&& logits, Target&& target, Reduction reduction = Reduction::Mean) {
+template <Operand L, class Target, class R = Reduction>
+    requires std::is_same_v<R, Reduction> || std::is_same_v<R, NoReduction>
+auto sigmoid_cross_entropy(L&& logits, Target&& target, R reduction = Reduction::Mean) {
     auto elementwise_loss =
         detail::same_shape("sigmoid_cross_entropy", ops::SigmoidCrossEntropy{}, as_expression(std::forward<L>(logits)),
                            detail::as_target(std::forward<Target>(target)));

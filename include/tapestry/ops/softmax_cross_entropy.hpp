@@ -1,7 +1,8 @@
 #pragma once
 // softmax_cross_entropy(logits, labels): the cross-entropy of softmax down each column
 // of `logits` (one example per column) against one class index per column, as a 1x1
-// Var, averaged over the examples by default. Uses log-sum-exp with the column maximum
+// Var, averaged over the examples by default (Reduction::Sum: summed; Reduction::None:
+// a 1 x B row, one loss per example). Uses log-sum-exp with the column maximum
 // subtracted, so any finite logits give a finite loss.
 
 #include <span>
@@ -14,6 +15,7 @@
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
+#include "tapestry/ops/class_labels.hpp"
 #include "tapestry/ops/loss_reduction.hpp"
 
 namespace tapestry {
@@ -24,7 +26,7 @@ struct softmax_cross_entropy_needs_int_class_labels_not;
 
 namespace ops {
 
-template <class T>
+template <class T, bool PerExample>
 struct SoftmaxCrossEntropy {
     static constexpr const char* name = "softmax_cross_entropy";
     std::span<const int> labels;  // the caller's until forward keeps a copy for backward
@@ -47,22 +49,26 @@ struct SoftmaxCrossEntropy {
             const auto column = Z.col(j);
             column_max[j] = column.maxCoeff();
             log_sum[j] = std::log((column - column_max[j]).exp().sum());
-            total += log_sum[j] - (column(labels[j]) - column_max[j]);
+            const T loss = log_sum[j] - (column(labels[j]) - column_max[j]);
+            if constexpr (PerExample)
+                out.data()[j] = loss;
+            else
+                total += loss;
             kept_labels[j] = labels[j];
         }
         labels = {kept_labels, labels.size()};
-        out.data()[0] = scale * total;
+        if constexpr (!PerExample) out.data()[0] = scale * total;
     }
 
     // d/dz = softmax(z) - onehot(label), per column, times the output's adjoint.
     template <class Z>
     void backward(const auto& dy, const auto&, const Z& z) const {
-        const T g = scale * dy(0, 0);
         const Index classes = z.rows(), examples = z.cols();
         detail::ScratchScope scratch;
         Eigen::Map<detail::KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
         const auto values = z.array();
         for (Index j = 0; j < examples; ++j) {
+            const T g = detail::example_weight<PerExample>(dy, scale, j);
             dz.col(j) = g * ((values.col(j) - column_max[j]) - log_sum[j]).exp();
             dz(labels[j], j) -= g;
         }
@@ -72,28 +78,35 @@ struct SoftmaxCrossEntropy {
 
 }  // namespace ops
 
+namespace detail {
+template <bool PerExample, Operand L>
+auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction) {
+    const auto z = as_leaf(as_expression(std::forward<L>(logits)));
+    using Z = decltype(z);
+    using T = typename Z::Scalar;
+    check_class_labels("softmax_cross_entropy", labels, z.rows(), z.cols());
+    using Result = std::conditional_t<PerExample, Var<T, 1, Z::Cols>, Var<T, 1, 1>>;
+    return make_node<Result>(ops::SoftmaxCrossEntropy<T, PerExample>{labels, reduction_scale<T>(reduction, z.cols())},
+                             1, PerExample ? z.cols() : 1, z);
+}
+}  // namespace detail
+
 // Labels as a span of class indices, one per column of the logits.
 template <Operand L>
 auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction = Reduction::Mean) {
-    const auto z = detail::as_leaf(as_expression(std::forward<L>(logits)));
-    using T = typename decltype(z)::Scalar;
-    const Index classes = z.rows(), examples = z.cols();
-    if (static_cast<Index>(labels.size()) != examples)
-        detail::throw_shape_error("softmax_cross_entropy", classes, examples, 1, static_cast<Index>(labels.size()),
-                                  "one label per column of the logits");
-    for (Index j = 0; j < examples; ++j)
-        if (labels[j] < 0 || labels[j] >= classes)
-            throw value_error("softmax_cross_entropy: label " + std::to_string(labels[j]) + " of column " +
-                              std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
-    const T scale = detail::reduction_scale<T>(reduction, examples);
-    return detail::make_node<Var<T, 1, 1>>(ops::SoftmaxCrossEntropy<T>{labels, scale}, 1, 1, z);
+    return detail::softmax_cross_entropy<false>(std::forward<L>(logits), labels, reduction);
+}
+
+template <Operand L>
+auto softmax_cross_entropy(L&& logits, std::span<const int> labels, NoReduction) {
+    return detail::softmax_cross_entropy<true>(std::forward<L>(logits), labels, Reduction::Sum);
 }
 
 // Labels as any Eigen integer vector.
-template <Operand L, class Derived>
+template <Operand L, class Derived, class R = Reduction>
     requires std::is_same_v<typename Derived::Scalar, int>
-auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>& labels, Reduction reduction = Reduction::Mean) {
-    const Eigen::Matrix<int, Eigen::Dynamic, 1> contiguous = labels.derived().reshaped();
+auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>& labels, R reduction = Reduction::Mean) {
+    const auto contiguous = detail::contiguous_labels(labels);
     return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(contiguous.data(), contiguous.size()),
                                  reduction);
 }

@@ -1,0 +1,108 @@
+#pragma once
+// layer_norm(x, gamma, beta, eps): each column (an example) standardised over its rows
+// (features), (x - mean) / sqrt(variance + eps) with the biased variance as PyTorch's,
+// then scaled by gamma and shifted by beta (R x 1 Params, broadcast over the batch).
+// layer_norm(x, eps) is the standardisation alone. A constant column gives zeros.
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "tapestry/core/errors.hpp"
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/scratch.hpp"
+#include "tapestry/operand.hpp"
+#include "tapestry/ops/arithmetic.hpp"
+#include "tapestry/ops/axis.hpp"
+
+namespace tapestry {
+namespace ops {
+
+// y = (x - mean) / sigma along each column (Each::Column: layer norm) or each row
+// (Each::Row: batch norm's training mode); backward, with y the result and g its adjoint,
+// dx = (g - mean(g) - y mean(g y)) / sigma along the same lines.
+template <class T>
+struct Standardize {
+    static constexpr const char* name = "standardize";
+    T eps;
+    Each each = Each::Column;
+    // If set, forward writes each line's mean and biased variance here (batch norm's
+    // running statistics are updated from them).
+    T* means = nullptr;
+    T* variances = nullptr;
+    T* inverse_sigma = nullptr;  // one per line, kept for backward
+
+    void forward(const auto& out, const auto& x) {
+        auto y = out.value();
+        if (each == Each::Column) {
+            inverse_sigma = out.template keep<T>(y.cols());
+            standardize_columns(x.array(), y);
+        } else {
+            inverse_sigma = out.template keep<T>(y.rows());
+            auto y_rows = y.transpose();
+            standardize_columns(x.array().transpose(), y_rows);
+        }
+    }
+
+    template <class X>
+    void backward(const auto& dy, const auto& y, const X& x) const {
+        detail::ScratchScope scratch;
+        Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
+        if (each == Each::Column) {
+            for (Index j = 0; j < y.cols(); ++j) {
+                const T mean_g = dy.col(j).mean(), mean_gy = (dy.col(j) * y.col(j)).mean();
+                dx.col(j) = inverse_sigma[j] * (dy.col(j) - mean_g - y.col(j) * mean_gy);
+            }
+        } else {  // the same along rows, as whole-array operations on the R x 1 statistics
+            Eigen::Map<Eigen::Array<T, Dynamic, 1>> mean_g(scratch.take<T>(y.rows()), y.rows()),
+                mean_gy(scratch.take<T>(y.rows()), y.rows());
+            const Eigen::Map<const Eigen::Array<T, Dynamic, 1>> inverse(inverse_sigma, y.rows());
+            mean_g = dy.rowwise().mean();
+            mean_gy = (dy * y).rowwise().mean();
+            dx = (dy - mean_g.rowwise().replicate(y.cols()) - y * mean_gy.rowwise().replicate(y.cols())) *
+                 inverse.rowwise().replicate(y.cols());
+        }
+        x.backprop(dx);
+    }
+    std::string describe(const auto& x) const {
+        return std::string(each == Each::Column ? "layer_norm(" : "batch_norm(") + x.describe() + ")";
+    }
+
+private:
+    void standardize_columns(const auto& values, auto& y) const {
+        const Index rows = values.rows();
+        for (Index j = 0; j < values.cols(); ++j) {
+            const T mean = values.col(j).mean();
+            y.col(j) = values.col(j) - mean;
+            const T variance = y.col(j).square().sum() / static_cast<T>(rows);
+            inverse_sigma[j] = T(1) / std::sqrt(variance + eps);
+            y.col(j) *= inverse_sigma[j];
+            if (means != nullptr) {
+                means[j] = mean;
+                variances[j] = variance;
+            }
+        }
+    }
+};
+
+}  // namespace ops
+
+// Each column standardised to mean 0 and variance 1 (up to eps).
+template <Operand X>
+auto layer_norm(X&& x, double eps = 1e-5) {
+    if (!(eps > 0)) throw value_error("layer_norm: eps (" + std::to_string(eps) + ") must be positive");
+    const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
+    using L = decltype(leaf);
+    using T = typename L::Scalar;
+    return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::Standardize<T>{static_cast<T>(eps)}, leaf.rows(),
+                                                       leaf.cols(), leaf);
+}
+
+// Each column standardised, then scaled by gamma and shifted by beta (both R x 1).
+template <Operand X, Operand Gamma, Operand Beta>
+auto layer_norm(X&& x, Gamma&& gamma, Beta&& beta, double eps = 1e-5) {
+    return hadamard(layer_norm(std::forward<X>(x), eps), std::forward<Gamma>(gamma)) + std::forward<Beta>(beta);
+}
+
+}  // namespace tapestry

@@ -1,0 +1,86 @@
+#pragma once
+// nll_loss(log_probs, labels): minus the log-probability of each column's label (one
+// example per column), averaged by default, summed with Reduction::Sum, or one per
+// example (a 1 x B row) with Reduction::None. With log_softmax it is
+// softmax_cross_entropy in two steps, for models that read the probabilities too.
+
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/node.hpp"
+#include "tapestry/operand.hpp"
+#include "tapestry/ops/class_labels.hpp"
+#include "tapestry/ops/loss_reduction.hpp"
+
+namespace tapestry {
+namespace ops {
+
+template <class T, bool PerExample>
+struct NllLoss {
+    static constexpr const char* name = "nll_loss";
+    std::span<const int> labels;  // the caller's until forward keeps a copy for backward
+    T scale;
+
+    void forward(const auto& out, const auto& log_probs) {
+        const auto values = log_probs.array();
+        const Index examples = values.cols();
+        int* kept = out.template keep<int>(examples);
+        T total = 0;
+        for (Index j = 0; j < examples; ++j) {
+            kept[j] = labels[j];
+            if constexpr (PerExample)
+                out.data()[j] = -values(labels[j], j);
+            else
+                total -= values(labels[j], j);
+        }
+        if constexpr (!PerExample) out.data()[0] = scale * total;
+        labels = {kept, labels.size()};
+    }
+
+    // Only the labelled entries receive a gradient: -(the example's weight).
+    template <class L>
+    void backward(const auto& dy, const auto&, const L& log_probs) const {
+        const auto gradient = [&](Index i, Index j) {
+            return i == labels[j] ? -detail::example_weight<PerExample>(dy, scale, j) : T(0);
+        };
+        log_probs.backprop(
+            detail::KernelArray<T, L::Rows, L::Cols>::NullaryExpr(log_probs.rows(), log_probs.cols(), gradient));
+    }
+};
+
+}  // namespace ops
+
+namespace detail {
+template <bool PerExample, Operand P>
+auto nll_loss(P&& log_probs, std::span<const int> labels, Reduction reduction) {
+    const auto leaf = as_leaf(as_expression(std::forward<P>(log_probs)));
+    using L = decltype(leaf);
+    using T = typename L::Scalar;
+    check_class_labels("nll_loss", labels, leaf.rows(), leaf.cols());
+    using Result = std::conditional_t<PerExample, Var<T, 1, L::Cols>, Var<T, 1, 1>>;
+    return make_node<Result>(ops::NllLoss<T, PerExample>{labels, reduction_scale<T>(reduction, leaf.cols())}, 1,
+                             PerExample ? leaf.cols() : 1, leaf);
+}
+}  // namespace detail
+
+template <Operand P>
+auto nll_loss(P&& log_probs, std::span<const int> labels, Reduction reduction = Reduction::Mean) {
+    return detail::nll_loss<false>(std::forward<P>(log_probs), labels, reduction);
+}
+
+template <Operand P>
+auto nll_loss(P&& log_probs, std::span<const int> labels, NoReduction) {
+    return detail::nll_loss<true>(std::forward<P>(log_probs), labels, Reduction::Sum);
+}
+
+// Labels as any Eigen integer vector.
+template <Operand P, class Derived, class R = Reduction>
+    requires std::is_same_v<typename Derived::Scalar, int>
+auto nll_loss(P&& log_probs, const Eigen::DenseBase<Derived>& labels, R reduction = Reduction::Mean) {
+    const auto contiguous = detail::contiguous_labels(labels);
+    return nll_loss(std::forward<P>(log_probs), std::span<const int>(contiguous.data(), contiguous.size()), reduction);
+}
+
+}  // namespace tapestry

@@ -1,0 +1,116 @@
+#pragma once
+// softmax(x) and log_softmax(x), down each column (each example's classes) or, with
+// Each::Row, along each row. The line's maximum is subtracted first, so logits of
+// +-1e4 are fine and -inf entries (masked classes) get probability 0 (log_softmax:
+// -inf) with finite gradients elsewhere; a line that is all -inf gives NaN, as in PyTorch.
+// Backward reads only the result y: softmax's gradient is y (g - sum(g y)) and
+// log_softmax's g - e^y sum(g), per line.
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/scratch.hpp"
+#include "tapestry/operand.hpp"
+#include "tapestry/ops/axis.hpp"
+
+namespace tapestry {
+namespace ops {
+
+template <class T, bool Log>
+struct Softmax {
+    static constexpr const char* name = Log ? "log_softmax" : "softmax";
+    Each each;
+
+    void forward(const auto& out, const auto& x) const {
+        auto y = out.value();
+        if (each == Each::Column) {
+            normalize_columns(x.array(), y);
+        } else {
+            auto y_rows = y.transpose();
+            normalize_columns(x.array().transpose(), y_rows);
+        }
+        if constexpr (!Log) exactly_zero_where_masked(x.array().data(), out.data(), out.rows() * out.cols());
+    }
+
+    template <class X>
+    void backward(const auto& dy, const auto& y, const X& x) const {
+        detail::ScratchScope scratch;
+        Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
+        if (each == Each::Column) {
+            Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(y.cols()), y.cols());
+            if constexpr (Log) {
+                line = dy.colwise().sum();
+                dx = dy - y.exp() * line.colwise().replicate(y.rows());
+            } else {
+                line = (dy * y).colwise().sum();
+                dx = y * (dy - line.colwise().replicate(y.rows()));
+            }
+        } else {
+            Eigen::Map<Eigen::Array<T, Dynamic, 1>> line(scratch.take<T>(y.rows()), y.rows());
+            if constexpr (Log) {
+                line = dy.rowwise().sum();
+                dx = dy - y.exp() * line.rowwise().replicate(y.cols());
+            } else {
+                line = (dy * y).rowwise().sum();
+                dx = y * (dy - line.rowwise().replicate(y.cols()));
+            }
+        }
+        if constexpr (Log) {  // a masked class (y = -inf) passes dy on unchanged, exactly
+            for (Index k = 0; k < y.size(); ++k)
+                if (y.data()[k] == -std::numeric_limits<T>::infinity()) dx.data()[k] = dy.data()[k];
+        }
+        x.backprop(dx);
+    }
+
+private:
+    // y = softmax (or log_softmax) of each column of x.
+    static void normalize_columns(const auto& x, auto& y) {
+        detail::ScratchScope scratch;
+        Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(x.cols()), x.cols());
+        line = x.colwise().maxCoeff();
+        y = x - line.colwise().replicate(x.rows());
+        if constexpr (Log) {
+            line = y.exp().colwise().sum().log();
+            y -= line.colwise().replicate(x.rows());
+        } else {
+            y = y.exp();
+            line = y.colwise().sum().inverse();
+            y *= line.colwise().replicate(x.rows());
+        }
+    }
+
+    // Eigen's vectorised exp clamps its argument, so e^-inf comes out as 4e-309 (float:
+    // 1e-38): a masked class (x = -inf) is given its probability of exactly 0 here, unless
+    // its whole line is masked (NaN, left as it is).
+    static void exactly_zero_where_masked(const T* x, T* y, Index size) {
+        for (Index k = 0; k < size; ++k)
+            if (x[k] == -std::numeric_limits<T>::infinity() && !std::isnan(y[k])) y[k] = T(0);
+    }
+};
+
+template <bool Log, Operand X>
+auto softmax_node(X&& x, Each each) {
+    const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
+    using L = decltype(leaf);
+    using T = typename L::Scalar;
+    return detail::make_node<Var<T, L::Rows, L::Cols>>(Softmax<T, Log>{each}, leaf.rows(), leaf.cols(), leaf);
+}
+
+}  // namespace ops
+
+// e^x / sum(e^x) down each column (or along each row with Each::Row): probabilities.
+template <Operand X>
+auto softmax(X&& x, Each each = Each::Column) {
+    return ops::softmax_node<false>(std::forward<X>(x), each);
+}
+
+// x - log(sum(e^x)) down each column (or along each row): log-probabilities, for nll_loss.
+template <Operand X>
+auto log_softmax(X&& x, Each each = Each::Column) {
+    return ops::softmax_node<true>(std::forward<X>(x), each);
+}
+
+}  // namespace tapestry

@@ -1,0 +1,201 @@
+// softmax, log_softmax and nll_loss: values against the textbook formulas, gradients
+// against central finite differences (fixed and Dynamic, columns and rows, a Param used
+// twice), stability at logits of +-1e4 and at masked (-inf) classes, nll_loss against
+// softmax_cross_entropy, and Reduction::None for every loss.
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+using test::for_each_shape;
+using test::gradient_tolerance;
+using test::MessageContains;
+using test::random_matrix;
+using test::random_param;
+
+namespace {
+// exp(x) / sum(exp(x)) down each column, straight from the definition.
+Eigen::MatrixXd textbook_softmax(const Eigen::MatrixXd& x) {
+    Eigen::MatrixXd e = x.array().exp().matrix();
+    for (Index j = 0; j < e.cols(); ++j) e.col(j) /= e.col(j).sum();
+    return e;
+}
+
+std::vector<int> random_labels(Index classes, Index examples) {
+    std::vector<int> labels(static_cast<std::size_t>(examples));
+    for (auto& label : labels) label = static_cast<int>(test::rng()() % static_cast<unsigned>(classes));
+    return labels;
+}
+}  // namespace
+
+TEST_CASE("softmax and log_softmax match the definition down columns and along rows") {
+    for_each_shape([]<int R, int C>(Index rows, Index cols) {
+        INFO("shape " << rows << "x" << cols);
+        auto X = random_param<R, C>(rows, cols, -3.0, 3.0);
+        const Eigen::MatrixXd by_column = textbook_softmax(X.value());
+        const Eigen::MatrixXd by_row = textbook_softmax(X.value().transpose()).transpose();
+        CHECK(softmax(X).value().isApprox(by_column, 1e-14));
+        CHECK(softmax(X, Each::Row).value().isApprox(by_row, 1e-14));
+        CHECK(log_softmax(X).value().isApprox(by_column.array().log().matrix(), 1e-13));
+        CHECK(log_softmax(X, Each::Row).value().isApprox(by_row.array().log().matrix(), 1e-13));
+        STATIC_REQUIRE(std::is_same_v<decltype(softmax(X)), Var<double, R, C>>);
+    });
+}
+
+TEST_CASE("softmax's and log_softmax's gradients match finite differences, with a Param used twice") {
+    for_each_shape([]<int R, int C>(Index rows, Index cols) {
+        INFO("shape " << rows << "x" << cols);
+        auto X = random_param<R, C>(rows, cols, -2.0, 2.0);
+        auto Y = random_param<R, C>(rows, cols);
+        const Eigen::MatrixXd w = random_matrix(rows, cols);
+        for (const Each each : {Each::Column, Each::Row}) {
+            CHECK(gradcheck([&] { return sum(hadamard(softmax(X + Y, each), constant(w))); }, X, Y) <
+                  gradient_tolerance);
+            CHECK(gradcheck([&] { return sum(hadamard(log_softmax(hadamard(X, Y), each), X)); }, X, Y) <
+                  gradient_tolerance);
+        }
+    });
+}
+
+TEST_CASE("softmax and log_softmax stay finite at logits of +-1e4 and give masked classes probability 0") {
+    const double inf = std::numeric_limits<double>::infinity();
+    Eigen::Matrix<double, 3, 2> logits;
+    logits << 1e4, -inf, -1e4, 2.0, 1e4 - 1.0, -inf;
+    Param<double, 3, 2> Z(logits);
+    const std::vector<int> labels{0, 1};
+
+    const Eigen::MatrixXd p = softmax(Z).value();
+    CHECK(p(1, 0) < 1e-300);  // e^-20000
+    CHECK(p(0, 0) == Approx(1.0 / (1.0 + std::exp(-1.0))));
+    CHECK(p(0, 1) == 0.0);
+    CHECK(p(2, 1) == 0.0);
+    CHECK(p(1, 1) == 1.0);
+    CHECK(log_softmax(Z).value()(0, 1) == -inf);
+
+    Tape tape;
+    Var<double, 1, 1> loss = nll_loss(log_softmax(Z), labels);
+    tape.backward(loss);
+    CHECK(std::isfinite(loss.value()(0, 0)));
+    CHECK(Z.grad().allFinite());
+    CHECK(Z.grad()(0, 1) == 0.0);  // a masked class gets no gradient
+
+    Param<float, 3, 2> Zf(logits.cast<float>());
+    CHECK(softmax(Zf).value().allFinite());
+    CHECK(softmax(Zf).value()(0, 0) == Approx(1.0 / (1.0 + std::exp(-1.0))));
+    CHECK(log_softmax(Zf).value().col(0).allFinite());
+}
+
+TEST_CASE("a column whose every class is masked gives NaN, as in PyTorch") {
+    const double inf = std::numeric_limits<double>::infinity();
+    Param<double, 2, 1> Z(Eigen::Vector2d(-inf, -inf));
+    CHECK(softmax(Z).value().array().isNaN().all());
+}
+
+TEST_CASE("nll_loss of log_softmax is softmax_cross_entropy, in value and gradient") {
+    auto Z = random_param<Dynamic, Dynamic>(5, 7, -3.0, 3.0);
+    const auto labels = random_labels(5, 7);
+    for (const Reduction reduction : {Reduction::Mean, Reduction::Sum}) {
+        Eigen::MatrixXd two_step, one_step;
+        {
+            Tape tape;
+            Var<double, 1, 1> loss = nll_loss(log_softmax(Z), labels, reduction);
+            tape.backward(loss);
+            two_step = Z.grad();
+            Z.zero_grad();
+            Var<double, 1, 1> direct = softmax_cross_entropy(Z, labels, reduction);
+            CHECK(loss.value()(0, 0) == Approx(direct.value()(0, 0)).epsilon(1e-14));
+        }
+        {
+            Tape tape;
+            tape.backward(softmax_cross_entropy(Z, labels, reduction));
+            one_step = Z.grad();
+            Z.zero_grad();
+        }
+        CHECK(two_step.isApprox(one_step, 1e-13));
+    }
+}
+
+TEST_CASE("nll_loss's gradient matches finite differences, its value the definition") {
+    for_each_shape([]<int R, int C>(Index rows, Index cols) {
+        INFO("shape " << rows << "x" << cols);
+        auto P = random_param<R, C>(rows, cols);
+        const auto labels = random_labels(rows, cols);
+        double expected = 0;
+        for (Index j = 0; j < cols; ++j) expected -= P.value()(labels[static_cast<std::size_t>(j)], j);
+        CHECK(nll_loss(P, labels, Reduction::Sum).item() == Approx(expected).epsilon(1e-14));
+        CHECK(nll_loss(P, labels).item() == Approx(expected / static_cast<double>(cols)).epsilon(1e-14));
+        CHECK(gradcheck([&] { return nll_loss(log_softmax(hadamard(P, P) - P), labels); }, P) < gradient_tolerance);
+    });
+}
+
+TEST_CASE("Reduction::None gives each example's loss as a 1 x B row whose sum is Reduction::Sum") {
+    auto Z = random_param<4, Dynamic>(4, 6, -2.0, 2.0);
+    const Eigen::MatrixXd target = random_matrix(4, 6, 0.0, 1.0);
+    const auto labels = random_labels(4, 6);
+    const Eigen::RowVectorXd weights = random_matrix(1, 6);
+
+    const auto check_loss = [&](auto per_example, auto summed) {
+        STATIC_REQUIRE(std::is_same_v<decltype(per_example), Var<double, 1, Dynamic>>);
+        REQUIRE(per_example.cols() == 6);
+        CHECK(per_example.value().sum() == Approx(summed.item()).epsilon(1e-13));
+    };
+    check_loss(mse(Z, constant(target), Reduction::None), mse(Z, constant(target), Reduction::Sum));
+    check_loss(sigmoid_cross_entropy(Z, target, Reduction::None), sigmoid_cross_entropy(Z, target, Reduction::Sum));
+    check_loss(softmax_cross_entropy(Z, labels, Reduction::None), softmax_cross_entropy(Z, labels, Reduction::Sum));
+    check_loss(nll_loss(log_softmax(Z), labels, Reduction::None), nll_loss(log_softmax(Z), labels, Reduction::Sum));
+
+    // Column 2's loss alone, from the definition.
+    const Eigen::VectorXd z = Z.value().col(2);
+    CHECK(mse(Z, constant(target), Reduction::None).value()(0, 2) ==
+          Approx((z - target.col(2)).squaredNorm()).epsilon(1e-14));
+    CHECK(softmax_cross_entropy(Z, labels, Reduction::None).value()(0, 2) ==
+          Approx(std::log(z.array().exp().sum()) - z(labels[2])).epsilon(1e-13));
+
+    // Weighted per-example losses, differentiated.
+    const auto weighted = [&](auto loss) { return sum(hadamard(loss, constant(weights))); };
+    CHECK(gradcheck([&] { return weighted(mse(Z, constant(target), Reduction::None)); }, Z) < gradient_tolerance);
+    CHECK(gradcheck([&] { return weighted(sigmoid_cross_entropy(Z, target, Reduction::None)); }, Z) <
+          gradient_tolerance);
+    CHECK(gradcheck([&] { return weighted(softmax_cross_entropy(hadamard(Z, Z), labels, Reduction::None)); }, Z) <
+          gradient_tolerance);
+    CHECK(gradcheck([&] { return weighted(nll_loss(log_softmax(Z), labels, Reduction::None)); }, Z) <
+          gradient_tolerance);
+}
+
+TEST_CASE("nll_loss rejects a label outside the classes (index_error) or a count that differs, recording nothing") {
+    Param<double, 3, Dynamic> P(3, 2);
+    Tape tape;
+    CHECK_THROWS_MATCHES(nll_loss(P, std::vector<int>{0, 3}), index_error,
+                         MessageContains("label 3 of column 1 is outside [0, 3)"));
+    CHECK_THROWS_MATCHES(nll_loss(P, std::vector<int>{-1, 0}), index_error, MessageContains("label -1 of column 0"));
+    CHECK_THROWS_MATCHES(nll_loss(P, std::vector<int>{0}), shape_error, MessageContains("3x2 and 1x1"));
+    CHECK_THROWS_AS(softmax_cross_entropy(P, std::vector<int>{0, 5}), index_error);
+    CHECK(tape.size() == 0);
+}
+
+TEST_CASE("nll_loss takes its labels as an Eigen integer vector too") {
+    auto P = random_param<3, 4>(3, 4);
+    const Eigen::Vector4i labels(2, 0, 1, 2);
+    const std::vector<int> same{2, 0, 1, 2};
+    CHECK(nll_loss(P, labels).item() == nll_loss(P, same).item());
+    CHECK(nll_loss(P, labels, Reduction::None).value() == nll_loss(P, same, Reduction::None).value());
+}
+
+TEST_CASE("softmax and log_softmax work in float, close to double") {
+    const Eigen::MatrixXd x = random_matrix(6, 5, -4.0, 4.0);
+    Param<float, 6, 5> Xf(x.cast<float>());
+    Param<double, 6, 5> Xd(x);
+    CHECK(softmax(Xf).value().cast<double>().isApprox(softmax(Xd).value(), 1e-6));
+    CHECK(log_softmax(Xf, Each::Row).value().cast<double>().isApprox(log_softmax(Xd, Each::Row).value(), 1e-6));
+}
+
+TEST_CASE("anomaly mode names softmax as the operation whose value is not finite") {
+    Param<double, 2, 1> z(Eigen::Vector2d(1.0, std::numeric_limits<double>::infinity()));
+    DetectAnomaly detect;
+    CHECK_THROWS_MATCHES(softmax(z), anomaly_error, MessageContains("softmax(Param 2x1)"));
+}
