@@ -3,6 +3,7 @@
 // Param used twice), gradients landing in just the block or the gathered columns, and
 // index_error / shape_error before anything is recorded.
 
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -136,5 +137,19 @@ TEST_CASE("an id outside the table throws index_error naming the id, its positio
     CHECK_THROWS_MATCHES(gather_columns(E, std::vector<int>{1, 6}), index_error,
                          MessageContains("id 6 at position 1 is outside the table's 6 columns"));
     CHECK_THROWS_AS(gather_columns(E, std::vector<int>{-2}), index_error);
+    CHECK(tape.size() == 0);
+}
+
+TEST_CASE("blocks, reshapes and lookups of an expression are checked before it is evaluated, and never overflow") {
+    auto X = random_param<Dynamic, Dynamic>(3, 4);
+    Tape tape;
+    const Index huge = std::numeric_limits<Index>::max();
+    CHECK_THROWS_AS(block(tanh(X), 2, 0, 2, 1), index_error);
+    CHECK_THROWS_AS(block(X, 0, huge, 1, 1), index_error);
+    CHECK_THROWS_AS(block(X, 1, 1, huge, huge), index_error);
+    CHECK_THROWS_AS(reshape(tanh(X), 5, 2), shape_error);
+    CHECK_THROWS_AS(reshape(X, huge, 2), shape_error);
+    CHECK_THROWS_AS(reshape(X, 1L << 32, 1L << 32), shape_error);
+    CHECK_THROWS_AS(gather_columns(tanh(X), std::vector<int>{7}), index_error);
     CHECK(tape.size() == 0);
 }

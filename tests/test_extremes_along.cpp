@@ -91,3 +91,10 @@ TEST_CASE("argmax of an expression reads its values and records nothing") {
     CHECK(predicted == col_argmin(X));
     CHECK(tape.size() == 0);
 }
+
+TEST_CASE("an extreme of an expression with empty lines throws before the expression is evaluated") {
+    Param<double, Dynamic, Dynamic> X(0, 3);
+    Tape tape;
+    CHECK_THROWS_AS(col_max(tanh(X)), value_error);
+    CHECK(tape.size() == 0);
+}

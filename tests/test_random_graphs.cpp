@@ -25,7 +25,8 @@ double gradient_error(const random_graph::Graph& graph) {
     // Over the 2000 graphs the worst error is 1.1e-7 at 1e-5, 1.3e-6 at 1e-6.
     GradcheckOptions options;
     options.step = 1e-5;
-    return gradcheck(options, [&] { return runner.run(); }, random_graph::param_set(params));
+    return gradcheck(
+        options, [&] { return runner.run(); }, random_graph::param_set(params));
 }
 
 void check_graph(unsigned seed) {

@@ -199,3 +199,24 @@ TEST_CASE("anomaly mode names softmax as the operation whose value is not finite
     DetectAnomaly detect;
     CHECK_THROWS_MATCHES(softmax(z), anomaly_error, MessageContains("softmax(Param 2x1)"));
 }
+
+TEST_CASE("softmax, log_softmax and layer_norm of empty operands are empty, forward and backward") {
+    Param<double, Dynamic, Dynamic> no_rows(0, 3), no_cols(3, 0);
+    Tape tape;
+    CHECK(softmax(no_rows).rows() == 0);
+    CHECK(log_softmax(no_cols, Each::Row).cols() == 0);
+    CHECK(layer_norm(no_rows).cols() == 3);
+    Var<double, 1, 1> total = sum(softmax(no_rows)) + sum(log_softmax(no_cols)) + sum(layer_norm(no_rows));
+    tape.backward(total);
+    CHECK(total.item() == 0.0);
+}
+
+TEST_CASE("the losses check their labels before evaluating an expression, so nothing is recorded") {
+    auto Z = random_param<3, Dynamic>(3, 2);
+    Tape tape;
+    const std::vector<int> bad{0, 3};
+    CHECK_THROWS_AS(nll_loss(Z * 2.0, bad), index_error);
+    CHECK_THROWS_AS(softmax_cross_entropy(tanh(Z), bad), index_error);
+    CHECK_THROWS_AS(softmax_cross_entropy(tanh(Z), bad, Reduction::None), index_error);
+    CHECK(tape.size() == 0);
+}

@@ -211,3 +211,28 @@ TEST_CASE("batch norm rejects a batch of one in training and a wrong number of f
     CHECK_THROWS_MATCHES(bn(wrong), shape_error, MessageContains("4x5 and 3x1"));
     CHECK_THROWS_AS((nn::BatchNorm<double, Dynamic>(3, 1.5)), value_error);
 }
+
+TEST_CASE("the norms check their sizes and eps in their own scalar type, before recording") {
+    CHECK_THROWS_AS((nn::BatchNorm<double, Dynamic>()), value_error);  // how many features?
+    CHECK_THROWS_AS((nn::BatchNorm<double, 4>(3)), value_error);
+    CHECK_THROWS_AS((nn::BatchNorm<float, 3>(3, 0.1, 1e-50)), value_error);  // 0 in float
+    Param<float, 3, 2> X(Eigen::Matrix<float, 3, 2>::Constant(1.0f));
+    CHECK_THROWS_AS(layer_norm(X, 1e-50), value_error);
+
+    nn::BatchNorm<double, 3> bn;
+    Param<double, 3, Dynamic> Y(random_matrix(3, 4));
+    Param<double, Dynamic, 1> wrong_gamma(Eigen::VectorXd::Ones(2));
+    Param<double, Dynamic, 1> beta(Eigen::VectorXd::Zero(3));
+    Param<double, Dynamic, Dynamic> too_many(random_matrix(4, 4));
+    Tape tape;
+    CHECK_THROWS_AS(bn(tanh(too_many)), shape_error);
+    CHECK_THROWS_MATCHES(layer_norm(tanh(Y), wrong_gamma, beta), shape_error, MessageContains("3x4 and 2x1"));
+    CHECK(tape.size() == 0);
+}
+
+TEST_CASE("a 1x1 Var converts explicitly to any arithmetic type") {
+    Param<double, 2, 2> X(Eigen::Matrix2d::Constant(0.75));
+    const Var<double, 1, 1> s = sum(X);
+    CHECK(static_cast<float>(s) == 3.0f);
+    CHECK(static_cast<int>(s) == 3);
+}

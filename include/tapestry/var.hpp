@@ -84,7 +84,11 @@ public:
             return parts_.value[0];
         }
     }
-    explicit operator T() const { return item(); }
+    template <class U>
+        requires std::is_arithmetic_v<U>
+    explicit operator U() const {
+        return static_cast<U>(item());
+    }
 
     // Does the backward pass propagate into this Var (is anything trainable upstream)?
     bool requires_grad() const { return parts_.adjoint != nullptr; }

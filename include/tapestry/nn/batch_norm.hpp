@@ -7,9 +7,13 @@
 // are used instead. The running statistics are Params, so that a ParamSet, load_params
 // and checkpoints carry them: add_to() registers all four with the statistics frozen
 // (lr_mult 0, decay_mult 0), so that optimizers leave them alone.
+//
+// Training on replicas (nn/replicas.hpp) moves each replica's running statistics, not the
+// model's: copy them back from a replica, or average them, before evaluating.
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "tapestry/core/errors.hpp"
@@ -31,7 +35,7 @@ public:
     Param<T, R, 1> scale, shift, running_mean, running_var;
 
     explicit BatchNorm(Index features = R, double momentum = 0.1, double eps = 1e-5)
-        : scale(Eigen::Matrix<T, R, 1>::Ones(features)),
+        : scale(Eigen::Matrix<T, R, 1>::Ones(checked_features(features))),
           shift(Eigen::Matrix<T, R, 1>::Zero(features)),
           running_mean(Eigen::Matrix<T, R, 1>::Zero(features)),
           running_var(Eigen::Matrix<T, R, 1>::Ones(features)),
@@ -41,7 +45,8 @@ public:
           batch_var_(features) {
         if (!(momentum >= 0 && momentum <= 1))
             throw value_error("BatchNorm: momentum (" + std::to_string(momentum) + ") must lie in [0, 1]");
-        if (!(eps > 0)) throw value_error("BatchNorm: eps (" + std::to_string(eps) + ") must be positive");
+        if (!(static_cast<T>(eps) > 0) || !std::isfinite(eps))
+            throw value_error("BatchNorm: eps (" + std::to_string(eps) + ") must be positive and finite in T");
     }
 
     // Registers scale, shift and the frozen running statistics as "<name>.scale", ...
@@ -55,32 +60,40 @@ public:
 
     template <Operand X>
     auto operator()(X&& x, Mode mode = Mode::Auto) {
-        const auto leaf = tapestry::detail::as_leaf(as_expression(std::forward<X>(x)));
-        using L = decltype(leaf);
-        static_assert(std::is_same_v<typename L::Scalar, T>, "BatchNorm<T, R>: the input's scalar type must be T");
-        if (leaf.rows() != scale.value().rows())
-            tapestry::detail::throw_shape_error("batch_norm", leaf.rows(), leaf.cols(), scale.value().rows(), 1,
+        const auto e = as_expression(std::forward<X>(x));  // checked before it is evaluated
+        using E = decltype(e);
+        static_assert(std::is_same_v<typename E::Scalar, T>, "BatchNorm<T, R>: the input's scalar type must be T");
+        if (e.rows() != scale.value().rows())
+            tapestry::detail::throw_shape_error("batch_norm", e.rows(), e.cols(), scale.value().rows(), 1,
                                                 "one row per feature");
         const bool training =
             mode == Mode::Train || (mode == Mode::Auto && tapestry::detail::Recording::active() != nullptr);
         if (!training) {  // an affine map of x with the running statistics
             const Eigen::Array<T, R, 1> inverse_sigma = (running_var.value().array() + eps_).rsqrt();
-            auto standardized = hadamard(leaf - constant(running_mean.value()), constant(inverse_sigma.matrix()));
-            return Var<T, L::Rows, L::Cols>(hadamard(standardized, scale) + shift);
+            auto standardized = hadamard(e - constant(running_mean.value()), constant(inverse_sigma.matrix()));
+            return Var<T, E::Rows, E::Cols>(hadamard(standardized, scale) + shift);
         }
-        if (leaf.cols() < 2)
+        if (e.cols() < 2)
             throw value_error("batch_norm: training needs at least 2 examples per batch (got " +
-                              std::to_string(leaf.cols()) + ")");
-        Var<T, L::Rows, L::Cols> standardized = tapestry::detail::make_node<Var<T, L::Rows, L::Cols>>(
-            ops::Standardize<T>{eps_, Each::Row, batch_mean_.data(), batch_var_.data()}, leaf.rows(), leaf.cols(),
-            leaf);
-        const T unbiased = static_cast<T>(leaf.cols()) / static_cast<T>(leaf.cols() - 1);
+                              std::to_string(e.cols()) + ")");
+        Var<T, E::Rows, E::Cols> standardized = tapestry::detail::make_node<Var<T, E::Rows, E::Cols>>(
+            ops::Standardize<T>{eps_, Each::Row, batch_mean_.data(), batch_var_.data()}, e.rows(), e.cols(),
+            tapestry::detail::as_leaf(e));
+        const T unbiased = static_cast<T>(e.cols()) / static_cast<T>(e.cols() - 1);
         running_mean.value() = (T(1) - momentum_) * running_mean.value() + momentum_ * batch_mean_;
         running_var.value() = (T(1) - momentum_) * running_var.value() + (momentum_ * unbiased) * batch_var_;
-        return Var<T, L::Rows, L::Cols>(hadamard(standardized, scale) + shift);
+        return Var<T, E::Rows, E::Cols>(hadamard(standardized, scale) + shift);
     }
 
 private:
+    static Index checked_features(Index features) {
+        if (features < 0 || (R != Dynamic && features != R))
+            throw value_error("BatchNorm<T, " + (R == Dynamic ? std::string("Dynamic") : std::to_string(R)) +
+                              ">: " + std::to_string(features) + " features" +
+                              (R == Dynamic ? " (give the number of features)" : ""));
+        return features;
+    }
+
     T momentum_, eps_;
     Eigen::Matrix<T, R, 1> batch_mean_, batch_var_;  // written by the training forward
 };

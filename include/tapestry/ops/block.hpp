@@ -4,7 +4,7 @@
 // col(x, j), middle_rows(x, i, n), middle_cols(x, j, n). The block is a new value usable
 // in any expression; its gradient is added into just that block of the operand's.
 // A block that does not fit throws index_error naming both shapes, before anything is
-// recorded; with fixed extents on both sides it does not compile.
+// recorded; a fixed-size block larger than a fixed-size operand does not compile.
 
 #include <string>
 #include <utility>
@@ -57,8 +57,8 @@ namespace detail {
 // The block of static shape BR x BC (either may be Dynamic) and run-time shape rows x cols.
 template <int BR, int BC, Operand X>
 auto take_block(X&& x, Index i, Index j, Index rows, Index cols) {
-    const auto leaf = as_leaf(as_expression(std::forward<X>(x)));
-    using L = decltype(leaf);
+    const auto e = as_expression(std::forward<X>(x));
+    using L = decltype(e);
     using T = typename L::Scalar;
     constexpr bool fits = (BR == Dynamic || L::Rows == Dynamic || BR <= L::Rows) &&
                           (BC == Dynamic || L::Cols == Dynamic || BC <= L::Cols);
@@ -66,9 +66,11 @@ auto take_block(X&& x, Index i, Index j, Index rows, Index cols) {
         diagnostic::report<diagnostic::block_is_larger_than_its_operand<Shape<BR, BC>, Shape<L::Rows, L::Cols>>>();
         return Var<T, BR, BC>();
     } else {
-        if (i < 0 || j < 0 || rows < 0 || cols < 0 || i + rows > leaf.rows() || j + cols > leaf.cols())
-            throw_block_error(i, j, rows, cols, leaf.rows(), leaf.cols());
-        return make_node<Var<T, BR, BC>>(ops::Block{i, j}, rows, cols, leaf);
+        // Checked before the operand is evaluated (and recorded); written so as not to overflow.
+        if (i < 0 || j < 0 || rows < 0 || cols < 0 || i > e.rows() || j > e.cols() || rows > e.rows() - i ||
+            cols > e.cols() - j)
+            throw_block_error(i, j, rows, cols, e.rows(), e.cols());
+        return make_node<Var<T, BR, BC>>(ops::Block{i, j}, rows, cols, as_leaf(e));
     }
 }
 

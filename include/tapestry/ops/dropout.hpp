@@ -1,8 +1,8 @@
 #pragma once
 // dropout(x, p, rng): each element zeroed with probability p and the rest scaled by
 // 1 / (1 - p), so that the expected value is x (inverted dropout, as PyTorch's). The mask
-// is drawn from `rng` (one draw per element, in column-major order, so a seed gives the
-// same mask everywhere) and kept for backward. In evaluation (Mode::Eval, or Mode::Auto
+// is drawn from `rng` (std::generate_canonical per element, in column-major order, so a
+// seed gives the same mask with any standard library) and kept for backward. In evaluation (Mode::Eval, or Mode::Auto
 // without a recording tape) it is the identity.
 
 #include <limits>

@@ -74,13 +74,13 @@ struct ExtremeAlong {
 
 template <bool AlongRows, bool Larger, Operand X>
 auto extreme_along(X&& x) {
-    const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
-    using L = decltype(leaf);
+    const auto e = as_expression(std::forward<X>(x));
+    using L = decltype(e);
     using T = typename L::Scalar;
     using Op = ExtremeAlong<T, AlongRows, Larger>;
-    detail::check_lines_not_empty(Op::name, leaf.rows(), leaf.cols(), AlongRows);
+    detail::check_lines_not_empty(Op::name, e.rows(), e.cols(), AlongRows);
     using Result = std::conditional_t<AlongRows, Var<T, L::Rows, 1>, Var<T, 1, L::Cols>>;
-    return detail::make_node<Result>(Op{}, AlongRows ? leaf.rows() : 1, AlongRows ? 1 : leaf.cols(), leaf);
+    return detail::make_node<Result>(Op{}, AlongRows ? e.rows() : 1, AlongRows ? 1 : e.cols(), detail::as_leaf(e));
 }
 
 template <bool AlongRows, bool Larger, Operand X>

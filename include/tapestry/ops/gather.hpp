@@ -45,15 +45,15 @@ struct GatherColumns {
 
 template <Operand Table>
 auto gather_columns(Table&& table, std::span<const int> ids) {
-    const auto leaf = detail::as_leaf(as_expression(std::forward<Table>(table)));
-    using L = decltype(leaf);
+    const auto e = as_expression(std::forward<Table>(table));  // checked before it is evaluated
+    using E = decltype(e);
     for (std::size_t k = 0; k < ids.size(); ++k)
-        if (ids[k] < 0 || ids[k] >= leaf.cols())
+        if (ids[k] < 0 || ids[k] >= e.cols())
             throw index_error("gather_columns: id " + std::to_string(ids[k]) + " at position " + std::to_string(k) +
-                              " is outside the table's " + std::to_string(leaf.cols()) + " columns (a " +
-                              to_string_shape(leaf.rows(), leaf.cols()) + " table)");
-    return detail::make_node<Var<typename L::Scalar, L::Rows, Dynamic>>(ops::GatherColumns{ids}, leaf.rows(),
-                                                                        static_cast<Index>(ids.size()), leaf);
+                              " is outside the table's " + std::to_string(e.cols()) + " columns (a " +
+                              to_string_shape(e.rows(), e.cols()) + " table)");
+    return detail::make_node<Var<typename E::Scalar, E::Rows, Dynamic>>(
+        ops::GatherColumns{ids}, e.rows(), static_cast<Index>(ids.size()), detail::as_leaf(e));
 }
 
 // Ids as any Eigen integer vector.

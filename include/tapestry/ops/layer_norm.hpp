@@ -35,6 +35,7 @@ struct Standardize {
 
     void forward(const auto& out, const auto& x) {
         auto y = out.value();
+        if (y.size() == 0) return;  // no lines, or lines of no elements
         if (each == Each::Column) {
             inverse_sigma = out.template keep<T>(y.cols());
             standardize_columns(x.array(), y);
@@ -47,6 +48,7 @@ struct Standardize {
 
     template <class X>
     void backward(const auto& dy, const auto& y, const X& x) const {
+        if (y.size() == 0) return;
         detail::ScratchScope scratch;
         Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
         if (each == Each::Column) {
@@ -91,10 +93,12 @@ private:
 // Each column standardised to mean 0 and variance 1 (up to eps).
 template <Operand X>
 auto layer_norm(X&& x, double eps = 1e-5) {
-    if (!(eps > 0)) throw value_error("layer_norm: eps (" + std::to_string(eps) + ") must be positive");
+    using T = detail::scalar_of<X>;
+    if (!(static_cast<T>(eps) > 0) || !std::isfinite(eps))
+        throw value_error("layer_norm: eps (" + std::to_string(eps) +
+                          ") must be positive and finite in the scalar type");
     const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
     using L = decltype(leaf);
-    using T = typename L::Scalar;
     return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::Standardize<T>{static_cast<T>(eps)}, leaf.rows(),
                                                        leaf.cols(), leaf);
 }
@@ -102,6 +106,13 @@ auto layer_norm(X&& x, double eps = 1e-5) {
 // Each column standardised, then scaled by gamma and shifted by beta (both R x 1).
 template <Operand X, Operand Gamma, Operand Beta>
 auto layer_norm(X&& x, Gamma&& gamma, Beta&& beta, double eps = 1e-5) {
+    static_assert(expression_t<Gamma>::Cols == 1 && expression_t<Beta>::Cols == 1,
+                  "layer_norm(x, gamma, beta): gamma and beta must be columns in their type, such as "
+                  "Param<T, R, 1> or Param<T, Dynamic, 1>, to broadcast over the batch");
+    const Index rows = as_expression(x).rows(), cols = as_expression(x).cols();
+    for (const Index r : {as_expression(gamma).rows(), as_expression(beta).rows()})
+        if (r != rows)
+            detail::throw_shape_error("layer_norm", rows, cols, r, 1, "gamma and beta need one row per feature");
     return hadamard(layer_norm(std::forward<X>(x), eps), std::forward<Gamma>(gamma)) + std::forward<Beta>(beta);
 }
 

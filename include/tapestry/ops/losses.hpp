@@ -1,5 +1,5 @@
 #pragma once
-// Elementwise losses, each a 1x1 Var: mse and sigmoid_cross_entropy, averaged over the
+// Elementwise losses, mse and sigmoid_cross_entropy: a 1x1 Var averaged over the
 // elements by default, summed with Reduction::Sum, or one per example (a 1 x B row of
 // each column's sum) with Reduction::None. Each is one fused loop forward and
 // one backward (an elementwise node consumed by a sum). A target may be a Var (usually

@@ -55,13 +55,13 @@ struct NllLoss {
 namespace detail {
 template <bool PerExample, Operand P>
 auto nll_loss(P&& log_probs, std::span<const int> labels, Reduction reduction) {
-    const auto leaf = as_leaf(as_expression(std::forward<P>(log_probs)));
-    using L = decltype(leaf);
+    const auto e = as_expression(std::forward<P>(log_probs));
+    using L = decltype(e);
     using T = typename L::Scalar;
-    check_class_labels("nll_loss", labels, leaf.rows(), leaf.cols());
+    check_class_labels("nll_loss", labels, e.rows(), e.cols());
     using Result = std::conditional_t<PerExample, Var<T, 1, L::Cols>, Var<T, 1, 1>>;
-    return make_node<Result>(ops::NllLoss<T, PerExample>{labels, reduction_scale<T>(reduction, leaf.cols())}, 1,
-                             PerExample ? leaf.cols() : 1, leaf);
+    return make_node<Result>(ops::NllLoss<T, PerExample>{labels, reduction_scale<T>(reduction, e.cols())}, 1,
+                             PerExample ? e.cols() : 1, as_leaf(e));
 }
 }  // namespace detail
 

@@ -32,8 +32,8 @@ namespace detail {
 
 template <int R, int C, Operand X>
 auto reshape(X&& x, Index rows, Index cols) {
-    const auto leaf = as_leaf(as_expression(std::forward<X>(x)));
-    using L = decltype(leaf);
+    const auto e = as_expression(std::forward<X>(x));
+    using L = decltype(e);
     using T = typename L::Scalar;
     constexpr bool all_fixed = R != Dynamic && C != Dynamic && L::Rows != Dynamic && L::Cols != Dynamic;
     if constexpr (all_fixed && R * C != L::Rows * L::Cols) {
@@ -41,10 +41,10 @@ auto reshape(X&& x, Index rows, Index cols) {
             diagnostic::reshape_needs_shapes_with_the_same_number_of_elements<Shape<L::Rows, L::Cols>, Shape<R, C>>>();
         return Var<T, R, C>();
     } else {
-        if (rows < 0 || cols < 0 || rows * cols != leaf.rows() * leaf.cols())
-            throw_shape_error("reshape", leaf.rows(), leaf.cols(), rows, cols,
-                              "a reshape keeps the number of elements");
-        return make_node<Var<T, R, C>>(ops::Reshape{}, rows, cols, leaf);
+        const Index size = e.rows() * e.cols();  // rows * cols is compared without overflowing
+        if (rows < 0 || cols < 0 || (rows == 0 ? size != 0 : (cols > size / rows || rows * cols != size)))
+            throw_shape_error("reshape", e.rows(), e.cols(), rows, cols, "a reshape keeps the number of elements");
+        return make_node<Var<T, R, C>>(ops::Reshape{}, rows, cols, as_leaf(e));
     }
 }
 

@@ -26,6 +26,7 @@ struct Softmax {
 
     void forward(const auto& out, const auto& x) const {
         auto y = out.value();
+        if (y.size() == 0) return;  // no lines, or lines of no elements
         if (each == Each::Column) {
             normalize_columns(x.array(), y);
         } else {
@@ -37,6 +38,7 @@ struct Softmax {
 
     template <class X>
     void backward(const auto& dy, const auto& y, const X& x) const {
+        if (y.size() == 0) return;
         detail::ScratchScope scratch;
         Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
         if (each == Each::Column) {

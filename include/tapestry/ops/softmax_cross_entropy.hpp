@@ -81,13 +81,13 @@ struct SoftmaxCrossEntropy {
 namespace detail {
 template <bool PerExample, Operand L>
 auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction) {
-    const auto z = as_leaf(as_expression(std::forward<L>(logits)));
+    const auto z = as_expression(std::forward<L>(logits));
     using Z = decltype(z);
     using T = typename Z::Scalar;
     check_class_labels("softmax_cross_entropy", labels, z.rows(), z.cols());
     using Result = std::conditional_t<PerExample, Var<T, 1, Z::Cols>, Var<T, 1, 1>>;
     return make_node<Result>(ops::SoftmaxCrossEntropy<T, PerExample>{labels, reduction_scale<T>(reduction, z.cols())},
-                             1, PerExample ? z.cols() : 1, z);
+                             1, PerExample ? z.cols() : 1, as_leaf(z));
 }
 }  // namespace detail
 
