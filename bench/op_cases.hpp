@@ -196,6 +196,26 @@ struct Mse {
     }
 };
 
+// The mean softmax cross-entropy of z's columns against labels, with its gradient added
+// into z.grad(), in one pass per column: the fastest hand-written form (the twin of
+// softmax_cross_entropy, and of log_softmax followed by nll_loss).
+inline float fused_cross_entropy(Param& z, const std::vector<int>& labels, Eigen::RowVectorXf& column_max,
+                                 Eigen::RowVectorXf& log_sum) {
+    const auto& Z = z.value();
+    const Index batch = Z.cols();
+    column_max = Z.colwise().maxCoeff();
+    log_sum = (Z.rowwise() - column_max).array().exp().colwise().sum().log().matrix();
+    float loss = 0;
+    const float scale = 1.0f / static_cast<float>(batch);
+    for (Index j = 0; j < batch; ++j) {
+        const int label = labels[static_cast<std::size_t>(j)];
+        loss += log_sum(j) - (Z(label, j) - column_max(j));
+        z.grad().col(j).array() += scale * ((Z.col(j).array() - column_max(j)) - log_sum(j)).exp();
+        z.grad()(label, j) -= scale;
+    }
+    return scale * loss;
+}
+
 struct SoftmaxCrossEntropy {
     Param z;
     std::vector<int> labels;
@@ -212,21 +232,7 @@ struct SoftmaxCrossEntropy {
         tape.backward(loss);
         return loss.value()(0, 0);
     }
-    float hand() {
-        const auto& Z = z.value();
-        const Index batch = Z.cols();
-        column_max = Z.colwise().maxCoeff();
-        log_sum = (Z.rowwise() - column_max).array().exp().colwise().sum().log().matrix();
-        float loss = 0;
-        const float scale = 1.0f / static_cast<float>(batch);
-        for (Index j = 0; j < batch; ++j) {
-            const int label = labels[static_cast<std::size_t>(j)];
-            loss += log_sum(j) - (Z(label, j) - column_max(j));
-            z.grad().col(j).array() += scale * ((Z.col(j).array() - column_max(j)) - log_sum(j)).exp();
-            z.grad()(label, j) -= scale;
-        }
-        return scale * loss;
-    }
+    float hand() { return fused_cross_entropy(z, labels, column_max, log_sum); }
 };
 
 // log_softmax then nll_loss over 10 x B logits, as a classifier built from the two ops
@@ -247,21 +253,7 @@ struct LogSoftmaxNll {
         tape.backward(loss);
         return loss.value()(0, 0);
     }
-    float hand() {
-        const auto& Z = z.value();
-        const Index batch = Z.cols();
-        column_max = Z.colwise().maxCoeff();
-        log_sum = (Z.rowwise() - column_max).array().exp().colwise().sum().log().matrix();
-        float loss = 0;
-        const float scale = 1.0f / static_cast<float>(batch);
-        for (Index j = 0; j < batch; ++j) {
-            const int label = labels[static_cast<std::size_t>(j)];
-            loss += log_sum(j) - (Z(label, j) - column_max(j));
-            z.grad().col(j).array() += scale * ((Z.col(j).array() - column_max(j)) - log_sum(j)).exp();
-            z.grad()(label, j) -= scale;
-        }
-        return scale * loss;
-    }
+    float hand() { return fused_cross_entropy(z, labels, column_max, log_sum); }
 };
 
 // loss = sum(softmax(z) ∘ G) down the columns of 10 x B: probabilities read by the loss.

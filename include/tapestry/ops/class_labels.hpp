@@ -1,6 +1,6 @@
 #pragma once
 // The class labels of a classification loss: one index per column of the scores,
-// checked before anything is recorded, and kept on the tape for backward.
+// checked before anything is recorded; and the node such a loss makes.
 
 #include <span>
 #include <string>
@@ -8,6 +8,10 @@
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/node.hpp"
+#include "tapestry/ops/loss_reduction.hpp"
+#include "tapestry/var.hpp"
 
 namespace tapestry::detail {
 
@@ -23,11 +27,12 @@ inline void check_class_labels(const char* loss, std::span<const int> labels, In
                               std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
 }
 
-// Labels given as any Eigen integer vector, laid out as the span the losses read.
+// Indices (class labels, embedding ids) given as any Eigen integer vector, laid out
+// as the span that the losses and gather_columns read.
 template <class Derived>
     requires std::is_same_v<typename Derived::Scalar, int>
-Eigen::Matrix<int, Dynamic, 1> contiguous_labels(const Eigen::DenseBase<Derived>& labels) {
-    return labels.derived().reshaped();
+Eigen::Matrix<int, Dynamic, 1> contiguous_indices(const Eigen::DenseBase<Derived>& indices) {
+    return indices.derived().reshaped();
 }
 
 // The output's adjoint as each example's weight: a 1 x B row of per-example losses
@@ -38,6 +43,18 @@ T example_weight(const auto& dy, T scale, Index example) {
         return dy(0, example);
     else
         return scale * dy(0, 0);
+}
+
+// A classification loss's node: Op<T, PerExample>{labels, scale} over the scores, after
+// the labels are checked (before the scores are evaluated, so a throw records nothing).
+// A 1 x B row of per-example losses, or one value scaled as `reduction` asks.
+template <template <class, bool> class Op, bool PerExample, class Scores>
+auto labelled_loss(const char* name, const Scores& scores, std::span<const int> labels, Reduction reduction) {
+    using T = typename Scores::Scalar;
+    check_class_labels(name, labels, scores.rows(), scores.cols());
+    using Result = std::conditional_t<PerExample, Var<T, 1, Scores::Cols>, Var<T, 1, 1>>;
+    return make_node<Result>(Op<T, PerExample>{labels, reduction_scale<T>(reduction, scores.cols())}, 1,
+                             PerExample ? scores.cols() : 1, as_leaf(scores));
 }
 
 }  // namespace tapestry::detail

@@ -14,6 +14,7 @@
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/operand.hpp"
+#include "tapestry/ops/class_labels.hpp"
 
 namespace tapestry {
 namespace ops {
@@ -60,7 +61,7 @@ auto gather_columns(Table&& table, std::span<const int> ids) {
 template <Operand Table, class Derived>
     requires std::is_same_v<typename Derived::Scalar, int>
 auto gather_columns(Table&& table, const Eigen::DenseBase<Derived>& ids) {
-    const Eigen::Matrix<int, Dynamic, 1> contiguous = ids.derived().reshaped();
+    const auto contiguous = detail::contiguous_indices(ids);
     return gather_columns(std::forward<Table>(table), std::span<const int>(contiguous.data(), contiguous.size()));
 }
 

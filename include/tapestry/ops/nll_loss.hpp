@@ -52,34 +52,23 @@ struct NllLoss {
 
 }  // namespace ops
 
-namespace detail {
-template <bool PerExample, Operand P>
-auto nll_loss(P&& log_probs, std::span<const int> labels, Reduction reduction) {
-    const auto e = as_expression(std::forward<P>(log_probs));
-    using L = decltype(e);
-    using T = typename L::Scalar;
-    check_class_labels("nll_loss", labels, e.rows(), e.cols());
-    using Result = std::conditional_t<PerExample, Var<T, 1, L::Cols>, Var<T, 1, 1>>;
-    return make_node<Result>(ops::NllLoss<T, PerExample>{labels, reduction_scale<T>(reduction, e.cols())}, 1,
-                             PerExample ? e.cols() : 1, as_leaf(e));
-}
-}  // namespace detail
-
 template <Operand P>
 auto nll_loss(P&& log_probs, std::span<const int> labels, Reduction reduction = Reduction::Mean) {
-    return detail::nll_loss<false>(std::forward<P>(log_probs), labels, reduction);
+    return detail::labelled_loss<ops::NllLoss, false>("nll_loss", as_expression(std::forward<P>(log_probs)), labels,
+                                                      reduction);
 }
 
 template <Operand P>
 auto nll_loss(P&& log_probs, std::span<const int> labels, NoReduction) {
-    return detail::nll_loss<true>(std::forward<P>(log_probs), labels, Reduction::Sum);
+    return detail::labelled_loss<ops::NllLoss, true>("nll_loss", as_expression(std::forward<P>(log_probs)), labels,
+                                                     Reduction::Sum);
 }
 
 // Labels as any Eigen integer vector.
 template <Operand P, class Derived, class R = Reduction>
     requires std::is_same_v<typename Derived::Scalar, int>
 auto nll_loss(P&& log_probs, const Eigen::DenseBase<Derived>& labels, R reduction = Reduction::Mean) {
-    const auto contiguous = detail::contiguous_labels(labels);
+    const auto contiguous = detail::contiguous_indices(labels);
     return nll_loss(std::forward<P>(log_probs), std::span<const int>(contiguous.data(), contiguous.size()), reduction);
 }
 

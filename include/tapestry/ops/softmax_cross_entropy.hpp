@@ -78,35 +78,24 @@ struct SoftmaxCrossEntropy {
 
 }  // namespace ops
 
-namespace detail {
-template <bool PerExample, Operand L>
-auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction) {
-    const auto z = as_expression(std::forward<L>(logits));
-    using Z = decltype(z);
-    using T = typename Z::Scalar;
-    check_class_labels("softmax_cross_entropy", labels, z.rows(), z.cols());
-    using Result = std::conditional_t<PerExample, Var<T, 1, Z::Cols>, Var<T, 1, 1>>;
-    return make_node<Result>(ops::SoftmaxCrossEntropy<T, PerExample>{labels, reduction_scale<T>(reduction, z.cols())},
-                             1, PerExample ? z.cols() : 1, as_leaf(z));
-}
-}  // namespace detail
-
 // Labels as a span of class indices, one per column of the logits.
 template <Operand L>
 auto softmax_cross_entropy(L&& logits, std::span<const int> labels, Reduction reduction = Reduction::Mean) {
-    return detail::softmax_cross_entropy<false>(std::forward<L>(logits), labels, reduction);
+    return detail::labelled_loss<ops::SoftmaxCrossEntropy, false>(
+        "softmax_cross_entropy", as_expression(std::forward<L>(logits)), labels, reduction);
 }
 
 template <Operand L>
 auto softmax_cross_entropy(L&& logits, std::span<const int> labels, NoReduction) {
-    return detail::softmax_cross_entropy<true>(std::forward<L>(logits), labels, Reduction::Sum);
+    return detail::labelled_loss<ops::SoftmaxCrossEntropy, true>(
+        "softmax_cross_entropy", as_expression(std::forward<L>(logits)), labels, Reduction::Sum);
 }
 
 // Labels as any Eigen integer vector.
 template <Operand L, class Derived, class R = Reduction>
     requires std::is_same_v<typename Derived::Scalar, int>
 auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>& labels, R reduction = Reduction::Mean) {
-    const auto contiguous = detail::contiguous_labels(labels);
+    const auto contiguous = detail::contiguous_indices(labels);
     return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(contiguous.data(), contiguous.size()),
                                  reduction);
 }
