@@ -23,11 +23,11 @@ jobs=$(nproc)
 # minutes and no coverage of the library that the unit tests lack.
 for compiler in g++ clang++; do
     dir="build/test-${compiler}"
-    only_tests=()
-    [ "$compiler" = clang++ ] && only_tests=(-DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF)
+    extras=(-DTAPESTRY_BUILD_EXAMPLES=ON -DTAPESTRY_BUILD_BENCHMARKS=ON)  # on: a missing dependency is an error
+    [ "$compiler" = clang++ ] && extras=(-DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF)
     echo "==== ${compiler}: build"
     cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$compiler" "${launcher[@]}" \
-        "${only_tests[@]}" >/dev/null
+        -DTAPESTRY_BUILD_TESTS=ON "${extras[@]}" >/dev/null
     cmake --build "$dir" -j "$jobs"
     echo "==== ${compiler}: test"
     ctest --test-dir "$dir" -j "$jobs" --output-on-failure
@@ -42,7 +42,7 @@ valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,
 dir="build/test-sanitizers"
 echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: build"
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
-    -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF \
+    -DTAPESTRY_BUILD_TESTS=ON -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
 cmake --build "$dir" -j "$jobs"
 echo "==== clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: test"
@@ -54,7 +54,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 dir="build/test-tsan"
 echo "==== clang++ with ThreadSanitizer: build and run the thread tests"
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
-    -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
+    -DTAPESTRY_BUILD_TESTS=ON -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
 cmake --build "$dir" -j "$jobs" --target test_threads test_anomaly test_memory
 for test in test_threads test_anomaly test_memory; do TSAN_OPTIONS=halt_on_error=1 "$dir/tests/$test"; done
 

@@ -4,6 +4,7 @@
 // L2 decay, clipping, accumulation, learning-rate policies.
 
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -248,6 +249,36 @@ TEST_CASE("a ParamSet rejects a name used twice, and one Param under two names")
     CHECK_THROWS_WITH((ParamSet<float>{{"w", a}, {"v", a}}), Catch::Contains("\"w\" and \"v\" are the same Param"));
     ParamSet<float> set{{"w", a}};
     CHECK_THROWS_AS(set.add("v", a), value_error);
+}
+
+TEST_CASE("a Param re-initialised by assignment keeps its place in a ParamSet; one destroyed or resized throws") {
+    SECTION("assigned a Param of the same shape: the optimizer updates the new values") {
+        Param<double, 4, 3> W;
+        Sgd<double> sgd({{"W", W}}, {.lr = lr::fixed(0.5)});
+        W = Param<double, 4, 3>(Eigen::Matrix<double, 4, 3>::Constant(2.0));  // the misuse that read freed memory
+        W.grad().setOnes();
+        sgd.step();
+        CHECK(W.value().isApprox(Eigen::Matrix<double, 4, 3>::Constant(1.5)));
+    }
+    SECTION("a Dynamic Param assigned one of another shape") {
+        Param<double, Dynamic, Dynamic> W(4, 3);
+        Sgd<double> sgd({{"W", W}}, {.lr = lr::fixed(0.5)});
+        W = Param<double, Dynamic, Dynamic>(5, 5);
+        CHECK_THROWS_MATCHES(sgd.step(), value_error, test::MessageContains("\"W\" (4x3 when it joined)"));
+    }
+    SECTION("a Dynamic Param resized in place") {
+        Param<double, Dynamic, Dynamic> W(4, 3);
+        ParamSet<double> params{{"W", W}};
+        W.value().resize(2, 2);
+        CHECK_THROWS_MATCHES(params[0].value(), value_error, test::MessageContains("was resized"));
+    }
+    SECTION("destroyed") {
+        auto W = std::make_unique<Param<double, 4, 3>>();
+        Sgd<double> sgd({{"W", *W}}, {.lr = lr::fixed(0.5)});
+        W.reset();
+        Param<double, 4, 3> other;  // may take the destroyed Param's record
+        CHECK_THROWS_MATCHES(sgd.step(), value_error, test::MessageContains("destroyed"));
+    }
 }
 
 TEST_CASE("a step after zero_grad() with no backward in between updates from a zero gradient") {

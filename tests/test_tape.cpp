@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -232,6 +233,79 @@ TEST_CASE("an InferenceMode that ends after the tape it suspended leaves the tap
     CHECK(Tape::active() == &inner);
     outer.reset();
     CHECK(Tape::active() == &inner);
+}
+
+TEST_CASE("a tape destroyed on another thread unlinks itself from the thread it was made on") {
+    auto W = random_param<2, 2>(2, 2);
+    SECTION("made here, destroyed on a worker while this thread waits") {
+        auto outer = std::make_unique<Tape>();
+        auto tape = std::make_unique<Tape>();
+        std::thread([&] { tape.reset(); }).join();
+        CHECK(Tape::active() == outer.get());
+        tape_backward_of_a_sum(*outer, W);  // records onto outer, not into the destroyed tape
+    }
+    SECTION("made on a worker that has ended, destroyed here") {
+        std::unique_ptr<Tape> tape;
+        std::thread([&] { tape = std::make_unique<Tape>(); }).join();
+        CHECK(Tape::active() == nullptr);
+        tape.reset();  // its thread's list is gone with the thread, but not while the tape holds it
+        CHECK(Tape::active() == nullptr);
+    }
+}
+
+TEST_CASE("a Param destroyed, resized or given new storage after a tape recorded it: tape_error, not freed memory") {
+    Tape tape;
+    SECTION("destroyed") {
+        auto W = std::make_unique<Param<double, 3, 2>>(random_param<3, 2>(3, 2));
+        auto loss = sum(tanh(*W));
+        W.reset();
+        auto other = random_param<3, 2>(3, 2);  // may take the destroyed Param's record
+        CHECK_THROWS_MATCHES(tape.backward(loss), tape_error, test::MessageContains("Param 3x2"));
+        CHECK_THROWS_MATCHES(tape.backward(loss), tape_error, test::MessageContains("destroyed"));
+    }
+    SECTION("a Dynamic Param assigned one of another shape") {
+        auto W = random_param<Dynamic, Dynamic>(3, 2);
+        auto x = random_param<Dynamic, Dynamic>(2, 4);
+        auto loss = sum(W * x);
+        W = random_param<Dynamic, Dynamic>(5, 5);
+        CHECK_THROWS_MATCHES(tape.backward(loss), tape_error, test::MessageContains("Param 3x2"));
+    }
+    SECTION("a Dynamic Param resized in place through value()") {
+        auto W = random_param<Dynamic, Dynamic>(3, 2);
+        auto loss = sum(square(W));
+        W.value().resize(30, 20);
+        CHECK_THROWS_MATCHES(tape.backward(loss), tape_error, test::MessageContains("resized"));
+    }
+    SECTION("moved: the tape reads and writes the Param it was moved into") {
+        auto W = random_param<2, 2>(2, 2);
+        auto loss = sum(W);
+        Param<double, 2, 2> moved = std::move(W);
+        moved.zero_grad();
+        tape.backward(loss);
+        CHECK(moved.grad().isOnes());
+    }
+    SECTION("assigned a Param of the same shape: the storage is kept, the tape reads the new values") {
+        auto W = random_param<2, 2>(2, 2);
+        auto loss = sum(square(W));
+        const double* storage = W.value().data();
+        W = random_param<2, 2>(2, 2);  // move assignment copies into W's own storage
+        CHECK(W.value().data() == storage);
+        W.zero_grad();
+        tape.backward(loss);
+        CHECK(W.grad().isApprox(2 * W.value()));
+    }
+}
+
+TEST_CASE("a Var used after clear() names its shape and the operation that made it") {
+    auto W = random_param<3, 2>(3, 2);
+    Tape tape;
+    Var<double, 3, 2> h = sigmoid(W + 1.0);
+    Var<double, 1, 1> s = sum(h);
+    tape.clear();
+    CHECK_THROWS_MATCHES(
+        h.value(), tape_error,
+        test::MessageContains("this Var (3x2, made by sigmoid) was recorded on a tape that has been cleared"));
+    CHECK_THROWS_MATCHES(s.item(), tape_error, test::MessageContains("1x1, made by sum"));
 }
 
 TEST_CASE("without a tape nothing is recorded and the same code computes plain values") {

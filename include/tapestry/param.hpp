@@ -5,12 +5,14 @@
 
 #include <memory>
 #include <type_traits>
+#include <utility>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/core/errors.hpp"
 #include "tapestry/core/shape.hpp"
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/graph/leaf.hpp"
+#include "tapestry/graph/param_record.hpp"
 
 namespace tapestry {
 namespace detail {
@@ -20,13 +22,8 @@ struct ParamAccess;
 template <class T, int Rows, int Cols>
 class Param {
     static_assert(std::is_floating_point_v<T>, "Param<T, Rows, Cols>: T must be float or double");
-#if EIGEN_STACK_ALLOCATION_LIMIT
-    static_assert(Rows == Dynamic || Cols == Dynamic ||
-                      std::size_t(Rows) * std::size_t(Cols) * sizeof(T) <= EIGEN_STACK_ALLOCATION_LIMIT,
-                  "this fixed-size Param is larger than EIGEN_STACK_ALLOCATION_LIMIT: include "
-                  "<tapestry/tapestry.hpp> before any Eigen header, or define "
-                  "EIGEN_STACK_ALLOCATION_LIMIT to 0 (tapestry keeps Params on the heap)");
-#endif
+
+    static constexpr bool fixed_size = Rows != Dynamic && Cols != Dynamic;
 
 public:
     using Scalar = T;
@@ -34,22 +31,21 @@ public:
     static constexpr int rows_at_compile_time = Rows;
     static constexpr int cols_at_compile_time = Cols;
 
+    // What value() and grad() return: the matrix itself, or for a fixed-size Param a
+    // Map with its fixed extents, used the same way. A fixed-size Param's numbers live
+    // in a run-time-sized matrix on the heap, so that no Eigen::Matrix<float, 256, 784>
+    // is ever made: Eigen refuses those above EIGEN_STACK_ALLOCATION_LIMIT (128 KiB)
+    // as too big for the stack, wherever they actually are.
+    using Ref = std::conditional_t<fixed_size, Eigen::Map<Matrix, Eigen::AlignedMax>, Matrix&>;
+    using ConstRef = std::conditional_t<fixed_size, Eigen::Map<const Matrix, Eigen::AlignedMax>, const Matrix&>;
+
     // Zero-filled; only when both extents are fixed.
     Param()
-        requires(Rows != Dynamic && Cols != Dynamic)
-        : value_(std::make_unique<Matrix>(Matrix::Zero())),
-          grad_(std::make_unique<Matrix>(Matrix::Zero())),
-          gradient_(gradient_of(*grad_)),
-          value_data_(value_->data()) {}
+        requires fixed_size
+        : Param(Rows, Cols) {}
 
     // Zero-filled with run-time extents; a fixed extent must equal the one given.
-    Param(Index rows, Index cols) {
-        check_shape(rows, cols);
-        value_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
-        grad_ = std::make_unique<Matrix>(Matrix::Zero(rows, cols));
-        gradient_ = gradient_of(*grad_);
-        value_data_ = value_->data();
-    }
+    Param(Index rows, Index cols) : Param((check_shape(rows, cols), Storage::Zero(rows, cols))) {}
 
     // From any Eigen matrix or expression of a compatible shape.
     template <class Derived>
@@ -60,44 +56,52 @@ public:
         static_assert(std::is_same_v<typename Derived::Scalar, T>,
                       "Param: the Eigen matrix has a different scalar type than the Param");
         check_shape(initial.rows(), initial.cols());
-        value_ = std::make_unique<Matrix>(initial);
-        grad_ = std::make_unique<Matrix>(Matrix::Zero(initial.rows(), initial.cols()));
-        gradient_ = gradient_of(*grad_);
-        value_data_ = value_->data();
+        value_ = std::make_unique<Storage>(initial);
+        grad_ = std::make_unique<Storage>(Storage::Zero(initial.rows(), initial.cols()));
+        record_ = Record::acquire(value_.get(), grad_.get(), &storage_of);
     }
 
-    Param(const Param& other)
-        : value_(std::make_unique<Matrix>(*other.value_)),
-          grad_(std::make_unique<Matrix>(other.grad())),
-          gradient_(gradient_of(*grad_)),
-          value_data_(value_->data()) {}
+    Param(const Param& other) : Param(*other.value_) {
+        *grad_ = other.grad();
+        record_->assigned(grad_->data(), grad_->size());
+    }
+
+    // Assignment copies into this Param's own storage, which tapes and ParamSets that
+    // recorded it keep reading. A Dynamic Param assigned one of another shape gets new
+    // storage, and what recorded the old one throws when it next reads it.
     Param& operator=(const Param& other) {
-        if (this != &other) {
-            check_shape(other.rows(), other.cols());
-            *value_ = *other.value_;
-            *grad_ = other.grad();
-            gradient_->assigned(grad_->data(), grad_->size());
-            value_data_ = value_->data();
+        if (this != &other) assign(other);
+        return *this;
+    }
+    Param& operator=(Param&& other) {
+        if (this == &other) return *this;
+        if (!value_) {  // moved from: no storage of its own that anything could have recorded
+            value_ = std::move(other.value_);
+            grad_ = std::move(other.grad_);
+            record_ = std::move(other.record_);
+        } else {
+            assign(other);
         }
         return *this;
     }
+    // Moving takes the storage along (it is on the heap): tapes that recorded the
+    // moved-from Param read and write the new one's.
     Param(Param&&) noexcept = default;
-    Param& operator=(Param&&) noexcept = default;
 
-    Matrix& value() { return *value_; }
-    const Matrix& value() const { return *value_; }
+    Ref value() { return reference(*value_); }
+    ConstRef value() const { return reference(std::as_const(*value_)); }
     // The gradient. After zero_grad(), the first read writes the zeros (safely, also
     // when several threads read it at once).
-    Matrix& grad() {
-        gradient_->read();
-        return *grad_;
+    Ref grad() {
+        record_->read();
+        return reference(*grad_);
     }
-    const Matrix& grad() const {
-        gradient_->read();
-        return *grad_;
+    ConstRef grad() const {
+        record_->read();
+        return reference(std::as_const(*grad_));
     }
     // Sets the gradient to zero; the memory is written when next used (graph/gradient.hpp).
-    void zero_grad() { gradient_->set_zero(); }
+    void zero_grad() { record_->set_zero(); }
 
     Index rows() const {
         if constexpr (Rows != Dynamic)
@@ -118,20 +122,26 @@ public:
 
 private:
     friend struct detail::ParamAccess;
+    using Storage = std::conditional_t<fixed_size, Eigen::Matrix<T, Dynamic, Dynamic>, Matrix>;
+    using Record = detail::ParamRecord<T>;
+
+    static Ref reference(Storage& m) {
+        if constexpr (fixed_size)
+            return Ref(m.data());
+        else
+            return m;
+    }
+    static ConstRef reference(const Storage& m) {
+        if constexpr (fixed_size)
+            return ConstRef(m.data());
+        else
+            return m;
+    }
 
     // How expressions read this Param: in place, the gradient going to grad().
-    ParamLeaf<T, Rows, Cols> leaf() const { return {value_data(), gradient_.get(), rows(), cols()}; }
+    ParamLeaf<T, Rows, Cols> leaf() const { return ParamLeaf<T, Rows, Cols>(record_.get()); }
 
-    // The value's storage, read without naming the Matrix type: instantiating
-    // Eigen::Matrix<float, 1000, 784> and its bases costs compile time per shape, in
-    // every file that builds expressions. A Dynamic extent may be resized through
-    // value(), so that case asks the matrix.
-    T* value_data() const {
-        if constexpr (Rows != Dynamic && Cols != Dynamic)
-            return value_data_;
-        else
-            return value_->data();
-    }
+    T* value_data() const { return value_->data(); }
 
     static void check_shape(Index rows, Index cols) {
         if ((Rows != Dynamic && rows != Rows) || (Cols != Dynamic && cols != Cols) || rows < 0 || cols < 0)
@@ -139,15 +149,27 @@ private:
                                       "the initial value must have the Param's shape");
     }
 
-    static std::unique_ptr<detail::ParamGradient<T>> gradient_of(Matrix& grad) {
-        return std::make_unique<detail::ParamGradient<T>>(grad.data(), grad.size());
+    static detail::ParamStorage<T> storage_of(void* value, void* grad) {
+        auto& v = *static_cast<Storage*>(value);
+        return {v.data(), static_cast<Storage*>(grad)->data(), v.rows(), v.cols()};
+    }
+
+    void assign(const Param& other) {
+        check_shape(other.rows(), other.cols());
+        other.record_->read();  // its due zeros, before they are copied
+        const detail::ParamStorage<T> before = storage_of(value_.get(), grad_.get());
+        *value_ = *other.value_;
+        *grad_ = *other.grad_;
+        if (storage_of(value_.get(), grad_.get()) != before)
+            record_->storage_replaced();
+        else
+            record_->assigned(grad_->data(), grad_->size());
     }
 
     // On the heap, so that moving a Param moves no memory that a recorded tape points to.
-    std::unique_ptr<Matrix> value_;
-    std::unique_ptr<Matrix> grad_;
-    std::unique_ptr<detail::ParamGradient<T>> gradient_;
-    T* value_data_ = nullptr;  // value_->data(); read only when both extents are fixed (it cannot move then)
+    std::unique_ptr<Storage> value_;
+    std::unique_ptr<Storage> grad_;
+    typename Record::Owner record_;  // the gradient's bookkeeping, and what outlives this Param
 };
 
 template <class X>
@@ -168,8 +190,8 @@ struct ParamAccess {
         return p.value_data();
     }
     template <class T, int R, int C>
-    static ParamGradient<T>& gradient(const Param<T, R, C>& p) {
-        return *p.gradient_;
+    static ParamRecord<T>& gradient(const Param<T, R, C>& p) {
+        return *p.record_;
     }
 };
 }  // namespace detail

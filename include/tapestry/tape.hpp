@@ -69,7 +69,7 @@ private:
 
     template <class T>
     void backward_from(const detail::ValueParts<T>& loss) {
-        detail::verify_value(loss.value, loss.life.get(), loss.epoch);
+        detail::verify_value(loss);
         if (loss.life.get() == nullptr || loss.life->tape != static_cast<const detail::Recording*>(this))
             detail::throw_tape_error("backward: the loss was not recorded on this tape");
         if (loss.adjoint == nullptr) return;  // nothing trainable upstream

@@ -97,7 +97,7 @@ public:
     auto transpose() const { return TransposeExpr<VarLeaf<T, Rows, Cols>>(leaf()); }
 
     // Throws tape_error unless the memory this Var points to is still its own.
-    void verify() const { detail::verify_value(parts_.value, parts_.life.get(), parts_.epoch); }
+    void verify() const { detail::verify_value(parts_); }
 
 private:
     template <class, int, int>
@@ -133,8 +133,8 @@ private:
     }
 
     // Held whatever the static shape, so that what does not depend on it is compiled once.
-    detail::ValueParts<T> parts_{nullptr, nullptr, Rows == Dynamic ? 0 : Rows, Cols == Dynamic ? 0 : Cols, {}, 0,
-                                 0,       {}};
+    detail::ValueParts<T> parts_{nullptr, nullptr, Rows == Dynamic ? 0 : Rows, Cols == Dynamic ? 0 : Cols, {}, 0, 0,
+                                 {},      nullptr};
 };
 
 namespace detail {

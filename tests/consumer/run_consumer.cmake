@@ -1,5 +1,7 @@
-# Builds and runs tests/consumer twice: once with tapestry pulled in by
-# add_subdirectory, once through find_package after installing it to a prefix.
+# Uses tests/consumer as an outside project would: through add_subdirectory (whose
+# `cmake --install` installs the consumer alone, not tapestry's files) and through
+# find_package after installing tapestry with the README's one-line install on a
+# machine without the test dependencies, with and without the io component.
 # Called by CTest with SOURCE_DIR, WORK_DIR, COMPILER and GENERATOR.
 
 include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/RunChecked.cmake)
@@ -7,17 +9,43 @@ include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/RunChecked.cmake)
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(consumer "${SOURCE_DIR}/tests/consumer")
 set(common -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${COMPILER} -DCMAKE_BUILD_TYPE=Release)
+# A machine without Catch2 and Google Benchmark: the install must not need them.
+set(no_test_dependencies -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON)
 
-# 1. add_subdirectory
-run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/subdirectory" ${common} -DTAPESTRY_SOURCE_DIR=${SOURCE_DIR})
+# 1. add_subdirectory; the consumer's install holds the consumer and nothing of tapestry
+run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/subdirectory" ${common} -DTAPESTRY_SOURCE_DIR=${SOURCE_DIR}
+    -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/subdirectory-prefix)
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/subdirectory")
 run("${WORK_DIR}/subdirectory/consumer")
+run(${CMAKE_COMMAND} --install "${WORK_DIR}/subdirectory")
+file(GLOB_RECURSE installed RELATIVE "${WORK_DIR}/subdirectory-prefix" "${WORK_DIR}/subdirectory-prefix/*")
+if(NOT installed STREQUAL "bin/consumer")
+    message(FATAL_ERROR "add_subdirectory: the consumer's install also installed: ${installed}")
+endif()
 
-# 2. install, then find_package
-run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/library" ${common}
-    -DTAPESTRY_BUILD_TESTS=OFF -DTAPESTRY_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+# 2. the README's install, then find_package with the io component
+run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/library" ${common} ${no_test_dependencies}
+    -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --install "${WORK_DIR}/library")
-run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
+    "-DTAPESTRY_COMPONENTS=io")
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/package")
 run("${WORK_DIR}/package/consumer")
-message(STATUS "the consumer builds and runs through add_subdirectory and through find_package")
+
+# 3. components that cannot be had fail find_package, naming why
+function(expect_failure what expected)
+    execute_process(COMMAND ${CMAKE_COMMAND} ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE output
+                    ERROR_VARIABLE output)
+    if(result EQUAL 0 OR NOT output MATCHES "${expected}")
+        message(FATAL_ERROR "${what}: expected a failure saying \"${expected}\", got (${result}):\n${output}")
+    endif()
+endfunction()
+expect_failure("an unknown component" "nonsense" -S "${consumer}" -B "${WORK_DIR}/unknown" ${common}
+               -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix "-DTAPESTRY_COMPONENTS=nonsense")
+run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/library-without-io" ${common} ${no_test_dependencies}
+    -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix-without-io)
+run(${CMAKE_COMMAND} --install "${WORK_DIR}/library-without-io")
+expect_failure("io from an install without it" "component io.*nlohmann_json" -S "${consumer}"
+               -B "${WORK_DIR}/package-without-io" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix-without-io
+               "-DTAPESTRY_COMPONENTS=io")
+message(STATUS "the consumer builds and runs through add_subdirectory and through find_package [COMPONENTS io]")

@@ -1,14 +1,8 @@
 #pragma once
-// The one place tapestry includes Eigen.
-//
-// A Param such as Param<float, 784, 1000> owns an Eigen::Matrix with those fixed
-// extents. Eigen refuses to instantiate fixed-size matrices above 128 KiB because
-// they usually live on the stack; tapestry keeps them on the heap (behind a
-// unique_ptr), so the guard does not apply and we lift it, unless Eigen was
-// already included (then param.hpp explains what to do in a static_assert).
-#if !defined(EIGEN_WORLD_VERSION) && !defined(EIGEN_STACK_ALLOCATION_LIMIT)
-#define EIGEN_STACK_ALLOCATION_LIMIT 0
-#endif
+// The one place tapestry includes Eigen. It may come before or after the user's own
+// Eigen includes: tapestry needs no Eigen configuration macro (a fixed-size Param keeps
+// its numbers in a run-time-sized matrix, param.hpp, so EIGEN_STACK_ALLOCATION_LIMIT
+// never applies to it).
 
 #include <Eigen/Core>
 

@@ -17,6 +17,7 @@ public:
     using Scalar = typename Left::Scalar;
     static constexpr int Rows = shape_rules::merge(Left::Rows, Right::Rows);
     static constexpr int Cols = shape_rules::merge(Left::Cols, Right::Cols);
+    static constexpr const char* op_name = Op::name;  // names the value it makes, in errors
 
     BinaryExpr(Op op, Left left, Right right) : op_(op), left_(std::move(left)), right_(std::move(right)) {}
 

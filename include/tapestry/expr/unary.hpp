@@ -14,6 +14,7 @@ class UnaryExpr : public ExpressionBase<UnaryExpr<Op, Inner>> {
 public:
     using Scalar = typename Inner::Scalar;
     static constexpr int Rows = Inner::Rows, Cols = Inner::Cols;
+    static constexpr const char* op_name = Op::name;  // names the value it makes, in errors
 
     UnaryExpr(Op op, Inner inner) : op_(op), inner_(std::move(inner)) {}
 

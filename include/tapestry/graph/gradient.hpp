@@ -56,6 +56,9 @@ public:
         return data_;
     }
 
+    // Where the gradient is, without writing due zeros: for identity checks only.
+    const T* memory() const { return data_; }
+
     // zero_grad(): O(1), the memory is written when next used.
     void set_zero() { stale_.store(true, std::memory_order_relaxed); }
 

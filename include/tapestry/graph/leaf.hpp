@@ -1,11 +1,14 @@
 #pragma once
 // The leaves of an expression: a Param's value read in place, its gradient its
 // grad(); and a computed value (a Var's), its adjoint a buffer on the tape or none.
+// Each leaf can tell whether the memory it points to is still what it recorded
+// (verify()), which the node builder asks before every forward and backward step.
 
 #include <string>
 
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/gradient.hpp"
+#include "tapestry/graph/param_record.hpp"
 #include "tapestry/graph/value.hpp"
 
 namespace tapestry {
@@ -16,40 +19,58 @@ public:
     using Scalar = T;
     static constexpr int Rows = R, Cols = C;
 
-    ParamLeaf(const T* value, detail::ParamGradient<T>* gradient, Index rows, Index cols)
-        : value_(value), gradient_(gradient), rows_(rows), cols_(cols) {}
+    explicit ParamLeaf(detail::ParamRecord<T>* record) : param_(detail::ParamSnapshot<T>::of(record)) {}
 
-    Index rows() const { return rows_; }
-    Index cols() const { return cols_; }
-    auto array() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(value_, rows_, cols_); }
+    Index rows() const { return param_.storage.rows; }
+    Index cols() const { return param_.storage.cols; }
+    auto array() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(value_data(), rows(), cols()); }
     bool needs_grad() const { return true; }
-    void verify() const {}
+
+    // The Param is still there, with the storage this leaf read: not destroyed, not
+    // given new storage by an assignment, not resized in place.
+    void verify() const {
+        if (const char* change = param_.change()) [[unlikely]]
+            throw_param_changed(describe(), change);
+    }
 
     template <class G>
     void backprop(const G& g) const {
-        gradient_->template accumulate<R, C>(rows_, cols_, g);
+        param_.record->template accumulate<R, C>(rows(), cols(), g);
     }
 
-    const T* value_data() const { return value_; }
+    const T* value_data() const { return param_.storage.value; }
     // For the checks after a backward step (the zeros are written first if due).
-    const T* adjoint_data() const { return gradient_->read(); }
-    detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_param(gradient_); }
+    const T* adjoint_data() const { return param_.record->read(); }
+    detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_param(param_.record); }
+    const detail::ParamSnapshot<T>& snapshot() const { return param_; }
 
     auto kernel_form() const {
-        return ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(value_, gradient_,
-                                                                                                      rows_, cols_);
+        using Form = ParamLeaf<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>;
+        return Form(param_);
     }
     static const char* kind() { return "Param"; }
-    [[gnu::cold]] std::string describe() const { return detail::describe_operand(kind(), rows_, cols_); }
+    [[gnu::cold]] std::string describe() const { return detail::describe_operand(kind(), rows(), cols()); }
     template <class F>
     void for_each_leaf(F&& f) const {
         f(*this);
     }
 
+    // "a Param 3x2 that this tape recorded was destroyed ... before the step that reads it".
+    [[noreturn, gnu::cold, gnu::noinline]] static void throw_param_changed(const std::string& param,
+                                                                           const char* change) {
+        throw tape_error("a " + param + " that this tape recorded " + change +
+                         " before the step that reads it: a Param must outlive the tapes that use it and keep its "
+                         "shape (zero_grad() and assigning values of the same shape are fine)");
+    }
+
 private:
-    const T* value_;
-    detail::ParamGradient<T>* gradient_;
-    Index rows_, cols_;
+    template <class, int, int>
+    friend class ParamLeaf;
+
+    // The same leaf with other static extents (kernel_form): what it recorded, unchanged.
+    explicit ParamLeaf(const detail::ParamSnapshot<T>& param) : param_(param) {}
+
+    detail::ParamSnapshot<T> param_;
 };
 
 template <class T, int R, int C>
@@ -58,15 +79,13 @@ public:
     using Scalar = T;
     static constexpr int Rows = R, Cols = C;
 
-    explicit VarLeaf(detail::ValueParts<T> parts) : parts_(std::move(parts)) {
-        detail::verify_operand(parts_.value, parts_.life.get(), parts_.epoch);
-    }
+    explicit VarLeaf(detail::ValueParts<T> parts) : parts_(std::move(parts)) { detail::verify_operand(parts_); }
 
     Index rows() const { return parts_.rows; }
     Index cols() const { return parts_.cols; }
     auto array() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(parts_.value, rows(), cols()); }
     bool needs_grad() const { return parts_.adjoint != nullptr; }
-    void verify() const { detail::verify_value(parts_.value, parts_.life.get(), parts_.epoch); }
+    void verify() const { detail::verify_value(parts_); }
 
     template <class G>
     void backprop(const G& g) const {

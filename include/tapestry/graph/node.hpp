@@ -133,11 +133,23 @@ NewValue<T> allocate_value(Recording* recording, Index rows, Index cols, bool ne
     if (recording == nullptr) {
         auto owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
         T* value = static_cast<T*>(owned.get());
-        return {value, {value, nullptr, rows, cols, nullptr, 0, 0, std::move(owned)}};
+        return {value, {value, nullptr, rows, cols, nullptr, 0, 0, std::move(owned), nullptr}};
     }
     T* value = recording->allocate_values<T>(count);
     T* adjoint = needs_grad ? recording->allocate_adjoints<T>(count) : nullptr;
-    return {value, {value, adjoint, rows, cols, recording->life(), recording->life()->epoch, 0, nullptr}};
+    return {value, {value, adjoint, rows, cols, recording->life(), recording->life()->epoch, 0, nullptr, nullptr}};
+}
+
+// The name of the op that makes a value, for errors about it: the op's own, or for a
+// fused chain its outermost elementwise operation's.
+template <class Op, class... Inputs>
+constexpr const char* op_name() {
+    if constexpr (requires { Op::name; })
+        return Op::name;
+    else if constexpr (sizeof...(Inputs) == 1 && (requires { Inputs::op_name; } && ...))
+        return (Inputs::op_name, ...);
+    else
+        return nullptr;
 }
 
 // The builder's work, compiled once per op and kernel form of its inputs and result.
@@ -150,6 +162,7 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) 
     NewValue<T> fresh = allocate_value<T>(tape, rows, cols, needs_grad);
     T* const value = fresh.value;
     ValueParts<T>& result = fresh.parts;
+    result.made_by = op_name<Op, Inputs...>();
     {
         const NodeOutput<T, R, C> out(value, rows, cols, recording);
         op.forward(out, inputs...);
@@ -159,6 +172,7 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) 
     if constexpr (sizeof...(Inputs) > 0) {  // a node without inputs (a constant) has no backward step
         if (recording != nullptr) {
             result.position = recording->record([op, value, adjoint = result.adjoint, rows, cols, inputs...] {
+                (inputs.verify(), ...);  // a Param destroyed or resized since the forward step throws here
                 const Eigen::Map<const KernelArray<T, R, C>> dy(adjoint, rows, cols), y(value, rows, cols);
                 op.backward(dy, y, inputs...);
                 check_gradients([&] { return describe_node(op, inputs...); }, inputs...);

@@ -8,6 +8,7 @@
 
 #include "tapestry/core/errors.hpp"
 #include "tapestry/core/keep_alive.hpp"
+#include "tapestry/core/shape.hpp"
 #include "tapestry/tape/recording.hpp"
 
 namespace tapestry::detail {
@@ -21,22 +22,35 @@ struct ValueParts {
     std::uint64_t epoch;
     std::size_t position;         // the recording's size after this value's node: backward starts here
     KeepAlive<const void> owner;  // keeps an owned value alive
+    const char* made_by;          // the operation's name, for errors about this value
 };
 
+// "this Var (128x64, made by sigmoid) <what>".
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_about_value(Index rows, Index cols, const char* made_by,
+                                                                     const char* what) {
+    throw tape_error("this Var (" + to_string_shape(rows, cols) + ", made by " +
+                     (made_by != nullptr ? made_by : "an operation") + ") " + what);
+}
+
 // Throws tape_error unless the memory a value points to is still its own.
-inline void verify_value(const void* value, const TapeLife* life, std::uint64_t epoch) {
-    if (value == nullptr) throw_tape_error("this Var is empty: it was never assigned a value");
-    if (life != nullptr && !life->alive) throw_tape_error("this Var was recorded on a tape that has been destroyed");
-    if (life != nullptr && life->epoch != epoch)
-        throw_tape_error("this Var was recorded on a tape that has been cleared since");
+template <class T>
+void verify_value(const ValueParts<T>& v) {
+    if (v.value == nullptr) throw_tape_error("this Var is empty: it was never assigned a value");
+    const TapeLife* life = v.life.get();
+    if (life != nullptr && !life->alive) [[unlikely]]
+        throw_about_value(v.rows, v.cols, v.made_by, "was recorded on a tape that has been destroyed");
+    if (life != nullptr && life->epoch != v.epoch) [[unlikely]]
+        throw_about_value(v.rows, v.cols, v.made_by,
+                          "was recorded on a tape that has been cleared since: make it again after clear()");
 }
 
 // What a value read by an expression must also be: on the active recording, or on none.
-inline void verify_operand(const void* value, const TapeLife* life, std::uint64_t epoch) {
-    verify_value(value, life, epoch);
+template <class T>
+void verify_operand(const ValueParts<T>& v) {
+    verify_value(v);
     const Recording* active = Recording::active();
-    if (active != nullptr && life != nullptr && life->tape != active)
-        throw_tape_error("this Var was recorded on another tape than the active one");
+    if (active != nullptr && v.life.get() != nullptr && v.life->tape != active) [[unlikely]]
+        throw_about_value(v.rows, v.cols, v.made_by, "was recorded on another tape than the active one");
 }
 
 }  // namespace tapestry::detail

@@ -21,7 +21,7 @@ namespace tapestry::detail {
 
 template <class T, int R, int C, class Draw>
 void fill_values(Param<T, R, C>& p, Draw&& draw) {
-    auto& m = p.value();
+    auto&& m = p.value();
     for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(draw());
 }
 

@@ -31,21 +31,36 @@ struct NamedParam {
           rows(p.rows()),
           cols(p.cols()),
           options(param_options),
-          value_data_(tapestry::detail::ParamAccess::value_data(p)),
-          gradient_(&tapestry::detail::ParamAccess::gradient(p)) {}
+          param_(tapestry::detail::ParamSnapshot<T>::of(&tapestry::detail::ParamAccess::gradient(p))) {}
 
-    Eigen::Map<Matrix> value() const { return {value_data_, rows, cols}; }
+    Eigen::Map<Matrix> value() const { return {storage().value, rows, cols}; }
     // The gradient (graph/gradient.hpp writes its zeros first if they are due).
-    Eigen::Map<Matrix> grad() const { return {gradient_->read(), rows, cols}; }
-    void zero_grad() const { gradient_->set_zero(); }
+    Eigen::Map<Matrix> grad() const {
+        storage();
+        return {param_.record->read(), rows, cols};
+    }
+    void zero_grad() const {
+        storage();
+        param_.record->set_zero();
+    }
 
     std::string name;
     Index rows, cols;
     ParamOptions options;
 
 private:
-    T* value_data_;
-    tapestry::detail::ParamGradient<T>* gradient_;
+    // Where the Param's numbers are, after checking that they are still those it joined
+    // with: a Param destroyed, or resized, since it joined throws instead of being read.
+    const tapestry::detail::ParamStorage<T>& storage() const {
+        if (const char* change = param_.change()) [[unlikely]]
+            throw value_error("ParamSet: the Param \"" + name + "\" (" + to_string_shape(rows, cols) +
+                              " when it joined) " + change +
+                              " after it joined: a Param must outlive the ParamSets and optimizers that hold it and "
+                              "keep its shape");
+        return param_.storage;
+    }
+
+    tapestry::detail::ParamSnapshot<T> param_;
 };
 
 template <class T>

@@ -11,6 +11,7 @@
 // sums do instead.
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -57,9 +58,15 @@ struct GemmOperand {
     bool transposed;        // read as op(X) = X^T
     const char* leaf_kind;  // "Param" or "Var", for messages
     KeepAlive<const void> owner;
+    std::optional<ParamSnapshot<T>> param;  // a Param's: checked before the backward step reads it
 
-    // The input protocol of the node builder (graph/node.hpp); checked when it was made.
-    void verify() const {}
+    // The input protocol of the node builder (graph/node.hpp). A Var's memory was checked
+    // when the operand was made and is the tape's; a Param may have changed since.
+    void verify() const {
+        if (!param) return;
+        if (const char* change = param->change()) [[unlikely]]
+            ParamLeaf<T, Dynamic, Dynamic>::throw_param_changed(describe(), change);
+    }
     bool needs_grad() const { return gradient.wanted(); }
     GemmOperand kernel_form() const { return *this; }
     [[gnu::cold]] std::string describe() const {
@@ -78,12 +85,12 @@ struct GemmOperand {
 
 template <class T, int R, int C>
 GemmOperand<T> gemm_operand(const ParamLeaf<T, R, C>& p, bool transposed) {
-    return {p.value_data(), p.gradient_sink(), p.rows(), p.cols(), transposed, "Param", nullptr};
+    return {p.value_data(), p.gradient_sink(), p.rows(), p.cols(), transposed, "Param", nullptr, p.snapshot()};
 }
 
 template <class T, int R, int C>
 GemmOperand<T> gemm_operand(const VarLeaf<T, R, C>& v, bool transposed) {
-    return {v.value_data(), v.gradient_sink(), v.rows(), v.cols(), transposed, "Var", v.parts().owner};
+    return {v.value_data(), v.gradient_sink(), v.rows(), v.cols(), transposed, "Var", v.parts().owner, std::nullopt};
 }
 
 // A leaf, or a transposed leaf, is read in place; anything else is evaluated first.

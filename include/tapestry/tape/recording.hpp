@@ -47,11 +47,16 @@ class Recording;
 // (its recording) or an InferenceMode's (none). A doubly linked list rather than a
 // saved pointer per scope, so that scopes may end in any order: an outer Tape destroyed
 // before an inner one, or a Tape destroyed inside an InferenceMode, unlinks only itself.
+// Each scope holds its thread's list, so that it may also end on another thread (a Tape
+// handed to a worker and destroyed there, even after its own thread ended): it unlinks
+// itself from the list of the thread it was made on. That thread must not be using the
+// scope at the same moment (as with any object shared between threads).
 class ActiveScope {
 public:
-    explicit ActiveScope(Recording* recording) : recording_(recording), below_(top()) {
+    explicit ActiveScope(Recording* recording) : recording_(recording), list_(this_thread_list()) {
+        below_ = list_->top;
         if (below_ != nullptr) below_->above_ = this;
-        top() = this;
+        list_->top = this;
     }
     ActiveScope(const ActiveScope&) = delete;
     ActiveScope& operator=(const ActiveScope&) = delete;
@@ -59,23 +64,28 @@ public:
         if (above_ != nullptr)
             above_->below_ = below_;
         else
-            top() = below_;
+            list_->top = below_;
         if (below_ != nullptr) below_->above_ = above_;
     }
 
     static Recording* active() {
-        const ActiveScope* scope = top();
+        const ActiveScope* scope = this_thread_list()->top;
         return scope != nullptr ? scope->recording_ : nullptr;
     }
 
 private:
-    static ActiveScope*& top() {
-        thread_local ActiveScope* innermost = nullptr;
-        return innermost;
+    struct List {
+        ActiveScope* top = nullptr;
+    };
+    // Made on a thread's first use; lives while that thread or any scope made on it does.
+    static const std::shared_ptr<List>& this_thread_list() {
+        thread_local const std::shared_ptr<List> list = std::make_shared<List>();
+        return list;
     }
 
     Recording* recording_;
-    ActiveScope* below_;
+    std::shared_ptr<List> list_;
+    ActiveScope* below_ = nullptr;
     ActiveScope* above_ = nullptr;
 };
 

@@ -1,0 +1,121 @@
+#pragma once
+// What a tape or a ParamSet holds of a Param, and what tells it that the Param is gone.
+//
+// A Param's record keeps its gradient's bookkeeping (ParamGradient) and a generation
+// that changes whenever the Param's storage stops being the one others recorded: the
+// Param is destroyed, or an assignment gives it storage of another size. Records are
+// recycled and never freed, so whoever outlives the Param can still read the generation
+// (one compare) and throw, instead of reading or writing freed memory. While the
+// generation is unchanged, storage() reads where the Param's numbers are now, which
+// also catches a Dynamic Param resized in place through value() or grad().
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "tapestry/graph/gradient.hpp"
+
+namespace tapestry::detail {
+
+template <class T>
+struct ParamStorage {
+    T* value;
+    T* grad;
+    Index rows, cols;
+    bool operator==(const ParamStorage&) const = default;
+};
+
+template <class T>
+class ParamRecord : public ParamGradient<T> {
+public:
+    // Reads a Param's value and gradient matrices, whose types only the Param knows.
+    using Probe = ParamStorage<T> (*)(void* value_matrix, void* grad_matrix);
+
+    struct Release {
+        void operator()(ParamRecord* record) const { record->retire(); }
+    };
+    using Owner = std::unique_ptr<ParamRecord, Release>;
+
+    // A record for a Param whose matrices are `value_matrix` and `grad_matrix` (on the
+    // heap, so that they do not move when the Param does), read through `probe`.
+    static Owner acquire(void* value_matrix, void* grad_matrix, Probe probe) {
+        ParamRecord* record = nullptr;
+        {
+            const std::lock_guard<std::mutex> lock(pool_mutex());
+            auto& pool = pool_records();
+            if (!pool.empty()) {
+                record = pool.back();
+                pool.pop_back();
+            }
+        }
+        if (record == nullptr) record = new ParamRecord();
+        record->value_matrix_ = value_matrix;
+        record->grad_matrix_ = grad_matrix;
+        record->probe_ = probe;
+        const ParamStorage<T> now = probe(value_matrix, grad_matrix);
+        record->assigned(now.grad, now.rows * now.cols);
+        return Owner(record);
+    }
+
+    std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+    // Where the Param's numbers are now. Only while generation() is the one the caller
+    // recorded: after that, the matrices it reads may be gone.
+    ParamStorage<T> storage() const { return probe_(value_matrix_, grad_matrix_); }
+
+    // The Param's storage moved (an assignment changed a Dynamic extent): what recorded
+    // the old one must not use it.
+    void storage_replaced() {
+        const ParamStorage<T> now = storage();
+        this->assigned(now.grad, now.rows * now.cols);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+
+private:
+    ParamRecord() : ParamGradient<T>(nullptr, 0) {}
+
+    void retire() {
+        generation_.fetch_add(1, std::memory_order_release);
+        const std::lock_guard<std::mutex> lock(pool_mutex());
+        pool_records().push_back(this);
+    }
+
+    // Never destroyed: records in the pool must stay readable until the program ends.
+    static std::vector<ParamRecord*>& pool_records() {
+        static auto* records = new std::vector<ParamRecord*>();
+        return *records;
+    }
+    static std::mutex& pool_mutex() {
+        static auto* mutex = new std::mutex();
+        return *mutex;
+    }
+
+    std::atomic<std::uint64_t> generation_{0};
+    void* value_matrix_ = nullptr;
+    void* grad_matrix_ = nullptr;
+    Probe probe_ = nullptr;
+};
+
+// What a reader (a leaf on a tape, a ParamSet) recorded of a Param: enough to tell later,
+// in one compare and one probe, whether the Param still has that storage.
+template <class T>
+struct ParamSnapshot {
+    ParamRecord<T>* record;
+    std::uint64_t generation;
+    ParamStorage<T> storage;
+
+    static ParamSnapshot of(ParamRecord<T>* record) { return {record, record->generation(), record->storage()}; }
+
+    // nullptr while the Param has the storage recorded, else what happened to it.
+    const char* change() const {
+        if (record->generation() != generation) [[unlikely]]
+            return "was destroyed, or assigned a Param of another shape,";
+        if (record->storage() != storage || record->memory() != storage.grad) [[unlikely]]
+            return "was resized (its value or gradient)";
+        return nullptr;
+    }
+};
+
+}  // namespace tapestry::detail
