@@ -257,18 +257,17 @@ struct LogSoftmaxNll {
 };
 
 // loss = sum(softmax(z) ∘ G) down the columns of 10 x B: probabilities read by the loss.
-// Twin: p = e^(z - max) / sum, dz = p ∘ (G - colsum(p ∘ G)), whole-array Eigen ops.
+// Twin: p = e^(z - max) with the exponential as one loop over the whole array, then one
+// pass per column: p /= sum, loss += p·G, dz = p ∘ (G - p·G).
 struct Softmax {
     Param z;
     Array G, p;
-    Eigen::RowVectorXf line;
     tapestry::Var<float, Dynamic, Dynamic> weights;
     tapestry::Tape tape;
     explicit Softmax(Index batch)
         : z(random(10, batch, 16, -3, 3)),
           G(random(10, batch, 17).array()),
           p(10, batch),
-          line(batch),
           weights(tapestry::shared_constant(G.matrix())) {}
     std::vector<Param*> params() { return {&z}; }
     float ours() {
@@ -280,24 +279,26 @@ struct Softmax {
     }
     float hand() {
         const auto Z = z.value().array();
-        line = Z.colwise().maxCoeff().matrix();
-        p = (Z.rowwise() - line.array()).exp();
-        line = p.colwise().sum().inverse().matrix();
-        p.rowwise() *= line.array();
-        const float loss = (p * G).sum();
-        line = (p * G).colwise().sum().matrix();
-        z.grad().array() += p * (G.rowwise() - line.array());
+        auto dZ = z.grad().array();
+        for (Index j = 0; j < Z.cols(); ++j) p.col(j) = Z.col(j) - Z.col(j).maxCoeff();
+        p = p.exp();  // one vectorised loop over the whole array, not one per short column
+        float loss = 0;
+        for (Index j = 0; j < Z.cols(); ++j) {
+            auto pj = p.col(j);
+            pj *= 1.0f / pj.sum();
+            const float expected = (pj * G.col(j)).sum();
+            loss += expected;
+            dZ.col(j) += pj * (G.col(j) - expected);
+        }
         return loss;
     }
 };
 
-// loss = sum(layer_norm(x, gamma, beta) ∘ G) over a 256 x B hidden layer. Twin: one pass
-// per column for the statistics, the textbook backward with the sums gathered per column.
+// loss = sum(layer_norm(x, gamma, beta) ∘ G) over a 256 x B hidden layer, eps = 1e-5.
 struct LayerNorm {
     Param x;
     tapestry::Param<float, Dynamic, 1> gamma, beta;  // typed as columns, to broadcast
     Array G, xhat;
-    Eigen::RowVectorXf inverse_sigma;
     tapestry::Var<float, Dynamic, Dynamic> weights;
     tapestry::Tape tape;
     explicit LayerNorm(Index batch)
@@ -306,7 +307,6 @@ struct LayerNorm {
           beta(random(256, 1, 20)),
           G(random(256, batch, 21).array()),
           xhat(256, batch),
-          inverse_sigma(batch),
           weights(tapestry::shared_constant(G.matrix())) {}
     std::vector<Param*> params() { return {&x}; }
     std::vector<tapestry::Param<float, Dynamic, 1>*> column_params() { return {&gamma, &beta}; }
@@ -317,21 +317,29 @@ struct LayerNorm {
         tape.backward(loss);
         return loss.value()(0, 0);
     }
+    // One pass per column (256 values stay in L1): statistics, loss, and all three
+    // gradients while the column is there.
     float hand() {
         const auto X = x.value().array();
-        const Index rows = X.rows();
-        const float n = static_cast<float>(rows);
-        xhat = X.rowwise() - X.colwise().mean();
-        inverse_sigma = ((xhat.square().colwise().sum() / n) + 1e-5f).rsqrt().matrix();
-        xhat.rowwise() *= inverse_sigma.array();
+        const float n = static_cast<float>(X.rows());
         const auto g = gamma.value().array();
-        const float loss = ((xhat.colwise() * g).colwise() + beta.value().array()).cwiseProduct(G).sum();
-        gamma.grad().array() += (G * xhat).rowwise().sum();
-        beta.grad().array() += G.rowwise().sum();
+        const auto b = beta.value().array();
+        auto dgamma = gamma.grad().array();
+        auto dbeta = beta.grad().array();
+        auto dX = x.grad().array();
+        float loss = 0;
         for (Index j = 0; j < X.cols(); ++j) {
-            const auto dxhat = G.col(j) * g;
-            const float mean_d = dxhat.mean(), mean_dx = (dxhat * xhat.col(j)).mean();
-            x.grad().col(j).array() += inverse_sigma(j) * (dxhat - mean_d - xhat.col(j) * mean_dx);
+            auto xh = xhat.col(j);
+            xh = X.col(j) - X.col(j).mean();
+            const float inverse_sigma = 1.0f / std::sqrt(xh.square().sum() / n + 1e-5f);
+            xh *= inverse_sigma;
+            const auto Gj = G.col(j);
+            loss += ((xh * g + b) * Gj).sum();
+            dgamma += Gj * xh;
+            dbeta += Gj;
+            const auto dxhat = Gj * g;
+            const float mean_d = dxhat.sum() / n, mean_dx = (dxhat * xh).sum() / n;
+            dX.col(j) += inverse_sigma * (dxhat - mean_d - xh * mean_dx);
         }
         return loss;
     }
@@ -371,7 +379,7 @@ struct Gather {
 };
 
 // Two 256 x B activations stacked, loss = sum([a; b] ∘ G). Twin: no stacked copy at all,
-// each half read against its half of G.
+// each half of each column of G read once against its half.
 struct Concat {
     Param a, b;
     Matrix G;
@@ -390,11 +398,16 @@ struct Concat {
         tape.backward(loss);
         return loss.value()(0, 0);
     }
+    // One pass per column: each column of G is read once, for the loss and the gradient.
     float hand() {
-        const float loss =
-            a.value().cwiseProduct(G.topRows(256)).sum() + b.value().cwiseProduct(G.bottomRows(256)).sum();
-        a.grad() += G.topRows(256);
-        b.grad() += G.bottomRows(256);
+        float loss = 0;
+        auto dA = a.grad(), dB = b.grad();
+        for (Index j = 0; j < G.cols(); ++j) {
+            const auto top = G.col(j).head(256), bottom = G.col(j).tail(256);
+            loss += a.value().col(j).dot(top) + b.value().col(j).dot(bottom);
+            dA.col(j) += top;
+            dB.col(j) += bottom;
+        }
         return loss;
     }
 };

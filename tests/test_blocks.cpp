@@ -112,7 +112,38 @@ TEST_CASE("gather_columns picks the table's columns by id, repeats included") {
     expected << E.value().col(4), E.value().col(0), E.value().col(4), E.value().col(2);
     CHECK(gather_columns(E, ids).value() == expected);
     CHECK(gather_columns(E, Eigen::Vector4i(4, 0, 4, 2)).value() == expected);
-    STATIC_REQUIRE(std::is_same_v<decltype(gather_columns(E, ids)), Var<double, 3, Dynamic>>);
+    using Gathered = decltype(gather_columns(E, ids));
+    STATIC_REQUIRE((Gathered::Rows == 3 && Gathered::Cols == Dynamic));
+}
+
+TEMPLATE_TEST_CASE("gather_columns read in place: columns of a length that packets do not divide", "", float, double) {
+    using Matrix = Eigen::Matrix<TestType, Dynamic, Dynamic>;
+    const Matrix table = Matrix::Random(13, 9);
+    Param<TestType, 13, Dynamic> E(table);
+    const std::vector<int> ids{8, 0, 3, 3, 7};
+    Matrix expected(13, 5);
+    for (int k = 0; k < 5; ++k) expected.col(k) = table.col(ids[static_cast<std::size_t>(k)]);
+    CHECK(Matrix(Var<TestType, 13, Dynamic>(gather_columns(E, ids)).value()) == expected);
+    CHECK(Matrix(Var<TestType, 13, Dynamic>(gather_columns(E, ids) + TestType(1)).value()) ==
+          (expected.array() + TestType(1)).matrix());
+    CHECK(sum(gather_columns(E, ids)).item() == Approx(expected.sum()));
+}
+
+TEST_CASE("gather_columns keeps its ids: the caller's may be gone before backward") {
+    auto E = random_param<4, Dynamic>(4, 6);
+    Tape tape;
+    Var<double, 1, 1> loss;
+    {
+        std::vector<int> ids{5, 1, 5};
+        loss = sum(square(gather_columns(E, ids)));
+        ids.assign(3, 0);  // the caller reuses its buffer
+    }
+    E.zero_grad();
+    tape.backward(loss);
+    Eigen::MatrixXd expected = Eigen::MatrixXd::Zero(4, 6);
+    expected.col(1) = 2 * E.value().col(1);
+    expected.col(5) = 4 * E.value().col(5);
+    CHECK(E.grad().isApprox(expected));
 }
 
 TEST_CASE("gather_columns' gradient matches finite differences and reaches only the columns used") {

@@ -1,14 +1,17 @@
 #pragma once
 // concat_columns(a, b) = [a b], the columns of b after those of a (two batches as one);
 // concat_rows(a, b) = [a; b], the rows of b below those of a (two feature sets as one).
-// Backward hands each operand its block of the adjoint.
+// A view: the expression that reads it reads a and b in place (no joined copy), and its
+// backward hands each operand its block of the gradient.
 
+#include <string>
 #include <type_traits>
 #include <utility>
 
 #include "tapestry/core/diagnostics.hpp"
 #include "tapestry/core/errors.hpp"
-#include "tapestry/graph/node.hpp"
+#include "tapestry/expr/expression.hpp"
+#include "tapestry/graph/evaluate.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -29,34 +32,104 @@ struct Concat {
 };
 }  // namespace shape_rules
 
-namespace ops {
+namespace detail {
 
-// The node of concat_columns (SideBySide) and concat_rows.
-template <bool SideBySide>
-struct Join {
-    static constexpr const char* name = SideBySide ? "concat_columns" : "concat_rows";
+// Element (i, j) of [a b] (SideBySide) or [a; b], both stored column-major. A packet is
+// consecutive rows of one column: for [a b] it lies in a or in b; for [a; b] one that
+// straddles the seam is put together element by element.
+template <class T, bool SideBySide, bool ColumnMajor>
+struct JoinedValues {
+    const T* a;
+    const T* b;
+    Index a_rows, a_cols, b_rows;
 
-    void forward(const auto& out, const auto& a, const auto& b) const {
-        if constexpr (SideBySide) {
-            out.value().leftCols(a.cols()) = a.array();
-            out.value().rightCols(b.cols()) = b.array();
-        } else {
-            out.value().topRows(a.rows()) = a.array();
-            out.value().bottomRows(b.rows()) = b.array();
-        }
+    T operator()(Index i, Index j) const {
+        if constexpr (SideBySide)
+            return j < a_cols ? a[j * a_rows + i] : b[(j - a_cols) * b_rows + i];
+        else
+            return i < a_rows ? a[j * a_rows + i] : b[j * b_rows + (i - a_rows)];
     }
-    void backward(const auto& dy, const auto&, const auto& a, const auto& b) const {
+    template <class Packet>
+    Packet packetOp(Index i, Index j) const {
+        constexpr Index n = Eigen::internal::unpacket_traits<Packet>::size;
         if constexpr (SideBySide) {
-            if (a.needs_grad()) a.backprop(dy.leftCols(a.cols()));
-            if (b.needs_grad()) b.backprop(dy.rightCols(b.cols()));
+            return Eigen::internal::ploadu<Packet>(j < a_cols ? a + j * a_rows + i : b + (j - a_cols) * b_rows + i);
         } else {
-            if (a.needs_grad()) a.backprop(dy.topRows(a.rows()));
-            if (b.needs_grad()) b.backprop(dy.bottomRows(b.rows()));
+            if (i + n <= a_rows) return Eigen::internal::ploadu<Packet>(a + j * a_rows + i);
+            if (i >= a_rows) return Eigen::internal::ploadu<Packet>(b + j * b_rows + (i - a_rows));
+            alignas(Packet) T seam[n];
+            for (Index k = 0; k < n; ++k) seam[k] = (*this)(i + k, j);
+            return Eigen::internal::pload<Packet>(seam);
         }
     }
 };
 
-}  // namespace ops
+}  // namespace detail
+}  // namespace tapestry
+
+template <class T, bool SideBySide, bool ColumnMajor>
+struct Eigen::internal::functor_traits<tapestry::detail::JoinedValues<T, SideBySide, ColumnMajor>> {
+    enum { Cost = 2, PacketAccess = ColumnMajor && packet_traits<T>::Vectorizable, IsRepeatable = true };
+};
+
+namespace tapestry {
+
+// A and B: stored leaves (a Param's or a Var's), read in place.
+template <bool SideBySide, class A, class B>
+class ConcatExpr : public ExpressionBase<ConcatExpr<SideBySide, A, B>> {
+    using Rule = shape_rules::Concat<SideBySide ? A::Cols : A::Rows, SideBySide ? A::Rows : A::Cols,
+                                     SideBySide ? B::Cols : B::Rows, SideBySide ? B::Rows : B::Cols>;
+
+public:
+    using Scalar = typename A::Scalar;
+    static constexpr int Rows = SideBySide ? Rule::across : Rule::joined;
+    static constexpr int Cols = SideBySide ? Rule::joined : Rule::across;
+    static constexpr const char* name = SideBySide ? "concat_columns" : "concat_rows";
+
+    ConcatExpr(A a, B b) : a_(std::move(a)), b_(std::move(b)) {}
+
+    Index rows() const { return SideBySide ? a_.rows() : a_.rows() + b_.rows(); }
+    Index cols() const { return SideBySide ? a_.cols() + b_.cols() : a_.cols(); }
+    auto array() const {
+        using Array = detail::KernelArray<Scalar, Rows, Cols>;
+        using Joined = detail::JoinedValues<Scalar, SideBySide, !Array::IsRowMajor>;
+        return Array::NullaryExpr(rows(), cols(),
+                                  Joined{a_.value_data(), b_.value_data(), a_.rows(), a_.cols(), b_.rows()});
+    }
+    bool needs_grad() const { return a_.needs_grad() || b_.needs_grad(); }
+    void verify() const {
+        a_.verify();
+        b_.verify();
+    }
+
+    template <class G>
+    void backprop(const G& g) const {
+        if constexpr (SideBySide) {
+            if (a_.needs_grad()) a_.backprop(g.leftCols(a_.cols()));
+            if (b_.needs_grad()) b_.backprop(g.rightCols(b_.cols()));
+        } else {
+            if (a_.needs_grad()) a_.backprop(g.topRows(a_.rows()));
+            if (b_.needs_grad()) b_.backprop(g.bottomRows(b_.rows()));
+        }
+    }
+
+    auto kernel_form() const {
+        return ConcatExpr<SideBySide, decltype(a_.kernel_form()), decltype(b_.kernel_form())>(a_.kernel_form(),
+                                                                                              b_.kernel_form());
+    }
+    [[gnu::cold]] std::string describe() const {
+        return std::string(name) + "(" + a_.describe() + ", " + b_.describe() + ")";
+    }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        a_.for_each_leaf(f);
+        b_.for_each_leaf(f);
+    }
+
+private:
+    A a_;
+    B b_;
+};
 
 namespace detail {
 
@@ -66,8 +139,7 @@ auto concat(A a, B b) {
     constexpr int joined_a = SideBySide ? A::Cols : A::Rows, across_a = SideBySide ? A::Rows : A::Cols;
     constexpr int joined_b = SideBySide ? B::Cols : B::Rows, across_b = SideBySide ? B::Rows : B::Cols;
     using Rule = shape_rules::Concat<joined_a, across_a, joined_b, across_b>;
-    using Result = std::conditional_t<SideBySide, Var<typename A::Scalar, Rule::across, Rule::joined>,
-                                      Var<typename A::Scalar, Rule::joined, Rule::across>>;
+    using Result = ConcatExpr<SideBySide, decltype(as_leaf(a)), decltype(as_leaf(b))>;
     using Misuse = std::conditional_t<SideBySide,
                                       diagnostic::concat_columns_needs_operands_with_the_same_number_of_rows<
                                           Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>,
@@ -75,18 +147,18 @@ auto concat(A a, B b) {
                                           Shape<A::Rows, A::Cols>, Shape<B::Rows, B::Cols>>>;
     if constexpr (!same_scalar<A, B>) {
         report_scalar_mismatch<A, B>();
-        return Result();
+        return Var<typename A::Scalar, Dynamic, Dynamic>();
     } else if constexpr (!Rule::ok) {
         diagnostic::report<Misuse>();
-        return Result();
+        return Var<typename A::Scalar, Dynamic, Dynamic>();
     } else {
         if (SideBySide ? a.rows() != b.rows() : a.cols() != b.cols())
             throw_shape_error(
-                ops::Join<SideBySide>::name, a.rows(), a.cols(), b.rows(), b.cols(),
+                Result::name, a.rows(), a.cols(), b.rows(), b.cols(),
                 SideBySide ? "both need the same number of rows" : "both need the same number of columns");
-        const Index rows = SideBySide ? a.rows() : a.rows() + b.rows();
-        const Index cols = SideBySide ? a.cols() + b.cols() : a.cols();
-        return make_node<Result>(ops::Join<SideBySide>{}, rows, cols, a, b);
+        auto stored_a = as_leaf(a);  // in this order: each may record a node
+        auto stored_b = as_leaf(b);
+        return Result(std::move(stored_a), std::move(stored_b));
     }
 }
 

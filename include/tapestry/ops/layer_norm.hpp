@@ -48,23 +48,26 @@ struct Standardize {
 
     template <class X>
     void backward(const auto& dy, const auto& y, const X& x) const {
-        if (y.size() == 0) return;
-        detail::ScratchScope scratch;
-        Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
-        if (each == Each::Column) {
+        if (y.size() == 0 || !x.needs_grad()) return;
+        if (each == Each::Column) {  // added column by column straight into x's gradient: one pass
+            Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(x.gradient_sink().memory_to_add_into(), y.rows(),
+                                                                    y.cols());
             for (Index j = 0; j < y.cols(); ++j) {
                 const T mean_g = dy.col(j).mean(), mean_gy = (dy.col(j) * y.col(j)).mean();
-                dx.col(j) = inverse_sigma[j] * (dy.col(j) - mean_g - y.col(j) * mean_gy);
+                dx.col(j) += inverse_sigma[j] * (dy.col(j) - mean_g - y.col(j) * mean_gy);
             }
-        } else {  // the same along rows, as whole-array operations on the R x 1 statistics
-            Eigen::Map<Eigen::Array<T, Dynamic, 1>> mean_g(scratch.take<T>(y.rows()), y.rows()),
-                mean_gy(scratch.take<T>(y.rows()), y.rows());
-            const Eigen::Map<const Eigen::Array<T, Dynamic, 1>> inverse(inverse_sigma, y.rows());
-            mean_g = dy.rowwise().mean();
-            mean_gy = (dy * y).rowwise().mean();
-            dx = (dy - mean_g.rowwise().replicate(y.cols()) - y * mean_gy.rowwise().replicate(y.cols())) *
-                 inverse.rowwise().replicate(y.cols());
+            return;
         }
+        // Along rows: whole-array operations on the R x 1 statistics.
+        detail::ScratchScope scratch;
+        Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
+        Eigen::Map<Eigen::Array<T, Dynamic, 1>> mean_g(scratch.take<T>(y.rows()), y.rows()),
+            mean_gy(scratch.take<T>(y.rows()), y.rows());
+        const Eigen::Map<const Eigen::Array<T, Dynamic, 1>> inverse(inverse_sigma, y.rows());
+        mean_g = dy.rowwise().mean();
+        mean_gy = (dy * y).rowwise().mean();
+        dx = (dy - mean_g.rowwise().replicate(y.cols()) - y * mean_gy.rowwise().replicate(y.cols())) *
+             inverse.rowwise().replicate(y.cols());
         x.backprop(dx);
     }
     std::string describe(const auto& x) const {
