@@ -37,4 +37,12 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
 }
 
+// A safetensors file with this JSON header text (not padded) and these data bytes,
+// as a hostile or foreign program could write it.
+inline std::string safetensors_bytes(const std::string& header, const std::string& data = "") {
+    std::string file;
+    for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
+    return file + header + data;
+}
+
 }  // namespace test

@@ -132,6 +132,40 @@ TEST_CASE("a bad file is rejected with the file, the tensor and the problem name
     }
 }
 
+TEST_CASE("a hostile header is rejected early with a short message, and no Param changes") {
+    TempDir dir;
+    Param<float, 2, 3> W(Eigen::Matrix<float, 2, 3>::Constant(7.0f));
+    Sgd<float> sgd({{"W", W}}, {.lr = lr::fixed(0.1)});
+    const std::string file = dir.file("hostile.safetensors");
+    auto rejected_with = [&](const std::string& header, const std::string& words) {
+        write_bytes(file, test::safetensors_bytes(header, std::string(24, '\0')));
+        for (int loader = 0; loader < 2; ++loader) {
+            std::string message;
+            try {
+                if (loader == 0) load_params(file, sgd.params());
+                if (loader == 1) load_checkpoint(file, sgd);
+            } catch (const file_error& e) {
+                message = e.what();
+            }
+            INFO("loader " << loader << ": " << message.substr(0, 300));
+            CHECK(message.find(words) != std::string::npos);
+            CHECK(message.size() < 300);
+            CHECK((W.value().array() == 7.0f).all());
+        }
+    };
+
+    SECTION("JSON nested 100,000 levels deep in shape or data_offsets (a stack overflow before)") {
+        const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+        rejected_with(R"({"W":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,24]}})",
+                      "hostile.safetensors: the header nests JSON deeper than 64 levels");
+        rejected_with(R"({"W":{"dtype":"F32","shape":[2,3],"data_offsets":)" + deep + "}}",
+                      "the header nests JSON deeper than 64 levels");
+        std::string objects;
+        for (int i = 0; i < 100000; ++i) objects += R"({"W":)";
+        rejected_with(objects, "the header nests JSON deeper than 64 levels");
+    }
+}
+
 namespace {
 
 // A small model trained for `passes` backward passes from the current state.

@@ -88,6 +88,22 @@ inline std::string hex8(std::uint32_t v) {
     return text;
 }
 
+// Untrusted text quoted in an error message: at most `limit` characters of it, so a
+// hostile file cannot make a message of megabytes.
+inline std::string brief(const std::string& text, std::size_t limit = 64) {
+    if (text.size() <= limit) return text;
+    return text.substr(0, limit) + "... (" + std::to_string(text.size()) + " characters)";
+}
+
+inline std::string brief(const nlohmann::json& value) {
+    return brief(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// A safetensors header nests 3 levels (header, tensor, shape). Deeper JSON is refused
+// while it is parsed: nlohmann's parser is iterative, but dump() and the checks recurse,
+// and 20,000 levels overflow the stack under ASan.
+inline constexpr int max_header_depth = 64;
+
 // Where the checksum's digits are in the header text: after "tapestry.crc32":"
 inline std::size_t checksum_position(const std::string& header_text) {
     const std::string key = std::string("\"") + checksum_key + "\":\"";
@@ -177,12 +193,18 @@ public:
                          std::to_string(bytes_.size() - 8) + " after the length");
         data_start_ = 8 + static_cast<std::size_t>(header_size);
 
+        using event_t = nlohmann::json::parse_event_t;
+        auto check = [&](int depth, event_t event, nlohmann::json&) {
+            if ((event == event_t::object_start || event == event_t::array_start) && depth >= detail::max_header_depth)
+                fail("", "the header nests JSON deeper than " + std::to_string(detail::max_header_depth) + " levels");
+            return true;
+        };
         nlohmann::json header;
         try {
-            header =
-                nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_));
+            header = nlohmann::json::parse(bytes_.begin() + 8,
+                                           bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_), check);
         } catch (const nlohmann::json::exception& e) {
-            fail("", std::string("the header is not valid JSON (") + e.what() + ")");
+            fail("", "the header is not valid JSON (" + detail::brief(e.what(), 200) + ")");
         }
         if (!header.is_object()) fail("", "the header is not a JSON object");
         parse_entries(header);
@@ -269,19 +291,20 @@ private:
             const auto& offsets = value["data_offsets"];
             if (!dtype.is_string()) fail(name, "dtype is not a string");
             const std::size_t size = element_size(dtype.get<std::string>());
-            if (size == 0) fail(name, "unknown dtype " + dtype.dump());
-            if (!shape.is_array() || shape.size() > 2) fail(name, "shape " + shape.dump() + " is not a matrix shape");
+            if (size == 0) fail(name, "unknown dtype " + detail::brief(dtype));
+            if (!shape.is_array() || shape.size() > 2)
+                fail(name, "shape " + detail::brief(shape) + " is not a matrix shape");
             Index extents[2] = {1, 1};
             std::size_t count = 1;
             for (std::size_t i = 0; i < shape.size(); ++i) {
                 if (!shape[i].is_number_unsigned() || shape[i].get<std::uint64_t>() > (std::uint64_t{1} << 40))
-                    fail(name, "shape " + shape.dump() + " has an invalid extent");
+                    fail(name, "shape " + detail::brief(shape) + " has an invalid extent");
                 extents[shape.size() == 1 ? 0 : i] = static_cast<Index>(shape[i].get<std::uint64_t>());
                 count *= shape[i].get<std::size_t>();
             }
             if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
                 !offsets[1].is_number_unsigned())
-                fail(name, "data_offsets " + offsets.dump() + " is not two unsigned numbers");
+                fail(name, "data_offsets " + detail::brief(offsets) + " is not two unsigned numbers");
             const std::uint64_t begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
             if (begin > end || end > data_size)
                 fail(name, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
