@@ -164,6 +164,16 @@ TEST_CASE("a hostile header is rejected early with a short message, and no Param
         for (int i = 0; i < 100000; ++i) objects += R"({"W":)";
         rejected_with(objects, "the header nests JSON deeper than 64 levels");
     }
+    SECTION("a key defined twice, the first definition invalid (the last one won before)") {
+        const std::string good = R"("W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]})";
+        rejected_with(R"({"W":{"dtype":"F32","shape":[9,9],"data_offsets":[0,24]},)" + good + "}",
+                      "tensor \"W\": is defined twice in the header");
+        rejected_with(R"({"__metadata__":{"tapestry.crc32":"nonsense"},"__metadata__":{},)" + good + "}",
+                      "the key \"__metadata__\" appears twice");
+        rejected_with(R"({"__metadata__":{"a":"1","a":"2"},)" + good + "}", "the key \"a\" appears twice");
+        rejected_with(R"({"W":{"dtype":"F64","dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})",
+                      "the key \"dtype\" appears twice");
+    }
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -194,9 +195,23 @@ public:
         data_start_ = 8 + static_cast<std::size_t>(header_size);
 
         using event_t = nlohmann::json::parse_event_t;
-        auto check = [&](int depth, event_t event, nlohmann::json&) {
+        // The keys of the open object at each depth: nlohmann keeps the last of two equal
+        // keys, so a tensor (or __metadata__) defined twice would load its second definition
+        // unchecked by whoever reads the first.
+        std::vector<std::set<std::string>> keys;
+        auto check = [&](int depth, event_t event, nlohmann::json& parsed) {
+            const auto level = static_cast<std::size_t>(depth);
             if ((event == event_t::object_start || event == event_t::array_start) && depth >= detail::max_header_depth)
                 fail("", "the header nests JSON deeper than " + std::to_string(detail::max_header_depth) + " levels");
+            if (event == event_t::object_start) {
+                keys.resize(std::max(keys.size(), level + 2));
+                keys[level + 1].clear();  // its keys come at depth + 1
+            }
+            if (event == event_t::key && !keys[level].insert(parsed.get<std::string>()).second) {
+                const std::string& key = parsed.get_ref<const std::string&>();
+                if (depth == 1 && key != "__metadata__") fail(key, "is defined twice in the header");
+                fail("", "the key \"" + detail::brief(key) + "\" appears twice in one object of the header");
+            }
             return true;
         };
         nlohmann::json header;
