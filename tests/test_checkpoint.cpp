@@ -164,6 +164,18 @@ TEST_CASE("a hostile header is rejected early with a short message, and no Param
         for (int i = 0; i < 100000; ++i) objects += R"({"W":)";
         rejected_with(objects, "the header nests JSON deeper than 64 levels");
     }
+    SECTION("a shape whose byte count wraps around 2^64 (accepted with offsets [0, 0] before)") {
+        const std::string rest = R"(,"data_offsets":[0,0]},"W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})";
+        rejected_with(R"({"huge":{"dtype":"F32","shape":[1099511627776,16777216])" + rest,
+                      "tensor \"huge\": shape [1099511627776,16777216] needs more than 2^64 bytes");
+        rejected_with(R"({"huge":{"dtype":"F64","shape":[1099511627776,1099511627776])" + rest,
+                      "needs more than 2^64 bytes");
+        rejected_with(R"({"huge":{"dtype":"F32","shape":[2147483648,2147483648])" + rest, "needs more than 2^64 bytes");
+        // ... and SafetensorsFile itself, which reads any tensors, refuses it too.
+        write_bytes(file, test::safetensors_bytes(R"({"huge":{"dtype":"F32","shape":[1099511627776,16777216])" + rest,
+                                                  std::string(24, '\0')));
+        CHECK_THROWS_MATCHES(SafetensorsFile(file), file_error, test::MessageContains("needs more than 2^64 bytes"));
+    }
     SECTION("a key defined twice, the first definition invalid (the last one won before)") {
         const std::string good = R"("W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]})";
         rejected_with(R"({"W":{"dtype":"F32","shape":[9,9],"data_offsets":[0,24]},)" + good + "}",

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -310,12 +311,17 @@ private:
             if (!shape.is_array() || shape.size() > 2)
                 fail(name, "shape " + detail::brief(shape) + " is not a matrix shape");
             Index extents[2] = {1, 1};
-            std::size_t count = 1;
+            std::uint64_t count = 1;
             for (std::size_t i = 0; i < shape.size(); ++i) {
                 if (!shape[i].is_number_unsigned() || shape[i].get<std::uint64_t>() > (std::uint64_t{1} << 40))
                     fail(name, "shape " + detail::brief(shape) + " has an invalid extent");
-                extents[shape.size() == 1 ? 0 : i] = static_cast<Index>(shape[i].get<std::uint64_t>());
-                count *= shape[i].get<std::size_t>();
+                const std::uint64_t extent = shape[i].get<std::uint64_t>();
+                extents[shape.size() == 1 ? 0 : i] = static_cast<Index>(extent);
+                // A product that wrapped around (2^40 x 2^24 x 4 bytes is 0 mod 2^64) would
+                // match any offsets: refuse it before it is compared with them.
+                if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / size / extent)
+                    fail(name, "shape " + detail::brief(shape) + " needs more than 2^64 bytes");
+                count *= extent;
             }
             if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
                 !offsets[1].is_number_unsigned())
