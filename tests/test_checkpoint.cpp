@@ -176,6 +176,21 @@ TEST_CASE("a hostile header is rejected early with a short message, and no Param
                                                   std::string(24, '\0')));
         CHECK_THROWS_MATCHES(SafetensorsFile(file), file_error, test::MessageContains("needs more than 2^64 bytes"));
     }
+    SECTION("overlapping tensors are both named; a shape of 10^6 dimensions or a long name gives a short message") {
+        rejected_with(R"({"W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                      R"("V":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                      R"(the data of tensors "W" [0, 24) and "V" [16, 24) overlap)");
+        std::string dims = "0";
+        for (int i = 1; i < 1000000; ++i) dims += ",0";
+        rejected_with(R"({"W":{"dtype":"F32","shape":[)" + dims + R"(],"data_offsets":[0,24]}})",
+                      R"(tensor "W": shape [0,0,0,0,)");
+        const std::string long_name(1000000, 'x');
+        rejected_with(R"({")" + long_name + R"(":{"dtype":"F32","shape":[2,3,4],"data_offsets":[0,24]}})",
+                      "... (1000000 characters)\": shape [2,3,4] is not a matrix shape");
+        rejected_with(R"({"W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},")" + long_name +
+                          R"(":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                      "... (1000000 characters)\" [16, 24) overlap");
+    }
     SECTION("a key defined twice, the first definition invalid (the last one won before)") {
         const std::string good = R"("W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]})";
         rejected_with(R"({"W":{"dtype":"F32","shape":[9,9],"data_offsets":[0,24]},)" + good + "}",

@@ -256,7 +256,7 @@ public:
     }
 
     [[noreturn]] void fail(const std::string& tensor, const std::string& problem) const {
-        throw file_error(path_ + (tensor.empty() ? "" : ": tensor \"" + tensor + "\"") + ": " + problem);
+        throw file_error(path_ + (tensor.empty() ? "" : ": tensor \"" + detail::brief(tensor) + "\"") + ": " + problem);
     }
 
 private:
@@ -289,7 +289,11 @@ private:
 
     void parse_entries(const nlohmann::json& header) {
         const std::size_t data_size = bytes_.size() - data_start_;
-        std::vector<std::pair<std::size_t, std::size_t>> ranges;
+        struct Range {
+            std::uint64_t begin, end;
+            std::string name;
+        };
+        std::vector<Range> ranges;
         for (const auto& [name, value] : header.items()) {
             if (name == "__metadata__") {
                 if (!value.is_object()) fail("", "__metadata__ is not an object");
@@ -333,12 +337,17 @@ private:
             if (end - begin != count * size)
                 fail(name, "holds " + std::to_string(end - begin) + " bytes, but its dtype and shape need " +
                                std::to_string(count * size));
-            ranges.emplace_back(begin, end);
+            ranges.push_back({begin, end, name});
             entries_[name] = Entry{dtype.get<std::string>(), extents[0], extents[1], begin, end};
         }
-        std::sort(ranges.begin(), ranges.end());
+        std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+        auto describe = [](const Range& r) {
+            return "\"" + detail::brief(r.name) + "\" [" + std::to_string(r.begin) + ", " + std::to_string(r.end) + ")";
+        };
+        // Sorted by start, any overlap shows between neighbours.
         for (std::size_t i = 1; i < ranges.size(); ++i)
-            if (ranges[i].first < ranges[i - 1].second) fail("", "two tensors' data overlap");
+            if (ranges[i].begin < ranges[i - 1].end)
+                fail("", "the data of tensors " + describe(ranges[i - 1]) + " and " + describe(ranges[i]) + " overlap");
     }
 
     std::string path_;
