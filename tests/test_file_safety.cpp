@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <tapestry/io/checkpoint.hpp>
+#include <tapestry/io/idx.hpp>
 #include <tapestry/nn/optim/sgd.hpp>
 
 #include "helpers.hpp"
@@ -163,4 +165,31 @@ TEST_CASE("a file without tapestry's checksum (written by another program) loads
     test::write_bytes(dir.file("odd.safetensors"), bad);
     CHECK_THROWS_MATCHES(load_params(dir.file("odd.safetensors"), ParamSet<float>{{"W", W}}), file_error,
                          test::MessageContains("the checksum entry tapestry.crc32 is malformed"));
+}
+
+TEST_CASE("a path that is not a regular file is refused with file_error naming it, without reading or waiting") {
+    test::TempDir dir;
+    const std::string fifo = dir.file("fifo"), folder = dir.file("folder");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::filesystem::create_directory(folder);
+    Param<float, 2, 2> W(Eigen::Matrix2f::Constant(3.0f));
+    Sgd<float> sgd({{"W", W}}, {.lr = lr::fixed(0.1)});
+    // Before: /dev/zero was read until bad_alloc (2 GB, 33 s), the FIFO blocked forever
+    // and the folder threw std::ios_base::failure.
+    for (const auto& [path, kind] : std::vector<std::pair<std::string, std::string>>{
+             {"/dev/zero", "a character device"}, {fifo, "a FIFO"}, {folder, "a directory"}}) {
+        const std::string words = path + ": is " + kind + ", not a regular file";
+        CHECK_THROWS_MATCHES(load_params(path, sgd.params()), file_error, test::MessageContains(words));
+        CHECK_THROWS_MATCHES(load_checkpoint(path, sgd), file_error, test::MessageContains(words));
+        CHECK_THROWS_MATCHES(SafetensorsFile(path), file_error, test::MessageContains(words));
+        CHECK_THROWS_MATCHES(read_idx(path), file_error, test::MessageContains(words));
+        CHECK((W.value().array() == 3.0f).all());
+    }
+    // A save would replace the FIFO or the folder with a regular file.
+    for (const std::string& path : {fifo, folder}) {
+        CHECK_THROWS_MATCHES(save_params(path, sgd.params()), file_error, test::MessageContains(path + ": is a"));
+        CHECK_THROWS_MATCHES(save_checkpoint(path, sgd), file_error, test::MessageContains("not a regular file"));
+    }
+    CHECK(std::filesystem::is_fifo(fifo));
+    CHECK(std::filesystem::is_directory(folder));
 }

@@ -12,7 +12,7 @@
 #include <zlib.h>
 
 #include "tapestry/core/eigen.hpp"
-#include "tapestry/io/safetensors.hpp"  // file_error
+#include "tapestry/io/safetensors.hpp"  // file_error, open_regular_file
 
 namespace tapestry::io {
 
@@ -27,8 +27,10 @@ namespace tapestry::detail {
 
 // The whole (decompressed) content of a file.
 inline std::vector<std::uint8_t> read_gzip_or_plain(const std::string& path) {
-    gzFile file = gzopen(path.c_str(), "rb");
+    FileDescriptor descriptor(open_regular_file(path).first);
+    gzFile file = gzdopen(descriptor.fd, "rb");
     if (file == nullptr) throw io::file_error(path + ": cannot open: " + std::strerror(errno));
+    descriptor.release();  // gzclose closes it
     std::vector<std::uint8_t> bytes;
     std::uint8_t buffer[1 << 16];
     for (;;) {
