@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -22,6 +23,13 @@ struct TempDir {
     TempDir& operator=(const TempDir&) = delete;
     ~TempDir() { std::filesystem::remove_all(path); }
     std::string file(const std::string& name) const { return (path / name).string(); }
+    // The names in the folder that start with `prefix` (e.g. a save's temporary files).
+    std::vector<std::string> names_starting(const std::string& prefix) const {
+        std::vector<std::string> names;
+        for (const auto& entry : std::filesystem::directory_iterator(path))
+            if (entry.path().filename().string().starts_with(prefix)) names.push_back(entry.path().filename());
+        return names;
+    }
     static int& counter() {
         static int n = 0;
         return n;

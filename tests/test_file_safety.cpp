@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,15 +53,15 @@ TEST_CASE("a process killed while saving leaves the previous checkpoint whole") 
         }
         // Kill at a random moment soon after a save has created its temporary file:
         // during the write, the fsync, the rename, or the start of the next save.
-        const std::string temporary = path + ".tmp." + std::to_string(child);
-        for (int wait = 0; wait < 100000 && !std::filesystem::exists(temporary); ++wait) ::usleep(100);
+        const std::string temporary = "model.safetensors.tmp." + std::to_string(child) + ".";
+        for (int wait = 0; wait < 100000 && dir.names_starting(temporary).empty(); ++wait) ::usleep(100);
         ::usleep(std::uniform_int_distribution<useconds_t>(0, 5000)(rng));
         ::kill(child, SIGKILL);
         int status = 0;
         ::waitpid(child, &status, 0);
         REQUIRE(WIFSIGNALED(status));  // killed, not failed
         // The child's temporary file is left behind if it died in the middle of a save.
-        if (std::filesystem::exists(temporary)) ++killed_while_writing;
+        if (!dir.names_starting(temporary).empty()) ++killed_while_writing;
 
         Param<double, Dynamic, Dynamic> loaded(512, 1024);
         REQUIRE_NOTHROW(load_params(path, ParamSet<double>{{"W", loaded}}));
@@ -192,4 +194,53 @@ TEST_CASE("a path that is not a regular file is refused with file_error naming i
     }
     CHECK(std::filesystem::is_fifo(fifo));
     CHECK(std::filesystem::is_directory(folder));
+}
+
+TEST_CASE("threads saving to one path at once all succeed, and a failed save leaves no temporary file") {
+    test::TempDir dir;
+    const std::string path = dir.file("shared.safetensors");
+    // Before, every save of a process used <file>.tmp.<pid>: about half of 80 saves from
+    // 4 threads failed ("cannot rename"), and others renamed a file another thread was writing.
+    std::vector<std::thread> threads;
+    std::vector<int> failures(4, 0);
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Constant(64, 64, t));
+            for (int save = 0; save < 20; ++save) {
+                try {
+                    save_params(path, ParamSet<double>{{"W", W}});
+                } catch (const file_error&) {
+                    ++failures[static_cast<std::size_t>(t)];
+                }
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(failures == std::vector<int>(4, 0));
+    Param<double, Dynamic, Dynamic> loaded(64, 64);
+    REQUIRE_NOTHROW(load_params(path, ParamSet<double>{{"W", loaded}}));
+    CHECK(loaded.value().isConstant(loaded.value()(0, 0)));  // one thread's whole save
+    CHECK(dir.names_starting("shared.safetensors.tmp.").empty());
+
+    // A save whose write fails (the file size limit, in a child process) removes its
+    // temporary file and leaves the previous file as it was.
+    const std::string before = test::read_bytes(path);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        std::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
+        const rlimit limit{1000, 1000};
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+        Param<double, Dynamic, Dynamic> big(Eigen::MatrixXd::Constant(64, 64, 9.0));
+        try {
+            save_params(path, ParamSet<double>{{"W", big}});
+        } catch (const file_error&) {
+            std::_Exit(0);
+        }
+        std::_Exit(1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));  // the save threw file_error
+    CHECK(dir.names_starting("shared.safetensors.tmp.").empty());
+    CHECK(test::read_bytes(path) == before);
 }

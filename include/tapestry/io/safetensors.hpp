@@ -11,10 +11,12 @@
 // every error names the file, the tensor and the problem.
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
@@ -169,6 +171,53 @@ inline std::size_t checksum_position(const std::string& header_text) {
     return at + key.size();
 }
 
+// Makes sure a rename in `folder` is on disk: without it a power cut soon after a save
+// returned could bring back the old file.
+inline void sync_folder(const std::string& folder, const std::string& path) {
+    FileDescriptor directory(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // EINVAL: a file system that cannot sync folders; nothing more can be done there.
+    if (directory.fd < 0 || (::fsync(directory.fd) != 0 && errno != EINVAL))
+        throw io::file_error(path +
+                             ": saved, but its folder could not be synced, so the save may not survive a "
+                             "power cut: " +
+                             std::strerror(errno));
+}
+
+// Replaces `path` by a file holding `bytes`, atomically: a temporary file in the same
+// folder is written, fsynced and renamed over it, then the folder is synced. The
+// temporary's name is unique per process (pid) and per save (a counter shared by the
+// threads), so concurrent saves to one path never share one; on any error it is removed.
+inline void replace_atomically(const std::string& path, const std::string& bytes) {
+    // A rename would replace a device, FIFO or directory with a regular file.
+    struct stat status {};
+    if (::stat(path.c_str(), &status) == 0 && !S_ISREG(status.st_mode))
+        throw io::file_error(path + ": is " + std::string(file_kind(status.st_mode)) + ", not a regular file");
+
+    static std::atomic<unsigned long> saves{0};
+    std::string temporary;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+        // O_EXCL: a name left by a killed process whose pid came back is skipped, not shared.
+        temporary = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
+        fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && (errno != EEXIST || attempt == 100))
+            throw io::file_error(path + ": cannot create " + temporary + ": " + std::strerror(errno));
+    }
+    try {
+        FileDescriptor file(fd);
+        write_all(file.fd, bytes.data(), bytes.size(), path);
+        if (::fsync(file.fd) != 0) throw io::file_error(path + ": fsync failed: " + std::strerror(errno));
+        if (::close(file.release()) != 0) throw io::file_error(path + ": close failed: " + std::strerror(errno));
+        if (std::rename(temporary.c_str(), path.c_str()) != 0)
+            throw io::file_error(path + ": cannot rename " + temporary + " over it: " + std::strerror(errno));
+    } catch (...) {
+        ::unlink(temporary.c_str());
+        throw;
+    }
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    sync_folder(folder.empty() ? "." : folder, path);
+}
+
 }  // namespace tapestry::detail
 
 namespace tapestry::io {
@@ -208,28 +257,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorView<T>>
     const std::string crc = detail::hex8(detail::crc32_of(file.data(), file.size()));
     file.replace(8 + detail::checksum_position(text), crc.size(), crc);
 
-    // A rename would replace a device, FIFO or directory with a regular file.
-    struct stat status {};
-    if (::stat(path.c_str(), &status) == 0 && !S_ISREG(status.st_mode))
-        throw file_error(path + ": is " + std::string(detail::file_kind(status.st_mode)) + ", not a regular file");
-
-    const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw file_error(path + ": cannot create " + temporary + ": " + std::strerror(errno));
-    try {
-        detail::write_all(fd, file.data(), file.size(), path);
-        if (::fsync(fd) != 0) throw file_error(path + ": fsync failed: " + std::strerror(errno));
-    } catch (...) {
-        ::close(fd);
-        ::unlink(temporary.c_str());
-        throw;
-    }
-    ::close(fd);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-        const std::string reason = std::strerror(errno);
-        ::unlink(temporary.c_str());
-        throw file_error(path + ": cannot rename " + temporary + " over it: " + reason);
-    }
+    detail::replace_atomically(path, file);
 }
 
 // A safetensors file read into memory and fully validated.
