@@ -244,3 +244,38 @@ TEST_CASE("threads saving to one path at once all succeed, and a failed save lea
     CHECK(dir.names_starting("shared.safetensors.tmp.").empty());
     CHECK(test::read_bytes(path) == before);
 }
+
+TEST_CASE("a save over a symbolic link writes its target and keeps the link; a save keeps the file's mode") {
+    test::TempDir dir;
+    namespace fs = std::filesystem;
+    Param<float, 2, 2> W(Eigen::Matrix2f::Constant(1.0f));
+    const std::string target = dir.file("target.safetensors");
+    save_params(target, ParamSet<float>{{"W", W}});
+    fs::create_directory(dir.file("links"));
+    const std::string relative = dir.file("links/relative.safetensors");
+    const std::string absolute = dir.file("absolute.safetensors");
+    fs::create_symlink("../target.safetensors", relative);
+    fs::create_symlink(relative, absolute);  // a link to a link
+    Param<float, 2, 2> loaded;
+    for (const std::string& link : {relative, absolute}) {
+        W.value().array() += 1.0f;
+        save_params(link, ParamSet<float>{{"W", W}});
+        CHECK(fs::is_symlink(link));  // before: replaced by a regular file
+        load_params(target, ParamSet<float>{{"W", loaded}});
+        CHECK(loaded.value() == W.value());
+    }
+    CHECK(dir.names_starting("target.safetensors.tmp.").empty());
+    // A dangling link creates its target.
+    const std::string dangling = dir.file("dangling.safetensors");
+    fs::create_symlink("new.safetensors", dangling);
+    save_params(dangling, ParamSet<float>{{"W", W}});
+    CHECK(fs::is_symlink(dangling));
+    CHECK(fs::is_regular_file(dir.file("new.safetensors")));
+
+    // Before, a 0444 file became 0644 at its next save.
+    for (const auto mode : {fs::perms(0444), fs::perms(0600), fs::perms(0664)}) {
+        fs::permissions(target, mode);
+        save_params(absolute, ParamSet<float>{{"W", W}});
+        CHECK(fs::status(target).permissions() == mode);
+    }
+}

@@ -5,7 +5,8 @@
 //    "__metadata__": {"key": "value"}}; then the tensors' bytes, row-major (C order).
 //
 // Writing is atomic: a temporary file in the same folder is written, flushed to disk
-// and renamed over the target, so a crash leaves either the old file or the new one.
+// and renamed over the target, so a crash leaves either the old file or the new one;
+// a symbolic link is followed to its target, whose permissions are kept.
 // Reading validates everything (header, names, dtypes, shapes, offsets, file size and,
 // in files tapestry wrote, a CRC-32 of every byte) before it hands out any tensor, and
 // every error names the file, the tensor and the problem.
@@ -183,14 +184,33 @@ inline void sync_folder(const std::string& folder, const std::string& path) {
                              std::strerror(errno));
 }
 
+// The file a save replaces: the final target of `path` if it is a symbolic link, so the
+// link stays a link (as an editor's atomic save does), else `path` itself.
+inline std::string final_target(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path target = path;
+    for (int hops = 0; hops < 40; ++hops) {  // 40: Linux's own limit (ELOOP)
+        std::error_code error;
+        if (!fs::is_symlink(fs::symlink_status(target, error))) return target.string();
+        const fs::path next = fs::read_symlink(target, error);
+        if (error) throw io::file_error(path + ": cannot read the link " + target.string() + ": " + error.message());
+        target = next.is_absolute() ? next : target.parent_path() / next;
+    }
+    throw io::file_error(path + ": too many levels of symbolic links");
+}
+
 // Replaces `path` by a file holding `bytes`, atomically: a temporary file in the same
 // folder is written, fsynced and renamed over it, then the folder is synced. The
 // temporary's name is unique per process (pid) and per save (a counter shared by the
 // threads), so concurrent saves to one path never share one; on any error it is removed.
-inline void replace_atomically(const std::string& path, const std::string& bytes) {
+// A symbolic link is followed to the file it names, and the replaced file's permission
+// bits are kept (a 0444 file stays 0444); its owner is not (only root could keep it).
+inline void replace_atomically(const std::string& link_or_path, const std::string& bytes) {
+    const std::string path = final_target(link_or_path);
     // A rename would replace a device, FIFO or directory with a regular file.
     struct stat status {};
-    if (::stat(path.c_str(), &status) == 0 && !S_ISREG(status.st_mode))
+    const bool exists = ::stat(path.c_str(), &status) == 0;
+    if (exists && !S_ISREG(status.st_mode))
         throw io::file_error(path + ": is " + std::string(file_kind(status.st_mode)) + ", not a regular file");
 
     static std::atomic<unsigned long> saves{0};
@@ -205,6 +225,8 @@ inline void replace_atomically(const std::string& path, const std::string& bytes
     }
     try {
         FileDescriptor file(fd);
+        if (exists && ::fchmod(file.fd, status.st_mode & 07777) != 0)
+            throw io::file_error(path + ": cannot keep its permissions: " + std::strerror(errno));
         write_all(file.fd, bytes.data(), bytes.size(), path);
         if (::fsync(file.fd) != 0) throw io::file_error(path + ": fsync failed: " + std::strerror(errno));
         if (::close(file.release()) != 0) throw io::file_error(path + ": close failed: " + std::strerror(errno));
