@@ -356,11 +356,22 @@ public:
     template <class T>
     void read_into(const std::string& name, Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> out) const {
         expect<T>(name, out.rows(), out.cols());
-        const Entry& e = entries_.at(name);
-        std::vector<T> row_major(static_cast<std::size_t>(out.size()));
-        std::memcpy(row_major.data(), bytes_.data() + data_start_ + e.begin, e.end - e.begin);
-        out = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-            row_major.data(), out.rows(), out.cols());
+        copy_into<T>(entries_.find(name)->second, out);
+    }
+
+    // Copies an entry that expect() accepted for `out`'s type and shape. It allocates
+    // nothing and cannot fail, so a load that validated every tensor first changes all
+    // of its Params or none.
+    template <class T>
+    void copy_into(const Entry& e, Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> out) const noexcept {
+        const char* row_major = bytes_.data() + data_start_ + e.begin;
+        for (Index r = 0; r < out.rows(); ++r)
+            for (Index c = 0; c < out.cols(); ++c) {
+                T value;
+                std::memcpy(&value, row_major, sizeof(T));  // another program's offsets need not be aligned
+                out(r, c) = value;
+                row_major += sizeof(T);
+            }
     }
 
     [[noreturn]] void fail(const std::string& tensor, const std::string& problem) const {
