@@ -199,13 +199,15 @@ inline std::string final_target(const std::string& path) {
     throw io::file_error(path + ": too many levels of symbolic links");
 }
 
-// Replaces `path` by a file holding `bytes`, atomically: a temporary file in the same
+// Replaces `path` by a file with new content, atomically: a temporary file in the same
 // folder is written, fsynced and renamed over it, then the folder is synced. The
 // temporary's name is unique per process (pid) and per save (a counter shared by the
 // threads), so concurrent saves to one path never share one; on any error it is removed.
 // A symbolic link is followed to the file it names, and the replaced file's permission
 // bits are kept (a 0444 file stays 0444); its owner is not (only root could keep it).
-inline void replace_atomically(const std::string& link_or_path, const std::string& bytes) {
+// `write(fd)` writes the content into the temporary file.
+template <class Write>
+void replace_atomically(const std::string& link_or_path, Write&& write) {
     const std::string path = final_target(link_or_path);
     // A rename would replace a device, FIFO or directory with a regular file.
     struct stat status {};
@@ -227,7 +229,7 @@ inline void replace_atomically(const std::string& link_or_path, const std::strin
         FileDescriptor file(fd);
         if (exists && ::fchmod(file.fd, status.st_mode & 07777) != 0)
             throw io::file_error(path + ": cannot keep its permissions: " + std::strerror(errno));
-        write_all(file.fd, bytes.data(), bytes.size(), path);
+        write(file.fd);
         if (::fsync(file.fd) != 0) throw io::file_error(path + ": fsync failed: " + std::strerror(errno));
         if (::close(file.release()) != 0) throw io::file_error(path + ": close failed: " + std::strerror(errno));
         if (std::rename(temporary.c_str(), path.c_str()) != 0)
@@ -264,22 +266,37 @@ void write_safetensors(const std::string& path, const std::vector<TensorView<T>>
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned
 
-    std::string file;
-    detail::append_u64_le(file, text.size());
-    file += text;
-    std::vector<T> row_major;
-    for (const auto& t : tensors) {
-        row_major.resize(static_cast<std::size_t>(t.matrix.size()));
-        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(row_major.data(), t.matrix.rows(),
-                                                                                      t.matrix.cols()) = t.matrix;
-        // The format is little-endian, as is every machine tapestry builds for.
-        static_assert(std::endian::native == std::endian::little);
-        file.append(reinterpret_cast<const char*>(row_major.data()), row_major.size() * sizeof(T));
-    }
-    const std::string crc = detail::hex8(detail::crc32_of(file.data(), file.size()));
-    file.replace(8 + detail::checksum_position(text), crc.size(), crc);
-
-    detail::replace_atomically(path, file);
+    std::string head;
+    detail::append_u64_le(head, text.size());
+    head += text;
+    // Streamed: the tensors go out row-major through a fixed buffer while the CRC runs
+    // over them, and the CRC's digits are written into the header last, so a save needs
+    // 64 KiB of extra memory however large the tensors are.
+    detail::replace_atomically(path, [&](int fd) {
+        std::uint32_t crc = detail::crc32_of(head.data(), head.size());
+        detail::write_all(fd, head.data(), head.size(), path);
+        std::vector<T> buffer;
+        buffer.reserve(std::size_t{1 << 16} / sizeof(T));
+        const auto flush = [&] {
+            // The format is little-endian, as is every machine tapestry builds for.
+            static_assert(std::endian::native == std::endian::little);
+            const auto* bytes = reinterpret_cast<const char*>(buffer.data());
+            crc = detail::crc32_of(bytes, buffer.size() * sizeof(T), crc);
+            detail::write_all(fd, bytes, buffer.size() * sizeof(T), path);
+            buffer.clear();
+        };
+        for (const auto& t : tensors)
+            for (Index r = 0; r < t.matrix.rows(); ++r)
+                for (Index c = 0; c < t.matrix.cols(); ++c) {
+                    buffer.push_back(t.matrix(r, c));
+                    if (buffer.size() == buffer.capacity()) flush();
+                }
+        flush();
+        const std::string digits = detail::hex8(crc);
+        const auto at = static_cast<off_t>(8 + detail::checksum_position(text));
+        if (::pwrite(fd, digits.data(), digits.size(), at) != static_cast<ssize_t>(digits.size()))
+            throw file_error(path + ": write failed: " + std::strerror(errno));
+    });
 }
 
 // A safetensors file read into memory and fully validated.
@@ -390,9 +407,13 @@ private:
         const std::size_t at = detail::checksum_position(header_text);
         if (it->second.size() != 8 || at == std::string::npos)
             fail("", "the checksum entry " + std::string(detail::checksum_key) + " is malformed");
-        std::vector<char> zeroed = bytes_;
-        std::memcpy(zeroed.data() + 8 + at, detail::checksum_placeholder, 8);
-        const std::string computed = detail::hex8(detail::crc32_of(zeroed.data(), zeroed.size()));
+        // The CRC runs over the file with the digits zeroed: in three pieces, not over a
+        // copy of the whole file.
+        const std::size_t digits = 8 + at;
+        std::uint32_t crc = detail::crc32_of(bytes_.data(), digits);
+        crc = detail::crc32_of(detail::checksum_placeholder, 8, crc);
+        crc = detail::crc32_of(bytes_.data() + digits + 8, bytes_.size() - digits - 8, crc);
+        const std::string computed = detail::hex8(crc);
         if (computed != it->second)
             fail("", "the content does not match its CRC-32 (stored " + it->second + ", computed " + computed +
                          "): the file is damaged");
