@@ -11,7 +11,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <tapestry/io/checkpoint.hpp>
+#include <tapestry/nn/optim/sgd.hpp>
+
 #include "../bench/model_a.hpp"
+#include "temp_files.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define TAPESTRY_COUNTS_ALLOCATIONS 0
@@ -26,7 +30,19 @@
 
 namespace {
 std::atomic<long> allocation_count{0};
+// Fault injection: when set to n >= 0, the allocation after the next n ones fails.
+std::atomic<long> allocations_before_failure{-1};
+
+// Bytes requested in blocks of 1 MiB or more: what a file's size in memory shows up as.
+std::atomic<std::size_t> large_bytes{0};
+
+bool count_allocation(std::size_t size) {  // false: this allocation is made to fail
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    if (size >= (std::size_t{1} << 20)) large_bytes.fetch_add(size, std::memory_order_relaxed);
+    return allocations_before_failure.load(std::memory_order_relaxed) < 0 ||
+           allocations_before_failure.fetch_sub(1, std::memory_order_relaxed) != 0;
 }
+}  // namespace
 
 #if TAPESTRY_COUNTS_ALLOCATIONS
 // glibc's own entry points, under the names it exports for exactly this purpose.
@@ -38,28 +54,27 @@ void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 
 void* malloc(std::size_t size) {
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    if (!count_allocation(size)) return nullptr;
     return __libc_malloc(size);
 }
 void* calloc(std::size_t count, std::size_t size) {
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    if (!count_allocation(count * size)) return nullptr;
     return __libc_calloc(count, size);
 }
 void* realloc(void* p, std::size_t size) {
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    if (!count_allocation(size)) return nullptr;
     return __libc_realloc(p, size);
 }
 void* aligned_alloc(std::size_t alignment, std::size_t size) {
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    if (!count_allocation(size)) return nullptr;
     return __libc_memalign(alignment, size);
 }
 void* memalign(std::size_t alignment, std::size_t size) {
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
+    if (!count_allocation(size)) return nullptr;
     return __libc_memalign(alignment, size);
 }
 int posix_memalign(void** out, std::size_t alignment, std::size_t size) {
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
-    *out = __libc_memalign(alignment, size);
+    *out = count_allocation(size) ? __libc_memalign(alignment, size) : nullptr;
     return *out == nullptr ? ENOMEM : 0;
 }
 void free(void* p) { __libc_free(p); }
@@ -147,4 +162,85 @@ TEST_CASE("a step through the everyday operations allocates nothing after the fi
     };
     step();
     CHECK(allocations_during(step, 5) == 0);
+}
+
+TEST_CASE("a load that runs out of memory at any allocation changes every Param or none") {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("no fault injection under a sanitizer, which owns malloc");
+        return;
+    }
+    using namespace tapestry;
+    test::TempDir dir;
+    Param<float, 3, 1> b(Eigen::Vector3f::Constant(1.0f));
+    Param<float, 3, 4> W(Eigen::Matrix<float, 3, 4>::Constant(2.0f));
+    nn::Sgd<float> saved({{"b", b}, {"W", W}}, {.lr = nn::lr::fixed(0.1)}, {.momentum = 0.9});
+    const std::string params_path = dir.file("params.safetensors"), checkpoint_path = dir.file("ckpt.safetensors");
+    io::save_params(params_path, saved.params());
+    io::save_checkpoint(checkpoint_path, saved);
+
+    // Before, the second tensor's staging buffer could fail after b had been written.
+    for (int loader = 0; loader < 2; ++loader) {
+        Param<float, 3, 1> b2;
+        Param<float, 3, 4> W2;
+        nn::Sgd<float> sgd({{"b", b2}, {"W", W2}}, {.lr = nn::lr::fixed(0.1)}, {.momentum = 0.9});
+        const std::string& path = loader == 0 ? params_path : checkpoint_path;
+        // Failures start after the header's parse: nlohmann's json allocates in its
+        // destructor, so a failure inside the parse ends in std::terminate (with nothing
+        // changed). The allocations that follow (validation, planning, copies) may fail.
+        const long parse = allocations_during([&] { io::SafetensorsFile file(path); }, 1);
+        int failed = 0, partial = 0;
+        for (long n = parse;; ++n) {
+            b2.value().setConstant(7.0f);
+            W2.value().setConstant(7.0f);
+            bool loaded = false;
+            allocations_before_failure = n;
+            try {
+                if (loader == 0) io::load_params(path, sgd.params());
+                if (loader == 1) io::load_checkpoint(path, sgd);
+                loaded = true;
+            } catch (const std::exception&) {  // bad_alloc, or file_error made of one
+            }
+            const bool injected = allocations_before_failure.exchange(-1) < 0;
+            const bool changed_b = (b2.value().array() != 7.0f).any(), changed_W = (W2.value().array() != 7.0f).any();
+            if (changed_b != changed_W || changed_b != loaded) ++partial;
+            if (!loaded) ++failed;
+            if (!injected) break;  // every allocation of the load has been made to fail once
+        }
+        INFO("loader " << loader << ": loads stopped by a failed allocation: " << failed);
+        CHECK(failed > 3);
+        CHECK(partial == 0);
+        CHECK(b2.value() == b.value());
+        CHECK(W2.value() == W.value());
+    }
+}
+
+TEST_CASE("a save streams its tensors through a fixed buffer; a load holds the file once") {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    using namespace tapestry;
+    test::TempDir dir;
+    // 8 MiB of Params: before, a save built the whole file in memory plus a row-major
+    // copy of each tensor (twice the file), and a load read the file and copied it
+    // whole for the CRC (twice the file, plus a staging buffer per tensor).
+    Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Constant(512, 1024, 0.5));
+    Param<double, Dynamic, Dynamic> V(Eigen::MatrixXd::Constant(1024, 512, -0.5));
+    const std::string path = dir.file("big.safetensors");
+    const std::size_t file_bytes = 2 * 512 * 1024 * sizeof(double);
+
+    const std::size_t before_save = large_bytes.load();
+    io::save_params(path, nn::ParamSet<double>{{"W", W}, {"V", V}});
+    const std::size_t save_bytes = large_bytes.load() - before_save;
+    CHECK(save_bytes == 0);  // no block of 1 MiB or more at all
+
+    W.value().setZero();
+    V.value().setZero();
+    const std::size_t before_load = large_bytes.load();
+    io::load_params(path, nn::ParamSet<double>{{"W", W}, {"V", V}});
+    const std::size_t load_bytes = large_bytes.load() - before_load;
+    INFO("file " << file_bytes << " bytes; large blocks during the load: " << load_bytes);
+    CHECK(load_bytes < file_bytes + 4096);  // the file's bytes (and the header), once
+    CHECK((W.value().array() == 0.5).all());
+    CHECK((V.value().array() == -0.5).all());
 }

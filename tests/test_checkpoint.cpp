@@ -40,7 +40,7 @@ TEST_CASE("a safetensors file has the documented layout: u64 header length, JSON
     REQUIRE(bytes.size() == 8 + n + sizeof(data));
     std::memcpy(data, bytes.data() + 8 + n, sizeof(data));
     CHECK(std::vector<float>(data, data + 6) == std::vector<float>{1, 2, 3, 4, 5, 6});  // row-major, as numpy reads it
-    CHECK_FALSE(fs::exists(dir.file("w.safetensors.tmp." + std::to_string(::getpid()))));
+    CHECK(dir.names_starting("w.safetensors.tmp.").empty());
 }
 
 TEMPLATE_TEST_CASE("save_params and load_params round-trip exactly", "", float, double) {
@@ -129,6 +129,77 @@ TEST_CASE("a bad file is rejected with the file, the tensor and the problem name
         const std::string file = dir.file("unknown.safetensors");
         save_params(file, ParamSet<float>{{"W", W}, {"b", b}, {"extra", extra}});
         rejected_with(file, "tensor \"extra\": is in the file but not in the model");
+    }
+}
+
+TEST_CASE("a hostile header is rejected early with a short message, and no Param changes") {
+    TempDir dir;
+    Param<float, 2, 3> W(Eigen::Matrix<float, 2, 3>::Constant(7.0f));
+    Sgd<float> sgd({{"W", W}}, {.lr = lr::fixed(0.1)});
+    const std::string file = dir.file("hostile.safetensors");
+    auto rejected_with = [&](const std::string& header, const std::string& words) {
+        write_bytes(file, test::safetensors_bytes(header, std::string(24, '\0')));
+        for (int loader = 0; loader < 2; ++loader) {
+            std::string message;
+            try {
+                if (loader == 0) load_params(file, sgd.params());
+                if (loader == 1) load_checkpoint(file, sgd);
+            } catch (const file_error& e) {
+                message = e.what();
+            }
+            INFO("loader " << loader << ": " << message.substr(0, 300));
+            CHECK(message.find(words) != std::string::npos);
+            CHECK(message.size() < 300);
+            CHECK((W.value().array() == 7.0f).all());
+        }
+    };
+
+    SECTION("JSON nested 100,000 levels deep in shape or data_offsets (a stack overflow before)") {
+        const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+        rejected_with(R"({"W":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,24]}})",
+                      "hostile.safetensors: the header nests JSON deeper than 64 levels");
+        rejected_with(R"({"W":{"dtype":"F32","shape":[2,3],"data_offsets":)" + deep + "}}",
+                      "the header nests JSON deeper than 64 levels");
+        std::string objects;
+        for (int i = 0; i < 100000; ++i) objects += R"({"W":)";
+        rejected_with(objects, "the header nests JSON deeper than 64 levels");
+    }
+    SECTION("a shape whose byte count wraps around 2^64 (accepted with offsets [0, 0] before)") {
+        const std::string rest = R"(,"data_offsets":[0,0]},"W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})";
+        rejected_with(R"({"huge":{"dtype":"F32","shape":[1099511627776,16777216])" + rest,
+                      "tensor \"huge\": shape [1099511627776,16777216] needs more than 2^64 bytes");
+        rejected_with(R"({"huge":{"dtype":"F64","shape":[1099511627776,1099511627776])" + rest,
+                      "needs more than 2^64 bytes");
+        rejected_with(R"({"huge":{"dtype":"F32","shape":[2147483648,2147483648])" + rest, "needs more than 2^64 bytes");
+        // ... and SafetensorsFile itself, which reads any tensors, refuses it too.
+        write_bytes(file, test::safetensors_bytes(R"({"huge":{"dtype":"F32","shape":[1099511627776,16777216])" + rest,
+                                                  std::string(24, '\0')));
+        CHECK_THROWS_MATCHES(SafetensorsFile(file), file_error, test::MessageContains("needs more than 2^64 bytes"));
+    }
+    SECTION("overlapping tensors are both named; a shape of 10^6 dimensions or a long name gives a short message") {
+        rejected_with(R"({"W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                      R"("V":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                      R"(the data of tensors "W" [0, 24) and "V" [16, 24) overlap)");
+        std::string dims = "0";
+        for (int i = 1; i < 1000000; ++i) dims += ",0";
+        rejected_with(R"({"W":{"dtype":"F32","shape":[)" + dims + R"(],"data_offsets":[0,24]}})",
+                      R"(tensor "W": shape [0,0,0,0,)");
+        const std::string long_name(1000000, 'x');
+        rejected_with(R"({")" + long_name + R"(":{"dtype":"F32","shape":[2,3,4],"data_offsets":[0,24]}})",
+                      "... (1000000 characters)\": shape [2,3,4] is not a matrix shape");
+        rejected_with(R"({"W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},")" + long_name +
+                          R"(":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                      "... (1000000 characters)\" [16, 24) overlap");
+    }
+    SECTION("a key defined twice, the first definition invalid (the last one won before)") {
+        const std::string good = R"("W":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]})";
+        rejected_with(R"({"W":{"dtype":"F32","shape":[9,9],"data_offsets":[0,24]},)" + good + "}",
+                      "tensor \"W\": is defined twice in the header");
+        rejected_with(R"({"__metadata__":{"tapestry.crc32":"nonsense"},"__metadata__":{},)" + good + "}",
+                      "the key \"__metadata__\" appears twice");
+        rejected_with(R"({"__metadata__":{"a":"1","a":"2"},)" + good + "}", "the key \"a\" appears twice");
+        rejected_with(R"({"W":{"dtype":"F64","dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})",
+                      "the key \"dtype\" appears twice");
     }
 }
 

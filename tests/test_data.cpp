@@ -73,7 +73,7 @@ TEST_CASE("bad IDX files are rejected with the problem named") {
     rejected(files.plain("magic", "\x01\x02\x08\x01" + std::string(4, '\0')), "not an IDX file");
     rejected(files.plain("type", idx_bytes(0x0D, {1}, {0, 0, 0, 0})), "element type 13 is not supported");
     rejected(files.plain("short", idx_bytes(8, {2, 2, 3}, {1, 2, 3})), "need 12 bytes of data but the file has 3");
-    rejected(files.plain("long", idx_bytes(8, {1}, {1, 2})), "need 1 bytes of data but the file has 2");
+    rejected(files.plain("long", idx_bytes(8, {1}, {1, 2})), "need 1 bytes of data but the file has more");
     rejected(files.plain("tiny", "ab"), "too short");
     rejected((files.dir / "absent").string(), "cannot open");
     const std::string full = idx_bytes(8, {2, 2, 3}, pixels);
@@ -92,6 +92,25 @@ TEST_CASE("bad IDX files are rejected with the problem named") {
     CHECK_THROWS_MATCHES(
         io::read_idx_images<float>(files.plain("huge", idx_bytes(8, {0, 0xFFFFFFFFu, 0xDAD22594u}, {}))),
         io::file_error, test::MessageContains("pixels are too large"));
+}
+
+TEST_CASE("a gzip bomb is inflated only as far as its IDX header needs, plus one byte") {
+    Files files;
+    // One 28x28 image, then 256 MiB of zeros: 250 KB compressed. Before, all of it was
+    // inflated (a 1 GiB bomb took 2 GB and 5 s) before the size check.
+    const std::string path = (files.dir / "bomb.gz").string();
+    gzFile f = gzopen(path.c_str(), "wb");
+    const std::string header = idx_bytes(8, {1, 28, 28}, std::vector<std::uint8_t>(28 * 28, 7));
+    gzwrite(f, header.data(), static_cast<unsigned>(header.size()));
+    const std::string zeros(1 << 20, '\0');
+    for (int i = 0; i < 256; ++i) gzwrite(f, zeros.data(), static_cast<unsigned>(zeros.size()));
+    gzclose(f);
+    CHECK(fs::file_size(path) < 400000);
+    CHECK_THROWS_MATCHES(io::read_idx_images<float>(path), io::file_error,
+                         test::MessageContains("bomb.gz: the dimensions need 784 bytes of data but the file has more"));
+    // The header's claim is not allocated up front either: 2^32 - 1 images of 1 byte.
+    CHECK_THROWS_MATCHES(io::read_idx(files.gzip("claims.gz", idx_bytes(8, {0xFFFFFFFFu}, {1, 2, 3}))), io::file_error,
+                         test::MessageContains("need 4294967295 bytes of data but the file has 3"));
 }
 
 TEST_CASE("batches cover every example once per epoch in a seeded order, the last one smaller") {

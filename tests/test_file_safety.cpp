@@ -6,14 +6,18 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <tapestry/io/checkpoint.hpp>
+#include <tapestry/io/idx.hpp>
 #include <tapestry/nn/optim/sgd.hpp>
 
 #include "helpers.hpp"
@@ -49,15 +53,15 @@ TEST_CASE("a process killed while saving leaves the previous checkpoint whole") 
         }
         // Kill at a random moment soon after a save has created its temporary file:
         // during the write, the fsync, the rename, or the start of the next save.
-        const std::string temporary = path + ".tmp." + std::to_string(child);
-        for (int wait = 0; wait < 100000 && !std::filesystem::exists(temporary); ++wait) ::usleep(100);
+        const std::string temporary = "model.safetensors.tmp." + std::to_string(child) + ".";
+        for (int wait = 0; wait < 100000 && dir.names_starting(temporary).empty(); ++wait) ::usleep(100);
         ::usleep(std::uniform_int_distribution<useconds_t>(0, 5000)(rng));
         ::kill(child, SIGKILL);
         int status = 0;
         ::waitpid(child, &status, 0);
         REQUIRE(WIFSIGNALED(status));  // killed, not failed
         // The child's temporary file is left behind if it died in the middle of a save.
-        if (std::filesystem::exists(temporary)) ++killed_while_writing;
+        if (!dir.names_starting(temporary).empty()) ++killed_while_writing;
 
         Param<double, Dynamic, Dynamic> loaded(512, 1024);
         REQUIRE_NOTHROW(load_params(path, ParamSet<double>{{"W", loaded}}));
@@ -163,4 +167,115 @@ TEST_CASE("a file without tapestry's checksum (written by another program) loads
     test::write_bytes(dir.file("odd.safetensors"), bad);
     CHECK_THROWS_MATCHES(load_params(dir.file("odd.safetensors"), ParamSet<float>{{"W", W}}), file_error,
                          test::MessageContains("the checksum entry tapestry.crc32 is malformed"));
+}
+
+TEST_CASE("a path that is not a regular file is refused with file_error naming it, without reading or waiting") {
+    test::TempDir dir;
+    const std::string fifo = dir.file("fifo"), folder = dir.file("folder");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::filesystem::create_directory(folder);
+    Param<float, 2, 2> W(Eigen::Matrix2f::Constant(3.0f));
+    Sgd<float> sgd({{"W", W}}, {.lr = lr::fixed(0.1)});
+    // Before: /dev/zero was read until bad_alloc (2 GB, 33 s), the FIFO blocked forever
+    // and the folder threw std::ios_base::failure.
+    for (const auto& [path, kind] : std::vector<std::pair<std::string, std::string>>{
+             {"/dev/zero", "a character device"}, {fifo, "a FIFO"}, {folder, "a directory"}}) {
+        const std::string words = path + ": is " + kind + ", not a regular file";
+        CHECK_THROWS_MATCHES(load_params(path, sgd.params()), file_error, test::MessageContains(words));
+        CHECK_THROWS_MATCHES(load_checkpoint(path, sgd), file_error, test::MessageContains(words));
+        CHECK_THROWS_MATCHES(SafetensorsFile(path), file_error, test::MessageContains(words));
+        CHECK_THROWS_MATCHES(read_idx(path), file_error, test::MessageContains(words));
+        CHECK((W.value().array() == 3.0f).all());
+    }
+    // A save would replace the FIFO or the folder with a regular file.
+    for (const std::string& path : {fifo, folder}) {
+        CHECK_THROWS_MATCHES(save_params(path, sgd.params()), file_error, test::MessageContains(path + ": is a"));
+        CHECK_THROWS_MATCHES(save_checkpoint(path, sgd), file_error, test::MessageContains("not a regular file"));
+    }
+    CHECK(std::filesystem::is_fifo(fifo));
+    CHECK(std::filesystem::is_directory(folder));
+}
+
+TEST_CASE("threads saving to one path at once all succeed, and a failed save leaves no temporary file") {
+    test::TempDir dir;
+    const std::string path = dir.file("shared.safetensors");
+    // Before, every save of a process used <file>.tmp.<pid>: about half of 80 saves from
+    // 4 threads failed ("cannot rename"), and others renamed a file another thread was writing.
+    std::vector<std::thread> threads;
+    std::vector<int> failures(4, 0);
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Constant(64, 64, t));
+            for (int save = 0; save < 20; ++save) {
+                try {
+                    save_params(path, ParamSet<double>{{"W", W}});
+                } catch (const file_error&) {
+                    ++failures[static_cast<std::size_t>(t)];
+                }
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(failures == std::vector<int>(4, 0));
+    Param<double, Dynamic, Dynamic> loaded(64, 64);
+    REQUIRE_NOTHROW(load_params(path, ParamSet<double>{{"W", loaded}}));
+    CHECK(loaded.value().isConstant(loaded.value()(0, 0)));  // one thread's whole save
+    CHECK(dir.names_starting("shared.safetensors.tmp.").empty());
+
+    // A save whose write fails (the file size limit, in a child process) removes its
+    // temporary file and leaves the previous file as it was.
+    const std::string before = test::read_bytes(path);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        std::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
+        const rlimit limit{1000, 1000};
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+        Param<double, Dynamic, Dynamic> big(Eigen::MatrixXd::Constant(64, 64, 9.0));
+        try {
+            save_params(path, ParamSet<double>{{"W", big}});
+        } catch (const file_error&) {
+            std::_Exit(0);
+        }
+        std::_Exit(1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));  // the save threw file_error
+    CHECK(dir.names_starting("shared.safetensors.tmp.").empty());
+    CHECK(test::read_bytes(path) == before);
+}
+
+TEST_CASE("a save over a symbolic link writes its target and keeps the link; a save keeps the file's mode") {
+    test::TempDir dir;
+    namespace fs = std::filesystem;
+    Param<float, 2, 2> W(Eigen::Matrix2f::Constant(1.0f));
+    const std::string target = dir.file("target.safetensors");
+    save_params(target, ParamSet<float>{{"W", W}});
+    fs::create_directory(dir.file("links"));
+    const std::string relative = dir.file("links/relative.safetensors");
+    const std::string absolute = dir.file("absolute.safetensors");
+    fs::create_symlink("../target.safetensors", relative);
+    fs::create_symlink(relative, absolute);  // a link to a link
+    Param<float, 2, 2> loaded;
+    for (const std::string& link : {relative, absolute}) {
+        W.value().array() += 1.0f;
+        save_params(link, ParamSet<float>{{"W", W}});
+        CHECK(fs::is_symlink(link));  // before: replaced by a regular file
+        load_params(target, ParamSet<float>{{"W", loaded}});
+        CHECK(loaded.value() == W.value());
+    }
+    CHECK(dir.names_starting("target.safetensors.tmp.").empty());
+    // A dangling link creates its target.
+    const std::string dangling = dir.file("dangling.safetensors");
+    fs::create_symlink("new.safetensors", dangling);
+    save_params(dangling, ParamSet<float>{{"W", W}});
+    CHECK(fs::is_symlink(dangling));
+    CHECK(fs::is_regular_file(dir.file("new.safetensors")));
+
+    // Before, a 0444 file became 0644 at its next save.
+    for (const auto mode : {fs::perms(0444), fs::perms(0600), fs::perms(0664)}) {
+        fs::permissions(target, mode);
+        save_params(absolute, ParamSet<float>{{"W", W}});
+        CHECK(fs::status(target).permissions() == mode);
+    }
 }

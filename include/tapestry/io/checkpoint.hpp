@@ -5,7 +5,8 @@
 // a resumed run continues exactly as if it had not stopped.
 //
 // Loading checks the whole file against what is expected (every name present, no
-// unknown names, dtypes, shapes) before it changes anything.
+// unknown names, dtypes, shapes) before it changes anything, and then copies without
+// allocating, so that a load changes every Param or none.
 
 #include <charconv>
 #include <set>
@@ -27,6 +28,29 @@ std::vector<io::TensorView<T>> param_views(const nn::ParamSet<T>& params) {
 
 inline std::string state_name(const std::string& state, const std::string& param) {
     return "optimizer/" + state + "/" + param;
+}
+
+// A copy that a load makes once the whole file is validated. Planned first (names
+// built, entries found, gradients' pending zeros written), so that the copies allocate
+// nothing and a load cannot stop halfway (e.g. on std::bad_alloc) with some Params
+// changed and others not.
+template <class T>
+struct PlannedCopy {
+    const io::SafetensorsFile::Entry* entry;
+    DynamicMap<T> out;
+};
+
+template <class T>
+void plan_copy(const io::SafetensorsFile& file, std::vector<PlannedCopy<T>>& copies, std::set<std::string>& expected,
+               const std::string& name, DynamicMap<T> out) {
+    file.expect<T>(name, out.rows(), out.cols());
+    expected.insert(name);
+    copies.push_back({&file.entries().at(name), out});
+}
+
+template <class T>
+void copy_all(const io::SafetensorsFile& file, const std::vector<PlannedCopy<T>>& copies) noexcept {
+    for (const auto& copy : copies) file.copy_into<T>(*copy.entry, copy.out);
 }
 
 // Names the file has that nobody asked for: an error, since it is likely the wrong model.
@@ -70,12 +94,10 @@ template <class T>
 void load_params(const std::string& path, const nn::ParamSet<T>& params) {
     SafetensorsFile file(path);
     std::set<std::string> expected;
-    for (const auto& p : params) {
-        file.expect<T>(p.name, p.rows, p.cols);
-        expected.insert(p.name);
-    }
+    std::vector<detail::PlannedCopy<T>> copies;
+    for (const auto& p : params) detail::plan_copy(file, copies, expected, p.name, p.value());
     detail::reject_unknown(file, expected);
-    for (const auto& p : params) file.read_into<T>(p.name, p.value());
+    detail::copy_all(file, copies);
 }
 
 // Writes the Params and the optimizer's state (atomically).
@@ -110,13 +132,13 @@ void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
                   std::string("no ") + detail::checksum_key + " checksum: not written by save_checkpoint, or damaged");
     const auto& params = optimizer.params();
     std::set<std::string> expected;
+    std::vector<detail::PlannedCopy<T>> copies;
     for (std::size_t i = 0; i < params.size(); ++i) {
-        file.expect<T>(params[i].name, params[i].rows, params[i].cols);
-        expected.insert(params[i].name);
-        for (const auto& state : optimizer.state_names()) {
-            const std::string name = detail::state_name(state, params[i].name);
-            file.expect<T>(name, params[i].rows, params[i].cols);
-            expected.insert(name);
+        detail::plan_copy(file, copies, expected, params[i].name, params[i].value());
+        for (std::size_t k = 0; k < optimizer.state_names().size(); ++k) {
+            auto& m = detail::OptimizerAccess::state(optimizer, i)[k];
+            detail::plan_copy(file, copies, expected, detail::state_name(optimizer.state_names()[k], params[i].name),
+                              detail::DynamicMap<T>(m.data(), m.rows(), m.cols()));
         }
     }
     const long iteration = detail::metadata_number(file, "iteration");
@@ -126,26 +148,14 @@ void load_checkpoint(const std::string& path, nn::Optimizer<T>& optimizer) {
                           " does not fit this optimizer (accumulate = " +
                           std::to_string(optimizer.options().accumulate) + ")");
     if (pending > 0)
-        for (const auto& p : params) {
-            const std::string name = detail::state_name("accumulated_grad", p.name);
-            file.expect<T>(name, p.rows, p.cols);
-            expected.insert(name);
-        }
+        for (const auto& p : params)
+            detail::plan_copy(file, copies, expected, detail::state_name("accumulated_grad", p.name), p.grad());
     detail::reject_unknown(file, expected);
 
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        file.read_into<T>(params[i].name, params[i].value());
-        for (std::size_t k = 0; k < optimizer.state_names().size(); ++k) {
-            auto& m = detail::OptimizerAccess::state(optimizer, i)[k];
-            file.read_into<T>(detail::state_name(optimizer.state_names()[k], params[i].name),
-                              detail::DynamicMap<T>(m.data(), m.rows(), m.cols()));
-        }
-    }
-    for (const auto& p : params)
-        if (pending > 0)
-            file.read_into<T>(detail::state_name("accumulated_grad", p.name), p.grad());
-        else
-            p.zero_grad();
+    // From here on nothing allocates or throws: the counters were checked above.
+    detail::copy_all(file, copies);
+    if (pending == 0)
+        for (const auto& p : params) p.zero_grad();
     detail::OptimizerAccess::restore_counters(optimizer, iteration, static_cast<int>(pending));
 }
 

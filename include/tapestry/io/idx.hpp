@@ -4,15 +4,17 @@
 // dimension, then the data. Only unsigned bytes (type 0x08) are used by these data
 // sets and supported here. The file's length must match its dimensions exactly.
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <zlib.h>
 
 #include "tapestry/core/eigen.hpp"
-#include "tapestry/io/safetensors.hpp"  // file_error
+#include "tapestry/io/safetensors.hpp"  // file_error, open_regular_file
 
 namespace tapestry::io {
 
@@ -25,34 +27,55 @@ struct IdxArray {
 
 namespace tapestry::detail {
 
-// The whole (decompressed) content of a file.
-inline std::vector<std::uint8_t> read_gzip_or_plain(const std::string& path) {
-    gzFile file = gzopen(path.c_str(), "rb");
-    if (file == nullptr) throw io::file_error(path + ": cannot open: " + std::strerror(errno));
-    std::vector<std::uint8_t> bytes;
-    std::uint8_t buffer[1 << 16];
-    for (;;) {
-        const int n = gzread(file, buffer, sizeof(buffer));
-        if (n < 0) {
-            int code = 0;
-            const std::string message = gzerror(file, &code);
-            gzclose(file);
-            throw io::file_error(path + ": cannot decompress: " + message);
-        }
-        if (n == 0) break;
-        bytes.insert(bytes.end(), buffer, buffer + n);
+// A plain or gzip file read a piece at a time, so that no more is inflated than the
+// IDX header asks for: a 1 MB gzip bomb inflates to 1 GiB.
+class GzipReader {
+public:
+    explicit GzipReader(const std::string& path) : path_(path) {
+        FileDescriptor descriptor(open_regular_file(path).first);
+        file_ = gzdopen(descriptor.fd, "rb");
+        if (file_ == nullptr) throw io::file_error(path + ": cannot open: " + std::strerror(errno));
+        descriptor.release();  // gzclose closes it
     }
-    // gzread stops quietly at a truncated gzip stream; gzclose_r reports it.
-    if (gzclose(file) != Z_OK) throw io::file_error(path + ": the gzip stream is truncated or damaged");
-    return bytes;
-}
+    GzipReader(const GzipReader&) = delete;
+    GzipReader& operator=(const GzipReader&) = delete;
+    ~GzipReader() {
+        if (file_ != nullptr) gzclose(file_);
+    }
+
+    // Appends to `bytes` until it holds `size` bytes or the stream ends.
+    void read_up_to(std::vector<std::uint8_t>& bytes, std::size_t size) {
+        std::uint8_t buffer[1 << 16];
+        while (file_ != nullptr && bytes.size() < size) {
+            const auto want = static_cast<unsigned>(std::min<std::size_t>(sizeof(buffer), size - bytes.size()));
+            const int n = gzread(file_, buffer, want);
+            if (n < 0) {
+                int code = 0;
+                throw io::file_error(path_ + ": cannot decompress: " + gzerror(file_, &code));
+            }
+            if (n == 0) {
+                // gzread stops quietly at a truncated gzip stream; gzclose_r reports it.
+                const int status = gzclose(std::exchange(file_, nullptr));
+                if (status != Z_OK) throw io::file_error(path_ + ": the gzip stream is truncated or damaged");
+                return;
+            }
+            bytes.insert(bytes.end(), buffer, buffer + n);
+        }
+    }
+
+private:
+    std::string path_;
+    gzFile file_ = nullptr;
+};
 
 }  // namespace tapestry::detail
 
 namespace tapestry::io {
 
 inline IdxArray read_idx(const std::string& path) {
-    const std::vector<std::uint8_t> bytes = detail::read_gzip_or_plain(path);
+    detail::GzipReader in(path);
+    std::vector<std::uint8_t> bytes;
+    in.read_up_to(bytes, 4);
     if (bytes.size() < 4) throw file_error(path + ": " + std::to_string(bytes.size()) + " bytes is too short for IDX");
     if (bytes[0] != 0 || bytes[1] != 0)
         throw file_error(path + ": not an IDX file (magic number starts with " + std::to_string(bytes[0]) + " " +
@@ -63,8 +86,8 @@ inline IdxArray read_idx(const std::string& path) {
     const std::size_t rank = bytes[3];
     if (rank < 1 || rank > 3)
         throw file_error(path + ": IDX with " + std::to_string(rank) + " dimensions (1 to 3 expected)");
-    const std::size_t header = 4 + 4 * rank;
-    if (bytes.size() < header) throw file_error(path + ": truncated inside the IDX dimensions");
+    in.read_up_to(bytes, 4 + 4 * rank);
+    if (bytes.size() < 4 + 4 * rank) throw file_error(path + ": truncated inside the IDX dimensions");
 
     IdxArray out;
     std::uint64_t count = 1;
@@ -78,10 +101,15 @@ inline IdxArray read_idx(const std::string& path) {
             throw file_error(path + ": the IDX dimensions multiply to more than 2^64 elements");
         count *= extent;
     }
-    if (bytes.size() - header != count)
+    // The data, and one byte more to see whether the file goes on: never the rest of a
+    // stream that inflates to gigabytes. Memory grows with the bytes read, not the claim.
+    in.read_up_to(out.data, count == std::numeric_limits<std::uint64_t>::max() ? count : count + 1);
+    if (out.data.size() > count)
+        throw file_error(path + ": the dimensions need " + std::to_string(count) +
+                         " bytes of data but the file has more");
+    if (out.data.size() < count)
         throw file_error(path + ": the dimensions need " + std::to_string(count) + " bytes of data but the file has " +
-                         std::to_string(bytes.size() - header));
-    out.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
+                         std::to_string(out.data.size()));
     return out;
 }
 

@@ -5,22 +5,28 @@
 //    "__metadata__": {"key": "value"}}; then the tensors' bytes, row-major (C order).
 //
 // Writing is atomic: a temporary file in the same folder is written, flushed to disk
-// and renamed over the target, so a crash leaves either the old file or the new one.
+// and renamed over the target, so a crash leaves either the old file or the new one;
+// a symbolic link is followed to its target, whose permissions are kept.
 // Reading validates everything (header, names, dtypes, shapes, offsets, file size and,
 // in files tapestry wrote, a CRC-32 of every byte) before it hands out any tensor, and
 // every error names the file, the tensor and the problem.
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
+#include <limits>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -63,6 +69,60 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::str
     }
 }
 
+// Closes a file descriptor on every path out of a scope.
+struct FileDescriptor {
+    int fd = -1;
+    explicit FileDescriptor(int descriptor) : fd(descriptor) {}
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+    ~FileDescriptor() {
+        if (fd >= 0) ::close(fd);
+    }
+    int release() { return std::exchange(fd, -1); }
+};
+
+inline const char* file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
+// Opens `path` for reading, refusing anything but a regular file: /dev/zero would be
+// read until memory runs out, a FIFO would block forever (hence O_NONBLOCK until the
+// check), and a directory gave an iostream exception. Returns the descriptor and size.
+inline std::pair<int, std::size_t> open_regular_file(const std::string& path) {
+    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (file.fd < 0) throw io::file_error(path + ": cannot open: " + std::strerror(errno));
+    struct stat status {};
+    if (::fstat(file.fd, &status) != 0) throw io::file_error(path + ": cannot stat: " + std::strerror(errno));
+    if (!S_ISREG(status.st_mode))
+        throw io::file_error(path + ": is " + std::string(file_kind(status.st_mode)) + ", not a regular file");
+    const int flags = ::fcntl(file.fd, F_GETFL);
+    if (flags < 0 || ::fcntl(file.fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+        throw io::file_error(path + ": cannot open: " + std::strerror(errno));
+    return {file.release(), static_cast<std::size_t>(status.st_size)};
+}
+
+// The whole content of a regular file.
+inline std::vector<char> read_regular_file(const std::string& path) {
+    const auto [descriptor, size] = open_regular_file(path);
+    FileDescriptor file(descriptor);
+    std::vector<char> bytes(size);
+    std::size_t have = 0;
+    while (have < size) {
+        const ssize_t n = ::read(file.fd, bytes.data() + have, size - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw io::file_error(path + ": read failed: " + std::strerror(errno));
+        if (n == 0) break;  // shrunk since fstat: the checks that follow see a short file
+        have += static_cast<std::size_t>(n);
+    }
+    bytes.resize(have);
+    return bytes;
+}
+
 inline void append_u64_le(std::string& out, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
@@ -88,12 +148,98 @@ inline std::string hex8(std::uint32_t v) {
     return text;
 }
 
+// Untrusted text quoted in an error message: at most `limit` characters of it, so a
+// hostile file cannot make a message of megabytes.
+inline std::string brief(const std::string& text, std::size_t limit = 64) {
+    if (text.size() <= limit) return text;
+    return text.substr(0, limit) + "... (" + std::to_string(text.size()) + " characters)";
+}
+
+inline std::string brief(const nlohmann::json& value) {
+    return brief(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// A safetensors header nests 3 levels (header, tensor, shape). Deeper JSON is refused
+// while it is parsed: nlohmann's parser is iterative, but dump() and the checks recurse,
+// and 20,000 levels overflow the stack under ASan.
+inline constexpr int max_header_depth = 64;
+
 // Where the checksum's digits are in the header text: after "tapestry.crc32":"
 inline std::size_t checksum_position(const std::string& header_text) {
     const std::string key = std::string("\"") + checksum_key + "\":\"";
     const std::size_t at = header_text.find(key);
     if (at == std::string::npos || header_text.find(key, at + 1) != std::string::npos) return std::string::npos;
     return at + key.size();
+}
+
+// Makes sure a rename in `folder` is on disk: without it a power cut soon after a save
+// returned could bring back the old file.
+inline void sync_folder(const std::string& folder, const std::string& path) {
+    FileDescriptor directory(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // EINVAL: a file system that cannot sync folders; nothing more can be done there.
+    if (directory.fd < 0 || (::fsync(directory.fd) != 0 && errno != EINVAL))
+        throw io::file_error(path +
+                             ": saved, but its folder could not be synced, so the save may not survive a "
+                             "power cut: " +
+                             std::strerror(errno));
+}
+
+// The file a save replaces: the final target of `path` if it is a symbolic link, so the
+// link stays a link (as an editor's atomic save does), else `path` itself.
+inline std::string final_target(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path target = path;
+    for (int hops = 0; hops < 40; ++hops) {  // 40: Linux's own limit (ELOOP)
+        std::error_code error;
+        if (!fs::is_symlink(fs::symlink_status(target, error))) return target.string();
+        const fs::path next = fs::read_symlink(target, error);
+        if (error) throw io::file_error(path + ": cannot read the link " + target.string() + ": " + error.message());
+        target = next.is_absolute() ? next : target.parent_path() / next;
+    }
+    throw io::file_error(path + ": too many levels of symbolic links");
+}
+
+// Replaces `path` by a file with new content, atomically: a temporary file in the same
+// folder is written, fsynced and renamed over it, then the folder is synced. The
+// temporary's name is unique per process (pid) and per save (a counter shared by the
+// threads), so concurrent saves to one path never share one; on any error it is removed.
+// A symbolic link is followed to the file it names, and the replaced file's permission
+// bits are kept (a 0444 file stays 0444); its owner is not (only root could keep it).
+// `write(fd)` writes the content into the temporary file.
+template <class Write>
+void replace_atomically(const std::string& link_or_path, Write&& write) {
+    const std::string path = final_target(link_or_path);
+    // A rename would replace a device, FIFO or directory with a regular file.
+    struct stat status {};
+    const bool exists = ::stat(path.c_str(), &status) == 0;
+    if (exists && !S_ISREG(status.st_mode))
+        throw io::file_error(path + ": is " + std::string(file_kind(status.st_mode)) + ", not a regular file");
+
+    static std::atomic<unsigned long> saves{0};
+    std::string temporary;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+        // O_EXCL: a name left by a killed process whose pid came back is skipped, not shared.
+        temporary = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
+        fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && (errno != EEXIST || attempt == 100))
+            throw io::file_error(path + ": cannot create " + temporary + ": " + std::strerror(errno));
+    }
+    try {
+        FileDescriptor file(fd);
+        if (exists && ::fchmod(file.fd, status.st_mode & 07777) != 0)
+            throw io::file_error(path + ": cannot keep its permissions: " + std::strerror(errno));
+        write(file.fd);
+        if (::fsync(file.fd) != 0) throw io::file_error(path + ": fsync failed: " + std::strerror(errno));
+        if (::close(file.release()) != 0) throw io::file_error(path + ": close failed: " + std::strerror(errno));
+        if (std::rename(temporary.c_str(), path.c_str()) != 0)
+            throw io::file_error(path + ": cannot rename " + temporary + " over it: " + std::strerror(errno));
+    } catch (...) {
+        ::unlink(temporary.c_str());
+        throw;
+    }
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    sync_folder(folder.empty() ? "." : folder, path);
 }
 
 }  // namespace tapestry::detail
@@ -120,38 +266,37 @@ void write_safetensors(const std::string& path, const std::vector<TensorView<T>>
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned
 
-    std::string file;
-    detail::append_u64_le(file, text.size());
-    file += text;
-    std::vector<T> row_major;
-    for (const auto& t : tensors) {
-        row_major.resize(static_cast<std::size_t>(t.matrix.size()));
-        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(row_major.data(), t.matrix.rows(),
-                                                                                      t.matrix.cols()) = t.matrix;
-        // The format is little-endian, as is every machine tapestry builds for.
-        static_assert(std::endian::native == std::endian::little);
-        file.append(reinterpret_cast<const char*>(row_major.data()), row_major.size() * sizeof(T));
-    }
-    const std::string crc = detail::hex8(detail::crc32_of(file.data(), file.size()));
-    file.replace(8 + detail::checksum_position(text), crc.size(), crc);
-
-    const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw file_error(path + ": cannot create " + temporary + ": " + std::strerror(errno));
-    try {
-        detail::write_all(fd, file.data(), file.size(), path);
-        if (::fsync(fd) != 0) throw file_error(path + ": fsync failed: " + std::strerror(errno));
-    } catch (...) {
-        ::close(fd);
-        ::unlink(temporary.c_str());
-        throw;
-    }
-    ::close(fd);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-        const std::string reason = std::strerror(errno);
-        ::unlink(temporary.c_str());
-        throw file_error(path + ": cannot rename " + temporary + " over it: " + reason);
-    }
+    std::string head;
+    detail::append_u64_le(head, text.size());
+    head += text;
+    // Streamed: the tensors go out row-major through a fixed buffer while the CRC runs
+    // over them, and the CRC's digits are written into the header last, so a save needs
+    // 64 KiB of extra memory however large the tensors are.
+    detail::replace_atomically(path, [&](int fd) {
+        std::uint32_t crc = detail::crc32_of(head.data(), head.size());
+        detail::write_all(fd, head.data(), head.size(), path);
+        std::vector<T> buffer;
+        buffer.reserve(std::size_t{1 << 16} / sizeof(T));
+        const auto flush = [&] {
+            // The format is little-endian, as is every machine tapestry builds for.
+            static_assert(std::endian::native == std::endian::little);
+            const auto* bytes = reinterpret_cast<const char*>(buffer.data());
+            crc = detail::crc32_of(bytes, buffer.size() * sizeof(T), crc);
+            detail::write_all(fd, bytes, buffer.size() * sizeof(T), path);
+            buffer.clear();
+        };
+        for (const auto& t : tensors)
+            for (Index r = 0; r < t.matrix.rows(); ++r)
+                for (Index c = 0; c < t.matrix.cols(); ++c) {
+                    buffer.push_back(t.matrix(r, c));
+                    if (buffer.size() == buffer.capacity()) flush();
+                }
+        flush();
+        const std::string digits = detail::hex8(crc);
+        const auto at = static_cast<off_t>(8 + detail::checksum_position(text));
+        if (::pwrite(fd, digits.data(), digits.size(), at) != static_cast<ssize_t>(digits.size()))
+            throw file_error(path + ": write failed: " + std::strerror(errno));
+    });
 }
 
 // A safetensors file read into memory and fully validated.
@@ -164,9 +309,7 @@ public:
     };
 
     explicit SafetensorsFile(std::string path) : path_(std::move(path)) {
-        std::ifstream in(path_, std::ios::binary);
-        if (!in) throw file_error(path_ + ": cannot open: " + std::strerror(errno));
-        bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        bytes_ = detail::read_regular_file(path_);
         if (bytes_.size() < 8)
             fail("", "the file is " + std::to_string(bytes_.size()) + " bytes, shorter than its 8-byte header length");
         std::uint64_t header_size = 0;
@@ -177,12 +320,32 @@ public:
                          std::to_string(bytes_.size() - 8) + " after the length");
         data_start_ = 8 + static_cast<std::size_t>(header_size);
 
+        using event_t = nlohmann::json::parse_event_t;
+        // The keys of the open object at each depth: nlohmann keeps the last of two equal
+        // keys, so a tensor (or __metadata__) defined twice would load its second definition
+        // unchecked by whoever reads the first.
+        std::vector<std::set<std::string>> keys;
+        auto check = [&](int depth, event_t event, nlohmann::json& parsed) {
+            const auto level = static_cast<std::size_t>(depth);
+            if ((event == event_t::object_start || event == event_t::array_start) && depth >= detail::max_header_depth)
+                fail("", "the header nests JSON deeper than " + std::to_string(detail::max_header_depth) + " levels");
+            if (event == event_t::object_start) {
+                keys.resize(std::max(keys.size(), level + 2));
+                keys[level + 1].clear();  // its keys come at depth + 1
+            }
+            if (event == event_t::key && !keys[level].insert(parsed.get<std::string>()).second) {
+                const std::string& key = parsed.get_ref<const std::string&>();
+                if (depth == 1 && key != "__metadata__") fail(key, "is defined twice in the header");
+                fail("", "the key \"" + detail::brief(key) + "\" appears twice in one object of the header");
+            }
+            return true;
+        };
         nlohmann::json header;
         try {
-            header =
-                nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_));
+            header = nlohmann::json::parse(bytes_.begin() + 8,
+                                           bytes_.begin() + static_cast<std::ptrdiff_t>(data_start_), check);
         } catch (const nlohmann::json::exception& e) {
-            fail("", std::string("the header is not valid JSON (") + e.what() + ")");
+            fail("", "the header is not valid JSON (" + detail::brief(e.what(), 200) + ")");
         }
         if (!header.is_object()) fail("", "the header is not a JSON object");
         parse_entries(header);
@@ -210,15 +373,26 @@ public:
     template <class T>
     void read_into(const std::string& name, Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> out) const {
         expect<T>(name, out.rows(), out.cols());
-        const Entry& e = entries_.at(name);
-        std::vector<T> row_major(static_cast<std::size_t>(out.size()));
-        std::memcpy(row_major.data(), bytes_.data() + data_start_ + e.begin, e.end - e.begin);
-        out = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-            row_major.data(), out.rows(), out.cols());
+        copy_into<T>(entries_.find(name)->second, out);
+    }
+
+    // Copies an entry that expect() accepted for `out`'s type and shape. It allocates
+    // nothing and cannot fail, so a load that validated every tensor first changes all
+    // of its Params or none.
+    template <class T>
+    void copy_into(const Entry& e, Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> out) const noexcept {
+        const char* row_major = bytes_.data() + data_start_ + e.begin;
+        for (Index r = 0; r < out.rows(); ++r)
+            for (Index c = 0; c < out.cols(); ++c) {
+                T value;
+                std::memcpy(&value, row_major, sizeof(T));  // another program's offsets need not be aligned
+                out(r, c) = value;
+                row_major += sizeof(T);
+            }
     }
 
     [[noreturn]] void fail(const std::string& tensor, const std::string& problem) const {
-        throw file_error(path_ + (tensor.empty() ? "" : ": tensor \"" + tensor + "\"") + ": " + problem);
+        throw file_error(path_ + (tensor.empty() ? "" : ": tensor \"" + detail::brief(tensor) + "\"") + ": " + problem);
     }
 
 private:
@@ -233,9 +407,13 @@ private:
         const std::size_t at = detail::checksum_position(header_text);
         if (it->second.size() != 8 || at == std::string::npos)
             fail("", "the checksum entry " + std::string(detail::checksum_key) + " is malformed");
-        std::vector<char> zeroed = bytes_;
-        std::memcpy(zeroed.data() + 8 + at, detail::checksum_placeholder, 8);
-        const std::string computed = detail::hex8(detail::crc32_of(zeroed.data(), zeroed.size()));
+        // The CRC runs over the file with the digits zeroed: in three pieces, not over a
+        // copy of the whole file.
+        const std::size_t digits = 8 + at;
+        std::uint32_t crc = detail::crc32_of(bytes_.data(), digits);
+        crc = detail::crc32_of(detail::checksum_placeholder, 8, crc);
+        crc = detail::crc32_of(bytes_.data() + digits + 8, bytes_.size() - digits - 8, crc);
+        const std::string computed = detail::hex8(crc);
         if (computed != it->second)
             fail("", "the content does not match its CRC-32 (stored " + it->second + ", computed " + computed +
                          "): the file is damaged");
@@ -251,7 +429,11 @@ private:
 
     void parse_entries(const nlohmann::json& header) {
         const std::size_t data_size = bytes_.size() - data_start_;
-        std::vector<std::pair<std::size_t, std::size_t>> ranges;
+        struct Range {
+            std::uint64_t begin, end;
+            std::string name;
+        };
+        std::vector<Range> ranges;
         for (const auto& [name, value] : header.items()) {
             if (name == "__metadata__") {
                 if (!value.is_object()) fail("", "__metadata__ is not an object");
@@ -269,19 +451,25 @@ private:
             const auto& offsets = value["data_offsets"];
             if (!dtype.is_string()) fail(name, "dtype is not a string");
             const std::size_t size = element_size(dtype.get<std::string>());
-            if (size == 0) fail(name, "unknown dtype " + dtype.dump());
-            if (!shape.is_array() || shape.size() > 2) fail(name, "shape " + shape.dump() + " is not a matrix shape");
+            if (size == 0) fail(name, "unknown dtype " + detail::brief(dtype));
+            if (!shape.is_array() || shape.size() > 2)
+                fail(name, "shape " + detail::brief(shape) + " is not a matrix shape");
             Index extents[2] = {1, 1};
-            std::size_t count = 1;
+            std::uint64_t count = 1;
             for (std::size_t i = 0; i < shape.size(); ++i) {
                 if (!shape[i].is_number_unsigned() || shape[i].get<std::uint64_t>() > (std::uint64_t{1} << 40))
-                    fail(name, "shape " + shape.dump() + " has an invalid extent");
-                extents[shape.size() == 1 ? 0 : i] = static_cast<Index>(shape[i].get<std::uint64_t>());
-                count *= shape[i].get<std::size_t>();
+                    fail(name, "shape " + detail::brief(shape) + " has an invalid extent");
+                const std::uint64_t extent = shape[i].get<std::uint64_t>();
+                extents[shape.size() == 1 ? 0 : i] = static_cast<Index>(extent);
+                // A product that wrapped around (2^40 x 2^24 x 4 bytes is 0 mod 2^64) would
+                // match any offsets: refuse it before it is compared with them.
+                if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / size / extent)
+                    fail(name, "shape " + detail::brief(shape) + " needs more than 2^64 bytes");
+                count *= extent;
             }
             if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
                 !offsets[1].is_number_unsigned())
-                fail(name, "data_offsets " + offsets.dump() + " is not two unsigned numbers");
+                fail(name, "data_offsets " + detail::brief(offsets) + " is not two unsigned numbers");
             const std::uint64_t begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
             if (begin > end || end > data_size)
                 fail(name, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -289,12 +477,22 @@ private:
             if (end - begin != count * size)
                 fail(name, "holds " + std::to_string(end - begin) + " bytes, but its dtype and shape need " +
                                std::to_string(count * size));
-            ranges.emplace_back(begin, end);
+            ranges.push_back({begin, end, name});
             entries_[name] = Entry{dtype.get<std::string>(), extents[0], extents[1], begin, end};
         }
-        std::sort(ranges.begin(), ranges.end());
+        std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+        auto describe = [](const Range& r) {
+            // Appended piece by piece: g++ 12 -O3 sees a false -Wrestrict in the chain of +.
+            std::string text = "\"";
+            text += detail::brief(r.name);
+            text += "\" [" + std::to_string(r.begin);
+            text += ", " + std::to_string(r.end) + ")";
+            return text;
+        };
+        // Sorted by start, any overlap shows between neighbours.
         for (std::size_t i = 1; i < ranges.size(); ++i)
-            if (ranges[i].first < ranges[i - 1].second) fail("", "two tensors' data overlap");
+            if (ranges[i].begin < ranges[i - 1].end)
+                fail("", "the data of tensors " + describe(ranges[i - 1]) + " and " + describe(ranges[i]) + " overlap");
     }
 
     std::string path_;
