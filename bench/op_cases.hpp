@@ -401,7 +401,8 @@ struct Concat {
     // One pass per column: each column of G is read once, for the loss and the gradient.
     float hand() {
         float loss = 0;
-        auto dA = a.grad(), dB = b.grad();
+        auto&& dA = a.grad();
+        auto&& dB = b.grad();
         for (Index j = 0; j < G.cols(); ++j) {
             const auto top = G.col(j).head(256), bottom = G.col(j).tail(256);
             loss += a.value().col(j).dot(top) + b.value().col(j).dot(bottom);

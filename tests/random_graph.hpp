@@ -1,10 +1,10 @@
 #pragma once
 // Random computation graphs for property tests: from a seed, a small program of
 // steps (products with and without transposes, broadcasts, fused elementwise chains,
-// softmax, layer_norm, where, extremes along an axis,
-// reductions, losses) over Params of fixed and Dynamic shapes, each Param used one to
-// three times in different roles. The program is data: it can be printed, and
-// replayed from its seed, and it is run through the ordinary public API.
+// softmax, layer_norm, where, extremes along an axis, blocks of concatenations,
+// reshape, gather_columns, dropout, batch norm, reductions, losses with nll_loss) over Params of fixed and Dynamic
+// shapes, each Param used one to three times in different roles. The program is data: it can be printed, and replayed
+// from its seed, and it is run through the ordinary public API.
 //
 // Every step materialises its result as a Var<double, Dynamic, Dynamic>, so steps
 // compose at run time; inside a step the operands keep their own static types (a
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include <tapestry/nn/batch_norm.hpp>
 #include <tapestry/tapestry.hpp>
 
 namespace random_graph {
@@ -96,13 +98,27 @@ inline constexpr const char* unary_formulas[] = {
     "log_softmax({a}, Each::Row)",
     "layer_norm({a}, 0.1)",
     "where(checkerboard, {a}, square({a}))",
+    "block(concat_rows(tanh({a}), {a}), 1, 0, rows, cols)",
+    "block(concat_columns({a}, sigmoid({a})), 0, 1, rows, cols)",
+    "reshape(flatten({a}), rows, cols)",
+    "gather_columns({a}, (2j + 1) mod cols)",
+    "dropout({a}, 0.25, the same seed each time, Mode::Train)",
+    "nn::BatchNorm(eps 0.1)({a}, Mode::Train)",
 };
+inline constexpr int batch_norm_formula = 29;  // run by the Runner, which keeps the layer
 
 // A mask of alternating true and false, for where.
 inline Eigen::Array<bool, Dynamic, Dynamic> checkerboard(Index rows, Index cols) {
     return Eigen::Array<bool, Dynamic, Dynamic>::NullaryExpr(rows, cols,
                                                              [](Index i, Index j) { return (i + j) % 2 == 0; });
 }
+// Ids that repeat some columns and skip others (for an even count): j -> (2j + 1) mod n.
+inline std::vector<int> shuffled_ids(Index n) {
+    std::vector<int> ids(static_cast<std::size_t>(n));
+    for (Index j = 0; j < n; ++j) ids[static_cast<std::size_t>(j)] = static_cast<int>((2 * j + 1) % n);
+    return ids;
+}
+
 inline auto apply_unary(int variant, const auto& a) -> Value {
     switch (variant) {
         case 0: return sigmoid(2.0 * a - 1.0);
@@ -128,7 +144,15 @@ inline auto apply_unary(int variant, const auto& a) -> Value {
         case 20: return softmax(a);
         case 21: return log_softmax(a, Each::Row);
         case 22: return layer_norm(a, 0.1);
-        default: return where(checkerboard(as_expression(a).rows(), as_expression(a).cols()), a, square(a));
+        case 23: return where(checkerboard(as_expression(a).rows(), as_expression(a).cols()), a, square(a));
+        case 24: return block(concat_rows(tanh(a), a), 1, 0, as_expression(a).rows(), as_expression(a).cols());
+        case 25: return block(concat_columns(a, sigmoid(a)), 0, 1, as_expression(a).rows(), as_expression(a).cols());
+        case 26: return reshape(flatten(a), as_expression(a).rows(), as_expression(a).cols());
+        case 27: return gather_columns(a, shuffled_ids(as_expression(a).cols()));
+        default: {  // the same mask at every evaluation, so finite differences see one function
+            std::mt19937_64 rng(7);
+            return dropout(a, 0.25, rng, Mode::Train);
+        }
     }
 }
 
@@ -195,11 +219,16 @@ inline std::pair<Index, Index> reduced_shape(int variant, Index rows, Index cols
 
 // Terms of the loss, each 1x1. b is a constant target, or a trainable operand (variant 1).
 inline constexpr const char* loss_formulas[] = {
-    "mse({a}, {b})",           "mse({a}, {b})", "sigmoid_cross_entropy({a}, {b})", "softmax_cross_entropy({a}, {b})",
+    "mse({a}, {b})",
+    "mse({a}, {b})",
+    "sigmoid_cross_entropy({a}, {b})",
+    "softmax_cross_entropy({a}, {b})",
     "sum(hadamard({a}, {b}))",
+    "nll_loss(log_softmax({a}), {b})",
 };
 inline constexpr int loss_with_trainable_target = 1;
 inline constexpr int loss_with_labels = 3;
+inline constexpr int nll_loss_with_labels = 5;
 
 // ----- running a graph -----
 
@@ -229,7 +258,9 @@ public:
                     return with_repeated(step.b, step.rows, step.cols,
                                          [&](const auto& b) { return apply_broadcast(step.variant, a, b); });
                 });
-            case Op::unary: return with_operand(step.a, [&](const auto& a) { return apply_unary(step.variant, a); });
+            case Op::unary:
+                if (step.variant == batch_norm_formula) return batch_norm(step);
+                return with_operand(step.a, [&](const auto& a) { return apply_unary(step.variant, a); });
             case Op::reduction:
                 return with_operand(step.a, [&](const auto& a) { return apply_reduction(step.variant, a); });
             case Op::loss: return run_loss(step);
@@ -246,10 +277,21 @@ public:
     const std::vector<Value>& values() const { return values_; }
 
 private:
+    // Batch norm's layer (its scale and shift Params) outlives the step's recording: one
+    // per step, kept across runs. Its running statistics change each run; its output in
+    // training mode does not depend on them.
+    Value batch_norm(const Step& step) {
+        auto& layer = batch_norms_[&step];
+        if (!layer) layer = std::make_unique<nn::BatchNorm<double, Dynamic>>(step.rows, 0.1, 0.1);
+        return (*layer)(as_value(step.a), Mode::Train);
+    }
+
     Value run_loss(const Step& step) {
         const Value a = as_value(step.a);
         if (step.variant == loss_with_labels)
             return softmax_cross_entropy(a, graph_.labels[static_cast<std::size_t>(step.b.index)]);
+        if (step.variant == nll_loss_with_labels)
+            return nll_loss(log_softmax(a), graph_.labels[static_cast<std::size_t>(step.b.index)]);
         if (step.variant == loss_with_trainable_target)
             return with_operand(step.b, [&](const auto& b) -> Value { return mse(a, b); });
         const Matrix& b = graph_.constants[static_cast<std::size_t>(step.b.index)];
@@ -325,6 +367,7 @@ private:
     const Graph& graph_;
     std::vector<AnyParam>& params_;
     std::vector<Value> values_;
+    std::map<const Step*, std::unique_ptr<nn::BatchNorm<double, Dynamic>>> batch_norms_;
 };
 
 inline Index stored_rows(const Graph& g, const Operand& o) {
@@ -490,9 +533,11 @@ private:
                         rows,
                         cols};
             }
-            case 3:
-                return {Op::unary, uniform_int(0, 23), bernoulli(0.8) ? a : pick_operand(rows, cols, true), {}, rows,
-                        cols};
+            case 3: {
+                int variant = uniform_int(0, static_cast<int>(std::size(unary_formulas)) - 1);
+                if (variant == batch_norm_formula && cols < 2) variant = 22;  // a batch of one: layer_norm instead
+                return {Op::unary, variant, bernoulli(0.8) ? a : pick_operand(rows, cols, true), {}, rows, cols};
+            }
             default: {
                 const int variant = uniform_int(0, 7);
                 const auto [r, c] = reduced_shape(variant, rows, cols);
@@ -524,10 +569,10 @@ private:
     Step loss_term(int value) {
         const Step& s = graph_.steps[static_cast<std::size_t>(value)];
         const Operand a{Operand::Source::value, value, false};
-        const int variant = uniform_int(0, 4);
+        const int variant = uniform_int(0, static_cast<int>(std::size(loss_formulas)) - 1);
         if (variant == loss_with_trainable_target)
             return {Op::loss, variant, a, pick_operand(s.rows, s.cols, true), 1, 1};
-        if (variant == loss_with_labels) {
+        if (variant == loss_with_labels || variant == nll_loss_with_labels) {
             std::vector<int> labels(static_cast<std::size_t>(s.cols));
             for (int& label : labels) label = uniform_int(0, static_cast<int>(s.rows) - 1);
             return {Op::loss, variant, a, new_constant(Matrix::Zero(1, s.cols), std::move(labels)), 1, 1};

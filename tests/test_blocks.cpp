@@ -12,6 +12,9 @@
 #include "helpers.hpp"
 
 using namespace tapestry;
+
+template <class E, int R, int C>
+constexpr bool has_shape = E::Rows == R && E::Cols == C;
 using test::gradient_tolerance;
 using test::MessageContains;
 using test::random_matrix;
@@ -25,11 +28,22 @@ TEST_CASE("blocks read what Eigen's blocks read, with fixed extents in the type 
     CHECK(col(X, 5).value() == X.value().col(5));
     CHECK(middle_rows(X, 1, 3).value() == X.value().middleRows(1, 3));
     CHECK(middle_cols(X, 2, 4).value() == X.value().middleCols(2, 4));
-    STATIC_REQUIRE(std::is_same_v<decltype(block<2, 3>(X, 1, 2)), Var<double, 2, 3>>);
-    STATIC_REQUIRE(std::is_same_v<decltype(block(X, 1, 2, 2, 3)), Var<double, Dynamic, Dynamic>>);
-    STATIC_REQUIRE(std::is_same_v<decltype(row(X, 0)), Var<double, 1, 6>>);
-    STATIC_REQUIRE(std::is_same_v<decltype(col(X, 0)), Var<double, 5, 1>>);
-    STATIC_REQUIRE(std::is_same_v<decltype(middle_cols(X, 0, 2)), Var<double, 5, Dynamic>>);
+    STATIC_REQUIRE(has_shape<decltype(block<2, 3>(X, 1, 2)), 2, 3>);
+    STATIC_REQUIRE(has_shape<decltype(block(X, 1, 2, 2, 3)), Dynamic, Dynamic>);
+    STATIC_REQUIRE(has_shape<decltype(row(X, 0)), 1, 6>);
+    STATIC_REQUIRE(has_shape<decltype(col(X, 0)), 5, 1>);
+    STATIC_REQUIRE(has_shape<decltype(middle_cols(X, 0, 2)), 5, Dynamic>);
+}
+
+TEST_CASE("a block is a view: it reads the operand's numbers in place, with its stride") {
+    auto X = random_param<Dynamic, Dynamic>(7, 5);
+    const auto middle = block(X, 1, 1, 5, 3);
+    X.value()(2, 2) = 42.0;  // written after the view was made: the view sees it
+    CHECK(middle.value()(1, 1) == 42.0);
+    // Packets down a column of a strided block, in float: 13 rows of a 16-row operand.
+    Param<float, Dynamic, Dynamic> F(Eigen::MatrixXf::Random(16, 4));
+    CHECK(Eigen::MatrixXf(Var<float, Dynamic, Dynamic>(exp(middle_rows(F, 2, 13))).value())
+              .isApprox(F.value().middleRows(2, 13).array().exp().matrix()));
 }
 
 TEST_CASE("a block's gradient is added into just that block") {

@@ -41,7 +41,8 @@ TEMPLATE_TEST_CASE("concat read in place: vector packets that straddle the seam,
     side_by_side << a, c;
     CHECK(Matrix(Var<TestType, Dynamic, Dynamic>(concat_rows(A, B)).value()) == stacked);
     CHECK(Matrix(Var<TestType, Dynamic, Dynamic>(concat_columns(A, C)).value()) == side_by_side);
-    CHECK(Matrix(Var<TestType, Dynamic, Dynamic>(exp(concat_rows(A, B))).value()).isApprox(stacked.array().exp().matrix()));
+    CHECK(Matrix(Var<TestType, Dynamic, Dynamic>(exp(concat_rows(A, B))).value())
+              .isApprox(stacked.array().exp().matrix()));
     CHECK(sum(concat_rows(A, B)).item() == Approx(stacked.sum()));
 
     // A fixed 1x4 row (Eigen stores it row-major: no packets down a column there).

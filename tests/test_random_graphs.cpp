@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -44,4 +45,21 @@ TEST_CASE("random graphs: tape gradients agree with finite differences") {
         return;
     }
     for (unsigned seed = 1; seed <= graph_count; ++seed) check_graph(seed);
+}
+
+TEST_CASE("random graphs draw every unary formula and every loss term, each many times") {
+    std::vector<int> unary(std::size(random_graph::unary_formulas)), losses(std::size(random_graph::loss_formulas));
+    for (unsigned seed = 1; seed <= graph_count; ++seed)
+        for (const random_graph::Step& step : random_graph::generate(seed).steps) {
+            if (step.op == random_graph::Op::unary) ++unary[static_cast<std::size_t>(step.variant)];
+            if (step.op == random_graph::Op::loss) ++losses[static_cast<std::size_t>(step.variant)];
+        }
+    for (std::size_t v = 0; v < unary.size(); ++v) {
+        INFO(random_graph::unary_formulas[v]);
+        CHECK(unary[v] >= 10);
+    }
+    for (std::size_t v = 0; v < losses.size(); ++v) {
+        INFO(random_graph::loss_formulas[v]);
+        CHECK(losses[v] >= 10);
+    }
 }

@@ -245,11 +245,13 @@ TEST_CASE("a tape destroyed on another thread unlinks itself from the thread it 
         tape_backward_of_a_sum(*outer, W);  // records onto outer, not into the destroyed tape
     }
     SECTION("made on a worker that has ended, destroyed here") {
+        Tape outer;
         std::unique_ptr<Tape> tape;
         std::thread([&] { tape = std::make_unique<Tape>(); }).join();
-        CHECK(Tape::active() == nullptr);
-        tape.reset();  // its thread's list is gone with the thread, but not while the tape holds it
-        CHECK(Tape::active() == nullptr);
+        CHECK(Tape::active() == &outer);
+        tape.reset();  // unlinks from the worker's list (alive while the tape holds it), not from this thread's
+        CHECK(Tape::active() == &outer);
+        tape_backward_of_a_sum(outer, W);
     }
 }
 
@@ -276,6 +278,12 @@ TEST_CASE("a Param destroyed, resized or given new storage after a tape recorded
         W.value().resize(30, 20);
         CHECK_THROWS_MATCHES(tape.backward(loss), tape_error, test::MessageContains("resized"));
     }
+    SECTION("a Dynamic Param's gradient resized in place through grad()") {
+        auto W = random_param<Dynamic, Dynamic>(3, 2);
+        auto loss = sum(square(W));
+        W.grad() = Eigen::MatrixXd::Zero(50, 50);  // frees the 3x2 buffer the tape would add into
+        CHECK_THROWS_AS(tape.backward(loss), tape_error);
+    }
     SECTION("moved: the tape reads and writes the Param it was moved into") {
         auto W = random_param<2, 2>(2, 2);
         auto loss = sum(W);
@@ -293,6 +301,36 @@ TEST_CASE("a Param destroyed, resized or given new storage after a tape recorded
         W.zero_grad();
         tape.backward(loss);
         CHECK(W.grad().isApprox(2 * W.value()));
+    }
+}
+
+TEST_CASE("a Dynamic Param re-initialised in place through value() or grad() takes the new shape at its next use") {
+    SECTION("value() assigned a matrix of another shape before anything recorded it") {
+        auto W = random_param<Dynamic, Dynamic>(2, 3);
+        W.value() = Eigen::MatrixXd::Random(4, 5);
+        W.zero_grad();
+        Tape tape;
+        tape.backward(sum(square(W)));  // wrote 20 values into a gradient of 6 before
+        CHECK(W.grad().rows() == 4);
+        CHECK(W.grad().isApprox(2 * W.value()));
+    }
+    SECTION("grad() assigned another shape: it follows the value's again, as zeros") {
+        auto W = random_param<Dynamic, Dynamic>(2, 3);
+        W.grad() = Eigen::MatrixXd::Ones(50, 50);
+        W.zero_grad();  // wrote 6 zeros into the freed buffer before
+        CHECK(W.grad().rows() == 2);
+        CHECK(W.grad().cols() == 3);
+        CHECK(W.grad().isZero());
+    }
+    SECTION("assigned from a moved-from Param: value_error; into one: a copy") {
+        auto W = random_param<Dynamic, Dynamic>(2, 3);
+        Param<double, Dynamic, Dynamic> taken = std::move(W);
+        auto V = random_param<Dynamic, Dynamic>(2, 3);
+        CHECK_THROWS_AS(V = W, value_error);  // NOLINT(bugprone-use-after-move): the misuse under test
+        W = V;                                // NOLINT(bugprone-use-after-move)
+        CHECK(W.value() == V.value());
+        V = std::move(W);  // both alive: copied into V's own storage
+        CHECK(V.rows() == 2);
     }
 }
 

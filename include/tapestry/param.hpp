@@ -61,7 +61,7 @@ public:
         record_ = Record::acquire(value_.get(), grad_.get(), &storage_of);
     }
 
-    Param(const Param& other) : Param(*other.value_) {
+    Param(const Param& other) : Param((other.take_resized_storage(), *other.value_)) {
         *grad_ = other.grad();
         record_->assigned(grad_->data(), grad_->size());
     }
@@ -75,7 +75,7 @@ public:
     }
     Param& operator=(Param&& other) {
         if (this == &other) return *this;
-        if (!value_) {  // moved from: no storage of its own that anything could have recorded
+        if (!value_ || !other.value_) {  // either side moved from: the storage itself changes hands
             value_ = std::move(other.value_);
             grad_ = std::move(other.grad_);
             record_ = std::move(other.record_);
@@ -93,15 +93,20 @@ public:
     // The gradient. After zero_grad(), the first read writes the zeros (safely, also
     // when several threads read it at once).
     Ref grad() {
+        take_resized_storage();
         record_->read();
         return reference(*grad_);
     }
     ConstRef grad() const {
+        take_resized_storage();
         record_->read();
         return reference(std::as_const(*grad_));
     }
     // Sets the gradient to zero; the memory is written when next used (graph/gradient.hpp).
-    void zero_grad() { record_->set_zero(); }
+    void zero_grad() {
+        take_resized_storage();
+        record_->set_zero();
+    }
 
     Index rows() const {
         if constexpr (Rows != Dynamic)
@@ -139,7 +144,25 @@ private:
     }
 
     // How expressions read this Param: in place, the gradient going to grad().
-    ParamLeaf<T, Rows, Cols> leaf() const { return ParamLeaf<T, Rows, Cols>(record_.get()); }
+    ParamLeaf<T, Rows, Cols> leaf() const {
+        take_resized_storage();
+        return ParamLeaf<T, Rows, Cols>(record_.get());
+    }
+
+    // A Dynamic value or gradient resized in place (value() and grad() give the matrix
+    // itself) is noticed here, at the Param's next use: the gradient takes the value's
+    // shape (zeros), and the record moves on to the new storage, so that what recorded
+    // the old one throws instead of reading freed memory. One compare when nothing changed.
+    void take_resized_storage() const {
+        if constexpr (!fixed_size) {
+            if (record_->storage_unchanged() && grad_->rows() == value_->rows() && grad_->cols() == value_->cols())
+                [[likely]]
+                return;
+            if (grad_->rows() != value_->rows() || grad_->cols() != value_->cols())
+                grad_->setZero(value_->rows(), value_->cols());
+            record_->storage_replaced();
+        }
+    }
 
     T* value_data() const { return value_->data(); }
 
@@ -155,15 +178,27 @@ private:
     }
 
     void assign(const Param& other) {
+        if (!other.value_) throw value_error("Param: assigned from a Param that was moved from");
         check_shape(other.rows(), other.cols());
+        if (!value_) {  // moved from: storage of its own again
+            *this = Param(other);
+            return;
+        }
+        other.take_resized_storage();
+        take_resized_storage();
         other.record_->read();  // its due zeros, before they are copied
-        const detail::ParamStorage<T> before = storage_of(value_.get(), grad_.get());
-        *value_ = *other.value_;
-        *grad_ = *other.grad_;
-        if (storage_of(value_.get(), grad_.get()) != before)
-            record_->storage_replaced();
-        else
+        if (value_->rows() == other.value_->rows() && value_->cols() == other.value_->cols()) {
+            *value_ = *other.value_;  // same size: copied in place, nothing allocated
+            *grad_ = *other.grad_;
             record_->assigned(grad_->data(), grad_->size());
+            return;
+        }
+        // Another size: both copies made before anything changes, so that a failed
+        // allocation leaves this Param as it was.
+        Storage value(*other.value_), grad(*other.grad_);
+        value_->swap(value);
+        grad_->swap(grad);
+        record_->storage_replaced();
     }
 
     // On the heap, so that moving a Param moves no memory that a recorded tape points to.
@@ -191,6 +226,7 @@ struct ParamAccess {
     }
     template <class T, int R, int C>
     static ParamRecord<T>& gradient(const Param<T, R, C>& p) {
+        p.take_resized_storage();
         return *p.record_;
     }
 };

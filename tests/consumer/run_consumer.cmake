@@ -27,6 +27,7 @@ endif()
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/library" ${common} ${no_test_dependencies}
     -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --install "${WORK_DIR}/library")
+run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package-core" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
     "-DTAPESTRY_COMPONENTS=io")
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/package")

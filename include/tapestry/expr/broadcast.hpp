@@ -13,6 +13,12 @@
 
 namespace tapestry::detail {
 
+// The packet functors here and in ops/ (gather, concat) load whole packets down one
+// column, which is all Eigen 3.4.0 asks of a nullary expression with an (i, j) operator.
+// Eigen's development branch (3.4.90) also asks for partial packets at a column's ends
+// through the same packetOp, which would read past the column: there they run scalar.
+inline constexpr bool whole_packets_only = !EIGEN_VERSION_AT_LEAST(3, 4, 90);
+
 // Element (i, j) of the repetition of a stored column (Rx1), row (1xC) or 1x1.
 template <class T, bool RepeatRows, bool RepeatCols>
 struct RepeatedValue {
@@ -40,7 +46,11 @@ struct RepeatedValue {
 
 template <class T, bool RepeatRows, bool RepeatCols>
 struct Eigen::internal::functor_traits<tapestry::detail::RepeatedValue<T, RepeatRows, RepeatCols>> {
-    enum { Cost = 1, PacketAccess = packet_traits<T>::Vectorizable, IsRepeatable = true };
+    enum {
+        Cost = 1,
+        PacketAccess = tapestry::detail::whole_packets_only && packet_traits<T>::Vectorizable,
+        IsRepeatable = true
+    };
 };
 
 namespace tapestry {

@@ -68,8 +68,14 @@ template <class Derived>
 struct ExpressionBase {
     using is_tapestry_expression = void;
 
-    // The value as an (unevaluated) Eigen matrix expression, as Eigen's own `auto` gives.
-    auto value() const { return self().array().matrix(); }
+    // The value, computed now (after checking that every leaf's memory is still its own)
+    // into a plain matrix that owns its numbers: a lazy Eigen expression here would
+    // outlive, through `auto`, the memory it reads.
+    auto value() const {
+        self().verify();
+        using Plain = detail::KernelArray<typename Derived::Scalar, Derived::Rows, Derived::Cols>;
+        return Plain(self().array()).matrix().eval();
+    }
 
     auto transpose() const { return TransposeExpr<Derived>(self()); }
 

@@ -7,7 +7,8 @@
 // recycled and never freed, so whoever outlives the Param can still read the generation
 // (one compare) and throw, instead of reading or writing freed memory. While the
 // generation is unchanged, storage() reads where the Param's numbers are now, which
-// also catches a Dynamic Param resized in place through value() or grad().
+// also catches a Dynamic Param resized in place through value() or grad() (the Param
+// itself notices that at its next use and takes the new storage, see param.hpp).
 
 #include <atomic>
 #include <cstdint>
@@ -19,11 +20,13 @@
 
 namespace tapestry::detail {
 
+// Where a Param's numbers are. The gradient's shape is the value's while the Param keeps
+// them consistent (param.hpp), so one shape serves both.
 template <class T>
 struct ParamStorage {
-    T* value;
-    T* grad;
-    Index rows, cols;
+    T* value = nullptr;
+    T* grad = nullptr;
+    Index rows = 0, cols = 0;
     bool operator==(const ParamStorage&) const = default;
 };
 
@@ -54,8 +57,8 @@ public:
         record->value_matrix_ = value_matrix;
         record->grad_matrix_ = grad_matrix;
         record->probe_ = probe;
-        const ParamStorage<T> now = probe(value_matrix, grad_matrix);
-        record->assigned(now.grad, now.rows * now.cols);
+        record->known_ = record->storage();
+        record->assigned(record->known_.grad, record->known_.rows * record->known_.cols);
         return Owner(record);
     }
 
@@ -65,11 +68,16 @@ public:
     // recorded: after that, the matrices it reads may be gone.
     ParamStorage<T> storage() const { return probe_(value_matrix_, grad_matrix_); }
 
-    // The Param's storage moved (an assignment changed a Dynamic extent): what recorded
-    // the old one must not use it.
+    // True if the storage is where this record last saw it: the Param has not been given
+    // other memory since (by an assignment, or a Dynamic matrix resized in place).
+    bool storage_unchanged() const { return storage() == known_; }
+    const ParamStorage<T>& known() const { return known_; }
+
+    // The Param's storage moved: what recorded the old one must not use it. The
+    // gradient's memory is the new one, holding a gradient.
     void storage_replaced() {
-        const ParamStorage<T> now = storage();
-        this->assigned(now.grad, now.rows * now.cols);
+        known_ = storage();
+        this->assigned(known_.grad, known_.rows * known_.cols);
         generation_.fetch_add(1, std::memory_order_release);
     }
 
@@ -93,6 +101,7 @@ private:
     }
 
     std::atomic<std::uint64_t> generation_{0};
+    ParamStorage<T> known_{};  // the storage as acquire() or storage_replaced() saw it
     void* value_matrix_ = nullptr;
     void* grad_matrix_ = nullptr;
     Probe probe_ = nullptr;
@@ -106,12 +115,13 @@ struct ParamSnapshot {
     std::uint64_t generation;
     ParamStorage<T> storage;
 
-    static ParamSnapshot of(ParamRecord<T>* record) { return {record, record->generation(), record->storage()}; }
+    // Of a Param whose storage is the one its record last saw (param.hpp makes sure).
+    static ParamSnapshot of(ParamRecord<T>* record) { return {record, record->generation(), record->known()}; }
 
     // nullptr while the Param has the storage recorded, else what happened to it.
     const char* change() const {
         if (record->generation() != generation) [[unlikely]]
-            return "was destroyed, or assigned a Param of another shape,";
+            return "was destroyed, or given storage of another size,";
         if (record->storage() != storage || record->memory() != storage.grad) [[unlikely]]
             return "was resized (its value or gradient)";
         return nullptr;

@@ -1,8 +1,9 @@
 #pragma once
 // Blocks of a Var, a Param or an expression: block<R, C>(x, i, j) with extents fixed in
 // the type, block(x, i, j, rows, cols) with run-time ones, and the shorthands row(x, i),
-// col(x, j), middle_rows(x, i, n), middle_cols(x, j, n). The block is a new value usable
-// in any expression; its gradient is added into just that block of the operand's.
+// col(x, j), middle_rows(x, i, n), middle_cols(x, j, n). A block is a view, usable in any
+// expression: what reads it reads the operand in place (an expression operand is
+// evaluated once first), and its gradient is added into just that block of the operand's.
 // A block that does not fit throws index_error naming both shapes, before anything is
 // recorded; a fixed-size block larger than a fixed-size operand does not compile.
 
@@ -11,8 +12,8 @@
 
 #include "tapestry/core/diagnostics.hpp"
 #include "tapestry/core/errors.hpp"
+#include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/evaluate.hpp"
-#include "tapestry/graph/node.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -21,29 +22,49 @@ template <class BlockShape, class OperandShape>
 struct block_is_larger_than_its_operand;
 }  // namespace diagnostic
 
-namespace ops {
+// A block of a stored leaf (a Param's or a Var's), read in place with the leaf's stride.
+template <class Leaf, int BR, int BC>
+class BlockExpr : public ExpressionBase<BlockExpr<Leaf, BR, BC>> {
+public:
+    using Scalar = typename Leaf::Scalar;
+    static constexpr int Rows = BR, Cols = BC;
+    static constexpr const char* op_name = "block";  // names a value stored from it
 
-struct Block {
-    static constexpr const char* name = "block";
-    Index first_row, first_col;
+    BlockExpr(Leaf leaf, Index i, Index j, Index rows, Index cols)
+        : leaf_(std::move(leaf)), first_row_(i), first_col_(j), rows_(rows), cols_(cols) {}
 
-    void forward(const auto& out, const auto& x) const {
-        out.value() = x.array().block(first_row, first_col, out.rows(), out.cols());
+    Index rows() const { return rows_; }
+    Index cols() const { return cols_; }
+    auto array() const { return leaf_.array().block(first_row_, first_col_, rows_, cols_); }
+    bool needs_grad() const { return leaf_.needs_grad(); }
+    void verify() const { leaf_.verify(); }
+
+    template <class G>
+    void backprop(const G& g) const {
+        if (!leaf_.needs_grad()) return;
+        Eigen::Map<detail::KernelArray<Scalar, Leaf::Rows, Leaf::Cols>> gradient(
+            leaf_.gradient_sink().memory_to_add_into(), leaf_.rows(), leaf_.cols());
+        gradient.block(first_row_, first_col_, rows_, cols_) += g;
     }
-    template <class X>
-    void backward(const auto& dy, const auto&, const X& x) const {
-        if (!x.needs_grad()) return;
-        using T = typename X::Scalar;
-        Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> gradient(x.gradient_sink().memory_to_add_into(), x.rows(),
-                                                                      x.cols());
-        gradient.block(first_row, first_col, dy.rows(), dy.cols()) += dy;
+
+    auto kernel_form() const {
+        constexpr int R = detail::kernel_form_extent(BR, BC, BR), C = detail::kernel_form_extent(BR, BC, BC);
+        return BlockExpr<decltype(leaf_.kernel_form()), R, C>(leaf_.kernel_form(), first_row_, first_col_, rows_,
+                                                              cols_);
     }
-    std::string describe(const auto& x) const {
-        return "block at (" + std::to_string(first_row) + ", " + std::to_string(first_col) + ") of " + x.describe();
+    [[gnu::cold]] std::string describe() const {
+        return "block at (" + std::to_string(first_row_) + ", " + std::to_string(first_col_) + ") of " +
+               leaf_.describe();
     }
+    template <class F>
+    void for_each_leaf(F&& f) const {
+        leaf_.for_each_leaf(f);
+    }
+
+private:
+    Leaf leaf_;
+    Index first_row_, first_col_, rows_, cols_;
 };
-
-}  // namespace ops
 
 namespace detail {
 
@@ -70,7 +91,8 @@ auto take_block(X&& x, Index i, Index j, Index rows, Index cols) {
         if (i < 0 || j < 0 || rows < 0 || cols < 0 || i > e.rows() || j > e.cols() || rows > e.rows() - i ||
             cols > e.cols() - j)
             throw_block_error(i, j, rows, cols, e.rows(), e.cols());
-        return make_node<Var<T, BR, BC>>(ops::Block{i, j}, rows, cols, as_leaf(e));
+        auto leaf = as_leaf(e);
+        return BlockExpr<decltype(leaf), BR, BC>(std::move(leaf), i, j, rows, cols);
     }
 }
 
@@ -88,14 +110,14 @@ auto block(X&& x, Index i, Index j, Index rows, Index cols) {
     return detail::take_block<Dynamic, Dynamic>(std::forward<X>(x), i, j, rows, cols);
 }
 
-// Row i, as a 1 x C Var.
+// Row i (1 x C).
 template <Operand X>
 auto row(X&& x, Index i) {
     const Index cols = as_expression(x).cols();
     return detail::take_block<1, expression_t<X>::Cols>(std::forward<X>(x), i, 0, 1, cols);
 }
 
-// Column j, as an R x 1 Var.
+// Column j (R x 1).
 template <Operand X>
 auto col(X&& x, Index j) {
     const Index rows = as_expression(x).rows();

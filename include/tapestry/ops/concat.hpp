@@ -10,6 +10,7 @@
 
 #include "tapestry/core/diagnostics.hpp"
 #include "tapestry/core/errors.hpp"
+#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/operand.hpp"
@@ -69,7 +70,11 @@ struct JoinedValues {
 
 template <class T, bool SideBySide, bool ColumnMajor>
 struct Eigen::internal::functor_traits<tapestry::detail::JoinedValues<T, SideBySide, ColumnMajor>> {
-    enum { Cost = 2, PacketAccess = ColumnMajor && packet_traits<T>::Vectorizable, IsRepeatable = true };
+    enum {
+        Cost = 2,
+        PacketAccess = ColumnMajor && tapestry::detail::whole_packets_only && packet_traits<T>::Vectorizable,
+        IsRepeatable = true
+    };
 };
 
 namespace tapestry {
@@ -85,6 +90,7 @@ public:
     static constexpr int Rows = SideBySide ? Rule::across : Rule::joined;
     static constexpr int Cols = SideBySide ? Rule::joined : Rule::across;
     static constexpr const char* name = SideBySide ? "concat_columns" : "concat_rows";
+    static constexpr const char* op_name = name;  // names a value stored from it
 
     ConcatExpr(A a, B b) : a_(std::move(a)), b_(std::move(b)) {}
 

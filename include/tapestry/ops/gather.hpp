@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "tapestry/core/errors.hpp"
+#include "tapestry/expr/broadcast.hpp"
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/node.hpp"
@@ -40,7 +41,11 @@ struct GatheredColumns {
 
 template <class T, bool ColumnMajor>
 struct Eigen::internal::functor_traits<tapestry::detail::GatheredColumns<T, ColumnMajor>> {
-    enum { Cost = 1, PacketAccess = ColumnMajor && packet_traits<T>::Vectorizable, IsRepeatable = true };
+    enum {
+        Cost = 1,
+        PacketAccess = ColumnMajor && tapestry::detail::whole_packets_only && packet_traits<T>::Vectorizable,
+        IsRepeatable = true
+    };
 };
 
 namespace tapestry {
@@ -51,6 +56,7 @@ class GatherColumnsExpr : public ExpressionBase<GatherColumnsExpr<Table>> {
 public:
     using Scalar = typename Table::Scalar;
     static constexpr int Rows = Table::Rows, Cols = Dynamic;
+    static constexpr const char* op_name = "gather_columns";  // names a value stored from it
 
     // `ids` are stored with the gradient's other memory (on the tape, or owned without one).
     GatherColumnsExpr(Table table, detail::ValueParts<int> ids) : table_(std::move(table)), ids_(std::move(ids)) {}
@@ -71,14 +77,12 @@ public:
     template <class G>
     void backprop(const G& g) const {
         if (!table_.needs_grad()) return;
-        Eigen::Map<detail::KernelArray<Scalar, Rows, Dynamic>> gradient(
-            table_.gradient_sink().memory_to_add_into(), table_.rows(), table_.cols());
+        Eigen::Map<detail::KernelArray<Scalar, Rows, Dynamic>> gradient(table_.gradient_sink().memory_to_add_into(),
+                                                                        table_.rows(), table_.cols());
         for (Index k = 0; k < cols(); ++k) gradient.col(ids_.value[k]) += g.col(k);
     }
 
-    auto kernel_form() const {
-        return GatherColumnsExpr<decltype(table_.kernel_form())>(table_.kernel_form(), ids_);
-    }
+    auto kernel_form() const { return GatherColumnsExpr<decltype(table_.kernel_form())>(table_.kernel_form(), ids_); }
     [[gnu::cold]] std::string describe() const {
         return "gather_columns(" + table_.describe() + ", " + std::to_string(cols()) + " ids)";
     }
@@ -104,7 +108,8 @@ auto gather_columns(Table&& table, std::span<const int> ids) {
     // The ids are kept where the step's values are (the tape's arena): the backward step
     // reads them after the caller's span may be gone.
     const Index count = static_cast<Index>(ids.size());
-    detail::NewValue<int> kept = detail::allocate_value<int>(detail::Recording::active(), std::max<Index>(count, 1), 1, false);
+    detail::NewValue<int> kept =
+        detail::allocate_value<int>(detail::Recording::active(), std::max<Index>(count, 1), 1, false);
     std::copy(ids.begin(), ids.end(), kept.value);
     kept.parts.rows = count;
     kept.parts.made_by = "gather_columns (its ids)";

@@ -14,12 +14,15 @@
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/math.hpp"
 #include "tapestry/ops/matrix_product.hpp"
+#include "tapestry/ops/nll_loss.hpp"
 #include "tapestry/ops/softmax_cross_entropy.hpp"
 
 namespace tapestry {
 namespace diagnostic {
 template <class Exponent>
 struct pow_needs_a_number_as_its_exponent_not;
+template <class Label>
+struct nll_loss_needs_int_class_labels_not;
 }  // namespace diagnostic
 
 namespace detail {
@@ -108,6 +111,20 @@ template <Operand L, class Derived>
 auto softmax_cross_entropy(L&& logits, const Eigen::DenseBase<Derived>&, Reduction reduction = Reduction::Mean) {
     diagnostic::report<diagnostic::softmax_cross_entropy_needs_int_class_labels_not<typename Derived::Scalar>>();
     return softmax_cross_entropy(std::forward<L>(logits), std::span<const int>(), reduction);
+}
+
+template <Operand P, detail::LabelContainer Labels>
+    requires(!std::is_same_v<detail::label_type_t<Labels>, int>)
+auto nll_loss(P&& log_probs, const Labels&, Reduction reduction = Reduction::Mean) {
+    diagnostic::report<diagnostic::nll_loss_needs_int_class_labels_not<detail::label_type_t<Labels>>>();
+    return nll_loss(std::forward<P>(log_probs), std::span<const int>(), reduction);
+}
+
+template <Operand P, class Derived>
+    requires(!std::is_same_v<typename Derived::Scalar, int>)
+auto nll_loss(P&& log_probs, const Eigen::DenseBase<Derived>&, Reduction reduction = Reduction::Mean) {
+    diagnostic::report<diagnostic::nll_loss_needs_int_class_labels_not<typename Derived::Scalar>>();
+    return nll_loss(std::forward<P>(log_probs), std::span<const int>(), reduction);
 }
 
 }  // namespace tapestry

@@ -49,8 +49,10 @@ class Recording;
 // before an inner one, or a Tape destroyed inside an InferenceMode, unlinks only itself.
 // Each scope holds its thread's list, so that it may also end on another thread (a Tape
 // handed to a worker and destroyed there, even after its own thread ended): it unlinks
-// itself from the list of the thread it was made on. That thread must not be using the
-// scope at the same moment (as with any object shared between threads).
+// itself from the list of the thread it was made on. Until then it stays that thread's
+// active scope, and the unlinking edits that thread's list without a lock: the thread
+// that made it must run no tapestry code while another thread destroys it (join it, or
+// hand the Tape over once it is done with it).
 class ActiveScope {
 public:
     explicit ActiveScope(Recording* recording) : recording_(recording), list_(this_thread_list()) {
