@@ -2,9 +2,10 @@
 // Random computation graphs for property tests: from a seed, a small program of
 // steps (products with and without transposes, broadcasts, fused elementwise chains,
 // softmax, layer_norm, where, extremes along an axis, blocks of concatenations,
-// reshape, gather_columns, dropout, batch norm, reductions, losses with nll_loss) over Params of fixed and Dynamic
-// shapes, each Param used one to three times in different roles. The program is data: it can be printed, and replayed
-// from its seed, and it is run through the ordinary public API.
+// reshape, gather_columns, dropout, batch norm, reductions, losses with nll_loss)
+// over Params of fixed and Dynamic shapes, each Param used one to three times in
+// different roles. The program is data: it can be printed, and replayed from its
+// seed, and it is run through the ordinary public API.
 //
 // Every step materialises its result as a Var<double, Dynamic, Dynamic>, so steps
 // compose at run time; inside a step the operands keep their own static types (a
