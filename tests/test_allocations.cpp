@@ -36,12 +36,14 @@ std::atomic<long> allocations_before_failure{-1};
 // Bytes requested in blocks of 1 MiB or more: what a file's size in memory shows up as.
 std::atomic<std::size_t> large_bytes{0};
 
+#if TAPESTRY_COUNTS_ALLOCATIONS
 bool count_allocation(std::size_t size) {  // false: this allocation is made to fail
     allocation_count.fetch_add(1, std::memory_order_relaxed);
     if (size >= (std::size_t{1} << 20)) large_bytes.fetch_add(size, std::memory_order_relaxed);
     return allocations_before_failure.load(std::memory_order_relaxed) < 0 ||
            allocations_before_failure.fetch_sub(1, std::memory_order_relaxed) != 0;
 }
+#endif
 }  // namespace
 
 #if TAPESTRY_COUNTS_ALLOCATIONS
