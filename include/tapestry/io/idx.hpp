@@ -5,7 +5,9 @@
 // sets and supported here. The file's length must match its dimensions exactly.
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -14,7 +16,7 @@
 #include <zlib.h>
 
 #include "tapestry/core/eigen.hpp"
-#include "tapestry/io/safetensors.hpp"  // file_error, open_regular_file
+#include "tapestry/io/files.hpp"
 
 namespace tapestry::io {
 
