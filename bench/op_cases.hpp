@@ -168,7 +168,7 @@ struct SigmoidCrossEntropy {
     }
     float hand() {
         const auto Z = z.value().array();
-        const float loss = (Z.max(0.f) - Z * x.array() + (-Z.abs()).exp().log1p()).sum();
+        const float loss = (Z.max(0.f) - Z * x.array() + (1.f + (-Z.abs()).exp()).log()).sum();  // as bench/model_a.hpp
         z.grad().array() += Z.logistic() - x.array();
         return loss;
     }

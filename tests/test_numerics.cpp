@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -249,4 +250,55 @@ TEMPLATE_TEST_CASE("log, sqrt and pow at 0 give their limits", "", float, double
     CHECK(at_zero([](const auto& x) { return pow(x, 0.5); }) == std::pair<T, T>{0, inf});
     CHECK(at_zero([](const auto& x) { return abs(x); }) == std::pair<T, T>{0, 0});  // 0 at the kink
     CHECK(at_zero([](const auto& x) { return sqrt(square(x) + 1e-12); }).second == T(0));
+}
+
+TEMPLATE_TEST_CASE("log1p and expm1 run vectorised, within 4 ulps of the C library's, with its limits", "", float,
+                   double) {
+    using T = TestType;
+    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+    // Eigen 3.4 vectorises its own log1p and expm1 for float only: one such scalar
+    // function makes a whole fused loop (a loss, softplus) scalar, exp and all.
+    const Array probe = Array::Ones(4);
+    using Log1pLoss = decltype(tapestry::ops::SigmoidCrossEntropy{}.forward(probe, probe));
+    using Softplus = decltype(tapestry::ops::Softplus{}.forward(probe));
+    using Expm1 = decltype(tapestry::ops::Expm1{}.forward(probe));
+    if constexpr (Eigen::internal::packet_traits<T>::Vectorizable) {
+        STATIC_REQUIRE((Eigen::internal::evaluator<Log1pLoss>::Flags & Eigen::PacketAccessBit) != 0);
+        STATIC_REQUIRE((Eigen::internal::evaluator<Softplus>::Flags & Eigen::PacketAccessBit) != 0);
+        STATIC_REQUIRE((Eigen::internal::evaluator<Expm1>::Flags & Eigen::PacketAccessBit) != 0);
+    }
+
+    std::mt19937 rng(23);
+    std::uniform_real_distribution<double> exponent(-30, 3), logit(-60, 60);
+    Array u(4099), x(4099);  // an odd size: the packet loop and its scalar tail
+    for (Eigen::Index i = 0; i < u.size(); ++i) {
+        const auto magnitude = static_cast<T>(std::pow(10.0, exponent(rng)));
+        u[i] = i % 3 == 0 ? -magnitude / (T(1) + magnitude) : magnitude;  // in (-1, 0) too
+        x[i] = static_cast<T>(i % 2 == 0 ? logit(rng) : logit(rng) * 1e-7);
+    }
+    const Array log1p_u = tapestry::detail::vectorised_log1p(u);
+    const Array expm1_x = tapestry::detail::vectorised_expm1(x);
+    const T tolerance = 4 * std::numeric_limits<T>::epsilon();
+    for (Eigen::Index i = 0; i < u.size(); ++i) {
+        INFO("log1p(" << u[i] << ") = " << log1p_u[i] << ", C library: " << std::log1p(u[i]));
+        CHECK(std::abs(log1p_u[i] - std::log1p(u[i])) <= tolerance * std::abs(std::log1p(u[i])));
+        INFO("expm1(" << x[i] << ") = " << expm1_x[i] << ", C library: " << std::expm1(x[i]));
+        CHECK(std::abs(expm1_x[i] - std::expm1(x[i])) <= tolerance * std::abs(std::expm1(x[i])));
+    }
+
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    constexpr T tiny = std::numeric_limits<T>::denorm_min();
+    Array limits(8);
+    limits << 0, -1, inf, -inf, std::numeric_limits<T>::max(), tiny, -tiny, T(-2);
+    const Array log1p_limits = tapestry::detail::vectorised_log1p(limits);
+    const Array expm1_limits = tapestry::detail::vectorised_expm1(limits);
+    for (Eigen::Index i = 0; i < limits.size(); ++i) {
+        INFO("at " << limits[i]);
+        const T log1p_expected = std::log1p(limits[i]), expm1_expected = std::expm1(limits[i]);
+        if (std::isnan(log1p_expected))
+            CHECK(std::isnan(log1p_limits[i]));
+        else
+            CHECK(log1p_limits[i] == Approx(log1p_expected).epsilon(tolerance));
+        CHECK(expm1_limits[i] == Approx(expm1_expected).epsilon(tolerance));
+    }
 }

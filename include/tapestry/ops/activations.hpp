@@ -6,6 +6,7 @@
 #include <numbers>
 #include <type_traits>
 
+#include "tapestry/kernels/vectorised_math.hpp"
 #include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
@@ -57,7 +58,7 @@ template <class T>
 struct Elu {  // x for x > 0, alpha (e^x - 1) otherwise
     static constexpr const char* name = "elu";
     T alpha;
-    auto forward(const auto& x) const { return (x > T(0)).select(x, alpha * x.expm1()); }
+    auto forward(const auto& x) const { return (x > T(0)).select(x, alpha * detail::vectorised_expm1(x)); }
     // alpha e^x = y + alpha for x <= 0: cheaper in the output.
     auto backward(const auto& g, const auto& x, const auto& y) const { return (x > T(0)).select(g, g * (y + alpha)); }
 };
@@ -78,7 +79,7 @@ struct Softplus {
     // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large x, no lost digits for small.
     auto forward(const auto& x) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
-        return x.max(T(0)) + (-x.abs()).exp().log1p();
+        return x.max(T(0)) + detail::vectorised_log1p((-x.abs()).exp());
     }
     auto backward(const auto& g, const auto& x, const auto&) const { return g * x.logistic(); }
 };

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "tapestry/kernels/vectorised_math.hpp"
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/constant.hpp"
 #include "tapestry/ops/elementwise.hpp"
@@ -29,7 +30,7 @@ struct SigmoidCrossEntropy {
     static constexpr const char* name = "sigmoid_cross_entropy";
     auto forward(const auto& x, const auto& t) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
-        return x.max(T(0)) - x * t + (-x.abs()).exp().log1p();
+        return x.max(T(0)) - x * t + detail::vectorised_log1p((-x.abs()).exp());
     }
     auto backward_left(const auto& g, const auto& x, const auto& t) const { return g * (x.logistic() - t); }
     auto backward_right(const auto& g, const auto& x, const auto&) const { return -g * x; }

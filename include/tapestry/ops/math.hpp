@@ -3,6 +3,7 @@
 
 #include <type_traits>
 
+#include "tapestry/kernels/vectorised_math.hpp"
 #include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
@@ -23,7 +24,7 @@ struct Log {
 // log(1 + x), exact for small x where log(1 + x) would lose its digits.
 struct Log1p {
     static constexpr const char* name = "log1p";
-    auto forward(const auto& x) const { return x.log1p(); }
+    auto forward(const auto& x) const { return detail::vectorised_log1p(x); }
     auto backward(const auto& g, const auto& x, const auto&) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return g / (T(1) + x);
@@ -33,7 +34,7 @@ struct Log1p {
 // e^x - 1, exact for small x.
 struct Expm1 {
     static constexpr const char* name = "expm1";
-    auto forward(const auto& x) const { return x.expm1(); }
+    auto forward(const auto& x) const { return detail::vectorised_expm1(x); }
     auto backward(const auto& g, const auto&, const auto& y) const {
         using T = typename std::decay_t<decltype(y)>::Scalar;
         return g * (y + T(1));
