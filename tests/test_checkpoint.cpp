@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <type_traits>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -58,6 +60,39 @@ TEMPLATE_TEST_CASE("save_params and load_params round-trip exactly", "", float, 
     CHECK(W2.value() == W.value());
     CHECK(b2.value() == b.value());
     CHECK(SafetensorsFile(dir.file("p.safetensors")).metadata().at("note") == "hello");
+}
+
+TEST_CASE("a SafetensorsFile moves with its mapping, and reads the same tensors after the move") {
+    STATIC_REQUIRE(std::is_nothrow_move_constructible_v<SafetensorsFile>);
+    TempDir dir;
+    Param<double, 3, 5> W;
+    W.value().setRandom();
+    save_params(dir.file("w.safetensors"), ParamSet<double>{{"W", W}});
+
+    std::vector<SafetensorsFile> files;
+    for (int i = 0; i < 9; ++i) files.emplace_back(dir.file("w.safetensors"));  // reallocations move them
+    SafetensorsFile moved = std::move(files.front());
+    Eigen::MatrixXd read(3, 5);
+    moved.read_into<double>("W", Eigen::Map<Eigen::MatrixXd>(read.data(), 3, 5));
+    CHECK(read == W.value());
+    files.back().read_into<double>("W", Eigen::Map<Eigen::MatrixXd>(read.data(), 3, 5));
+    CHECK(read == W.value());
+}
+
+TEST_CASE("a file that cannot be mapped is read instead, and one that reports no size is empty") {
+    // sysfs reports 4096 bytes and refuses mmap (ENODEV); reading gives the few bytes there are.
+    const std::string sysfs = "/sys/devices/system/cpu/online";
+    if (fs::exists(sysfs)) {
+        CHECK_THROWS_MATCHES(SafetensorsFile(sysfs), file_error,
+                             test::MessageContains("bytes, shorter than its 8-byte header length"));
+        try {
+            SafetensorsFile file(sysfs);
+        } catch (const file_error& e) {
+            CHECK(std::string(e.what()).find("4096") == std::string::npos);  // what was read, not what stat said
+        }
+    }
+    CHECK_THROWS_MATCHES(SafetensorsFile("/proc/self/status"), file_error,
+                         test::MessageContains("/proc/self/status: the file is 0 bytes"));
 }
 
 TEST_CASE("a bad file is rejected with the file, the tensor and the problem named, and no Param changes") {

@@ -79,11 +79,14 @@ inline std::pair<int, std::size_t> open_regular_file(const std::string& path) {
 // A regular file mapped read-only into memory: its bytes are read from the page cache
 // as they are used, so loading a file of any size takes no extra heap (a load that
 // validates everything before it changes a Param would otherwise hold a copy of the
-// whole file). The mapping stays valid after the descriptor is closed, and a save
-// replaces a file by renaming a new one over it, so the mapped file never changes
-// under a load; a file truncated in place by another program while it is mapped would
-// end the process with SIGBUS, as with every mapped loader. A file system that cannot
-// map files (ENODEV) gets the file read into memory instead.
+// whole file). A file that cannot be mapped (some file systems, /proc) is read into
+// memory instead, once.
+//
+// Limits, as with every mapped loader: the mapping shows the file as it is now, so a
+// program that rewrites the file in place during a load (not by renaming a new one
+// over it, as tapestry's saves do) can make the load take bytes that were not checked;
+// and one that truncates it, or a read error on the device, ends the process with
+// SIGBUS where a read would have thrown.
 class MappedFile {
 public:
     explicit MappedFile(const std::string& path) {
@@ -91,20 +94,35 @@ public:
         FileDescriptor file(descriptor);
         if (size == 0) return;  // mmap refuses empty mappings; an empty span needs none
         void* address = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.fd, 0);
-        if (address == MAP_FAILED && errno == ENODEV) {
+        if (address == MAP_FAILED) {
             read_whole(file.fd, size, path);
             return;
         }
-        if (address == MAP_FAILED) throw io::file_error(path + ": cannot map: " + std::strerror(errno));
-        mapped_ = true;
         data_ = static_cast<const char*>(address);
-        size_ = size;
-        ::madvise(address, size, MADV_SEQUENTIAL);  // the checksum reads it front to back
+        mapped_size_ = size_ = size;
+        // Shrunk between fstat and mmap: only what is still there may be read (pages past
+        // the end would raise SIGBUS); the checks that follow see a short file.
+        struct stat status {};
+        if (::fstat(file.fd, &status) == 0 && static_cast<std::size_t>(status.st_size) < size_)
+            size_ = static_cast<std::size_t>(status.st_size);
+    }
+    MappedFile(MappedFile&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)),
+          size_(std::exchange(other.size_, 0)),
+          mapped_size_(std::exchange(other.mapped_size_, 0)),
+          copy_(std::move(other.copy_)) {}  // data_ may point into copy_'s buffer, which moves along
+    MappedFile& operator=(MappedFile&& other) noexcept {
+        MappedFile old(std::move(*this));
+        data_ = std::exchange(other.data_, nullptr);
+        size_ = std::exchange(other.size_, 0);
+        mapped_size_ = std::exchange(other.mapped_size_, 0);
+        copy_ = std::move(other.copy_);
+        return *this;
     }
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
     ~MappedFile() {
-        if (mapped_) ::munmap(const_cast<char*>(data_), size_);
+        if (mapped_size_ > 0) ::munmap(const_cast<char*>(data_), mapped_size_);
     }
 
     const char* data() const { return data_; }
@@ -126,10 +144,10 @@ private:
         size_ = have;
     }
 
-    bool mapped_ = false;
     const char* data_ = nullptr;
     std::size_t size_ = 0;
-    std::vector<char> copy_;  // only where the file cannot be mapped
+    std::size_t mapped_size_ = 0;  // 0: nothing mapped (an empty file, or one read into copy_)
+    std::vector<char> copy_;
 };
 
 // Makes sure a rename in `folder` is on disk: without it a power cut soon after a save

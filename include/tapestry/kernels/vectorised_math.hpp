@@ -49,10 +49,12 @@ struct Expm1Functor {
     }
 };
 
+// Where Eigen has packet log and exp, it has the comparisons and selects they use too
+// (HasCmp is not set on every architecture that has them, e.g. NEON).
 template <class T>
 inline constexpr bool has_vectorised_log_and_exp =
     Eigen::internal::packet_traits<T>::HasLog && Eigen::internal::packet_traits<T>::HasExp &&
-    Eigen::internal::packet_traits<T>::HasDiv && Eigen::internal::packet_traits<T>::HasCmp;
+    Eigen::internal::packet_traits<T>::HasDiv;
 
 // log(1 + x) elementwise, over any Eigen array expression.
 template <class X>
