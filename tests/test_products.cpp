@@ -58,6 +58,11 @@ void check_product_shapes() {
     check_product<TA, TB, 3, Dynamic, 1>(3, 5, 1);  // matrix-vector
     check_product<TA, TB, 1, 4, Dynamic>(1, 4, 3);  // row times matrix
     check_product<TA, TB, 2, 4, Dynamic>(2, 4, 1);  // a batch of one
+    // The shapes above are tiny (rows + cols + depth < 20) and computed coefficient by
+    // coefficient, as Eigen's own `*` does; these take the packed GEMM and GEMV kernels.
+    check_product<TA, TB, Dynamic, Dynamic, Dynamic>(9, 7, 11);
+    check_product<TA, TB, 12, Dynamic, 1>(12, 9, 1);
+    check_product<TA, TB, 1, 13, Dynamic>(1, 13, 8);
 }
 
 }  // namespace

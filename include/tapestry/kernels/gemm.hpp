@@ -66,7 +66,23 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
     if (m == 0 || n == 0 || k == 0) return;
 
     const Eigen::Map<const Matrix> a(A, a_rows, a_cols), b(B, b_rows, b_cols);
-    if (n == 1) {  // C = op(A) x, with x the first column of op(B)
+    if (m + n + k < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD) {
+        // Tiny (a 5 x 5 product): packing panels costs more than it saves, so, as Eigen's
+        // own `*` does below this size, each coefficient is computed directly.
+        const auto op_a = [&] {
+            if constexpr (TransposeA)
+                return a.transpose();
+            else
+                return a;
+        }();
+        const auto op_b = [&] {
+            if constexpr (TransposeB)
+                return b.transpose();
+            else
+                return b;
+        }();
+        Eigen::Map<Matrix>(C, m, n).noalias() += alpha * op_a.lazyProduct(op_b);
+    } else if (n == 1) {  // C = op(A) x, with x the first column of op(B)
         const Eigen::Map<const Vector> x(contiguous(B, k, TransposeB ? b_rows : 1), k);
         Eigen::Map<Vector> c(C, m);
         if constexpr (TransposeA)
