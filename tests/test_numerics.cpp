@@ -252,7 +252,7 @@ TEMPLATE_TEST_CASE("log, sqrt and pow at 0 give their limits", "", float, double
     CHECK(at_zero([](const auto& x) { return sqrt(square(x) + 1e-12); }).second == T(0));
 }
 
-TEMPLATE_TEST_CASE("log1p and expm1 run vectorised, within 4 ulps of the C library's, with its limits", "", float,
+TEMPLATE_TEST_CASE("log1p, expm1 and tanh run vectorised, within 4 ulps of the C library's, with its limits", "", float,
                    double) {
     using T = TestType;
     using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
@@ -262,10 +262,14 @@ TEMPLATE_TEST_CASE("log1p and expm1 run vectorised, within 4 ulps of the C libra
     using Log1pLoss = decltype(tapestry::ops::SigmoidCrossEntropy{}.forward(probe, probe));
     using Softplus = decltype(tapestry::ops::Softplus{}.forward(probe));
     using Expm1 = decltype(tapestry::ops::Expm1{}.forward(probe));
+    using Tanh = decltype(tapestry::ops::Tanh{}.forward(probe));
+    using GeluTanh = decltype(tapestry::ops::GeluTanh{}.forward(probe));
     if constexpr (tapestry::detail::has_vectorised_log_and_exp<T>) {
         STATIC_REQUIRE((Eigen::internal::evaluator<Log1pLoss>::Flags & Eigen::PacketAccessBit) != 0);
         STATIC_REQUIRE((Eigen::internal::evaluator<Softplus>::Flags & Eigen::PacketAccessBit) != 0);
         STATIC_REQUIRE((Eigen::internal::evaluator<Expm1>::Flags & Eigen::PacketAccessBit) != 0);
+        STATIC_REQUIRE((Eigen::internal::evaluator<Tanh>::Flags & Eigen::PacketAccessBit) != 0);
+        STATIC_REQUIRE((Eigen::internal::evaluator<GeluTanh>::Flags & Eigen::PacketAccessBit) != 0);
     }
 
     std::mt19937 rng(23);
@@ -278,20 +282,24 @@ TEMPLATE_TEST_CASE("log1p and expm1 run vectorised, within 4 ulps of the C libra
     }
     const Array log1p_u = tapestry::detail::vectorised_log1p(u);
     const Array expm1_x = tapestry::detail::vectorised_expm1(x);
+    const Array tanh_x = x.unaryExpr(tapestry::detail::TanhFunctor<T>{});  // Eigen's own in float
     const T tolerance = 4 * std::numeric_limits<T>::epsilon();
     for (Eigen::Index i = 0; i < u.size(); ++i) {
         INFO("log1p(" << u[i] << ") = " << log1p_u[i] << ", C library: " << std::log1p(u[i]));
         CHECK(std::abs(log1p_u[i] - std::log1p(u[i])) <= tolerance * std::abs(std::log1p(u[i])));
         INFO("expm1(" << x[i] << ") = " << expm1_x[i] << ", C library: " << std::expm1(x[i]));
         CHECK(std::abs(expm1_x[i] - std::expm1(x[i])) <= tolerance * std::abs(std::expm1(x[i])));
+        INFO("tanh(" << x[i] << ") = " << tanh_x[i] << ", C library: " << std::tanh(x[i]));
+        CHECK(std::abs(tanh_x[i] - std::tanh(x[i])) <= tolerance * std::abs(std::tanh(x[i])));
     }
 
     constexpr T inf = std::numeric_limits<T>::infinity();
     constexpr T tiny = std::numeric_limits<T>::denorm_min();
-    Array limits(8);
-    limits << 0, -1, inf, -inf, std::numeric_limits<T>::max(), tiny, -tiny, T(-2);
+    Array limits(9);
+    limits << 0, T(-0.0), -1, inf, -inf, std::numeric_limits<T>::max(), tiny, -tiny, T(-2);
     const Array log1p_limits = tapestry::detail::vectorised_log1p(limits);
     const Array expm1_limits = tapestry::detail::vectorised_expm1(limits);
+    const Array tanh_limits = limits.unaryExpr(tapestry::detail::TanhFunctor<T>{});
     for (Eigen::Index i = 0; i < limits.size(); ++i) {
         INFO("at " << limits[i]);
         const T log1p_expected = std::log1p(limits[i]), expm1_expected = std::expm1(limits[i]);
@@ -300,5 +308,7 @@ TEMPLATE_TEST_CASE("log1p and expm1 run vectorised, within 4 ulps of the C libra
         else
             CHECK(log1p_limits[i] == Approx(log1p_expected).epsilon(tolerance));
         CHECK(expm1_limits[i] == Approx(expm1_expected).epsilon(tolerance));
+        CHECK(tanh_limits[i] == Approx(std::tanh(limits[i])).epsilon(tolerance));
+        CHECK(std::signbit(tanh_limits[i]) == std::signbit(limits[i]));
     }
 }

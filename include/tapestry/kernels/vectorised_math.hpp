@@ -1,6 +1,6 @@
 #pragma once
-// log1p and expm1 that stay vectorised in double precision. Eigen 3.4 has packet
-// versions of both for float only, and one scalar functor makes Eigen evaluate a whole
+// log1p, expm1 and tanh that stay vectorised in double precision. Eigen 3.4 has packet
+// versions of them for float only, and one scalar functor makes Eigen evaluate a whole
 // fused expression one element at a time, exp and all: in Model A's double step, 27% of
 // the time went to libm's log1p and 3% to its exp, called element by element from the
 // loss (issue 23). These functors run on Eigen's packet exp and log in both precisions.
@@ -51,6 +51,21 @@ struct Expm1Functor {
 
 // Where Eigen has packet log and exp, it has the comparisons and selects they use too
 // (HasCmp is not set on every architecture that has them, e.g. NEON).
+// tanh(x) = -e / (e + 2) with e = expm1(-2|x|), given x's sign: no overflow (e is in
+// [-1, 0]), and expm1 keeps the digits of small x, where tanh(x) ~ x.
+template <class T>
+struct TanhFunctor {
+    T operator()(T x) const { return std::tanh(x); }
+    template <class Packet>
+    Packet packetOp(const Packet& x) const {
+        using namespace Eigen::internal;
+        const Packet sign_bit = pset1<Packet>(T(-0.0));
+        const Packet e = Expm1Functor<T>{}.packetOp(pmul(pset1<Packet>(T(-2)), pabs(x)));
+        const Packet magnitude = pdiv(pnegate(e), padd(e, pset1<Packet>(T(2))));
+        return por(magnitude, pand(x, sign_bit));  // magnitude >= 0: this copies x's sign
+    }
+};
+
 template <class T>
 inline constexpr bool has_vectorised_log_and_exp =
     Eigen::internal::packet_traits<T>::HasLog && Eigen::internal::packet_traits<T>::HasExp &&
@@ -60,6 +75,17 @@ inline constexpr bool has_vectorised_log_and_exp =
 template <class X>
 auto vectorised_log1p(const X& x) {
     return x.unaryExpr(Log1pFunctor<typename X::Scalar>{});
+}
+
+// tanh elementwise, over any Eigen array expression: Eigen's own where it has a packet
+// version (float), else the one above.
+template <class X>
+auto vectorised_tanh(const X& x) {
+    using T = typename X::Scalar;
+    if constexpr (Eigen::internal::packet_traits<T>::HasTanh)
+        return x.tanh();
+    else
+        return x.unaryExpr(TanhFunctor<T>{});
 }
 
 // e^x - 1 elementwise, over any Eigen array expression.
@@ -85,6 +111,14 @@ struct functor_traits<tapestry::detail::Expm1Functor<T>> {
     enum {
         PacketAccess = tapestry::detail::has_vectorised_log_and_exp<T>,
         Cost = int(functor_traits<scalar_exp_op<T>>::Cost) + int(functor_traits<scalar_log_op<T>>::Cost)
+    };
+};
+
+template <class T>
+struct functor_traits<tapestry::detail::TanhFunctor<T>> {
+    enum {
+        PacketAccess = tapestry::detail::has_vectorised_log_and_exp<T>,
+        Cost = int(functor_traits<tapestry::detail::Expm1Functor<T>>::Cost) + 2 * int(NumTraits<T>::MulCost)
     };
 };
 

@@ -25,7 +25,7 @@ struct Sigmoid {
 
 struct Tanh {
     static constexpr const char* name = "tanh";
-    auto forward(const auto& x) const { return x.tanh(); }
+    auto forward(const auto& x) const { return detail::vectorised_tanh(x); }
     auto backward(const auto& g, const auto&, const auto& y) const {
         using T = typename std::decay_t<decltype(y)>::Scalar;
         return g * (T(1) - y.square());
@@ -111,7 +111,8 @@ struct GeluTanh {
     static auto tanh_u(const X& x) {
         using T = typename X::Scalar;
         const auto clamped = x.cwiseMax(T(-20)).cwiseMin(T(20));
-        return (T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (clamped + T(0.044715) * clamped.cube())).tanh();
+        return detail::vectorised_tanh(T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) *
+                                       (clamped + T(0.044715) * clamped.cube()));
     }
     auto forward(const auto& x) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
