@@ -106,17 +106,9 @@ public:
         if (::fstat(file.fd, &status) == 0 && static_cast<std::size_t>(status.st_size) < size_)
             size_ = static_cast<std::size_t>(status.st_size);
     }
-    MappedFile(MappedFile&& other) noexcept
-        : data_(std::exchange(other.data_, nullptr)),
-          size_(std::exchange(other.size_, 0)),
-          mapped_size_(std::exchange(other.mapped_size_, 0)),
-          copy_(std::move(other.copy_)) {}  // data_ may point into copy_'s buffer, which moves along
+    MappedFile(MappedFile&& other) noexcept { swap(other); }
     MappedFile& operator=(MappedFile&& other) noexcept {
-        MappedFile old(std::move(*this));
-        data_ = std::exchange(other.data_, nullptr);
-        size_ = std::exchange(other.size_, 0);
-        mapped_size_ = std::exchange(other.mapped_size_, 0);
-        copy_ = std::move(other.copy_);
+        MappedFile(std::move(other)).swap(*this);  // the temporary unmaps what this held
         return *this;
     }
     MappedFile(const MappedFile&) = delete;
@@ -127,6 +119,15 @@ public:
 
     const char* data() const { return data_; }
     std::size_t size() const { return size_; }
+
+    // data_ may point into copy_'s buffer: swapping vectors exchanges their buffers, so
+    // it still does afterwards.
+    void swap(MappedFile& other) noexcept {
+        std::swap(data_, other.data_);
+        std::swap(size_, other.size_);
+        std::swap(mapped_size_, other.mapped_size_);
+        copy_.swap(other.copy_);
+    }
 
 private:
     void read_whole(int fd, std::size_t size, const std::string& path) {
