@@ -2,7 +2,13 @@
 // The scalar-function suite AD libraries are compared on (Stan Math's and FastAD's
 // benchmarks): f maps many values to one, and a gradient is f's value together with
 // df/d(every input). Each function is written three times, on the same data:
-//   plain()     f alone, in double, as a user would write it in Eigen (the unit of cost);
+//   plain()     f alone, in double, as a user would write it in Eigen;
+//   adbench_f() f alone, in double, written exactly as ADBenchmark's functor writes it
+//               (github.com/JamesYang007/ADBenchmark, benchmark/functor/*.hpp), on this
+//               suite's data: the unit of cost in which FastAD's figures are published.
+//               It may differ from plain() by terms that do not depend on the data
+//               (constants, priors); adbench_offset() gives the difference, which
+//               scalar_functions_agree checks;
 //   by_hand()   f and its gradient, derived by hand;
 //   tapestry()  f and its gradient with tapestry: record on a tape, run backward; the
 //               gradient is left where tapestry puts it, in the Params' grad().
@@ -72,6 +78,8 @@ struct Sum {
     explicit Sum(Index n) : x(random_vector(n, -1, 1, 1)), gradient(n) {}
     std::vector<double*> inputs() { return inputs_of(x); }
     double plain() const { return x.value().sum(); }
+    double adbench_f() const { return x.value().sum(); }  // sum.hpp
+    double adbench_offset() const { return 0; }
     double by_hand() {
         gradient.setOnes();
         return x.value().sum();
@@ -93,6 +101,8 @@ struct Product {
     explicit Product(Index n) : x(random_vector(n, 0.99, 1.01, 2)), gradient(n) {}
     std::vector<double*> inputs() { return inputs_of(x); }
     double plain() const { return x.value().prod(); }
+    double adbench_f() const { return x.value().prod(); }  // prod.hpp
+    double adbench_offset() const { return 0; }
     double by_hand() {  // no zeros among the inputs: d/dx_i = p / x_i
         const double p = x.value().prod();
         gradient.array() = p / x.value().array();
@@ -118,6 +128,9 @@ struct LogSumExp {
         const double m = x.value().maxCoeff();
         return m + std::log((x.value().array() - m).exp().sum());
     }
+    // log_sum_exp.hpp: not shifted by the maximum (one pass fewer; overflows past x = 709).
+    double adbench_f() const { return std::log(x.value().array().exp().sum()); }
+    double adbench_offset() const { return 0; }
     double by_hand() {  // the gradient is softmax(x): exp computed once
         const double m = x.value().maxCoeff();
         shifted_exp.array() = (x.value().array() - m).exp();
@@ -152,6 +165,13 @@ struct NormalLogDensity {
         const auto n = static_cast<double>(y.rows());
         return -0.5 * ((y.value().array() - m) / s).square().sum() - n * (std::log(s) + half_log_two_pi);
     }
+    // normal_log_pdf.hpp: one division by sigma^2 after the sum; no 2 pi term.
+    double adbench_f() const {
+        const double m = mu.value()(0, 0), s = sigma.value()(0, 0);
+        const double z_sq = (y.value().array() - m).matrix().squaredNorm() / (s * s);
+        return -0.5 * z_sq - (static_cast<double>(y.value().size()) * std::log(s));
+    }
+    double adbench_offset() const { return static_cast<double>(y.rows()) * half_log_two_pi; }
     double by_hand() {
         const double m = mu.value()(0, 0), s = sigma.value()(0, 0);
         const Index n = y.rows();
@@ -193,6 +213,9 @@ struct MatrixProductSum {
         C.noalias() = A.value() * B.value();
         return C.sum();
     }
+    // matrix_product.hpp: the product into a temporary, then summed.
+    double adbench_f() const { return (A.value() * B.value()).array().sum(); }
+    double adbench_offset() const { return 0; }
     // d/dA_ij = sum_k B_jk and d/dB_jk = sum_i A_ij: the value needs the product, the
     // gradient only row and column sums.
     double by_hand() {
@@ -246,6 +269,26 @@ struct LinearRegression {
         const auto n = static_cast<double>(y.size());
         return -0.5 * ((residual.array() - b.value()(0, 0)) / s).square().sum() - n * (std::log(s) + half_log_two_pi);
     }
+    // regression.hpp: with normal(0, 1) priors on w and b and uniform(0.1, 10) on sigma,
+    // and its normal log-density (one division by sigma^2, no 2 pi term).
+    template <class Y, class Sigma>
+    static double adbench_normal_log_density(const Eigen::MatrixBase<Y>& v, double mean, const Sigma& s) {
+        const double z_sq = (v.array() - mean).matrix().squaredNorm() / (s * s);
+        return -0.5 * z_sq - static_cast<double>(v.size()) * std::log(s);
+    }
+    double adbench_f() const {
+        const auto& weights = w.value();
+        const auto& intercept = b.value();
+        const double s = sigma.value()(0, 0);
+        auto z = y - ((X * weights).array() + intercept(0, 0)).matrix();
+        return adbench_normal_log_density(z, 0., s) + adbench_normal_log_density(weights, 0., 1.) +
+               adbench_normal_log_density(intercept, 0., 1.) - std::log(10. - 0.1);
+    }
+    double adbench_offset() const {
+        const double b0 = b.value()(0, 0);
+        return static_cast<double>(y.size()) * half_log_two_pi - 0.5 * w.value().squaredNorm() - 0.5 * b0 * b0 -
+               std::log(10. - 0.1);
+    }
     double by_hand() {
         const double s = sigma.value()(0, 0);
         const Index p = w.rows();
@@ -280,7 +323,7 @@ struct LinearRegression {
 // Gradient in h_std, phi, sigma and mu.
 struct StochasticVolatility {
     static constexpr const char* name = "stochastic_volatility";
-    Vector y_squared, h;
+    Vector y_squared, y_abs, h;
     tapestry::Var<double, Dynamic, 1> half_y_squared;
     tapestry::Param<double, Dynamic, 1> h_std;
     tapestry::Param<double, 1, 1> phi, sigma, mu;
@@ -302,6 +345,7 @@ struct StochasticVolatility {
     }
     explicit StochasticVolatility(Index n)
         : y_squared(simulated_y_squared(n)),
+          y_abs(y_squared.cwiseSqrt()),
           h(steps(n)),
           half_y_squared(tapestry::shared_constant(Vector(0.5 * y_squared))),
           h_std(random_vector(steps(n), -1, 1, 11)),
@@ -327,6 +371,24 @@ struct StochasticVolatility {
         const double p = phi.value()(0, 0), s = sigma.value()(0, 0), m = mu.value()(0, 0);
         return latent_and_likelihood(p, s, m) - 0.5 * h_std.value().squaredNorm() + priors(s, m);
     }
+    // stochastic_volatility.hpp: y itself (|y| here) under normal(0, exp(h / 2)), an exp,
+    // a division and a log per step, and the Cauchy priors with their scale terms.
+    double adbench_f() {
+        const double p = phi.value()(0, 0), s = sigma.value()(0, 0), m = mu.value()(0, 0);
+        const auto& z = h_std.value();
+        h = z.array() * s;
+        h[0] /= std::sqrt(1. - p * p);
+        h.array() += m;
+        for (Index i = 1; i < h.size(); ++i) h[i] += p * (h[i - 1] - m);
+        const auto scale = (h / 2).array().exp();
+        const double likelihood = -0.5 * (y_abs.array() / scale).matrix().squaredNorm() - scale.log().sum();
+        const auto cauchy = [](double v, double location, double width) {
+            const double c = (v - location) / width;
+            return -std::log(width * (1 + c * c));
+        };
+        return likelihood - 0.5 * z.squaredNorm() + cauchy(s, 0., 5.) + cauchy(m, 0., 10.) - std::log(2.);
+    }
+    double adbench_offset() const { return -std::log(5.) - std::log(10.) - std::log(2.); }
     double by_hand() {
         const double p = phi.value()(0, 0), s = sigma.value()(0, 0), m = mu.value()(0, 0);
         const double value = latent_and_likelihood(p, s, m) - 0.5 * h_std.value().squaredNorm() + priors(s, m);

@@ -149,6 +149,28 @@ TEST_CASE("a Var whose tape was cleared or destroyed throws tape_error instead o
         }
         CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("destroyed"));
     }
+    SECTION("destroyed, and its record taken by the tapes made since") {
+        // A tape's record of its epochs is recycled, never freed: the next tapes take it
+        // (the pool is last-in first-out), and a Var of the first must still say what happened.
+        Var<double, 2, 2> h;
+        {
+            Tape first;
+            h = tanh(W);
+        }
+        Tape second, third;
+        Var<double, 2, 2> made_since = tanh(W);
+        CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("destroyed"));
+        CHECK_THROWS_MATCHES(sigmoid(h), tape_error, test::MessageContains("destroyed"));
+        CHECK_NOTHROW(made_since.value());
+        third.clear();
+        CHECK_THROWS_MATCHES(made_since.value(), tape_error, test::MessageContains("cleared"));
+    }
+    SECTION("a cleared Var's message") {
+        Tape tape;
+        Var<double, 2, 2> h = tanh(W);
+        tape.clear();
+        CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("cleared since"));
+    }
     SECTION("empty") {
         Var<double, 2, 2> never_assigned;
         CHECK_THROWS_AS(never_assigned.value(), tape_error);

@@ -21,7 +21,13 @@ public:
         requires std::is_convertible_v<Y*, X*>
     KeepAlive(std::shared_ptr<Y> p) noexcept : ptr_(std::move(p)) {}  // NOLINT(google-explicit-constructor)
 
-    [[gnu::noinline]] KeepAlive(const KeepAlive& other) noexcept : ptr_(other.ptr_) {}
+    // An empty handle (a value on a tape holds one) is copied inline, with no call.
+    KeepAlive(const KeepAlive& other) noexcept {
+        if (other.owns())
+            share(other);
+        else
+            std::construct_at(&ptr_);
+    }
     KeepAlive(KeepAlive&& other) noexcept : ptr_(std::move(other.ptr_)) {}
     [[gnu::noinline]] KeepAlive& operator=(const KeepAlive& other) noexcept {
         ptr_ = other.ptr_;
@@ -45,6 +51,7 @@ private:
     // Whether there is a control block to release (a null pointer may still have one).
     bool owns() const noexcept { return std::shared_ptr<X>().owner_before(ptr_); }
     [[gnu::noinline]] void release() noexcept { std::destroy_at(&ptr_); }
+    [[gnu::noinline]] void share(const KeepAlive& other) noexcept { std::construct_at(&ptr_, other.ptr_); }
 
     // In a union, so that its destructor runs only through release(), not inlined.
     union {

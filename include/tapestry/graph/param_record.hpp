@@ -13,9 +13,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <vector>
 
+#include "tapestry/core/immortal_pool.hpp"
 #include "tapestry/graph/gradient.hpp"
 
 namespace tapestry::detail {
@@ -44,15 +43,7 @@ public:
     // A record for a Param whose matrices are `value_matrix` and `grad_matrix` (on the
     // heap, so that they do not move when the Param does), read through `probe`.
     static Owner acquire(void* value_matrix, void* grad_matrix, Probe probe) {
-        ParamRecord* record = nullptr;
-        {
-            const std::lock_guard<std::mutex> lock(pool_mutex());
-            auto& pool = pool_records();
-            if (!pool.empty()) {
-                record = pool.back();
-                pool.pop_back();
-            }
-        }
+        ParamRecord* record = ImmortalPool<ParamRecord>::take();
         if (record == nullptr) record = new ParamRecord();
         record->value_matrix_ = value_matrix;
         record->grad_matrix_ = grad_matrix;
@@ -86,18 +77,7 @@ private:
 
     void retire() {
         generation_.fetch_add(1, std::memory_order_release);
-        const std::lock_guard<std::mutex> lock(pool_mutex());
-        pool_records().push_back(this);
-    }
-
-    // Never destroyed: records in the pool must stay readable until the program ends.
-    static std::vector<ParamRecord*>& pool_records() {
-        static auto* records = new std::vector<ParamRecord*>();
-        return *records;
-    }
-    static std::mutex& pool_mutex() {
-        static auto* mutex = new std::mutex();
-        return *mutex;
+        ImmortalPool<ParamRecord>::give_back(this);
     }
 
     std::atomic<std::uint64_t> generation_{0};

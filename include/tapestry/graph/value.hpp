@@ -18,8 +18,8 @@ struct ValueParts {
     const T* value;
     T* adjoint;  // nullptr: nothing trainable upstream, or not recorded
     Index rows, cols;
-    KeepAlive<TapeLife> life;  // empty: owned value (inference or constant)
-    std::uint64_t epoch;
+    const TapeLife* life;         // the recording's; nullptr: owned value (inference or constant)
+    std::uint64_t epoch;          // the recording's when the value was made
     std::size_t position;         // the recording's size after this value's node: backward starts here
     KeepAlive<const void> owner;  // keeps an owned value alive
     const char* made_by;          // the operation's name, for errors about this value
@@ -36,12 +36,12 @@ struct ValueParts {
 template <class T>
 void verify_value(const ValueParts<T>& v) {
     if (v.value == nullptr) throw_tape_error("this Var is empty: it was never assigned a value");
-    const TapeLife* life = v.life.get();
-    if (life != nullptr && !life->alive) [[unlikely]]
-        throw_about_value(v.rows, v.cols, v.made_by, "was recorded on a tape that has been destroyed");
-    if (life != nullptr && life->epoch != v.epoch) [[unlikely]]
+    if (v.life != nullptr && v.life->epoch() != v.epoch) [[unlikely]] {
+        if (v.life->destroyed_since(v.epoch))
+            throw_about_value(v.rows, v.cols, v.made_by, "was recorded on a tape that has been destroyed");
         throw_about_value(v.rows, v.cols, v.made_by,
                           "was recorded on a tape that has been cleared since: make it again after clear()");
+    }
 }
 
 // What a value read by an expression must also be: on the active recording, or on none.
@@ -49,7 +49,7 @@ template <class T>
 void verify_operand(const ValueParts<T>& v) {
     verify_value(v);
     const Recording* active = Recording::active();
-    if (active != nullptr && v.life.get() != nullptr && v.life->tape != active) [[unlikely]]
+    if (active != nullptr && v.life != nullptr && v.life != active->life()) [[unlikely]]
         throw_about_value(v.rows, v.cols, v.made_by, "was recorded on another tape than the active one");
 }
 

@@ -7,13 +7,14 @@
 // The user's handle is Tape (tapestry/tape.hpp), which adds backward(loss); everything
 // below it (values, nodes, operations) needs only this.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "tapestry/core/keep_alive.hpp"
+#include "tapestry/core/immortal_pool.hpp"
 #include "tapestry/core/shape.hpp"
 #include "tapestry/tape/arena.hpp"
 
@@ -33,12 +34,45 @@ struct ClosureNode final : Node {
     F step;
 };
 
-// Outlives its recording, so that a Var can tell whether the memory it points into is
-// still its own: the recording bumps `epoch` on clear() and sets `alive` to false when it dies.
-struct TapeLife {
-    const void* tape;
-    std::uint64_t epoch;
-    bool alive;
+// What tells a value whether the memory it points into is still its own, without a
+// reference count: values are copied and dropped at every operation, and an atomic
+// count on each copy was a fifth of a small node's cost (issue 23). A life is never
+// freed: a recording takes one from a pool and gives it back when it dies, so a Var
+// that outlives its tape can still read it. Its epoch only grows: a recording starts
+// an epoch when it takes the life, on every clear(), and when it dies; a value records
+// the epoch it was made in. Epochs before `first_epoch` (the current owner's first, or
+// all of them while the life is in the pool) belonged to a recording that is gone.
+// Atomic, because a value may be checked on a thread other than its tape's.
+class TapeLife {
+public:
+    static TapeLife* acquire() {
+        TapeLife* life = ImmortalPool<TapeLife>::take();
+        if (life == nullptr) life = new TapeLife();
+        life->first_epoch_.store(life->next_epoch(), std::memory_order_release);
+        return life;
+    }
+
+    void retire() {
+        first_epoch_.store(next_epoch(), std::memory_order_release);
+        ImmortalPool<TapeLife>::give_back(this);
+    }
+
+    // clear(): what was recorded so far is gone.
+    void start_epoch() { next_epoch(); }
+
+    std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+
+    // For a value made in `epoch`, which is not the current one: was its recording
+    // destroyed (else it was cleared since)?
+    bool destroyed_since(std::uint64_t epoch) const { return epoch < first_epoch_.load(std::memory_order_acquire); }
+
+private:
+    TapeLife() = default;
+
+    std::uint64_t next_epoch() { return epoch_.fetch_add(1, std::memory_order_acq_rel) + 1; }
+
+    std::atomic<std::uint64_t> epoch_{0};
+    std::atomic<std::uint64_t> first_epoch_{0};
 };
 
 class Recording;
@@ -123,13 +157,14 @@ public:
     // Number of recorded backward steps.
     std::size_t size() const { return nodes_.size(); }
 
-    const KeepAlive<TapeLife>& life() const { return life_; }
+    // Identifies this recording to the values made on it (none other holds this life).
+    const TapeLife* life() const { return life_; }
 
 protected:
-    Recording() : life_(std::make_shared<TapeLife>(TapeLife{this, 0, true})), scope_(this) {}
+    Recording() : life_(TapeLife::acquire()), scope_(this) {}
     ~Recording() {
         destroy_nodes();
-        life_->alive = false;
+        life_->retire();
     }
 
     // Seeds the adjoint of the loss (a value of this recording) with 1 and runs the
@@ -146,7 +181,7 @@ protected:
         destroy_nodes();
         values_.rewind();
         adjoints_.rewind();
-        ++life_->epoch;
+        life_->start_epoch();
     }
 
     std::size_t values_bytes_used() const { return values_.bytes_used(); }
@@ -170,7 +205,7 @@ private:
     Arena values_;
     Arena adjoints_;
     std::vector<Node*> nodes_;
-    KeepAlive<TapeLife> life_;
+    TapeLife* life_;
     ActiveScope scope_;  // last: the recording is complete before it becomes active
 };
 
