@@ -149,21 +149,23 @@ TEST_CASE("a Var whose tape was cleared or destroyed throws tape_error instead o
         }
         CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("destroyed"));
     }
-    SECTION("destroyed, and its record taken by the tapes made since") {
-        // A tape's record of its epochs is recycled, never freed: the next tapes take it
+    SECTION("destroyed, and its record taken by the tape made since") {
+        // A tape's record of its epochs is recycled, never freed: the next tape takes it
         // (the pool is last-in first-out), and a Var of the first must still say what happened.
         Var<double, 2, 2> h;
         {
             Tape first;
             h = tanh(W);
         }
-        Tape second, third;
+        Tape second;
         Var<double, 2, 2> made_since = tanh(W);
+        REQUIRE(detail::VarAccess::parts(made_since).life == detail::VarAccess::parts(h).life);
         CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("destroyed"));
         CHECK_THROWS_MATCHES(sigmoid(h), tape_error, test::MessageContains("destroyed"));
         CHECK_NOTHROW(made_since.value());
-        third.clear();
+        second.clear();
         CHECK_THROWS_MATCHES(made_since.value(), tape_error, test::MessageContains("cleared"));
+        CHECK_THROWS_MATCHES(h.value(), tape_error, test::MessageContains("destroyed"));
     }
     SECTION("a cleared Var's message") {
         Tape tape;

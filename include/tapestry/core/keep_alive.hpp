@@ -25,8 +25,8 @@ public:
     KeepAlive(const KeepAlive& other) noexcept {
         if (other.owns())
             share(other);
-        else
-            std::construct_at(&ptr_);
+        else  // no control block, but maybe a pointer (aliasing an empty owner): keep it
+            std::construct_at(&ptr_, std::shared_ptr<X>(), other.ptr_.get());
     }
     KeepAlive(KeepAlive&& other) noexcept : ptr_(std::move(other.ptr_)) {}
     [[gnu::noinline]] KeepAlive& operator=(const KeepAlive& other) noexcept {

@@ -151,8 +151,8 @@ NewValue<T> allocate_value(Recording* recording, Index rows, Index cols, bool ne
         parts.owner = std::move(owned);
         return fresh;
     }
-    // Field by field: a brace-initialised ValueParts is zero-filled first (rep stos), a
-    // tenth of this function's cost for a small node.
+    // Field by field: a brace-initialised ValueParts is zero-filled first (rep stos),
+    // which showed in a small node's profile (docs/performance.md).
     fresh.value = recording->allocate_values<T>(count);
     parts.value = fresh.value;
     parts.adjoint = needs_grad ? recording->allocate_adjoints<T>(count) : nullptr;

@@ -43,8 +43,7 @@ public:
     // A record for a Param whose matrices are `value_matrix` and `grad_matrix` (on the
     // heap, so that they do not move when the Param does), read through `probe`.
     static Owner acquire(void* value_matrix, void* grad_matrix, Probe probe) {
-        ParamRecord* record = ImmortalPool<ParamRecord>::take();
-        if (record == nullptr) record = new ParamRecord();
+        ParamRecord* record = ImmortalPool<ParamRecord>::take_or_make([] { return new ParamRecord(); });
         record->value_matrix_ = value_matrix;
         record->grad_matrix_ = grad_matrix;
         record->probe_ = probe;

@@ -36,7 +36,7 @@ struct ClosureNode final : Node {
 
 // What tells a value whether the memory it points into is still its own, without a
 // reference count: values are copied and dropped at every operation, and an atomic
-// count on each copy was a fifth of a small node's cost (issue 23). A life is never
+// count on each copy weighed on every small node (docs/performance.md). A life is never
 // freed: a recording takes one from a pool and gives it back when it dies, so a Var
 // that outlives its tape can still read it. Its epoch only grows: a recording starts
 // an epoch when it takes the life, on every clear(), and when it dies; a value records
@@ -46,16 +46,23 @@ struct ClosureNode final : Node {
 class TapeLife {
 public:
     static TapeLife* acquire() {
-        TapeLife* life = ImmortalPool<TapeLife>::take();
-        if (life == nullptr) life = new TapeLife();
+        TapeLife* life = ImmortalPool<TapeLife>::take_or_make([] { return new TapeLife(); });
         life->first_epoch_.store(life->next_epoch(), std::memory_order_release);
         return life;
     }
 
-    void retire() {
-        first_epoch_.store(next_epoch(), std::memory_order_release);
+    // The recording died. first_epoch is written before the epoch that makes values
+    // fail their check, so that a thread that sees the new epoch also sees that the
+    // recording was destroyed (not cleared). Only the owner writes the epoch.
+    void retire() noexcept {
+        const std::uint64_t next = epoch_.load(std::memory_order_relaxed) + 1;
+        first_epoch_.store(next, std::memory_order_relaxed);
+        epoch_.store(next, std::memory_order_release);
         ImmortalPool<TapeLife>::give_back(this);
     }
+    struct Retire {
+        void operator()(TapeLife* life) const noexcept { life->retire(); }
+    };
 
     // clear(): what was recorded so far is gone.
     void start_epoch() { next_epoch(); }
@@ -158,14 +165,11 @@ public:
     std::size_t size() const { return nodes_.size(); }
 
     // Identifies this recording to the values made on it (none other holds this life).
-    const TapeLife* life() const { return life_; }
+    const TapeLife* life() const { return life_.get(); }
 
 protected:
     Recording() : life_(TapeLife::acquire()), scope_(this) {}
-    ~Recording() {
-        destroy_nodes();
-        life_->retire();
-    }
+    ~Recording() { destroy_nodes(); }
 
     // Seeds the adjoint of the loss (a value of this recording) with 1 and runs the
     // steps from the loss's own position down to the first. Adjoints start at zero for
@@ -205,7 +209,8 @@ private:
     Arena values_;
     Arena adjoints_;
     std::vector<Node*> nodes_;
-    TapeLife* life_;
+    // Retired after the scope has unlinked, and also if the scope's constructor throws.
+    std::unique_ptr<TapeLife, TapeLife::Retire> life_;
     ActiveScope scope_;  // last: the recording is complete before it becomes active
 };
 
