@@ -116,11 +116,11 @@ public:
         // backward: dY = (sigmoid(Y) - x) / B, kept in Y_
         Y_.array() = scale * (Y_.array().logistic() - x_.array());
         db2_ = Y_.rowwise().sum();
-        dW_.noalias() = H_ * Y_.transpose();
+        assign_a_bt(dW_, H_, Y_);
         dH_.noalias() = W_ * Y_;
         dH_.array() *= H_.array() * (T(1) - H_.array());
         db1_ = dH_.rowwise().sum();
-        dW_.noalias() += dH_ * x_.transpose();
+        add_a_bt(dW_, dH_, x_);
         // SGD, momentum 0.9, weight decay 5e-4 on W (PyTorch's form)
         update(W_, vW_, dW_ + T(5e-4) * W_);
         update(b1_, vb1_, db1_);

@@ -159,7 +159,7 @@ public:
             if (i > 0) dD_[i].array() *= D_[i].array() * (T(1) - D_[i].array());  // through the sigmoid
             dc_[i] = dD_[i].rowwise().sum();
             const Matrix& below = i == 3 ? H_[3] : D_[i + 1];  // D_i = W_i^T below
-            dW_[i].noalias() = below * dD_[i].transpose();
+            assign_a_bt(dW_[i], below, dD_[i]);
             Matrix& d_below = i == 3 ? dH_[3] : dD_[i + 1];
             d_below.noalias() = W_[i] * dD_[i];
         }
@@ -167,7 +167,7 @@ public:
         for (int i = 3; i >= 0; --i) {
             if (i < 3) dH_[i].array() *= H_[i].array() * (T(1) - H_[i].array());
             db_[i] = dH_[i].rowwise().sum();
-            dW_[i].noalias() += dH_[i] * (i == 0 ? x_ : H_[i - 1]).transpose();
+            add_a_bt(dW_[i], dH_[i], i == 0 ? x_ : H_[i - 1]);
             if (i > 0) dH_[i - 1].noalias() = W_[i].transpose() * dH_[i];
         }
         for (int i = 0; i < 4; ++i) {
