@@ -62,6 +62,14 @@ Vector gradients_of(const P&... params) {
     return all;
 }
 
+// ADBenchmark's normal log-density (normal_log_pdf.hpp, regression.hpp): one division by
+// sigma^2 after the sum, no 2 pi term.
+template <class Y>
+double adbench_normal_log_density(const Eigen::MatrixBase<Y>& y, double mean, double sigma) {
+    const double z_sq = (y.array() - mean).matrix().squaredNorm() / (sigma * sigma);
+    return -0.5 * z_sq - static_cast<double>(y.size()) * std::log(sigma);
+}
+
 inline Vector random_vector(Index n, double lo, double hi, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> uniform(lo, hi);
@@ -165,12 +173,8 @@ struct NormalLogDensity {
         const auto n = static_cast<double>(y.rows());
         return -0.5 * ((y.value().array() - m) / s).square().sum() - n * (std::log(s) + half_log_two_pi);
     }
-    // normal_log_pdf.hpp: one division by sigma^2 after the sum; no 2 pi term.
-    double adbench_f() const {
-        const double m = mu.value()(0, 0), s = sigma.value()(0, 0);
-        const double z_sq = (y.value().array() - m).matrix().squaredNorm() / (s * s);
-        return -0.5 * z_sq - (static_cast<double>(y.value().size()) * std::log(s));
-    }
+    // normal_log_pdf.hpp.
+    double adbench_f() const { return adbench_normal_log_density(y.value(), mu.value()(0, 0), sigma.value()(0, 0)); }
     double adbench_offset() const { return static_cast<double>(y.rows()) * half_log_two_pi; }
     // With z = (y - mu) / sigma: d/dy = -z / sigma, written in one pass (a multiply by
     // 1 / sigma^2, no division per element); d/dmu and d/dsigma and the value come from
@@ -272,13 +276,7 @@ struct LinearRegression {
         const auto n = static_cast<double>(y.size());
         return -0.5 * ((residual.array() - b.value()(0, 0)) / s).square().sum() - n * (std::log(s) + half_log_two_pi);
     }
-    // regression.hpp: with normal(0, 1) priors on w and b and uniform(0.1, 10) on sigma,
-    // and its normal log-density (one division by sigma^2, no 2 pi term).
-    template <class Y, class Sigma>
-    static double adbench_normal_log_density(const Eigen::MatrixBase<Y>& v, double mean, const Sigma& s) {
-        const double z_sq = (v.array() - mean).matrix().squaredNorm() / (s * s);
-        return -0.5 * z_sq - static_cast<double>(v.size()) * std::log(s);
-    }
+    // regression.hpp: with normal(0, 1) priors on w and b and uniform(0.1, 10) on sigma.
     double adbench_f() const {
         const auto& weights = w.value();
         const auto& intercept = b.value();

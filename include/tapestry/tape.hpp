@@ -70,7 +70,7 @@ private:
     template <class T>
     void backward_from(const detail::ValueParts<T>& loss) {
         detail::verify_value(loss);
-        if (loss.life == nullptr || loss.life != life())
+        if (loss.life != life())  // also an owned value's (no life)
             detail::throw_tape_error("backward: the loss was not recorded on this tape");
         if (loss.adjoint == nullptr) return;  // nothing trainable upstream
         sweep_backward(loss.adjoint, loss.position);
