@@ -7,6 +7,13 @@
 #include "tapestry/tape.hpp"
 #include "tapestry/var.hpp"
 
+#include "tapestry/conv/channel_bias.hpp"
+#include "tapestry/conv/conv2d.hpp"
+#include "tapestry/conv/conv_transpose2d.hpp"
+#include "tapestry/conv/images.hpp"
+#include "tapestry/conv/kernel.hpp"
+#include "tapestry/conv/pooling.hpp"
+#include "tapestry/conv/upsample.hpp"
 #include "tapestry/ops/activations.hpp"
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/block.hpp"

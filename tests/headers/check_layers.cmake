@@ -1,7 +1,7 @@
 # Checks that every header under include/tapestry includes only from its own layer or
 # the layers below it, as docs/design.md draws them:
 #
-#   core/ <- kernels/ <- tape/ <- expr/ <- graph/ <- handles <- ops/ <- tapestry.hpp
+#   core/ <- kernels/ <- tape/ <- expr/ <- graph/ <- handles <- ops/, conv/ <- tapestry.hpp
 #   (handles: param.hpp, var.hpp, operand.hpp, tape.hpp; beside it all, reading any
 #   layer and read by none: nn/, check/, io/, data/)
 #
@@ -21,7 +21,7 @@ function(layer_of header result)
         set(${result} 4 PARENT_SCOPE)
     elseif(header MATCHES "^tapestry/(param|var|operand|tape)\\.hpp$")
         set(${result} 5 PARENT_SCOPE)
-    elseif(header MATCHES "^tapestry/ops/")
+    elseif(header MATCHES "^tapestry/(ops|conv)/")
         set(${result} 6 PARENT_SCOPE)
     elseif(header STREQUAL "tapestry/tapestry.hpp")
         set(${result} 7 PARENT_SCOPE)
@@ -32,7 +32,7 @@ function(layer_of header result)
     endif()
 endfunction()
 
-set(names core kernels tape expr graph handles ops tapestry.hpp "nn, check, io, data")
+set(names core kernels tape expr graph handles "ops, conv" tapestry.hpp "nn, check, io, data")
 file(GLOB_RECURSE headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/tapestry/*.hpp")
 set(problems "")
 set(deprecated "")

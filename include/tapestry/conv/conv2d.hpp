@@ -1,0 +1,109 @@
+#pragma once
+// conv2d(x, K, stride, padding, dilation): the 2-d convolution (PyTorch's, which is a
+// cross-correlation) of a batch of images with a Kernel, one node. Forward and backward
+// are im2col and GEMM, one image at a time (conv/convolution.hpp):
+//     forward   y_b = im2col(x_b) K
+//     backward  dK += im2col(x_b)^T dy_b,   dx_b += col2im(dy_b K^T)
+// The fields are computed again in backward rather than kept: the tape then holds only
+// the output, and im2col costs a fraction of the GEMM it feeds.
+//
+// The output's shape is in its type. A kernel whose input channels are not the images'
+// channels, or a window larger than the padded image, does not compile; the first error
+// line names the misuse with both shapes.
+
+#include <string>
+#include <type_traits>
+
+#include "tapestry/conv/convolution.hpp"
+#include "tapestry/conv/geometry.hpp"
+#include "tapestry/conv/images.hpp"
+#include "tapestry/conv/kernel.hpp"
+#include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/node.hpp"
+
+namespace tapestry {
+namespace diagnostic {
+template <class KernelShape, class ImageShape>
+struct convolution_kernel_in_channels_differ_from_the_image_channels;
+template <class KernelShape, class ImageShape, class PaddingShape>
+struct convolution_kernel_is_larger_than_the_padded_image;
+}  // namespace diagnostic
+
+namespace ops {
+
+struct Conv2d {
+    static constexpr const char* name = "conv2d";
+    detail::ConvGeometry geometry;
+    Index out_channels;
+
+    template <class X, class K>
+    void forward(const auto& out, const X& x, const K& kernel) const {
+        using T = typename X::Scalar;
+        detail::FieldsBuffer<T> fields(geometry);
+        const Index out_size = out_channels * geometry.output_pixels();
+        for (Index b = 0; b < x.cols(); ++b)
+            detail::convolve(fields.of(x.value_data() + b * geometry.image_size()), kernel.value_data(), out_channels,
+                             geometry, out.data() + b * out_size, false);
+    }
+
+    template <class X, class K>
+    void backward(const auto& dy, const auto&, const X& x, const K& kernel) const {
+        using T = typename X::Scalar;
+        detail::FieldsBuffer<T> fields(geometry);
+        const Index out_size = out_channels * geometry.output_pixels();
+        T* const dx = x.needs_grad() ? x.gradient_sink().memory_to_add_into() : nullptr;
+        for (Index b = 0; b < x.cols(); ++b) {
+            const T* dy_b = dy.data() + b * out_size;
+            if (kernel.needs_grad())
+                detail::add_kernel_gradient(fields.of(x.value_data() + b * geometry.image_size()), dy_b, out_channels,
+                                            geometry, kernel.gradient_sink());
+            if (dx != nullptr)
+                detail::add_to_image(dy_b, kernel.value_data(), out_channels, geometry, fields.buffer(),
+                                     dx + b * geometry.image_size());
+        }
+    }
+
+    template <class X, class K>
+    [[gnu::cold]] std::string describe(const X& x, const K& kernel) const {
+        return "conv2d(" + x.describe() + ", " + kernel.describe() + ")";
+    }
+};
+
+}  // namespace ops
+
+// The convolution of each image of x with K: Out channels of the size that the options
+// (stride<>, padding<>, dilation<>, in any order; geometry.hpp) give.
+template <class T, int C, int H, int W, int B, int Out, int In, int KH, int KW, class... Options>
+auto conv2d(const Images<T, C, H, W, B>& x, const Kernel<T, Out, In, KH, KW>& kernel, Options...) {
+    using Window = detail::WindowOptions<false, Options...>;
+    using S = typename Window::stride;
+    using P = typename Window::padding;
+    using D = typename Window::dilation;
+    constexpr int out_h = detail::sliding_output_extent(H, KH, S::height, P::height, D::height);
+    constexpr int out_w = detail::sliding_output_extent(W, KW, S::width, P::width, D::width);
+    using Result = Images<T, Out, (out_h > 0 ? out_h : 1), (out_w > 0 ? out_w : 1), B>;
+    if constexpr (In != C) {
+        diagnostic::report<diagnostic::convolution_kernel_in_channels_differ_from_the_image_channels<
+            KernelShape<Out, In, KH, KW>, ImageShape<C, H, W>>>();
+        return Result(typename Result::Flat());
+    } else if constexpr (out_h < 1 || out_w < 1) {
+        diagnostic::report<diagnostic::convolution_kernel_is_larger_than_the_padded_image<KernelShape<Out, In, KH, KW>,
+                                                                                          ImageShape<C, H, W>, P>>();
+        return Result(typename Result::Flat());
+    } else {
+        const ops::Conv2d op{detail::conv_geometry<C, H, W, KH, KW, Window>(), Out};
+        const auto input = as_expression(x.flat());
+        const auto weights = as_expression(kernel);
+        return Result(detail::make_node<typename Result::Flat>(op, Out * out_h * out_w, x.batch(), input, weights));
+    }
+}
+
+// A Kernel of another scalar type than the images': named with both types.
+template <class T, int C, int H, int W, int B, class U, int Out, int In, int KH, int KW, class... Options>
+    requires(!std::is_same_v<T, U>)
+auto conv2d(const Images<T, C, H, W, B>&, const Kernel<U, Out, In, KH, KW>&, Options...) {
+    diagnostic::report<diagnostic::operands_have_different_scalar_types<T, U>>();
+    return Images<T, Out, 1, 1, B>(Var<T, Out, B>());
+}
+
+}  // namespace tapestry
