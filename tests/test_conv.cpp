@@ -97,15 +97,20 @@ void compare_with_torch(const TorchCase& ref, Make make) {
     }
 }
 
-#define TORCH_CASE(ns, input) \
-    TorchCase { ns::input, ns::input##_grad, ns::output, ns::output_weights }
-#define TORCH_KERNEL_CASE(ns, input) \
-    TorchCase { ns::input, ns::input##_grad, ns::output, ns::output_weights, &ns::kernel, &ns::kernel_grad }
+#define TORCH_CASE(ns, input)                                                                       \
+    TorchCase {                                                                                     \
+        torch_reference::ns::input, torch_reference::ns::input##_grad, torch_reference::ns::output, \
+            torch_reference::ns::output_weights                                                     \
+    }
+#define TORCH_KERNEL_CASE(ns, input)                                                                             \
+    TorchCase {                                                                                                  \
+        torch_reference::ns::input, torch_reference::ns::input##_grad, torch_reference::ns::output,              \
+            torch_reference::ns::output_weights, &torch_reference::ns::kernel, &torch_reference::ns::kernel_grad \
+    }
 
 }  // namespace
 
 TEST_CASE("conv2d and conv_transpose2d equal PyTorch's values and gradients (float64, to 1e-10)") {
-    using namespace torch_reference;
     SECTION("conv2d: 3x3, stride 1, no padding") {
         compare_with_torch<Kernel<double, 3, 2, 3>>(TORCH_KERNEL_CASE(conv2d_plain, x),
                                                     [](auto& x, auto& K) { return conv2d(as_images<2, 5, 5>(x), K); });
@@ -143,7 +148,6 @@ TEST_CASE("conv2d and conv_transpose2d equal PyTorch's values and gradients (flo
 }
 
 TEST_CASE("the pools and nearest upsampling equal PyTorch's values and gradients (float64, to 1e-10)") {
-    using namespace torch_reference;
     compare_with_torch(TORCH_CASE(max_pool2d, x), [](auto& x) { return max_pool2d<2>(as_images<3, 6, 7>(x)); });
     compare_with_torch(TORCH_CASE(max_pool2d_overlapping, x),
                        [](auto& x) { return max_pool2d<3>(as_images<2, 7, 7>(x), stride<2>); });
