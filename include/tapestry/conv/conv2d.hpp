@@ -4,8 +4,7 @@
 // are im2col and GEMM, one image at a time (conv/convolution.hpp):
 //     forward   y_b = im2col(x_b) K
 //     backward  dK += im2col(x_b)^T dy_b,   dx_b += col2im(dy_b K^T)
-// The fields are computed again in backward rather than kept: the tape then holds only
-// the output, and im2col costs a fraction of the GEMM it feeds.
+// When the kernel takes a gradient, forward keeps the im2col matrices on the tape for it.
 //
 // The output's shape is in its type. A kernel whose input channels are not the images'
 // channels, or a window larger than the padded image, does not compile; the first error
@@ -31,16 +30,31 @@ struct convolution_kernel_is_larger_than_the_padded_image;
 
 namespace ops {
 
+template <class T>
 struct Conv2d {
     static constexpr const char* name = "conv2d";
     detail::ConvGeometry geometry;
     Index out_channels;
+    // The im2col matrices of every image, kept on the tape by forward for the kernel's
+    // gradient (as PyTorch's and Caffe's CPU convolutions keep theirs): building them
+    // again in backward cost a sixth of a LeNet layer's step (docs/performance.md).
+    mutable const T* kept_fields = nullptr;
 
     template <class X, class K>
     void forward(const auto& out, const X& x, const K& kernel) const {
-        using T = typename X::Scalar;
-        detail::FieldsBuffer<T> fields(geometry);
         const Index out_size = out_channels * geometry.output_pixels();
+        const Index fields_size = geometry.output_pixels() * geometry.patch_size();
+        if (out.recording() && kernel.needs_grad() && !geometry.im2col_is_identity()) {
+            T* const fields = out.template keep<T>(fields_size * x.cols());
+            for (Index b = 0; b < x.cols(); ++b) {
+                detail::im2col(x.value_data() + b * geometry.image_size(), geometry, fields + b * fields_size);
+                detail::convolve<T>(fields + b * fields_size, kernel.value_data(), out_channels, geometry,
+                                    out.data() + b * out_size, false);
+            }
+            kept_fields = fields;
+            return;
+        }
+        detail::FieldsBuffer<T> fields(geometry);
         for (Index b = 0; b < x.cols(); ++b)
             detail::convolve(fields.of(x.value_data() + b * geometry.image_size()), kernel.value_data(), out_channels,
                              geometry, out.data() + b * out_size, false);
@@ -48,15 +62,17 @@ struct Conv2d {
 
     template <class X, class K>
     void backward(const auto& dy, const auto&, const X& x, const K& kernel) const {
-        using T = typename X::Scalar;
         detail::FieldsBuffer<T> fields(geometry);
         const Index out_size = out_channels * geometry.output_pixels();
+        const Index fields_size = geometry.output_pixels() * geometry.patch_size();
         T* const dx = x.needs_grad() ? x.gradient_sink().memory_to_add_into() : nullptr;
         for (Index b = 0; b < x.cols(); ++b) {
             const T* dy_b = dy.data() + b * out_size;
-            if (kernel.needs_grad())
-                detail::add_kernel_gradient(fields.of(x.value_data() + b * geometry.image_size()), dy_b, out_channels,
-                                            geometry, kernel.gradient_sink());
+            if (kernel.needs_grad()) {
+                const T* image = x.value_data() + b * geometry.image_size();
+                const T* f = kept_fields != nullptr ? kept_fields + b * fields_size : fields.of(image);
+                detail::add_kernel_gradient(f, dy_b, out_channels, geometry, kernel.gradient_sink());
+            }
             if (dx != nullptr)
                 detail::add_to_image(dy_b, kernel.value_data(), out_channels, geometry, fields.buffer(),
                                      dx + b * geometry.image_size());
@@ -91,7 +107,7 @@ auto conv2d(const Images<T, C, H, W, B>& x, const Kernel<T, Out, In, KH, KW>& ke
                                                                                           ImageShape<C, H, W>, P>>();
         return Result(typename Result::Flat());
     } else {
-        const ops::Conv2d op{detail::conv_geometry<C, H, W, KH, KW, Window>(), Out};
+        const ops::Conv2d<T> op{detail::conv_geometry<C, H, W, KH, KW, Window>(), Out};
         const auto input = as_expression(x.flat());
         const auto weights = as_expression(kernel);
         return Result(detail::make_node<typename Result::Flat>(op, Out * out_h * out_w, x.batch(), input, weights));
