@@ -33,63 +33,61 @@ inline Matrix random(Index rows, Index cols, unsigned seed, float lo = -1, float
     return Matrix::NullaryExpr(rows, cols, [&] { return uniform(rng); });
 }
 
-// One square image size, square kernel, stride and padding, by hand.
+// One square image size, square kernel, stride and padding, by hand, every extent a
+// constant: the row loops (8 to 28 pixels) unroll and vectorise with their bounds known.
+template <int Channels, int Size, int Kernel, int Stride, int Padding>
 struct Window {
-    int channels, size, kernel, stride, padding;
-    int out() const { return (size + 2 * padding - kernel) / stride + 1; }
-    int pixels() const { return out() * out(); }
-    int patch() const { return channels * kernel * kernel; }
-    int image() const { return channels * size * size; }
+    static constexpr int out = (Size + 2 * Padding - Kernel) / Stride + 1;
+    static constexpr int pixels = out * out;
+    static constexpr int patch = Channels * Kernel * Kernel;
+    static constexpr int image = Channels * Size * Size;
 
-    // The output columns [first, last) whose input column o * stride + offset is inside.
-    std::pair<int, int> inside(int offset) const {
+    // The output columns [first, last) whose input column j * Stride + offset is inside.
+    static constexpr std::pair<int, int> inside(int offset) {
         int first = 0;
-        while (first < out() && first * stride + offset < 0) ++first;
-        int last = out();
-        while (last > first && (last - 1) * stride + offset >= size) --last;
+        while (first < out && first * Stride + offset < 0) ++first;
+        int last = out;
+        while (last > first && (last - 1) * Stride + offset >= Size) --last;
         return {first, last};
     }
 
     // fields (pixels x patch, column-major) = the receptive fields of one image.
-    void im2col(const float* x, float* fields) const {
-        const int n = out();
-        for (int c = 0; c < channels; ++c)
-            for (int u = 0; u < kernel; ++u)
-                for (int v = 0; v < kernel; ++v) {
-                    float* column = fields + ((c * kernel + u) * kernel + v) * pixels();
-                    const auto [first, last] = inside(v - padding);
-                    for (int i = 0; i < n; ++i) {
-                        float* row = column + i * n;
-                        const int r = i * stride - padding + u;
-                        if (r < 0 || r >= size) {
-                            std::fill_n(row, n, 0.0f);
+    static void im2col(const float* __restrict x, float* __restrict fields) {
+        for (Index c = 0; c < Channels; ++c)
+            for (Index u = 0; u < Kernel; ++u)
+                for (Index v = 0; v < Kernel; ++v) {
+                    float* column = fields + ((c * Kernel + u) * Kernel + v) * pixels;
+                    const auto [first, last] = inside(static_cast<int>(v) - Padding);
+                    for (Index i = 0; i < out; ++i) {
+                        float* row = column + i * out;
+                        const Index r = i * Stride - Padding + u;
+                        if (r < 0 || r >= Size) {
+                            std::fill_n(row, out, 0.0f);
                             continue;
                         }
-                        const float* in = x + (c * size + r) * size + v - padding;
-                        std::fill_n(row, first, 0.0f);
-                        if (stride == 1)
-                            std::copy(in + first, in + last, row + first);
-                        else
-                            for (int j = first; j < last; ++j) row[j] = in[j * stride];
-                        std::fill(row + last, row + n, 0.0f);
+                        const float* in = x + (c * Size + r) * Size;
+                        const Index offset = v - Padding;
+                        for (Index j = 0; j < first; ++j) row[j] = 0;
+                        for (Index j = first; j < last; ++j) row[j] = in[j * Stride + offset];
+                        for (Index j = last; j < out; ++j) row[j] = 0;
                     }
                 }
     }
 
     // x += each entry of fields, into the pixel im2col read it from.
-    void col2im_add(const float* fields, float* x) const {
-        const int n = out();
-        for (int c = 0; c < channels; ++c)
-            for (int u = 0; u < kernel; ++u)
-                for (int v = 0; v < kernel; ++v) {
-                    const float* column = fields + ((c * kernel + u) * kernel + v) * pixels();
-                    const auto [first, last] = inside(v - padding);
-                    for (int i = 0; i < n; ++i) {
-                        const int r = i * stride - padding + u;
-                        if (r < 0 || r >= size) continue;
-                        float* in = x + (c * size + r) * size + v - padding;
-                        const float* row = column + i * n;
-                        for (int j = first; j < last; ++j) in[j * stride] += row[j];
+    static void col2im_add(const float* __restrict fields, float* __restrict x) {
+        for (Index c = 0; c < Channels; ++c)
+            for (Index u = 0; u < Kernel; ++u)
+                for (Index v = 0; v < Kernel; ++v) {
+                    const float* column = fields + ((c * Kernel + u) * Kernel + v) * pixels;
+                    const auto [first, last] = inside(static_cast<int>(v) - Padding);
+                    for (Index i = 0; i < out; ++i) {
+                        const Index r = i * Stride - Padding + u;
+                        if (r < 0 || r >= Size) continue;
+                        float* in = x + (c * Size + r) * Size;
+                        const float* row = column + i * out;
+                        const Index offset = v - Padding;
+                        for (Index j = first; j < last; ++j) in[j * Stride + offset] += row[j];
                     }
                 }
     }
@@ -101,7 +99,7 @@ struct Window {
 // than data.
 template <int In, int H, int Out, int KS, int S, int P, bool InputGrad>
 struct Conv2dLayer {
-    static constexpr Window window{In, H, KS, S, P};
+    using window = Window<In, H, KS, S, P>;
     static constexpr int OH = (H + 2 * P - KS) / S + 1;
     Index batch;
     tapestry::Param<float, In * H * H, Dynamic> x;
@@ -121,8 +119,8 @@ struct Conv2dLayer {
           dY(Out * OH * OH, b),
           data(tapestry::shared_constant(x.value())),
           upstream(tapestry::shared_constant(G)),
-          fields(static_cast<std::size_t>(window.pixels() * window.patch() * b)),
-          d_fields(static_cast<std::size_t>(window.pixels() * window.patch())),
+          fields(static_cast<std::size_t>(window::pixels * window::patch * b)),
+          d_fields(static_cast<std::size_t>(window::pixels * window::patch)),
           y(Out * OH * OH, b),
           activation(In * H * H, b),
           d_activation(In * H * H, b) {}
@@ -133,7 +131,7 @@ struct Conv2dLayer {
         x.zero_grad();
     }
     double flops() const {  // forward, the kernel's gradient, and the images' if they take one
-        return 2.0 * double(batch) * Out * window.pixels() * window.patch() * (InputGrad ? 3 : 2);
+        return 2.0 * double(batch) * Out * window::pixels * window::patch * (InputGrad ? 3 : 2);
     }
 
     float ours() {
@@ -152,7 +150,7 @@ struct Conv2dLayer {
 
     template <bool KeepFields = true>
     float hand() {
-        const int pixels = window.pixels(), patch = window.patch(), out_size = Out * pixels;
+        const int pixels = window::pixels, patch = window::patch, out_size = Out * pixels;
         const ConstMap kernel(K.value().data(), patch, Out);
         const float* images = x.value().data();
         if constexpr (InputGrad) {
@@ -161,7 +159,7 @@ struct Conv2dLayer {
         }
         for (Index b = 0; b < batch; ++b) {
             float* f = fields.data() + (KeepFields ? b * pixels * patch : 0);
-            window.im2col(images + b * window.image(), f);
+            window::im2col(images + b * window::image, f);
             Map(y.data() + b * out_size, pixels, Out).noalias() = ConstMap(f, pixels, patch) * kernel;
         }
         const float loss = (y.array() * G.array()).sum();
@@ -171,11 +169,11 @@ struct Conv2dLayer {
         for (Index b = 0; b < batch; ++b) {
             const ConstMap g(dY.data() + b * out_size, pixels, Out);
             float* f = fields.data() + (KeepFields ? b * pixels * patch : 0);
-            if (!KeepFields) window.im2col(images + b * window.image(), f);
+            if (!KeepFields) window::im2col(images + b * window::image, f);
             dK.noalias() += ConstMap(f, pixels, patch).transpose() * g;
             if constexpr (InputGrad) {
                 Map(d_fields.data(), pixels, patch).noalias() = g * kernel.transpose();
-                window.col2im_add(d_fields.data(), d_activation.data() + b * window.image());
+                window::col2im_add(d_fields.data(), d_activation.data() + b * window::image);
             }
         }
         if constexpr (InputGrad)
@@ -190,7 +188,7 @@ struct Conv2dLayer {
 // sigmoid of a Param, as a decoder's are the encoder's activations.
 template <int In, int H, int Out, int KS, int S, int P, int OutputPadding>
 struct ConvTranspose2dLayer {
-    static constexpr Window window{In, H, KS, S, P};
+    using window = Window<In, H, KS, S, P>;
     static constexpr int OH = (H + 2 * P - KS) / S + 1;
     Index batch;
     tapestry::Param<float, Out * OH * OH, Dynamic> h;
@@ -208,7 +206,7 @@ struct ConvTranspose2dLayer {
           G(random(In * H * H, b, 6)),
           dY(In * H * H, b),
           upstream(tapestry::shared_constant(G)),
-          fields(static_cast<std::size_t>(window.pixels() * window.patch())),
+          fields(static_cast<std::size_t>(window::pixels * window::patch)),
           y(In * H * H, b),
           activation(Out * OH * OH, b),
           d_activation(Out * OH * OH, b) {}
@@ -218,7 +216,7 @@ struct ConvTranspose2dLayer {
         K.zero_grad();
         h.zero_grad();
     }
-    double flops() const { return 2.0 * double(batch) * Out * window.pixels() * window.patch() * 3; }
+    double flops() const { return 2.0 * double(batch) * Out * window::pixels * window::patch * 3; }
 
     float ours() {
         using namespace tapestry;
@@ -231,20 +229,20 @@ struct ConvTranspose2dLayer {
     }
 
     float hand() {
-        const int pixels = window.pixels(), patch = window.patch(), h_size = Out * pixels;
+        const int pixels = window::pixels, patch = window::patch, h_size = Out * pixels;
         const ConstMap kernel(K.value().data(), patch, Out);
         Map f(fields.data(), pixels, patch);
         activation = h.value().array().logistic();
         y.setZero();
         for (Index b = 0; b < batch; ++b) {
             f.noalias() = ConstMap(activation.data() + b * h_size, pixels, Out) * kernel.transpose();
-            window.col2im_add(fields.data(), y.data() + b * window.image());
+            window::col2im_add(fields.data(), y.data() + b * window::image);
         }
         const float loss = (y.array() * G.array()).sum();
         dY = G;
         Map dK(K.grad().data(), patch, Out);
         for (Index b = 0; b < batch; ++b) {
-            window.im2col(dY.data() + b * window.image(), fields.data());
+            window::im2col(dY.data() + b * window::image, fields.data());
             const ConstMap h_b(activation.data() + b * h_size, pixels, Out);
             dK.noalias() += f.transpose() * h_b;
             Map(d_activation.data() + b * h_size, pixels, Out).noalias() = f * kernel;

@@ -30,10 +30,10 @@ struct convolution_kernel_is_larger_than_the_padded_image;
 
 namespace ops {
 
-template <class T>
+template <class T, class Geometry>
 struct Conv2d {
     static constexpr const char* name = "conv2d";
-    detail::ConvGeometry geometry;
+    Geometry geometry;
     Index out_channels;
     // The im2col matrices of every image, kept on the tape by forward for the kernel's
     // gradient (as PyTorch's and Caffe's CPU convolutions keep theirs): building them
@@ -54,7 +54,7 @@ struct Conv2d {
             kept_fields = fields;
             return;
         }
-        detail::FieldsBuffer<T> fields(geometry);
+        detail::FieldsBuffer<T, Geometry> fields(geometry);
         for (Index b = 0; b < x.cols(); ++b)
             detail::convolve(fields.of(x.value_data() + b * geometry.image_size()), kernel.value_data(), out_channels,
                              geometry, out.data() + b * out_size, false);
@@ -62,7 +62,7 @@ struct Conv2d {
 
     template <class X, class K>
     void backward(const auto& dy, const auto&, const X& x, const K& kernel) const {
-        detail::FieldsBuffer<T> fields(geometry);
+        detail::FieldsBuffer<T, Geometry> fields(geometry);
         const Index out_size = out_channels * geometry.output_pixels();
         const Index fields_size = geometry.output_pixels() * geometry.patch_size();
         T* const dx = x.needs_grad() ? x.gradient_sink().memory_to_add_into() : nullptr;
@@ -107,7 +107,7 @@ auto conv2d(const Images<T, C, H, W, B>& x, const Kernel<T, Out, In, KH, KW>& ke
                                                                                           ImageShape<C, H, W>, P>>();
         return Result(typename Result::Flat());
     } else {
-        const ops::Conv2d<T> op{detail::conv_geometry<C, H, W, KH, KW, Window>(), Out};
+        const ops::Conv2d<T, detail::ConvGeometryFor<C, H, W, KH, KW, Window>> op{{}, Out};
         const auto input = as_expression(x.flat());
         const auto weights = as_expression(kernel);
         return Result(detail::make_node<typename Result::Flat>(op, Out * out_h * out_w, x.batch(), input, weights));

@@ -34,16 +34,17 @@ struct transposed_convolution_output_would_be_empty;
 
 namespace ops {
 
+template <class Geometry>
 struct ConvTranspose2d {
     static constexpr const char* name = "conv_transpose2d";
-    detail::ConvGeometry geometry;  // of the conv2d from the output to h
+    Geometry geometry;  // of the conv2d from the output to h
     Index h_channels;
 
     template <class H, class K>
     void forward(const auto& out, const H& h, const K& kernel) const {
         using T = typename H::Scalar;
         out.value().setZero();
-        detail::FieldsBuffer<T> fields(geometry);
+        detail::FieldsBuffer<T, Geometry> fields(geometry);
         const Index h_size = h_channels * geometry.output_pixels();
         for (Index b = 0; b < h.cols(); ++b)
             detail::add_to_image(h.value_data() + b * h_size, kernel.value_data(), h_channels, geometry,
@@ -53,7 +54,7 @@ struct ConvTranspose2d {
     template <class H, class K>
     void backward(const auto& dy, const auto&, const H& h, const K& kernel) const {
         using T = typename H::Scalar;
-        detail::FieldsBuffer<T> fields(geometry);
+        detail::FieldsBuffer<T, Geometry> fields(geometry);
         const Index h_size = h_channels * geometry.output_pixels();
         T* const dh = h.needs_grad() ? h.gradient_sink().memory_to_add_into() : nullptr;
         for (Index b = 0; b < h.cols(); ++b) {
@@ -102,11 +103,11 @@ auto conv_transpose2d(const Images<T, C, H, W, B>& h, const Kernel<T, Out, In, K
                                                                                     ImageShape<C, H, W>, P>>();
         return Result(typename Result::Flat());
     } else {
-        const detail::ConvGeometry geometry = detail::conv_geometry<In, out_h, out_w, KH, KW, Window>();
+        using Geometry = detail::ConvGeometryFor<In, out_h, out_w, KH, KW, Window>;
         // The conv2d of the output with the same options has h's size (output padding < stride).
         static_assert(detail::sliding_output_extent(out_h, KH, S::height, P::height, D::height) == H &&
                       detail::sliding_output_extent(out_w, KW, S::width, P::width, D::width) == W);
-        const ops::ConvTranspose2d op{geometry, Out};
+        const ops::ConvTranspose2d<Geometry> op{{}, Out};
         const auto input = as_expression(h.flat());
         const auto weights = as_expression(kernel);
         return Result(detail::make_node<typename Result::Flat>(op, In * out_h * out_w, h.batch(), input, weights));

@@ -20,10 +20,10 @@
 namespace tapestry::detail {
 
 // Room for one image's im2col matrix, or none when the image is its own.
-template <class T>
+template <class T, class Geometry>
 class FieldsBuffer {
 public:
-    explicit FieldsBuffer(const ConvGeometry& g)
+    explicit FieldsBuffer(const Geometry& g)
         : geometry_(g),
           buffer_(g.im2col_is_identity() ? nullptr : scope_.take<T>(g.output_pixels() * g.patch_size())) {}
 
@@ -36,14 +36,14 @@ public:
     T* buffer() const { return buffer_; }
 
 private:
-    const ConvGeometry& geometry_;
+    Geometry geometry_;
     ScratchScope scope_;
     T* buffer_;
 };
 
 // out (pixels x Out) = F K, or += when `accumulate`.
-template <class T>
-void convolve(const T* fields, const T* kernel, Index out_channels, const ConvGeometry& g, T* out, bool accumulate) {
+template <class T, class Geometry>
+void convolve(const T* fields, const T* kernel, Index out_channels, const Geometry& g, T* out, bool accumulate) {
     const Index pixels = g.output_pixels(), patch = g.patch_size();
     if (accumulate)
         gemm_accumulate<false, false>(T(1), fields, pixels, patch, kernel, patch, out_channels, out);
@@ -52,8 +52,8 @@ void convolve(const T* fields, const T* kernel, Index out_channels, const ConvGe
 }
 
 // dK += F^T d_out.
-template <class T>
-void add_kernel_gradient(const T* fields, const T* d_out, Index out_channels, const ConvGeometry& g,
+template <class T, class Geometry>
+void add_kernel_gradient(const T* fields, const T* d_out, Index out_channels, const Geometry& g,
                          const GradientSink<T>& kernel_gradient) {
     const Index pixels = g.output_pixels(), patch = g.patch_size();
     kernel_gradient.template add_product<true, false>(fields, pixels, patch, d_out, pixels, out_channels);
@@ -61,8 +61,8 @@ void add_kernel_gradient(const T* fields, const T* d_out, Index out_channels, co
 
 // image += col2im(d_out K^T); `fields` is scratch for d_out K^T (unused when the image
 // is its own im2col matrix: then the product adds into the image directly).
-template <class T>
-void add_to_image(const T* d_out, const T* kernel, Index out_channels, const ConvGeometry& g, T* fields, T* image) {
+template <class T, class Geometry>
+void add_to_image(const T* d_out, const T* kernel, Index out_channels, const Geometry& g, T* fields, T* image) {
     const Index pixels = g.output_pixels(), patch = g.patch_size();
     if (fields == nullptr) {
         gemm_accumulate<false, true>(T(1), d_out, pixels, out_channels, kernel, patch, out_channels, image);

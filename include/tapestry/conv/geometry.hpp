@@ -104,13 +104,11 @@ struct WindowOptions {
     using output_padding = typename PickOption<OutputPadding, OutputPadding<0>, Options...>::type;
 };
 
+// The geometry of a convolution over C x H x W images with a KH x KW kernel, in the type.
 template <int C, int H, int W, int KH, int KW, class Options>
-ConvGeometry conv_geometry() {
-    using S = typename Options::stride;
-    using P = typename Options::padding;
-    using D = typename Options::dilation;
-    return {C, H, W, KH, KW, S::height, S::width, P::height, P::width, D::height, D::width};
-}
+using ConvGeometryFor =
+    FixedConvGeometry<C, H, W, KH, KW, Options::stride::height, Options::stride::width, Options::padding::height,
+                      Options::padding::width, Options::dilation::height, Options::dilation::width>;
 
 }  // namespace detail
 }  // namespace tapestry
