@@ -166,6 +166,33 @@ TEST_CASE("a step through the everyday operations allocates nothing after the fi
     CHECK(allocations_during(step, 5) == 0);
 }
 
+TEST_CASE("a step of a small convolutional network allocates nothing after the first") {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    using namespace tapestry;
+    Kernel<float, 4, 1, 5> K1(Eigen::MatrixXf::Random(25, 4) * 0.2f);
+    Kernel<float, 6, 4, 3> K2(Eigen::MatrixXf::Random(36, 6) * 0.2f);
+    Param<float, 6, 1> bias(Eigen::VectorXf::Zero(6));
+    Param<float, 10, 6 * 3 * 3> W(Eigen::MatrixXf::Random(10, 54) * 0.1f);
+    const Eigen::MatrixXf batch = Eigen::MatrixXf::Random(1 * 12 * 12, 8);
+    const std::vector<int> labels{1, 0, 9, 4, 4, 2, 7, 5};
+    const auto x = as_images<1, 12, 12>(shared_constant(batch));  // made once, outside every tape
+    Tape tape;
+    const auto step = [&] {
+        tape.clear();
+        const auto h = as_images<4, 6, 6>(relu(conv2d(x, K1, stride<2>, padding<2>).flat()));
+        const auto pooled = max_pool2d<2>(add_channel_bias(conv2d(h, K2, padding<1>), bias));
+        const auto decoded = conv_transpose2d(upsample_nearest<2>(avg_pool2d<2>(h)), K1, stride<2>, padding<2>,
+                                              output_padding<1>);
+        Var<float, 1, 1> loss = softmax_cross_entropy(W * pooled.flat(), labels) + mse(decoded.flat(), x.flat());
+        tape.backward(loss);
+    };
+    step();
+    CHECK(allocations_during(step, 5) == 0);
+}
+
 TEST_CASE("a load that runs out of memory at any allocation changes every Param or none") {
     if (!TAPESTRY_COUNTS_ALLOCATIONS) {
         WARN("no fault injection under a sanitizer, which owns malloc");
