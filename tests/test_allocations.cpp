@@ -184,8 +184,8 @@ TEST_CASE("a step of a small convolutional network allocates nothing after the f
         tape.clear();
         const auto h = as_images<4, 6, 6>(relu(conv2d(x, K1, stride<2>, padding<2>).flat()));
         const auto pooled = max_pool2d<2>(add_channel_bias(conv2d(h, K2, padding<1>), bias));
-        const auto decoded = conv_transpose2d(upsample_nearest<2>(avg_pool2d<2>(h)), K1, stride<2>, padding<2>,
-                                              output_padding<1>);
+        const auto decoded =
+            conv_transpose2d(upsample_nearest<2>(avg_pool2d<2>(h)), K1, stride<2>, padding<2>, output_padding<1>);
         Var<float, 1, 1> loss = softmax_cross_entropy(W * pooled.flat(), labels) + mse(decoded.flat(), x.flat());
         tape.backward(loss);
     };

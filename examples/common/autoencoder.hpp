@@ -4,6 +4,7 @@
 // reports it: summed over the 784 pixels, averaged over images), checkpoints that
 // resume exactly, and the pictures.
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,10 +22,10 @@ namespace examples {
 
 // Trains `logits_of(x)` (an autoencoder's output logits for the 784 x B batch x) with
 // sigmoid cross-entropy against x. `filters` gives the matrix whose rows are drawn in
-// filters.png. Returns the process exit code.
+// filters.png, each as a filter_side x filter_side square. Returns the process exit code.
 template <class LogitsOf, class Filters>
 int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& params, LogitsOf logits_of,
-                      Filters filters) {
+                      Filters filters, int filter_side = 28) {
     using namespace tapestry;
     const std::optional<FashionMnist> loaded = load_data(o);
     if (!loaded) return 2;
@@ -61,11 +62,16 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
 
     Tape tape;
     for (int epoch = *start; epoch < o.epochs; ++epoch) {
+        const auto began = std::chrono::steady_clock::now();
         const double train = train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
             return batch_loss(constant(batch.x), batch.x.cols());
         });
+        const double ms_per_step = 1e3 *
+                                   std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() /
+                                   static_cast<double>(batches.size());
         const double test = test_loss();
-        std::printf("epoch %d: train loss %.4f, test loss %.4f\n", epoch + 1, train, test);
+        std::printf("epoch %d: train loss %.4f, test loss %.4f, %.2f ms per step\n", epoch + 1, train, test,
+                    ms_per_step);
         std::fflush(stdout);
         csv << epoch + 1 << ',' << train << ',' << test << '\n' << std::flush;
         io::save_checkpoint(o.out + "/checkpoint.safetensors", sgd);
@@ -82,7 +88,7 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
         write_tile_grid(o.out + "/reconstructions.png", pictures, 28, static_cast<int>(shown), false);
     }
     const Eigen::MatrixXf rows = filters().transpose();
-    write_tile_grid(o.out + "/filters.png", rows.leftCols(std::min<Index>(rows.cols(), 256)), 28, 16, true);
+    write_tile_grid(o.out + "/filters.png", rows.leftCols(std::min<Index>(rows.cols(), 256)), filter_side, 16, true);
     std::printf("wrote %s/{loss.csv,checkpoint.safetensors,reconstructions.png,filters.png}\n", o.out.c_str());
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "tapestry/tape.hpp"
 #include "tapestry/var.hpp"
 
+#include "tapestry/conv/activations.hpp"
 #include "tapestry/conv/channel_bias.hpp"
 #include "tapestry/conv/conv2d.hpp"
 #include "tapestry/conv/conv_transpose2d.hpp"

@@ -22,12 +22,18 @@ struct ChannelBias {
     static constexpr const char* name = "add_channel_bias";
     Index channels, pixels;
 
+    // One pass, a channel of one image at a time (a contiguous run of `pixels` values).
     template <class X, class Bias>
     void forward(const auto& out, const X& x, const Bias& bias) const {
+        using T = typename X::Scalar;
+        using Run = Eigen::Array<T, Dynamic, 1>;
         const auto b = bias.array();
-        auto y = out.value();
-        y = x.array();
-        for (Index c = 0; c < channels; ++c) y.middleRows(c * pixels, pixels) += b(c, 0);
+        for (Index j = 0; j < x.cols(); ++j)
+            for (Index c = 0; c < channels; ++c) {
+                const Index start = (j * channels + c) * pixels;
+                Eigen::Map<Run>(out.data() + start, pixels) =
+                    Eigen::Map<const Run>(x.value_data() + start, pixels) + b(c, 0);
+            }
     }
 
     template <class X, class Bias>

@@ -11,7 +11,6 @@
 // Output extents round down as convolutions' do (geometry.hpp); a window larger than
 // the image does not compile.
 
-#include <cmath>
 #include <string>
 
 #include "tapestry/conv/geometry.hpp"
@@ -27,49 +26,56 @@ struct pooling_window_is_larger_than_the_image;
 
 namespace ops {
 
-// What the two pools share: the geometry, walked one window at a time.
+// What the two pools share: the geometry (in the type: the window loops of a 2x2 pool
+// unroll), walked one window at a time.
+template <class Geometry>
 struct PoolWindows {
-    detail::ConvGeometry geometry;  // channels, image and window extents, stride (no padding)
+    static constexpr Geometry geometry{};
 
-    // f(first pixel of the window in the plane, output pixel index in the batch column)
+    // f(first pixel of the window in the image, output pixel index in the image's output)
     template <class F>
-    void for_each_window(F&& f) const {
-        const Index out_h = geometry.output_height(), out_w = geometry.output_width();
+    static void for_each_window(F&& f) {
+        constexpr Index out_h = geometry.output_height(), out_w = geometry.output_width();
         Index output = 0;
         for (Index c = 0; c < geometry.channels; ++c)
             for (Index oh = 0; oh < out_h; ++oh)
                 for (Index ow = 0; ow < out_w; ++ow, ++output)
-                    f(c * geometry.height * geometry.width + (oh * geometry.stride_height) * geometry.width +
+                    f(c * geometry.height * geometry.width + oh * geometry.stride_height * geometry.width +
                           ow * geometry.stride_width,
                       output);
     }
-    Index output_size() const { return geometry.channels * geometry.output_pixels(); }
+    static constexpr Index output_size() { return geometry.channels * geometry.output_pixels(); }
 };
 
-struct MaxPool2d : PoolWindows {
+template <class Geometry>
+struct MaxPool2d : PoolWindows<Geometry> {
     static constexpr const char* name = "max_pool2d";
+    using PoolWindows<Geometry>::geometry;
 
     template <class X>
     void forward(const auto& out, const X& x) const {
         using T = typename X::Scalar;
         // Where each maximum is (an offset in its image), for backward.
         int* const where = out.template keep<int>(out.rows() * out.cols());
-        const Index image_size = geometry.image_size(), out_size = output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
         for (Index b = 0; b < x.cols(); ++b) {
             const T* image = x.value_data() + b * image_size;
             T* y = out.data() + b * out_size;
             int* at = where + b * out_size;
-            for_each_window([&](Index corner, Index o) {
+            this->for_each_window([&](Index corner, Index o) {
                 Index best = corner;
-                for (Index i = 0; i < geometry.kernel_height && !std::isnan(image[best]); ++i)
+                T best_value = image[corner];
+                for (Index i = 0; i < geometry.kernel_height; ++i)
                     for (Index j = 0; j < geometry.kernel_width; ++j) {
                         const Index p = corner + i * geometry.width + j;
-                        if (image[p] > image[best] || std::isnan(image[p])) {
+                        const T v = image[p];
+                        // Larger, or the first NaN (which then stays: nothing compares larger).
+                        if (v > best_value || (v != v && best_value == best_value)) {
                             best = p;
-                            if (std::isnan(image[p])) break;
+                            best_value = v;
                         }
                     }
-                y[o] = image[best];
+                y[o] = best_value;
                 at[o] = static_cast<int>(best);
             });
         }
@@ -81,7 +87,7 @@ struct MaxPool2d : PoolWindows {
         using T = typename X::Scalar;
         if (!x.needs_grad()) return;
         T* const dx = x.gradient_sink().memory_to_add_into();
-        const Index image_size = geometry.image_size(), out_size = output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
         for (Index b = 0; b < x.cols(); ++b)
             for (Index o = 0; o < out_size; ++o)
                 dx[b * image_size + maxima_[b * out_size + o]] += dy.data()[b * out_size + o];
@@ -91,18 +97,20 @@ struct MaxPool2d : PoolWindows {
     mutable const int* maxima_ = nullptr;
 };
 
-struct AvgPool2d : PoolWindows {
+template <class Geometry>
+struct AvgPool2d : PoolWindows<Geometry> {
     static constexpr const char* name = "avg_pool2d";
+    using PoolWindows<Geometry>::geometry;
 
     template <class X>
     void forward(const auto& out, const X& x) const {
         using T = typename X::Scalar;
         const T scale = T(1) / static_cast<T>(geometry.kernel_height * geometry.kernel_width);
-        const Index image_size = geometry.image_size(), out_size = output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
         for (Index b = 0; b < x.cols(); ++b) {
             const T* image = x.value_data() + b * image_size;
             T* y = out.data() + b * out_size;
-            for_each_window([&](Index corner, Index o) {
+            this->for_each_window([&](Index corner, Index o) {
                 T total(0);
                 for (Index i = 0; i < geometry.kernel_height; ++i)
                     for (Index j = 0; j < geometry.kernel_width; ++j) total += image[corner + i * geometry.width + j];
@@ -117,11 +125,11 @@ struct AvgPool2d : PoolWindows {
         if (!x.needs_grad()) return;
         T* const dx = x.gradient_sink().memory_to_add_into();
         const T scale = T(1) / static_cast<T>(geometry.kernel_height * geometry.kernel_width);
-        const Index image_size = geometry.image_size(), out_size = output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
         for (Index b = 0; b < x.cols(); ++b) {
             T* d_image = dx + b * image_size;
             const T* d_out = dy.data() + b * out_size;
-            for_each_window([&](Index corner, Index o) {
+            this->for_each_window([&](Index corner, Index o) {
                 const T share = d_out[o] * scale;
                 for (Index i = 0; i < geometry.kernel_height; ++i)
                     for (Index j = 0; j < geometry.kernel_width; ++j) d_image[corner + i * geometry.width + j] += share;
@@ -134,7 +142,7 @@ struct AvgPool2d : PoolWindows {
 
 namespace detail {
 
-template <class Op, int KH, int KW, class T, int C, int H, int W, int B, class... Options>
+template <template <class> class Op, int KH, int KW, class T, int C, int H, int W, int B, class... Options>
 auto pool2d(const Images<T, C, H, W, B>& x) {
     static_assert(((is_option_of_kind<Stride, Options>)&&...), "a pooling window's only option is stride<...>");
     static_assert(count_of_kind<Stride, Options...> <= 1, "pooling: stride<...> is given at most once");
@@ -147,8 +155,7 @@ auto pool2d(const Images<T, C, H, W, B>& x) {
             diagnostic::pooling_window_is_larger_than_the_image<WindowShape<KH, KW>, ImageShape<C, H, W>>>();
         return Result(typename Result::Flat());
     } else {
-        Op op;
-        op.geometry = {C, H, W, KH, KW, S::height, S::width, 0, 0, 1, 1};
+        const Op<FixedConvGeometry<C, H, W, KH, KW, S::height, S::width, 0, 0, 1, 1>> op{};
         return Result(make_node<typename Result::Flat>(op, C * out_h * out_w, x.batch(), as_expression(x.flat())));
     }
 }

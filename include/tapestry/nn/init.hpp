@@ -2,10 +2,13 @@
 // Initializers, deterministic from a seed, with Caffe's filler semantics. For a
 // weight matrix of shape (outputs x inputs), as in y = W x:
 //   fan_in = cols (inputs), fan_out = rows (outputs)   — Caffe's count/shape(0), count/shape(1).
+// For a convolution's Kernel<T, Out, In, KH, KW>, as Caffe counts them:
+//   fan_in = In KH KW, fan_out = Out KH KW.
 
 #include <cmath>
 #include <random>
 
+#include "tapestry/conv/kernel.hpp"
 #include "tapestry/param.hpp"
 
 namespace tapestry::nn {
@@ -25,15 +28,23 @@ void fill_values(Param<T, R, C>& p, Draw&& draw) {
     for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(draw());
 }
 
-template <class T, int R, int C>
-double fan_of(const Param<T, R, C>& p, nn::FanMode mode) {
-    const double in = static_cast<double>(p.cols()), out = static_cast<double>(p.rows());
+inline double fan(double in, double out, nn::FanMode mode) {
     switch (mode) {
         case nn::FanMode::In: return in;
         case nn::FanMode::Out: return out;
         case nn::FanMode::Average: return (in + out) / 2.0;
     }
     return in;
+}
+
+template <class T, int R, int C>
+double fan_of(const Param<T, R, C>& p, nn::FanMode mode) {
+    return fan(static_cast<double>(p.cols()), static_cast<double>(p.rows()), mode);
+}
+
+template <class T, int Out, int In, int KH, int KW>
+double fan_of(const Kernel<T, Out, In, KH, KW>&, nn::FanMode mode) {
+    return fan(double(In) * KH * KW, double(Out) * KH * KW, mode);
 }
 
 }  // namespace tapestry::detail
@@ -69,16 +80,18 @@ void gaussian_init(Param<T, R, C>& p, double mean, double stddev, Rng& rng, int 
     });
 }
 
-// Xavier/Glorot: uniform in [-a, a] with a = sqrt(3 / n).
-template <class T, int R, int C>
-void xavier_init(Param<T, R, C>& p, Rng& rng, FanMode mode = FanMode::In) {
+// Xavier/Glorot: uniform in [-a, a] with a = sqrt(3 / n). P: a Param or a Kernel.
+template <class P>
+    requires is_param_v<P>
+void xavier_init(P& p, Rng& rng, FanMode mode = FanMode::In) {
     const double a = std::sqrt(3.0 / detail::fan_of(p, mode));
     uniform_init(p, -a, a, rng);
 }
 
-// MSRA/He: gaussian with mean 0 and std sqrt(2 / n).
-template <class T, int R, int C>
-void msra_init(Param<T, R, C>& p, Rng& rng, FanMode mode = FanMode::In) {
+// MSRA/He: gaussian with mean 0 and std sqrt(2 / n). P: a Param or a Kernel.
+template <class P>
+    requires is_param_v<P>
+void msra_init(P& p, Rng& rng, FanMode mode = FanMode::In) {
     gaussian_init(p, 0.0, std::sqrt(2.0 / detail::fan_of(p, mode)), rng);
 }
 
