@@ -68,3 +68,16 @@ TEST_CASE("Xavier and MSRA scale with fan-in, fan-out or their average") {
     msra_init(W, rng, FanMode::Average);
     CHECK(standard_deviation(W.value()) == Approx(std::sqrt(2.0 / 500.0)).epsilon(0.01));
 }
+
+TEST_CASE("a convolution Kernel's fans are Caffe's: In KH KW in, Out KH KW out") {
+    Rng rng(3);
+    Kernel<double, 20, 50, 5> K;  // 50 input channels, 5x5: fan-in 1250, fan-out 500
+    xavier_init(K, rng);
+    const double in_bound = std::sqrt(3.0 / 1250.0);
+    CHECK(K.value().cwiseAbs().maxCoeff() <= in_bound);
+    CHECK(K.value().cwiseAbs().maxCoeff() > 0.95 * in_bound);
+    xavier_init(K, rng, FanMode::Out);
+    CHECK(K.value().cwiseAbs().maxCoeff() > 0.95 * std::sqrt(3.0 / 500.0));
+    msra_init(K, rng);
+    CHECK(standard_deviation(K.value()) == Approx(std::sqrt(2.0 / 1250.0)).epsilon(0.05));
+}

@@ -4,6 +4,7 @@
 // reports it: summed over the 784 pixels, averaged over images), checkpoints that
 // resume exactly, and the pictures.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -88,7 +89,8 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
         write_tile_grid(o.out + "/reconstructions.png", pictures, 28, static_cast<int>(shown), false);
     }
     const Eigen::MatrixXf rows = filters().transpose();
-    write_tile_grid(o.out + "/filters.png", rows.leftCols(std::min<Index>(rows.cols(), 256)), filter_side, 16, true);
+    write_tile_grid(o.out + "/filters.png", rows.leftCols(std::min<Index>(rows.cols(), 256)), filter_side, 16, true,
+                    std::max(2, 56 / filter_side));  // small kernels drawn large enough to see
     std::printf("wrote %s/{loss.csv,checkpoint.safetensors,reconstructions.png,filters.png}\n", o.out.c_str());
     return 0;
 }
