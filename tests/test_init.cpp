@@ -81,3 +81,11 @@ TEST_CASE("a convolution Kernel's fans are Caffe's: In KH KW in, Out KH KW out")
     msra_init(K, rng);
     CHECK(standard_deviation(K.value()) == Approx(std::sqrt(2.0 / 1250.0)).epsilon(0.05));
 }
+
+TEST_CASE("a sparse gaussian Kernel keeps sparse / Out of its weights, as Caffe's filler on a conv blob") {
+    Rng rng(4);
+    Kernel<double, 20, 50, 5> K;  // Caffe's num_outputs: 20
+    gaussian_init(K, 0.0, 1.0, rng, 15);
+    const double kept = static_cast<double>((K.value().array() != 0).count()) / static_cast<double>(K.value().size());
+    CHECK(kept == Approx(15.0 / 20.0).epsilon(0.03));
+}

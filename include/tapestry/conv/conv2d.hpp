@@ -24,8 +24,10 @@ namespace tapestry {
 namespace diagnostic {
 template <class KernelShape, class ImageShape>
 struct convolution_kernel_in_channels_differ_from_the_image_channels;
-template <class KernelShape, class ImageShape, class PaddingShape>
-struct convolution_kernel_is_larger_than_the_padded_image;
+// The kernel's window, dilation (kernel - 1) + 1 pixels, is wider or taller than the
+// image with its padding.
+template <class KernelShape, class ImageShape, class PaddingShape, class DilationShape>
+struct convolution_window_is_larger_than_the_padded_image;
 }  // namespace diagnostic
 
 namespace ops {
@@ -103,8 +105,8 @@ auto conv2d(const Images<T, C, H, W, B>& x, const Kernel<T, Out, In, KH, KW>& ke
             KernelShape<Out, In, KH, KW>, ImageShape<C, H, W>>>();
         return Result(typename Result::Flat());
     } else if constexpr (out_h < 1 || out_w < 1) {
-        diagnostic::report<diagnostic::convolution_kernel_is_larger_than_the_padded_image<KernelShape<Out, In, KH, KW>,
-                                                                                          ImageShape<C, H, W>, P>>();
+        diagnostic::report<diagnostic::convolution_window_is_larger_than_the_padded_image<KernelShape<Out, In, KH, KW>,
+                                                                                          ImageShape<C, H, W>, P, D>>();
         return Result(typename Result::Flat());
     } else {
         const ops::Conv2d<T, detail::ConvGeometryFor<C, H, W, KH, KW, Window>> op{{}, Out};
@@ -112,6 +114,14 @@ auto conv2d(const Images<T, C, H, W, B>& x, const Kernel<T, Out, In, KH, KW>& ke
         const auto weights = as_expression(kernel);
         return Result(detail::make_node<typename Result::Flat>(op, Out * out_h * out_w, x.batch(), input, weights));
     }
+}
+
+// A temporary Kernel would be gone before backward() writes its gradient.
+template <class T, int C, int H, int W, int B, class U, int Out, int In, int KH, int KW, class... Options>
+auto conv2d(const Images<T, C, H, W, B>&, Kernel<U, Out, In, KH, KW>&&, Options...) {
+    diagnostic::report<diagnostic::a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable<
+        Kernel<U, Out, In, KH, KW>>>();
+    return Images<T, Out, 1, 1, B>(Var<T, Out, B>());
 }
 
 // A Kernel of another scalar type than the images': named with both types.

@@ -28,7 +28,7 @@ namespace tapestry {
 namespace diagnostic {
 template <class KernelShape, class ImageShape>
 struct transposed_convolution_kernel_out_channels_differ_from_the_image_channels;
-template <class KernelShape, class ImageShape, class PaddingShape>
+template <class KernelShape, class ImageShape, class PaddingShape, class DilationShape>
 struct transposed_convolution_output_would_be_empty;
 }  // namespace diagnostic
 
@@ -100,7 +100,7 @@ auto conv_transpose2d(const Images<T, C, H, W, B>& h, const Kernel<T, Out, In, K
         return Result(typename Result::Flat());
     } else if constexpr (out_h < 1 || out_w < 1) {
         diagnostic::report<diagnostic::transposed_convolution_output_would_be_empty<KernelShape<Out, In, KH, KW>,
-                                                                                    ImageShape<C, H, W>, P>>();
+                                                                                    ImageShape<C, H, W>, P, D>>();
         return Result(typename Result::Flat());
     } else {
         using Geometry = detail::ConvGeometryFor<In, out_h, out_w, KH, KW, Window>;
@@ -112,6 +112,14 @@ auto conv_transpose2d(const Images<T, C, H, W, B>& h, const Kernel<T, Out, In, K
         const auto weights = as_expression(kernel);
         return Result(detail::make_node<typename Result::Flat>(op, In * out_h * out_w, h.batch(), input, weights));
     }
+}
+
+// A temporary Kernel would be gone before backward() writes its gradient.
+template <class T, int C, int H, int W, int B, class U, int Out, int In, int KH, int KW, class... Options>
+auto conv_transpose2d(const Images<T, C, H, W, B>&, Kernel<U, Out, In, KH, KW>&&, Options...) {
+    diagnostic::report<diagnostic::a_temporary_param_cannot_be_used_in_an_expression_declare_it_as_a_variable<
+        Kernel<U, Out, In, KH, KW>>>();
+    return Images<T, In, 1, 1, B>(Var<T, In, B>());
 }
 
 // A Kernel of another scalar type than the images': named with both types.

@@ -4,7 +4,8 @@
 // dense layers read, one image per column, each image stored as PyTorch stores a
 // (C, H, W) tensor (channel, then row, the column index fastest), with the image shape
 // beside it. Both conversions are free: as_images<C, H, W>(x) views a Var (an
-// expression is evaluated first, as anywhere), images.flat() gives the Var back.
+// expression is evaluated first, as anywhere, and a Param copied into a Var whose
+// gradient flows back to it), images.flat() gives the Var back.
 //
 //   auto x = as_images<1, 28, 28>(constant(batch));     // batch: 784 x B
 //   auto h = sigmoid(conv2d(x, K1, stride<2>, padding<2>).flat());

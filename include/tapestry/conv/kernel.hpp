@@ -29,10 +29,6 @@ public:
     Kernel() = default;  // zeros
     using Base::Base;
     using Base::operator=;
-
-    // The Param itself (a Kernel is one): for code written for Params.
-    Base& param() { return *this; }
-    const Base& param() const { return *this; }
 };
 
 template <class T, int O, int I, int KH, int KW>

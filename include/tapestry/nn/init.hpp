@@ -47,6 +47,16 @@ double fan_of(const Kernel<T, Out, In, KH, KW>&, nn::FanMode mode) {
     return fan(double(In) * KH * KW, double(Out) * KH * KW, mode);
 }
 
+// Caffe's num_outputs (its blob's shape(0)), which the sparse gaussian filler divides by.
+template <class T, int R, int C>
+double outputs_of(const Param<T, R, C>& p) {
+    return static_cast<double>(p.rows());
+}
+template <class T, int Out, int In, int KH, int KW>
+double outputs_of(const Kernel<T, Out, In, KH, KW>&) {
+    return Out;
+}
+
 }  // namespace tapestry::detail
 
 namespace tapestry::nn {
@@ -63,16 +73,17 @@ void uniform_init(Param<T, R, C>& p, double low, double high, Rng& rng) {
 }
 
 // Caffe's gaussian filler. With sparse > 0, each weight is kept with probability
-// sparse / rows (so each column, one input's fan-out, has `sparse` non-zeros on
-// average) and the others are zero.
-template <class T, int R, int C>
-void gaussian_init(Param<T, R, C>& p, double mean, double stddev, Rng& rng, int sparse = 0) {
+// sparse / outputs (the rows of a weight matrix, a Kernel's Out: so each input's
+// fan-out has `sparse` non-zeros on average) and the others are zero.
+template <class P>
+    requires is_param_v<P>
+void gaussian_init(P& p, double mean, double stddev, Rng& rng, int sparse = 0) {
     std::normal_distribution<double> normal(mean, stddev);
     if (sparse <= 0) {
         detail::fill_values(p, [&] { return normal(rng); });
         return;
     }
-    const double keep = std::min(1.0, static_cast<double>(sparse) / static_cast<double>(p.rows()));
+    const double keep = std::min(1.0, static_cast<double>(sparse) / detail::outputs_of(p));
     std::bernoulli_distribution kept(keep);
     detail::fill_values(p, [&] {
         const double w = normal(rng);  // drawn for every weight, as Caffe does, then masked
