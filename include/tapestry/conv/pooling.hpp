@@ -57,7 +57,7 @@ struct MaxPool2d : PoolWindows<Geometry> {
         using T = typename X::Scalar;
         // Where each maximum is (an offset in its image), for backward.
         int* const where = out.template keep<int>(out.rows() * out.cols());
-        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = PoolWindows<Geometry>::output_size();
         for (Index b = 0; b < x.cols(); ++b) {
             const T* image = x.value_data() + b * image_size;
             T* y = out.data() + b * out_size;
@@ -87,7 +87,7 @@ struct MaxPool2d : PoolWindows<Geometry> {
         using T = typename X::Scalar;
         if (!x.needs_grad()) return;
         T* const dx = x.gradient_sink().memory_to_add_into();
-        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = PoolWindows<Geometry>::output_size();
         for (Index b = 0; b < x.cols(); ++b)
             for (Index o = 0; o < out_size; ++o)
                 dx[b * image_size + maxima_[b * out_size + o]] += dy.data()[b * out_size + o];
@@ -106,7 +106,7 @@ struct AvgPool2d : PoolWindows<Geometry> {
     void forward(const auto& out, const X& x) const {
         using T = typename X::Scalar;
         const T scale = T(1) / static_cast<T>(geometry.kernel_height * geometry.kernel_width);
-        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = PoolWindows<Geometry>::output_size();
         for (Index b = 0; b < x.cols(); ++b) {
             const T* image = x.value_data() + b * image_size;
             T* y = out.data() + b * out_size;
@@ -125,7 +125,7 @@ struct AvgPool2d : PoolWindows<Geometry> {
         if (!x.needs_grad()) return;
         T* const dx = x.gradient_sink().memory_to_add_into();
         const T scale = T(1) / static_cast<T>(geometry.kernel_height * geometry.kernel_width);
-        constexpr Index image_size = geometry.image_size(), out_size = this->output_size();
+        constexpr Index image_size = geometry.image_size(), out_size = PoolWindows<Geometry>::output_size();
         for (Index b = 0; b < x.cols(); ++b) {
             T* d_image = dx + b * image_size;
             const T* d_out = dy.data() + b * out_size;
