@@ -9,6 +9,10 @@ tapestry's (C H W) x N matrix (one image per column) and an (Out, In, KH, KW) we
 Kernel's (In KH KW) x Out matrix, both column-major: the same memory.
 
     /usr/bin/python3 tests/torch/make_conv_reference.py > tests/conv_reference.inc
+
+The last bit of a value depends on the BLAS PyTorch calls (the committed file came from
+Debian's reference BLAS; with OpenBLAS the values differ by at most 9e-16), far inside
+the tests' 1e-10.
 """
 import torch
 import torch.nn.functional as F
@@ -30,6 +34,8 @@ cases = []
 
 
 def emit(name, named_inputs, fn):
+    """One namespace of the output: each input and its gradient, fn's output, and the fixed
+    random weights w of the loss sum(output * w) whose gradients those are."""
     tensors = list(named_inputs.values())
     y = fn(*tensors)
     weights = torch.rand(*y.shape, dtype=dtype) * 2 - 1
