@@ -155,6 +155,19 @@ TEST_CASE("the pools and nearest upsampling equal PyTorch's values and gradients
                        [](auto& x) { return avg_pool2d<3>(as_images<3, 7, 7>(x), stride<2>); });
     compare_with_torch(TORCH_CASE(upsample_nearest, x),
                        [](auto& x) { return upsample_nearest<2, 3>(as_images<2, 3, 4>(x)); });
+    compare_with_torch(TORCH_CASE(max_pool2d_padded_ceil, x), [](auto& x) {
+        const auto y = max_pool2d<3>(as_images<2, 8, 7>(x), stride<2>, padding<1>, ceil_mode);
+        STATIC_REQUIRE(std::is_same_v<decltype(y), const Images<double, 2, 5, 4>>);
+        return y;
+    });
+    compare_with_torch(TORCH_CASE(avg_pool2d_padded_ceil, x),
+                       [](auto& x) { return avg_pool2d<3>(as_images<2, 8, 7>(x), ceil_mode, padding<1>, stride<2>); });
+    compare_with_torch(TORCH_CASE(avg_pool2d_ceil, x), [](auto& x) {
+        // Caffe's pool 3 stride 2 over 8x8: 4x4 (rounded down it would be 3x3).
+        const auto y = avg_pool2d<3>(as_images<3, 8, 8>(x), stride<2>, ceil_mode);
+        STATIC_REQUIRE(std::is_same_v<decltype(y), const Images<double, 3, 4, 4>>);
+        return y;
+    });
 }
 
 TEMPLATE_TEST_CASE("conv2d equals the convolution written from its definition, also with a 1x1 kernel", "", float,
@@ -228,6 +241,10 @@ TEST_CASE("every convolution, pool and bias gradient agrees with central differe
     CHECK(gradcheck([&] { return mean(square(avg_pool2d<2, 3>(images(), stride<1>).flat())); }, x) <
           gradient_tolerance);
     CHECK(gradcheck([&] { return mean(square(upsample_nearest<2, 3>(images()).flat())); }, x) < gradient_tolerance);
+    CHECK(gradcheck([&] { return mean(square(max_pool2d<3, 2>(images(), padding<1>, ceil_mode).flat())); }, x) <
+          gradient_tolerance);
+    CHECK(gradcheck([&] { return mean(square(avg_pool2d<3>(images(), stride<2>, padding<1>, ceil_mode).flat())); }, x) <
+          gradient_tolerance);
 }
 
 TEST_CASE("a Kernel used by conv2d and conv_transpose2d receives both gradients, as two untied copies would") {

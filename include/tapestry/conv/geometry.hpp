@@ -40,6 +40,11 @@ struct OutputPadding {
     static constexpr int height = Height, width = Width;
 };
 
+// Pooling's rounding up of its output size (Caffe's rule; PyTorch's ceil_mode=True): a
+// last window that starts inside the image (or its leading padding) but hangs over the
+// far edge still counts, over what it covers.
+struct CeilMode {};
+
 template <int Height, int Width = Height>
 inline constexpr Stride<Height, Width> stride{};
 template <int Height, int Width = Height>
@@ -48,6 +53,7 @@ template <int Height, int Width = Height>
 inline constexpr Dilation<Height, Width> dilation{};
 template <int Height, int Width = Height>
 inline constexpr OutputPadding<Height, Width> output_padding{};
+inline constexpr CeilMode ceil_mode{};
 
 // The shapes that diagnostics name: "ImageShape<1, 28, 28>" is one 28 x 28 grey image.
 template <int Channels, int Height, int Width>
@@ -64,6 +70,17 @@ namespace detail {
 constexpr int sliding_output_extent(int in, int kernel, int stride, int padding, int dilation) {
     const int span = dilation * (kernel - 1) + 1;
     return in + 2 * padding < span ? 0 : (in + 2 * padding - span) / stride + 1;
+}
+
+// A pooling window's output extent: rounded down, or up with ceil_mode (then a last
+// window starting past the image and its leading padding is dropped, as PyTorch and
+// Caffe drop it).
+constexpr int pooled_output_extent(int in, int kernel, int stride, int padding, bool round_up) {
+    if (in + 2 * padding < kernel) return 0;
+    const int span = in + 2 * padding - kernel;
+    int out = (round_up ? (span + stride - 1) / stride : span / stride) + 1;
+    if (round_up && (out - 1) * stride >= in + padding) --out;
+    return out;
 }
 
 template <template <int, int> class Kind, class X>
