@@ -76,9 +76,7 @@ int main(int argc, char** argv) {
             examples::train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
                 return softmax_cross_entropy(logits_of(constant(batch.x)), batch.labels);
             });
-        const double ms_per_step = 1e3 *
-                                   std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() /
-                                   static_cast<double>(batches.size());
+        const double step_ms = examples::ms_per_step(began, batches.size());
 
         // The test set in slices of 1000 images: a convolution's output for all 10000 at
         // once would take half a gigabyte.
@@ -99,7 +97,7 @@ int main(int argc, char** argv) {
         const auto tested = static_cast<double>(data.test_images.cols());
         const double accuracy = static_cast<double>(correct) / tested;
         std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2f ms per step\n", epoch + 1,
-                    train, test_loss / tested, 100.0 * accuracy, ms_per_step);
+                    train, test_loss / tested, 100.0 * accuracy, step_ms);
         std::fflush(stdout);
         csv << epoch + 1 << ',' << train << ',' << test_loss / tested << ',' << accuracy << '\n' << std::flush;
         io::save_checkpoint(o.out + "/checkpoint.safetensors", sgd);

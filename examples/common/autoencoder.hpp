@@ -67,12 +67,9 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
         const double train = train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
             return batch_loss(constant(batch.x), batch.x.cols());
         });
-        const double ms_per_step = 1e3 *
-                                   std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() /
-                                   static_cast<double>(batches.size());
+        const double step_ms = examples::ms_per_step(began, batches.size());
         const double test = test_loss();
-        std::printf("epoch %d: train loss %.4f, test loss %.4f, %.2f ms per step\n", epoch + 1, train, test,
-                    ms_per_step);
+        std::printf("epoch %d: train loss %.4f, test loss %.4f, %.2f ms per step\n", epoch + 1, train, test, step_ms);
         std::fflush(stdout);
         csv << epoch + 1 << ',' << train << ',' << test << '\n' << std::flush;
         io::save_checkpoint(o.out + "/checkpoint.safetensors", sgd);

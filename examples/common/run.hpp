@@ -2,6 +2,7 @@
 // What every example's run shares: the flags, loading Fashion-MNIST, resuming from a
 // checkpoint. Errors are reported on stderr and turn into exit code 2.
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -73,6 +74,12 @@ inline std::optional<int> first_epoch(const RunOptions& o, tapestry::nn::Optimiz
     const int epoch = static_cast<int>(optimizer.iteration() / batches_per_epoch);
     std::printf("resumed from %s at epoch %d (iteration %ld)\n", o.resume.c_str(), epoch, optimizer.iteration());
     return epoch;
+}
+
+// Milliseconds per step of `steps` steps that started at `began`.
+inline double ms_per_step(std::chrono::steady_clock::time_point began, long steps) {
+    return 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() /
+           static_cast<double>(steps);
 }
 
 // One epoch of training over `batches` (shuffled for `epoch`) with a progress bar:

@@ -46,20 +46,16 @@ struct Conv2d {
     void forward(const auto& out, const X& x, const K& kernel) const {
         const Index out_size = out_channels * geometry.output_pixels();
         const Index fields_size = geometry.output_pixels() * geometry.patch_size();
-        if (out.recording() && kernel.needs_grad() && !geometry.im2col_is_identity()) {
-            T* const fields = out.template keep<T>(fields_size * x.cols());
-            for (Index b = 0; b < x.cols(); ++b) {
-                detail::im2col(x.value_data() + b * geometry.image_size(), geometry, fields + b * fields_size);
-                detail::convolve<T>(fields + b * fields_size, kernel.value_data(), out_channels, geometry,
-                                    out.data() + b * out_size, false);
-            }
-            kept_fields = fields;
-            return;
-        }
+        // Kept before scratch is taken (keep() is last-in first-out with scratch).
+        const bool keep = out.recording() && kernel.needs_grad() && !geometry.im2col_is_identity();
+        T* const kept = keep ? out.template keep<T>(fields_size * x.cols()) : nullptr;
         detail::FieldsBuffer<T, Geometry> fields(geometry);
-        for (Index b = 0; b < x.cols(); ++b)
-            detail::convolve(fields.of(x.value_data() + b * geometry.image_size()), kernel.value_data(), out_channels,
-                             geometry, out.data() + b * out_size, false);
+        for (Index b = 0; b < x.cols(); ++b) {
+            const T* image = x.value_data() + b * geometry.image_size();
+            const T* f = fields.of(image, kept != nullptr ? kept + b * fields_size : nullptr);
+            detail::convolve(f, kernel.value_data(), out_channels, geometry, out.data() + b * out_size, false);
+        }
+        kept_fields = kept;
     }
 
     template <class X, class K>

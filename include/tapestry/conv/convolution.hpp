@@ -27,11 +27,13 @@ public:
         : geometry_(g),
           buffer_(g.im2col_is_identity() ? nullptr : scope_.take<T>(g.output_pixels() * g.patch_size())) {}
 
-    // The receptive fields of `image`, in the buffer (or the image itself).
-    const T* of(const T* image) {
+    // The receptive fields of `image`: in `into` if given (memory of the same size that
+    // outlives this buffer), else in the buffer, or the image itself when it is its own.
+    const T* of(const T* image, T* into = nullptr) {
         if (buffer_ == nullptr) return image;
-        im2col(image, geometry_, buffer_);
-        return buffer_;
+        T* const fields = into != nullptr ? into : buffer_;
+        im2col(image, geometry_, fields);
+        return fields;
     }
     T* buffer() const { return buffer_; }
 

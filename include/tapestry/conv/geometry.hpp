@@ -69,7 +69,9 @@ namespace detail {
 // at `stride`; 0 or less when the window does not fit at all.
 constexpr int sliding_output_extent(int in, int kernel, int stride, int padding, int dilation) {
     const int span = dilation * (kernel - 1) + 1;
-    return in + 2 * padding < span ? 0 : (in + 2 * padding - span) / stride + 1;
+    return in + 2 * padding < span
+               ? 0
+               : static_cast<int>(ConvGeometry::output_extent(in, kernel, stride, padding, dilation));
 }
 
 // A pooling window's output extent: rounded down, or up with ceil_mode (then a last
