@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include <benchmark/benchmark.h>
 
@@ -71,6 +72,44 @@ void ratio(benchmark::State& state) {
 
 void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond); }
 
+// Threads: a step on N threads against a step on one, alternated, both tapestry's;
+// `speedup` = one-thread time / N-thread time. The hand-written floor runs on N threads
+// too (Eigen's own parallel GEMM, Eigen::setNbThreads), and `ratio` is tapestry / floor
+// at N threads. The manual time is tapestry's at N threads.
+template <class Ours, class Floor, class Data>
+void threads(benchmark::State& state) {
+    const Data data(state.range(0));
+    const int n = static_cast<int>(state.range(1));
+    Ours ours(data);
+    Floor floor(data);
+    using clock = std::chrono::steady_clock;
+    const auto timed = [](auto& model, int thread_count) {
+        tapestry::set_num_threads(thread_count);
+        const auto start = clock::now();
+        benchmark::DoNotOptimize(model.step());
+        return std::chrono::duration<double>(clock::now() - start).count();
+    };
+    timed(ours, 1), timed(ours, n), timed(floor, n);
+    double one = 0, many = 0, floor_many = 0;
+    for (auto _ : state) {
+        const double t1 = timed(ours, 1), tn = timed(ours, n);
+        floor_many += timed(floor, n);
+        one += t1;
+        many += tn;
+        state.SetIterationTime(tn);
+    }
+    tapestry::set_num_threads(1);
+    state.counters["speedup"] = one / many;
+    state.counters["ratio"] = many / floor_many;
+    state.counters["ms/step"] = 1e3 * many / static_cast<double>(state.iterations());
+    state.counters["one_thread_ms/step"] = 1e3 * one / static_cast<double>(state.iterations());
+}
+
+void batches_and_threads(benchmark::internal::Benchmark* b) {
+    for (const int batch : {1, 64, 256}) b->Args({batch, 2});
+    b->ArgNames({"batch", "threads"})->Unit(benchmark::kMillisecond)->UseManualTime();
+}
+
 }  // namespace
 
 using namespace bench;
@@ -134,6 +173,19 @@ BENCHMARK_TEMPLATE(ratio, ModelBTapestry<double>, ModelBEigen<double>, ModelBDat
     ->Apply(batches)
     ->UseManualTime();
 
+BENCHMARK_TEMPLATE(threads, ModelATapestry<float>, ModelAEigen<float>, ModelAData<float>)
+    ->Name("ModelA/f32/threads")
+    ->Apply(batches_and_threads);
+BENCHMARK_TEMPLATE(threads, ModelATapestry<double>, ModelAEigen<double>, ModelAData<double>)
+    ->Name("ModelA/f64/threads")
+    ->Apply(batches_and_threads);
+BENCHMARK_TEMPLATE(threads, ModelBTapestry<float>, ModelBEigen<float>, ModelBData<float>)
+    ->Name("ModelB/f32/threads")
+    ->Apply(batches_and_threads);
+BENCHMARK_TEMPLATE(threads, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>)
+    ->Name("ModelB/f64/threads")
+    ->Apply(batches_and_threads);
+
 #ifdef TAPESTRY_BENCH_OPENBLAS
 // OpenBLAS's own API: which kernel set it chose (OPENBLAS_CORETYPE pins it), and its thread count.
 extern "C" char* openblas_get_corename();
@@ -141,6 +193,8 @@ extern "C" void openblas_set_num_threads(int);
 #endif
 
 int main(int argc, char** argv) {
+    tapestry::set_num_threads(1);  // all but the threads benchmarks: one thread, as the floors and peers
+    benchmark::AddCustomContext("cores", std::to_string(std::thread::hardware_concurrency()));
 #ifdef TAPESTRY_BENCH_OPENBLAS
     openblas_set_num_threads(1);  // every benchmark here runs on one thread
     benchmark::AddCustomContext("products", std::string("OpenBLAS, core ") + openblas_get_corename());

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <tapestry/io/checkpoint.hpp>
+#include <tapestry/nn/data_parallel.hpp>
 #include <tapestry/nn/optim/sgd.hpp>
 
 #include "../bench/model_a.hpp"
@@ -115,6 +116,52 @@ TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first
         INFO("batch " << batch);
         CHECK(allocations_during([&] { model.step(); }, 5) == 0);
     }
+}
+
+TEMPLATE_TEST_CASE("a training step on two threads allocates nothing after the first", "", float, double) {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    // At B = 256 the products, the elementwise loops, the adjoints' zero fill and the
+    // optimizer's update are all cut over the threads; each thread keeps its own
+    // workspace, and OpenMP keeps its team.
+    const int before = tapestry::num_threads();
+    tapestry::set_num_threads(2);
+    bench::ModelAData<TestType> data(256);
+    bench::ModelATapestry<TestType> model(data);
+    model.step();
+    const long allocations = allocations_during([&] { model.step(); }, 5);
+    tapestry::set_num_threads(before);
+    CHECK(allocations == 0);
+}
+
+namespace {
+struct Tied {
+    tapestry::Param<double, 8, 12> W{Eigen::MatrixXd::Random(8, 12)};
+    tapestry::nn::ParamSet<double> params() { return {{"W", W}}; }
+};
+}  // namespace
+
+TEST_CASE("DataParallel: a step on two replicas allocates nothing after the first") {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    using namespace tapestry;
+    const Eigen::MatrixXd x = Eigen::MatrixXd::Random(12, 40);
+    Tied model;
+    nn::DataParallel parallel(model, 2);
+    nn::Sgd<double> sgd(model.params(), nn::OptimizerOptions{});
+    const auto step = [&] {
+        parallel.backward(40, [&](Tied& replica, Index first, Index count) {
+            auto h = tanh(replica.W * constant(x.middleCols(first, count)));
+            return sum(square(replica.W.transpose() * h - constant(x.middleCols(first, count))));
+        });
+        sgd.step();
+    };
+    step();
+    CHECK(allocations_during(step, 5) == 0);
 }
 
 TEMPLATE_TEST_CASE("Model A's tape holds little more than the values its backward pass reads", "", float, double) {

@@ -2,9 +2,12 @@
 // get exactly what training them one after the other gives; one model trained on
 // several threads (replicas, gradients added before the step) matches one thread.
 
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include <tapestry/nn/data_parallel.hpp>
 #include <tapestry/nn/optim/sgd.hpp>
 #include <tapestry/nn/replicas.hpp>
 
@@ -112,6 +115,89 @@ TEST_CASE("one model trained on several threads through replicas matches one thr
     CHECK(model.b1.value().isApprox(single.b1.value(), 1e-12));
     CHECK(model.b2.value().isApprox(single.b2.value(), 1e-12));
     CHECK_FALSE(model.W.value().isApprox(W_start, 1e-3));  // and it did train
+}
+
+TEST_CASE("DataParallel: 100 steps on 3 replicas match one thread on the whole batch, and repeat bit for bit") {
+    constexpr Index examples = 13;  // shares of 5, 4 and 4
+    const Eigen::MatrixXd batch = (test::random_matrix(6, examples).array() + 1) / 2;
+    Tied single;
+    Tied model = single, again = single;
+    const Eigen::MatrixXd W_start = model.W.value();
+    const nn::OptimizerOptions options{.lr = nn::lr::fixed(0.01), .weight_decay = 5e-4};
+    nn::Sgd<double> sgd_single(single.params(), options, {.momentum = 0.9});
+    nn::Sgd<double> sgd(model.params(), options, {.momentum = 0.9});
+    nn::Sgd<double> sgd_again(again.params(), options, {.momentum = 0.9});
+    nn::DataParallel parallel(model, 3), parallel_again(again, 3);
+    const auto share_loss = [&](Tied& replica, Index first, Index count) {
+        return replica.loss(constant(batch.middleCols(first, count)));
+    };
+    double worst_loss_difference = 0;
+    for (int step = 0; step < 100; ++step) {
+        double single_loss;
+        {
+            Tape tape;
+            Var<double, 1, 1> loss = single.loss(constant(batch));
+            tape.backward(loss);
+            single_loss = loss.value()(0, 0);
+        }
+        sgd_single.step();
+        const double loss = parallel.backward(examples, share_loss);
+        sgd.step();
+        CHECK(parallel_again.backward(examples, share_loss) == loss);
+        sgd_again.step();
+        worst_loss_difference = std::max(worst_loss_difference, std::abs(loss - single_loss) / single_loss);
+    }
+    CHECK(worst_loss_difference < 1e-12);
+    CHECK(model.W.value().isApprox(single.W.value(), 1e-12));
+    CHECK(model.b1.value().isApprox(single.b1.value(), 1e-12));
+    CHECK(model.b2.value().isApprox(single.b2.value(), 1e-12));
+    CHECK((model.W.value().array() == again.W.value().array()).all());  // the same run twice: the same bits
+    CHECK((model.b2.value().array() == again.b2.value().array()).all());
+    CHECK_FALSE(model.W.value().isApprox(W_start, 1e-3));  // and it did train
+}
+
+TEST_CASE("DataParallel: a batch smaller than the replicas leaves the extra replicas out") {
+    const Eigen::MatrixXd batch = (test::random_matrix(6, 2).array() + 1) / 2;
+    Tied single;
+    Tied model = single;
+    {
+        Tape tape;
+        tape.backward(single.loss(constant(batch)));
+    }
+    nn::DataParallel parallel(model, 4);
+    int calls = 0;
+    std::mutex calls_mutex;
+    parallel.backward(2, [&](Tied& replica, Index first, Index count) {
+        {
+            const std::lock_guard lock(calls_mutex);
+            ++calls;
+        }
+        CHECK(count == 1);
+        return replica.loss(constant(batch.middleCols(first, count)));
+    });
+    CHECK(calls == 2);
+    CHECK(model.W.grad().isApprox(single.W.grad(), 1e-12));
+    CHECK(parallel.backward(0, [&](Tied& replica, Index, Index) { return replica.loss(constant(batch)); }) == 0.0);
+}
+
+TEST_CASE("DataParallel: a share that throws leaves the model's gradients as they were, and the next step works") {
+    const Eigen::MatrixXd batch = (test::random_matrix(6, 6).array() + 1) / 2;
+    Tied model;
+    nn::DataParallel parallel(model, 3);
+    const auto good = [&](Tied& replica, Index first, Index count) {
+        return replica.loss(constant(batch.middleCols(first, count)));
+    };
+    parallel.backward(6, good);
+    const Eigen::MatrixXd grad_before = model.W.grad();
+    const auto failing = [&](Tied& replica, Index first, Index count) {
+        if (first >= 2) throw value_error("share at " + std::to_string(first));
+        return replica.loss(constant(batch.middleCols(first, count)));
+    };
+    CHECK_THROWS_MATCHES(parallel.backward(6, failing), value_error, test::MessageContains("share at 2"));
+    CHECK((model.W.grad().array() == grad_before.array()).all());
+    parallel.backward(6, good);
+    CHECK(model.W.grad().isApprox(2 * grad_before, 1e-12));
+    CHECK_THROWS_WITH(nn::DataParallel<Tied>(model, 0), Catch::Contains("0 replicas"));
 }
 
 TEST_CASE("threads reading a stale gradient through const grad() all see zeros (the zeros are written once)") {

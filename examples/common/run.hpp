@@ -48,11 +48,17 @@ inline void add_common_flags(CLI::App& app, RunOptions& o) {
     app.add_option("--seed", o.seed, "seed of the initialisation and the shuffles")->capture_default_str();
     app.add_option("--limit", o.limit, "use only the first N train and test examples (quick runs)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option_function<int>(
+           "--threads", [](int n) { tapestry::set_num_threads(n); },
+           "threads for products and large loops (default: TAPESTRY_NUM_THREADS, else one per core)")
+        ->check(CLI::Range(1, 4096));
 }
 
-// Fashion-MNIST from o.data, or nothing after saying why on stderr.
+// Fashion-MNIST from o.data, or nothing after saying why on stderr. Says how many
+// threads the run uses, since its times depend on it.
 inline std::optional<FashionMnist> load_data(const RunOptions& o) {
     try {
+        std::printf("threads: %d\n", tapestry::num_threads());
         return load_fashion_mnist(o.data, o.limit);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -3,6 +3,7 @@
 // The one header to include. docs/design.md draws the layers; each header includes
 // only from the layers below its own.
 
+#include "tapestry/core/threads.hpp"
 #include "tapestry/param.hpp"
 #include "tapestry/tape.hpp"
 #include "tapestry/var.hpp"

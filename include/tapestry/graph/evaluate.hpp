@@ -9,12 +9,13 @@
 
 #include "tapestry/graph/leaf.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/parallel.hpp"
 
 namespace tapestry::detail {
 
 // The root of a fused elementwise chain, as a node.
 struct FusedRoot {
-    void forward(const auto& out, const auto& e) const { out.value() = e.array(); }
+    void forward(const auto& out, const auto& e) const { parallel_assign(out.value(), e.array()); }
     void backward(const auto& dy, const auto& y, const auto& e) const { e.backprop_given_value(dy, y); }
     [[gnu::cold]] std::string describe(const auto& e) const { return e.describe(); }
 };

@@ -19,6 +19,7 @@
 
 #include "tapestry/core/shape.hpp"
 #include "tapestry/kernels/gemm.hpp"
+#include "tapestry/kernels/parallel.hpp"
 
 namespace tapestry::detail {
 
@@ -69,9 +70,9 @@ public:
     void accumulate(Index rows, Index cols, const G& g) {
         Eigen::Map<KernelArray<T, R, C>> gradient(data_, rows, cols);
         if (take_for_writing())
-            gradient = g;
+            parallel_assign(gradient, g);
         else
-            gradient += g;
+            parallel_add(gradient, g);
     }
 
     // The backward pass: op(A) op(B) (rows x cols) added into the gradient, or written

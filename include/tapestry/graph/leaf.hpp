@@ -10,6 +10,7 @@
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/graph/param_record.hpp"
 #include "tapestry/graph/value.hpp"
+#include "tapestry/kernels/parallel.hpp"
 
 namespace tapestry {
 
@@ -89,7 +90,8 @@ public:
 
     template <class G>
     void backprop(const G& g) const {
-        if (parts_.adjoint != nullptr) Eigen::Map<detail::KernelArray<T, R, C>>(parts_.adjoint, rows(), cols()) += g;
+        if (parts_.adjoint != nullptr)
+            detail::parallel_add(Eigen::Map<detail::KernelArray<T, R, C>>(parts_.adjoint, rows(), cols()), g);
     }
 
     const T* value_data() const { return parts_.value; }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tapestry/core/shape.hpp"
+#include "tapestry/kernels/parallel.hpp"
 
 namespace tapestry::detail {
 
@@ -24,15 +25,29 @@ T* gemm_workspace(std::size_t count) {
     return buffer.data();
 }
 
-// Eigen's blocking parameters for a GEMM, with its packing buffers in the workspace.
+// Eigen's block sizes for a whole GEMM: panels of A are mc x kc, panels of B kc x nc.
+// Each element of C sums its k terms kc at a time, so a product cut into pieces that
+// all keep the whole product's sizes gives the same bits whatever the number of pieces.
+struct GemmBlockSizes {
+    Index mc, nc, kc;
+};
+
+template <class T>
+GemmBlockSizes gemm_block_sizes(Index rows, Index cols, Index depth) {
+    GemmBlockSizes s{rows, cols, depth};
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(s.kc, s.mc, s.nc, Index{1});
+    return s;
+}
+
+// Eigen's blocking parameters for a GEMM of `cols` columns, with its packing buffers in
+// this thread's workspace.
 template <class T>
 class WorkspaceBlocking : public Eigen::internal::level3_blocking<T, T> {
 public:
-    WorkspaceBlocking(Index rows, Index cols, Index depth) {
-        this->m_mc = rows;
-        this->m_nc = cols;
-        this->m_kc = depth;
-        Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc, Index{1});
+    WorkspaceBlocking(GemmBlockSizes sizes, Index cols) {
+        this->m_mc = sizes.mc;
+        this->m_nc = std::min(sizes.nc, cols);
+        this->m_kc = sizes.kc;
         // Each block starts on a 64-byte boundary: the packed panels are read with aligned loads.
         constexpr std::size_t per_line = 64 / sizeof(T);
         const auto rounded = [](Index n) { return (static_cast<std::size_t>(n) + per_line - 1) / per_line * per_line; };
@@ -44,6 +59,11 @@ public:
     }
 };
 
+// Below these amounts of work per thread (multiply-adds), a product stays on one
+// thread: waking a second costs about as much as it would save.
+inline constexpr double gemm_min_work_per_thread = 1 << 20;
+inline constexpr double gemv_min_work_per_thread = 1 << 18;
+
 // `count` values read with a stride, as a contiguous vector: in place when the stride
 // is 1, else copied into the workspace.
 template <class T>
@@ -52,6 +72,38 @@ const T* contiguous(const T* data, Index count, Index stride) {
     T* copy = gemm_workspace<T>(static_cast<std::size_t>(count));
     for (Index i = 0; i < count; ++i) copy[i] = data[i * stride];
     return copy;
+}
+
+// C (m x n) += alpha op(A) op(B) through Eigen's packed GEMM kernel. A large product is
+// cut into pieces, by columns of C (or by rows when C is narrow), each piece on its own
+// thread with its own packing buffers. The pieces keep the whole product's block
+// sizes and start on block boundaries, so every element of C is summed in the same
+// order for any number of threads: results do not depend on the thread count.
+template <bool TransposeA, bool TransposeB, class T>
+void gemm_packed(T alpha, const T* A, Index a_rows, const T* B, Index b_rows, T* C, Index m, Index n, Index k) {
+    constexpr int a_order = TransposeA ? Eigen::RowMajor : Eigen::ColMajor;
+    constexpr int b_order = TransposeB ? Eigen::RowMajor : Eigen::ColMajor;
+    using Kernel =
+        Eigen::internal::general_matrix_matrix_product<Index, T, a_order, false, T, b_order, false, Eigen::ColMajor, 1>;
+    const GemmBlockSizes sizes = gemm_block_sizes<T>(m, n, k);
+    const double work = double(m) * double(n) * double(k);
+    // Columns in multiples of the kernel's register block (nr), rows in whole mc panels.
+    constexpr Index nr = Eigen::internal::gebp_traits<T, T>::nr;
+    const bool by_columns = n / (2 * nr) >= m / sizes.mc;
+    const int pieces = pieces_for(work, gemm_min_work_per_thread, by_columns ? n / (2 * nr) : m / sizes.mc);
+    run_pieces(pieces, [&](int p) {
+        if (by_columns) {
+            const auto [j0, j1] = piece_range(n, pieces, p, nr);
+            WorkspaceBlocking<T> blocking(sizes, j1 - j0);
+            const T* b_piece = TransposeB ? B + j0 : B + j0 * b_rows;
+            Kernel::run(m, j1 - j0, k, A, a_rows, b_piece, b_rows, C + j0 * m, 1, m, alpha, blocking, nullptr);
+        } else {
+            const auto [i0, i1] = piece_range(m, pieces, p, sizes.mc);
+            WorkspaceBlocking<T> blocking(sizes, n);
+            const T* a_piece = TransposeA ? A + i0 * a_rows : A + i0;
+            Kernel::run(i1 - i0, n, k, a_piece, a_rows, B, b_rows, C + i0, 1, m, alpha, blocking, nullptr);
+        }
+    });
 }
 
 // C (m x n) += alpha op(A) op(B). A is stored a_rows x a_cols, B b_rows x b_cols,
@@ -84,25 +136,28 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
         Eigen::Map<Matrix>(C, m, n).noalias() += alpha * op_a.lazyProduct(op_b);
     } else if (n == 1) {  // C = op(A) x, with x the first column of op(B)
         const Eigen::Map<const Vector> x(contiguous(B, k, TransposeB ? b_rows : 1), k);
-        Eigen::Map<Vector> c(C, m);
-        if constexpr (TransposeA)
-            c.noalias() += alpha * a.transpose() * x;
-        else
-            c.noalias() += alpha * a * x;
+        const int pieces = pieces_for(double(m) * double(k), gemv_min_work_per_thread, m / 64);
+        run_pieces(pieces, [&](int p) {  // each piece a range of C's rows
+            const auto [i0, i1] = piece_range(m, pieces, p, 64);
+            auto c = Eigen::Map<Vector>(C, m).segment(i0, i1 - i0);
+            if constexpr (TransposeA)
+                c.noalias() += alpha * a.middleCols(i0, i1 - i0).transpose() * x;
+            else
+                c.noalias() += alpha * a.middleRows(i0, i1 - i0) * x;
+        });
     } else if (m == 1) {  // C^T = op(B)^T y, with y the first row of op(A); C (1 x n) is contiguous
         const Eigen::Map<const Vector> y(contiguous(A, k, TransposeA ? 1 : a_rows), k);
-        Eigen::Map<Vector> c(C, n);
-        if constexpr (TransposeB)
-            c.noalias() += alpha * b * y;
-        else
-            c.noalias() += alpha * b.transpose() * y;
+        const int pieces = pieces_for(double(n) * double(k), gemv_min_work_per_thread, n / 64);
+        run_pieces(pieces, [&](int p) {  // each piece a range of C's columns
+            const auto [j0, j1] = piece_range(n, pieces, p, 64);
+            auto c = Eigen::Map<Vector>(C, n).segment(j0, j1 - j0);
+            if constexpr (TransposeB)
+                c.noalias() += alpha * b.middleRows(j0, j1 - j0) * y;
+            else
+                c.noalias() += alpha * b.middleCols(j0, j1 - j0).transpose() * y;
+        });
     } else {
-        constexpr int a_order = TransposeA ? Eigen::RowMajor : Eigen::ColMajor;
-        constexpr int b_order = TransposeB ? Eigen::RowMajor : Eigen::ColMajor;
-        using Kernel = Eigen::internal::general_matrix_matrix_product<Index, T, a_order, false, T, b_order, false,
-                                                                      Eigen::ColMajor, 1>;
-        WorkspaceBlocking<T> blocking(m, n, k);
-        Kernel::run(m, n, k, A, a_rows, B, b_rows, C, 1, m, alpha, blocking, nullptr);
+        gemm_packed<TransposeA, TransposeB>(alpha, A, a_rows, B, b_rows, C, m, n, k);
     }
 }
 

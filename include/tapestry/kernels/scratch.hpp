@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tapestry/core/shape.hpp"
+#include "tapestry/kernels/parallel.hpp"
 
 namespace tapestry::detail {
 
@@ -103,7 +104,7 @@ public:
           data_(static_cast<T*>(ScratchStack::of_this_thread().take(sizeof(T) * static_cast<std::size_t>(g.size())))),
           rows_(g.rows()),
           cols_(g.cols()) {
-        Eigen::Map<KernelArray<T, R, C>, Eigen::Aligned64>(data_, rows_, cols_) = g;
+        parallel_assign(Eigen::Map<KernelArray<T, R, C>, Eigen::Aligned64>(data_, rows_, cols_), g);
     }
     EvaluatedOnce(const EvaluatedOnce&) = delete;
     EvaluatedOnce& operator=(const EvaluatedOnce&) = delete;

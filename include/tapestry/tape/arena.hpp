@@ -9,6 +9,8 @@
 #include <new>
 #include <vector>
 
+#include "tapestry/kernels/parallel.hpp"
+
 namespace tapestry::detail {
 
 class Arena {
@@ -40,9 +42,18 @@ public:
         current_ = 0;
     }
 
-    // Zero-fills everything handed out since the last rewind.
+    // Zero-fills everything handed out since the last rewind (a large block on several
+    // threads: at a few megabytes the fill is memory-bound, and each core has its own path).
     void zero_used() {
-        for (Block& block : blocks_) std::memset(block.data, 0, block.used);
+        constexpr double min_bytes_per_thread = 1 << 18;
+        for (Block& block : blocks_) {
+            const auto used = static_cast<Index>(block.used);
+            const int pieces = pieces_for(double(used), min_bytes_per_thread, used / 4096);
+            run_pieces(pieces, [&](int p) {
+                const auto [begin, end] = piece_range(used, pieces, p, 64);
+                std::memset(block.data + begin, 0, static_cast<std::size_t>(end - begin));
+            });
+        }
     }
 
     std::size_t bytes_reserved() const {

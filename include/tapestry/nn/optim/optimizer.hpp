@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tapestry/kernels/parallel.hpp"
 #include "tapestry/nn/lr_policy.hpp"
 #include "tapestry/nn/param_set.hpp"
 
@@ -72,12 +73,20 @@ public:
             const T lr = static_cast<T>(rate * p.options.lr_mult);
             const Index size = p.rows * p.cols;
             T* const grad = p.grad().data();  // zeros written first if no backward reached it
-            for (Index start = 0; start < size; start += slice_length) {
-                Slice<T> slice{p.value().data() + start, grad + start, {}, std::min(slice_length, size - start)};
-                for (std::size_t k = 0; k < state_[i].size(); ++k) slice.state_data[k] = state_[i][k].data() + start;
-                if (!decouples_weight_decay()) regularize(p, slice);
-                update(p, slice, lr, iteration_ + 1);
-            }
+            // Slices are independent: a large Param's are shared out over the threads.
+            const Index slices = (size + slice_length - 1) / slice_length;
+            const int pieces = detail::pieces_for(double(size), detail::elementwise_min_work_per_thread, slices);
+            detail::run_pieces(pieces, [&](int piece) {
+                const auto [first, last] = detail::piece_range(slices, pieces, piece, 1);
+                for (Index start = first * slice_length; start < std::min(size, last * slice_length);
+                     start += slice_length) {
+                    Slice<T> slice{p.value().data() + start, grad + start, {}, std::min(slice_length, size - start)};
+                    for (std::size_t k = 0; k < state_[i].size(); ++k)
+                        slice.state_data[k] = state_[i][k].data() + start;
+                    if (!decouples_weight_decay()) regularize(p, slice);
+                    update(p, slice, lr, iteration_ + 1);
+                }
+            });
             // Writes nothing: the next backward writes the zeros where it needs them, in cache.
             p.zero_grad();
         }

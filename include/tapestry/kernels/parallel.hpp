@@ -1,0 +1,117 @@
+#pragma once
+// A loop cut into pieces, one per thread (core/threads.hpp), with OpenMP.
+//
+// The pieces depend only on the loop's size and the thread count, never on timing, so
+// a run repeats itself bit for bit. A loop too small to pay for waking another thread
+// (about two microseconds) stays in one piece on the calling thread, exactly the code
+// that ran before threads existed, so one thread gives yesterday's results. Inside
+// another parallel region (a user's own OpenMP loop, a replica's thread) a loop runs in
+// one piece: threads are not nested.
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "tapestry/core/shape.hpp"
+#include "tapestry/core/threads.hpp"
+
+namespace tapestry::detail {
+
+// How many pieces to cut `work` units into, so that each piece has at least
+// `min_work_per_piece` units, and no more pieces than `max_pieces` or threads.
+inline int pieces_for(double work, double min_work_per_piece, Index max_pieces) {
+#ifdef _OPENMP
+    if (kernels_stay_on_this_thread || omp_in_parallel()) return 1;
+    const double most = std::min(work / min_work_per_piece, static_cast<double>(max_pieces));
+    if (most < 2) return 1;
+    return static_cast<int>(std::min(most, static_cast<double>(num_threads())));
+#else
+    (void)work, (void)min_work_per_piece, (void)max_pieces;
+    return 1;
+#endif
+}
+
+// [begin, end) of piece p when [0, count) is cut into `pieces` ranges whose bounds are
+// multiples of `grain` (the last range takes the remainder). Sizes differ by at most
+// one grain.
+inline std::pair<Index, Index> piece_range(Index count, int pieces, int p, Index grain) {
+    const Index grains = (count + grain - 1) / grain;
+    const auto bound = [&](Index q) { return std::min(count, grains * q / pieces * grain); };
+    return {bound(p), bound(p + 1)};
+}
+
+// Runs piece(p) for every p in [0, pieces), in parallel; piece 0 on the calling thread.
+// If pieces throw, the exception of the lowest-numbered one is rethrown here, after
+// every piece has ended.
+template <class Piece>
+void run_pieces(int pieces, const Piece& piece) {
+    if (pieces <= 1) {
+        piece(0);
+        return;
+    }
+#ifdef _OPENMP
+    std::exception_ptr failure;
+    int failed_piece = pieces;
+#pragma omp parallel num_threads(pieces)
+    {
+        // The team may be smaller than asked (OMP_THREAD_LIMIT): then a thread takes
+        // every team-th piece, still in a fixed assignment.
+        const int team = omp_get_num_threads();
+        for (int p = omp_get_thread_num(); p < pieces; p += team) {
+            try {
+                piece(p);
+            } catch (...) {
+#pragma omp critical(tapestry_run_pieces_failure)
+                if (p < failed_piece) {
+                    failed_piece = p;
+                    failure = std::current_exception();
+                }
+            }
+        }
+    }
+    if (failure) std::rethrow_exception(failure);
+#else
+    for (int p = 0; p < pieces; ++p) piece(p);
+#endif
+}
+
+// Below this many elements per thread an elementwise loop stays on one thread.
+inline constexpr double elementwise_min_work_per_thread = 1 << 15;
+
+// write(dst, src) for an elementwise Eigen expression src, cut into ranges of columns
+// (of rows, for a single column), one per thread, when it is large enough to pay. One
+// piece is exactly write(dst, src).
+template <class Destination, class Source, class Write>
+void write_elementwise(Destination&& dst, const Source& src, const Write& write) {
+    const Index rows = dst.rows(), cols = dst.cols();
+    const bool by_columns = cols > 1;
+    const int pieces =
+        pieces_for(double(rows) * double(cols), elementwise_min_work_per_thread, by_columns ? cols : rows / 64);
+    if (pieces == 1) {
+        write(dst, src);
+        return;
+    }
+    run_pieces(pieces, [&](int p) {
+        if (by_columns) {
+            const auto [c0, c1] = piece_range(cols, pieces, p, 1);
+            write(dst.middleCols(c0, c1 - c0), src.middleCols(c0, c1 - c0));
+        } else {
+            const auto [r0, r1] = piece_range(rows, pieces, p, 64);
+            write(dst.middleRows(r0, r1 - r0), src.middleRows(r0, r1 - r0));
+        }
+    });
+}
+
+// dst = src, elementwise, on as many threads as pay.
+template <class Destination, class Source>
+void parallel_assign(Destination&& dst, const Source& src) {
+    write_elementwise(dst, src, [](auto&& d, const auto& s) { d = s; });
+}
+
+// dst += src, elementwise, on as many threads as pay.
+template <class Destination, class Source>
+void parallel_add(Destination&& dst, const Source& src) {
+    write_elementwise(dst, src, [](auto&& d, const auto& s) { d += s; });
+}
+
+}  // namespace tapestry::detail

@@ -1,0 +1,247 @@
+// Products and large loops on several threads (core/threads.hpp, kernels/parallel.hpp):
+// the setting and its checks, how loops are cut, products that give the same bits on
+// any number of threads, and gradients and training on two threads that match one.
+
+#include <array>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <tapestry/kernels/gemm.hpp>
+#include <tapestry/kernels/parallel.hpp>
+#include <tapestry/nn/optim/adam.hpp>
+
+#include "../bench/model_a.hpp"
+#include "helpers.hpp"
+
+using namespace tapestry;
+
+namespace {
+
+// Sets the thread count for one scope, and puts back what was there.
+class ThreadsForThisScope {
+public:
+    explicit ThreadsForThisScope(int n) : before_(num_threads()) { set_num_threads(n); }
+    ~ThreadsForThisScope() { set_num_threads(before_); }
+    ThreadsForThisScope(const ThreadsForThisScope&) = delete;
+    ThreadsForThisScope& operator=(const ThreadsForThisScope&) = delete;
+
+private:
+    int before_;
+};
+
+// Sets an environment variable for one scope.
+class EnvironmentForThisScope {
+public:
+    EnvironmentForThisScope(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+        ::setenv(name, value, 1);
+    }
+    ~EnvironmentForThisScope() {
+        if (had_)
+            ::setenv(name_, old_.c_str(), 1);
+        else
+            ::unsetenv(name_);
+    }
+    EnvironmentForThisScope(const EnvironmentForThisScope&) = delete;
+    EnvironmentForThisScope& operator=(const EnvironmentForThisScope&) = delete;
+
+private:
+    const char* name_;
+    std::string old_;
+    bool had_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("set_num_threads sets the count for every thread, and refuses fewer than one") {
+    const ThreadsForThisScope restore(1);
+    set_num_threads(3);
+    CHECK(num_threads() == (threads_supported ? 3 : 1));
+    int seen_elsewhere = 0;
+    std::thread([&] { seen_elsewhere = num_threads(); }).join();
+    CHECK(seen_elsewhere == num_threads());
+    CHECK(Eigen::nbThreads() == (threads_supported ? 3 : 1));
+    CHECK_THROWS_WITH(set_num_threads(0), Catch::Contains("set_num_threads(0)") && Catch::Contains("at least 1"));
+    CHECK(num_threads() == (threads_supported ? 3 : 1));  // unchanged by the refusal
+}
+
+TEST_CASE("TAPESTRY_NUM_THREADS is read as a whole number of threads, and a typo is an error naming it") {
+    {
+        const EnvironmentForThisScope env("TAPESTRY_NUM_THREADS", "3");
+        CHECK(detail::thread_count_from_environment() == 3);
+    }
+    for (const char* bad : {"two", "0", "-1", "2x", "99999"}) {
+        const EnvironmentForThisScope env("TAPESTRY_NUM_THREADS", bad);
+        CHECK_THROWS_WITH(
+            detail::thread_count_from_environment(),
+            Catch::Contains(std::string("TAPESTRY_NUM_THREADS=\"") + bad + "\"") && Catch::Contains("whole number"));
+    }
+    const EnvironmentForThisScope env("TAPESTRY_NUM_THREADS", "");
+    CHECK(detail::thread_count_from_environment() >= 1);  // OpenMP's default: the cores
+}
+
+TEST_CASE("a loop is cut into ranges that cover it once, on grain boundaries, of sizes within a grain") {
+    for (Index count : {0, 1, 7, 64, 100, 1000, 4097})
+        for (int pieces : {1, 2, 3, 7})
+            for (Index grain : {1, 4, 48, 64}) {
+                INFO("count " << count << ", pieces " << pieces << ", grain " << grain);
+                Index expected_begin = 0, smallest = count, largest = 0;
+                for (int p = 0; p < pieces; ++p) {
+                    const auto [begin, end] = detail::piece_range(count, pieces, p, grain);
+                    CHECK(begin == expected_begin);
+                    CHECK(begin <= end);
+                    if (end != count) CHECK(end % grain == 0);
+                    smallest = std::min(smallest, end - begin), largest = std::max(largest, end - begin);
+                    expected_begin = end;
+                }
+                CHECK(expected_begin == count);
+                if (count >= pieces * grain) CHECK(largest - smallest <= grain);
+            }
+}
+
+TEST_CASE("small work stays in one piece, and large work is shared out, no more pieces than threads or allowed") {
+    const ThreadsForThisScope two(2);
+    CHECK(detail::pieces_for(1000, 1 << 15, 1000) == 1);
+    CHECK(detail::pieces_for(1e9, 1 << 15, 1) == 1);
+    CHECK(detail::pieces_for(1e9, 1 << 15, 1000) == (threads_supported ? 2 : 1));
+#ifdef _OPENMP
+    int inside = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+        inside = detail::pieces_for(1e9, 1 << 15, 1000);
+    }
+    CHECK(inside == 1);  // no nested parallelism
+#endif
+}
+
+TEST_CASE("a piece that throws: the lowest-numbered piece's exception reaches the caller, after all pieces ran") {
+    const ThreadsForThisScope three(3);
+    std::vector<int> ran(3, 0);
+    const int pieces = threads_supported ? 3 : 1;
+    const auto run = [&] {
+        detail::run_pieces(pieces, [&](int p) {
+            ran[static_cast<std::size_t>(p)] = 1;
+            if (p >= pieces - 2) throw std::runtime_error("piece " + std::to_string(p));
+        });
+    };
+    CHECK_THROWS_WITH(run(), std::string("piece ") + std::to_string(std::max(0, pieces - 2)));
+    for (int p = 0; p < pieces; ++p) CHECK(ran[static_cast<std::size_t>(p)] == 1);
+}
+
+namespace {
+// C + alpha op(A) op(B) through the library's product, on `threads` threads.
+template <bool TransposeA, bool TransposeB, class Matrix>
+Matrix product_on(int threads, const Matrix& A, const Matrix& B, Matrix C) {
+    const ThreadsForThisScope scope(threads);
+    detail::gemm_accumulate<TransposeA, TransposeB>(typename Matrix::Scalar(0.5), A.data(), A.rows(), A.cols(),
+                                                    B.data(), B.rows(), B.cols(), C.data());
+    return C;
+}
+
+template <bool TransposeA, bool TransposeB, class T>
+void check_same_bits_on_any_thread_count(Index m, Index n, Index k) {
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    INFO(m << " x " << n << " x " << k << ", transposes " << TransposeA << TransposeB);
+    const Matrix A = test::random_matrix(TransposeA ? k : m, TransposeA ? m : k).cast<T>();
+    const Matrix B = test::random_matrix(TransposeB ? n : k, TransposeB ? k : n).cast<T>();
+    const Matrix C = test::random_matrix(m, n).cast<T>();
+    const Matrix one = product_on<TransposeA, TransposeB>(1, A, B, C);
+    CHECK((product_on<TransposeA, TransposeB>(2, A, B, C).array() == one.array()).all());
+    CHECK((product_on<TransposeA, TransposeB>(3, A, B, C).array() == one.array()).all());
+    // And it is the product: against Eigen's coefficient by coefficient, to rounding.
+    const Matrix opA = TransposeA ? Matrix(A.transpose()) : A, opB = TransposeB ? Matrix(B.transpose()) : B;
+    const Matrix expected = C + T(0.5) * opA.lazyProduct(opB);
+    CHECK((one - expected).cwiseAbs().maxCoeff() <= T(1e-4) * (T(1) + expected.cwiseAbs().maxCoeff()));
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("a large product gives the same bits on 1, 2 and 3 threads, all transposes", "", float, double) {
+    // Wide (cut by columns), tall and narrow (cut by rows), and in between.
+    const std::vector<std::array<Index, 3>> shapes{{200, 160, 100}, {6000, 8, 300}, {64, 2000, 64}, {333, 257, 129}};
+    for (const auto [m, n, k] : shapes) {
+        check_same_bits_on_any_thread_count<false, false, TestType>(m, n, k);
+        check_same_bits_on_any_thread_count<false, true, TestType>(m, n, k);
+        check_same_bits_on_any_thread_count<true, false, TestType>(m, n, k);
+        check_same_bits_on_any_thread_count<true, true, TestType>(m, n, k);
+    }
+}
+
+TEST_CASE("a large matrix-vector product on 2 threads equals one thread's, to rounding, both ways round") {
+    const ThreadsForThisScope restore(1);
+    for (const bool transposed : {false, true}) {
+        const Eigen::MatrixXd A = test::random_matrix(transposed ? 300 : 5000, transposed ? 5000 : 300);
+        const Eigen::VectorXd x = test::random_matrix(300, 1);
+        Eigen::VectorXd one = Eigen::VectorXd::Zero(5000), two = one;
+        const auto run = [&](Eigen::VectorXd& c) {
+            if (transposed)
+                detail::gemm_accumulate<true, false>(1.0, A.data(), 300, 5000, x.data(), 300, 1, c.data());
+            else
+                detail::gemm_accumulate<false, false>(1.0, A.data(), 5000, 300, x.data(), 300, 1, c.data());
+        };
+        set_num_threads(1), run(one);
+        set_num_threads(2), run(two);
+        const Eigen::VectorXd expected = transposed ? Eigen::VectorXd(A.transpose() * x) : Eigen::VectorXd(A * x);
+        CHECK((two - one).cwiseAbs().maxCoeff() <= 1e-12);
+        CHECK((one - expected).cwiseAbs().maxCoeff() <= 1e-12);
+    }
+}
+
+TEST_CASE("gradients on two threads pass the finite-difference check, with a Param used twice and a wide batch") {
+    const ThreadsForThisScope two(2);
+    // A batch wide enough that every elementwise loop, the bias's reduction and the
+    // adjoint updates are cut over the threads; the Params small enough to check.
+    auto W = test::random_param<4, 3>(4, 3);
+    auto b = test::random_param<4, 1>(4, 1);
+    const Eigen::MatrixXd x = test::random_matrix(3, 20000);
+    const auto f = [&] {
+        auto h = sigmoid(W * constant(x) + b);
+        return sum(hadamard(tanh(W.transpose() * h), constant(x))) / 20000.0;
+    };
+    CHECK(gradcheck(f, W, b) < test::gradient_tolerance);
+}
+
+TEMPLATE_TEST_CASE("Model A trained on two threads matches one thread", "", float, double) {
+    using T = TestType;
+    const ThreadsForThisScope restore(1);
+    bench::ModelAData<T> data(256);
+    // One model at a time: each owns a tape, and the newest tape on a thread is the one it records onto.
+    const auto train = [&](int threads) {
+        set_num_threads(threads);
+        bench::ModelATapestry<T> model(data);
+        T loss = 0;
+        for (int step = 0; step < 20; ++step) loss = model.step();
+        return std::pair{loss, model.W1()};
+    };
+    const auto [loss_one, w1] = train(1);
+    const auto [loss_two, w2] = train(2);
+    const T tolerance = std::is_same_v<T, float> ? T(1e-5) : T(1e-12);
+    CHECK(std::abs(loss_one - loss_two) <= tolerance * std::abs(loss_one));
+    CHECK((w1 - w2).cwiseAbs().maxCoeff() <= tolerance * w1.cwiseAbs().maxCoeff());
+}
+
+TEST_CASE("Adam on two threads updates a large Param exactly as on one") {
+    const ThreadsForThisScope restore(1);
+    const auto run = [](int threads) {
+        set_num_threads(threads);
+        test::rng().seed(7);
+        Param<double, Dynamic, Dynamic> w(test::random_matrix(300, 400));
+        nn::Adam<double> adam(nn::ParamSet<double>{{"w", w}}, nn::OptimizerOptions{});
+        Tape tape;
+        for (int step = 0; step < 3; ++step) {
+            tape.clear();
+            tape.backward(sum(hadamard(w, w)) + sum(tanh(w)));
+            adam.step();
+        }
+        return Eigen::MatrixXd(w.value());
+    };
+    const Eigen::MatrixXd one = run(1), two = run(2);
+    CHECK((one.array() == two.array()).all());  // elementwise slices: no sum to reorder
+}
