@@ -164,8 +164,10 @@ void check_same_bits_on_any_thread_count(Index m, Index n, Index k) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("a large product gives the same bits on 1, 2 and 3 threads, all transposes", "", float, double) {
-    // Wide (cut by columns), tall and narrow (cut by rows), and in between.
-    const std::vector<std::array<Index, 3>> shapes{{200, 160, 100}, {6000, 8, 300}, {64, 2000, 64}, {333, 257, 129}};
+    // Wide (cut by columns), tall (cut by rows: of whole mc blocks, or of mr panels), and
+    // sizes that leave partial panels.
+    const std::vector<std::array<Index, 3>> shapes{{200, 160, 100}, {6000, 8, 300},  {64, 2000, 64},
+                                                   {333, 257, 129}, {997, 100, 300}, {1000, 256, 784}};
     for (const auto [m, n, k] : shapes) {
         check_same_bits_on_any_thread_count<false, false, TestType>(m, n, k);
         check_same_bits_on_any_thread_count<false, true, TestType>(m, n, k);

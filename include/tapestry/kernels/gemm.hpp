@@ -75,30 +75,38 @@ const T* contiguous(const T* data, Index count, Index stride) {
 }
 
 // C (m x n) += alpha op(A) op(B) through Eigen's packed GEMM kernel. A large product is
-// cut into pieces, by columns of C (or by rows when C is narrow), each piece on its own
-// thread with its own packing buffers. The pieces keep the whole product's block
-// sizes and start on block boundaries, so every element of C is summed in the same
-// order for any number of threads: results do not depend on the thread count.
+// cut into pieces, each on its own thread with its own packing buffers: by rows of C
+// when C is taller than wide (each thread then packs all of op(B), the smaller
+// operand, and its own rows of op(A)), else by columns.
+//
+// Every piece keeps the whole product's block sizes, and starts on a boundary of the
+// kernel's register blocks (mr rows, nr columns) that is also one of its cache blocks'
+// panels, so every element of C sums its terms in the same order, through the same
+// micro-kernel, for any number of pieces: the results do not depend on the thread
+// count (test_parallel checks it bit for bit).
 template <bool TransposeA, bool TransposeB, class T>
 void gemm_packed(T alpha, const T* A, Index a_rows, const T* B, Index b_rows, T* C, Index m, Index n, Index k) {
     constexpr int a_order = TransposeA ? Eigen::RowMajor : Eigen::ColMajor;
     constexpr int b_order = TransposeB ? Eigen::RowMajor : Eigen::ColMajor;
     using Kernel =
         Eigen::internal::general_matrix_matrix_product<Index, T, a_order, false, T, b_order, false, Eigen::ColMajor, 1>;
+    using Traits = Eigen::internal::gebp_traits<T, T>;
     const GemmBlockSizes sizes = gemm_block_sizes<T>(m, n, k);
-    const double work = double(m) * double(n) * double(k);
-    // Columns in multiples of the kernel's register block (nr), rows in whole mc panels.
-    constexpr Index nr = Eigen::internal::gebp_traits<T, T>::nr;
-    const bool by_columns = n / (2 * nr) >= m / sizes.mc;
-    const int pieces = pieces_for(work, gemm_min_work_per_thread, by_columns ? n / (2 * nr) : m / sizes.mc);
+    // Rows in whole mr panels when the mc blocks are whole panels too, else in whole mc blocks.
+    const Index row_grain = sizes.mc >= m || sizes.mc % Traits::mr == 0 ? Index{Traits::mr} : sizes.mc;
+    const Index column_grain = Traits::nr;
+    const Index most_row_pieces = m / (2 * row_grain), most_column_pieces = n / (2 * column_grain);
+    const bool by_columns = most_column_pieces >= 2 && (m <= n || most_row_pieces < 2);
+    const int pieces = pieces_for(double(m) * double(n) * double(k), gemm_min_work_per_thread,
+                                  by_columns ? most_column_pieces : most_row_pieces);
     run_pieces(pieces, [&](int p) {
         if (by_columns) {
-            const auto [j0, j1] = piece_range(n, pieces, p, nr);
+            const auto [j0, j1] = piece_range(n, pieces, p, column_grain);
             WorkspaceBlocking<T> blocking(sizes, j1 - j0);
             const T* b_piece = TransposeB ? B + j0 : B + j0 * b_rows;
             Kernel::run(m, j1 - j0, k, A, a_rows, b_piece, b_rows, C + j0 * m, 1, m, alpha, blocking, nullptr);
         } else {
-            const auto [i0, i1] = piece_range(m, pieces, p, sizes.mc);
+            const auto [i0, i1] = piece_range(m, pieces, p, row_grain);
             WorkspaceBlocking<T> blocking(sizes, n);
             const T* a_piece = TransposeA ? A + i0 * a_rows : A + i0;
             Kernel::run(i1 - i0, n, k, a_piece, a_rows, B, b_rows, C + i0, 1, m, alpha, blocking, nullptr);
