@@ -105,6 +105,38 @@ void threads(benchmark::State& state) {
     state.counters["one_thread_ms/step"] = 1e3 * one / static_cast<double>(state.iterations());
 }
 
+// Model B on nn::DataParallel with N replicas (each on its own thread, its kernels on
+// it) against the same step with N-thread kernels and against one thread, alternated.
+// `speedup` = one-thread time / data-parallel time; `vs_threaded_kernels` = kernel-
+// threaded time / data-parallel time. The manual time is the data-parallel step's.
+template <class T>
+void data_parallel(benchmark::State& state) {
+    const bench::ModelBData<T> data(state.range(0));
+    const int n = static_cast<int>(state.range(1));
+    bench::ModelBDataParallel<T> replicas(data, n);
+    bench::ModelBTapestry<T> kernels(data);  // its tape is this thread's, for its steps
+    using clock = std::chrono::steady_clock;
+    const auto timed = [](auto& model, int thread_count) {
+        tapestry::set_num_threads(thread_count);
+        const auto start = clock::now();
+        benchmark::DoNotOptimize(model.step());
+        return std::chrono::duration<double>(clock::now() - start).count();
+    };
+    timed(replicas, n), timed(kernels, n), timed(kernels, 1);
+    double one = 0, threaded = 0, parallel = 0;
+    for (auto _ : state) {
+        const double tp = timed(replicas, n);
+        threaded += timed(kernels, n);
+        one += timed(kernels, 1);
+        parallel += tp;
+        state.SetIterationTime(tp);
+    }
+    tapestry::set_num_threads(1);
+    state.counters["speedup"] = one / parallel;
+    state.counters["vs_threaded_kernels"] = threaded / parallel;
+    state.counters["ms/step"] = 1e3 * parallel / static_cast<double>(state.iterations());
+}
+
 void batches_and_threads(benchmark::internal::Benchmark* b) {
     for (const int batch : {1, 64, 256}) b->Args({batch, 2});
     b->ArgNames({"batch", "threads"})->Unit(benchmark::kMillisecond)->UseManualTime();
@@ -185,6 +217,9 @@ BENCHMARK_TEMPLATE(threads, ModelBTapestry<float>, ModelBEigen<float>, ModelBDat
 BENCHMARK_TEMPLATE(threads, ModelBTapestry<double>, ModelBEigen<double>, ModelBData<double>)
     ->Name("ModelB/f64/threads")
     ->Apply(batches_and_threads);
+
+BENCHMARK_TEMPLATE(data_parallel, float)->Name("ModelB/f32/data_parallel")->Apply(batches_and_threads);
+BENCHMARK_TEMPLATE(data_parallel, double)->Name("ModelB/f64/data_parallel")->Apply(batches_and_threads);
 
 #ifdef TAPESTRY_BENCH_OPENBLAS
 // OpenBLAS's own API: which kernel set it chose (OPENBLAS_CORETYPE pins it), and its thread count.

@@ -9,6 +9,7 @@
 #include <array>
 #include <random>
 
+#include <tapestry/nn/data_parallel.hpp>
 #include <tapestry/nn/optim/sgd.hpp>
 #include <tapestry/tapestry.hpp>
 
@@ -41,23 +42,68 @@ struct ModelBData {
     }
 };
 
+// Model B's Params and its logits, on their own: what ModelBTapestry trains on one
+// thread's tape, and ModelBDataParallel copies into replicas.
+template <class T>
+struct ModelBNet {
+    explicit ModelBNet(const ModelBData<T>& d) : W1(d.W0[0]), W2(d.W0[1]), W3(d.W0[2]), W4(d.W0[3]) {}
+
+    // The logits of the reconstruction of x, as an expression (still lazy: the bias c0 is added where it is used).
+    template <class X>
+    auto logits(const X& x) {
+        using namespace tapestry;
+        auto h1 = sigmoid(W1 * x + b1);
+        auto h2 = sigmoid(W2 * h1 + b2);
+        auto h3 = sigmoid(W3 * h2 + b3);
+        Var<T, 30, Dynamic> code = W4 * h3 + b4;
+        auto d3 = sigmoid(W4.transpose() * code + c3);
+        auto d2 = sigmoid(W3.transpose() * d3 + c2);
+        auto d1 = sigmoid(W2.transpose() * d2 + c1);
+        return W1.transpose() * d1 + c0;
+    }
+
+    // Sigmoid cross-entropy of the reconstruction of examples [first, first + count)
+    // of x, summed, divided by the whole batch's size.
+    tapestry::Var<T, 1, 1> loss(const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& x, tapestry::Index first,
+                                tapestry::Index count) {
+        using namespace tapestry;
+        auto share = constant(x.middleCols(first, count));
+        return sigmoid_cross_entropy(logits(share), share, Reduction::Sum) * (T(1) / static_cast<T>(x.cols()));
+    }
+
+    tapestry::nn::ParamSet<T> params() {
+        const tapestry::nn::ParamOptions bias{.lr_mult = 1, .decay_mult = 0};
+        return {{"W1", W1},       {"W2", W2},       {"W3", W3},       {"W4", W4},
+                {"b1", b1, bias}, {"b2", b2, bias}, {"b3", b3, bias}, {"b4", b4, bias},
+                {"c3", c3, bias}, {"c2", c2, bias}, {"c1", c1, bias}, {"c0", c0, bias}};
+    }
+    static tapestry::nn::OptimizerOptions solver() {
+        return {.lr = tapestry::nn::lr::fixed(0.01), .weight_decay = 5e-4};
+    }
+
+    tapestry::Param<T, 1000, 784> W1;
+    tapestry::Param<T, 500, 1000> W2;
+    tapestry::Param<T, 250, 500> W3;
+    tapestry::Param<T, 30, 250> W4;
+    tapestry::Param<T, 1000, 1> b1;
+    tapestry::Param<T, 500, 1> b2;
+    tapestry::Param<T, 250, 1> b3;
+    tapestry::Param<T, 30, 1> b4;
+    tapestry::Param<T, 250, 1> c3;
+    tapestry::Param<T, 500, 1> c2;
+    tapestry::Param<T, 1000, 1> c1;
+    tapestry::Param<T, 784, 1> c0;
+};
+
 template <class T>
 class ModelBTapestry {
 public:
     explicit ModelBTapestry(const ModelBData<T>& d)
-        : data_(d),
-          W1_(d.W0[0]),
-          W2_(d.W0[1]),
-          W3_(d.W0[2]),
-          W4_(d.W0[3]),
-          sgd_(params(), solver(), {.momentum = 0.9}) {}
+        : data_(d), net_(d), sgd_(net_.params(), ModelBNet<T>::solver(), {.momentum = 0.9}) {}
 
     T step() {
-        using namespace tapestry;
         tape_.clear();
-        auto x = constant(data_.x);
-        Var<T, 1, 1> loss =
-            sigmoid_cross_entropy(logits(x), x, Reduction::Sum) * (T(1) / static_cast<T>(data_.x.cols()));
+        tapestry::Var<T, 1, 1> loss = net_.loss(data_.x, 0, data_.x.cols());
         tape_.backward(loss);
         sgd_.step();
         return loss.value()(0, 0);
@@ -67,53 +113,47 @@ public:
     T infer() {
         using namespace tapestry;
         InferenceMode no_recording;
-        Var<T, 784, Dynamic> y = sigmoid(logits(constant(data_.x)));
+        Var<T, 784, Dynamic> y = sigmoid(net_.logits(constant(data_.x)));
         return y.value()(0, 0);
     }
 
-    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> W1() const { return W1_.value(); }
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> W1() const { return net_.W1.value(); }
     const tapestry::Tape& tape() const { return tape_; }
 
 private:
-    // The logits of the reconstruction of x, as an expression (still lazy: the bias c0 is added where it is used).
-    template <class X>
-    auto logits(const X& x) {
-        using namespace tapestry;
-        auto h1 = sigmoid(W1_ * x + b1_);
-        auto h2 = sigmoid(W2_ * h1 + b2_);
-        auto h3 = sigmoid(W3_ * h2 + b3_);
-        Var<T, 30, Dynamic> code = W4_ * h3 + b4_;
-        auto d3 = sigmoid(W4_.transpose() * code + c3_);
-        auto d2 = sigmoid(W3_.transpose() * d3 + c2_);
-        auto d1 = sigmoid(W2_.transpose() * d2 + c1_);
-        return W1_.transpose() * d1 + c0_;
-    }
-
-    tapestry::nn::ParamSet<T> params() {
-        const tapestry::nn::ParamOptions bias{.lr_mult = 1, .decay_mult = 0};
-        return {{"W1", W1_},       {"W2", W2_},       {"W3", W3_},       {"W4", W4_},
-                {"b1", b1_, bias}, {"b2", b2_, bias}, {"b3", b3_, bias}, {"b4", b4_, bias},
-                {"c3", c3_, bias}, {"c2", c2_, bias}, {"c1", c1_, bias}, {"c0", c0_, bias}};
-    }
-    static tapestry::nn::OptimizerOptions solver() {
-        return {.lr = tapestry::nn::lr::fixed(0.01), .weight_decay = 5e-4};
-    }
-
     const ModelBData<T>& data_;
-    tapestry::Param<T, 1000, 784> W1_;
-    tapestry::Param<T, 500, 1000> W2_;
-    tapestry::Param<T, 250, 500> W3_;
-    tapestry::Param<T, 30, 250> W4_;
-    tapestry::Param<T, 1000, 1> b1_;
-    tapestry::Param<T, 500, 1> b2_;
-    tapestry::Param<T, 250, 1> b3_;
-    tapestry::Param<T, 30, 1> b4_;
-    tapestry::Param<T, 250, 1> c3_;
-    tapestry::Param<T, 500, 1> c2_;
-    tapestry::Param<T, 1000, 1> c1_;
-    tapestry::Param<T, 784, 1> c0_;
+    ModelBNet<T> net_;
     tapestry::nn::Sgd<T> sgd_;
     tapestry::Tape tape_;
+};
+
+// Model B's step on nn::DataParallel: each replica (its own thread, its kernels on it)
+// takes its share of the batch; gradients summed; one SGD step.
+template <class T>
+class ModelBDataParallel {
+public:
+    ModelBDataParallel(const ModelBData<T>& d, int replicas)
+        : data_(d),
+          net_(d),
+          parallel_(net_, replicas),
+          sgd_(net_.params(), ModelBNet<T>::solver(), {.momentum = 0.9}) {}
+
+    T step() {
+        const T loss = parallel_.backward(data_.x.cols(),
+                                          [this](ModelBNet<T>& replica, tapestry::Index first, tapestry::Index count) {
+                                              return replica.loss(data_.x, first, count);
+                                          });
+        sgd_.step();
+        return loss;
+    }
+
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> W1() const { return net_.W1.value(); }
+
+private:
+    const ModelBData<T>& data_;
+    ModelBNet<T> net_;
+    tapestry::nn::DataParallel<ModelBNet<T>> parallel_;
+    tapestry::nn::Sgd<T> sgd_;
 };
 
 // The hand-written floor: every buffer preallocated, every GEMM in place, the

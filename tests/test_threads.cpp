@@ -200,6 +200,14 @@ TEST_CASE("DataParallel: a share that throws leaves the model's gradients as the
     CHECK_THROWS_WITH(nn::DataParallel<Tied>(model, 0), Catch::Contains("0 replicas"));
 }
 
+TEST_CASE("DataParallel has as many replicas as threads were asked for, with or without OpenMP") {
+    const int before = detail::requested_thread_count();
+    set_num_threads(3);
+    Tied model;
+    CHECK(nn::DataParallel<Tied>(model).replicas() == 3);  // its threads are its own
+    set_num_threads(before);
+}
+
 TEST_CASE("threads reading a stale gradient through const grad() all see zeros (the zeros are written once)") {
     Param<double, Dynamic, Dynamic> W(Eigen::MatrixXd::Random(64, 64));
     {

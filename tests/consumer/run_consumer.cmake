@@ -29,9 +29,14 @@ run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/library" ${common} ${no_
 run(${CMAKE_COMMAND} --install "${WORK_DIR}/library")
 run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package-core" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
-    "-DTAPESTRY_COMPONENTS=io")
+    "-DTAPESTRY_COMPONENTS=io" -DEXPECT_THREADS=1)
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/package")
 run("${WORK_DIR}/package/consumer")
+# A consumer without OpenMP still finds the package (built with it), and runs on one thread.
+run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package-one-thread" ${common}
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON -DEXPECT_THREADS=0)
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/package-one-thread")
+run("${WORK_DIR}/package-one-thread/consumer")
 
 # 3. components that cannot be had fail find_package, naming why
 function(expect_failure what expected)

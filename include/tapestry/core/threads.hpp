@@ -16,11 +16,12 @@
 // passes n on to Eigen::setNbThreads, so that Eigen's own parallel products in user
 // code follow it; the default leaves Eigen's own default (OpenMP's) alone.
 
+#include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "tapestry/core/eigen.hpp"
 #ifdef _OPENMP
@@ -44,28 +45,38 @@ inline std::atomic<int>& thread_count_setting() {
     return setting;
 }
 
-// TAPESTRY_NUM_THREADS, checked: a typo must not silently run on one thread.
+// TAPESTRY_NUM_THREADS, checked: a typo must not silently run on one thread. Digits
+// only: no sign, no spaces.
 [[gnu::cold]] inline int thread_count_from_environment() {
     const char* text = std::getenv("TAPESTRY_NUM_THREADS");
     if (text == nullptr || *text == '\0') {
 #ifdef _OPENMP
         return omp_get_max_threads();
 #else
-        return 1;
+        return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 #endif
     }
-    char* end = nullptr;
-    errno = 0;
-    const long n = std::strtol(text, &end, 10);
-    if (*end != '\0' || errno != 0 || n < 1 || n > 4096)
+    long n = 0;
+    for (const char* c = text; *c != '\0' && n <= 4096; ++c) n = *c >= '0' && *c <= '9' ? 10 * n + (*c - '0') : -1;
+    if (n < 1 || n > 4096)
         throw std::invalid_argument(std::string("TAPESTRY_NUM_THREADS=\"") + text +
                                     "\": expected a whole number of threads from 1 to 4096");
     return static_cast<int>(n);
 }
 
-// Set on a thread that is itself one of several working side by side (a replica's, in
-// nn/data_parallel.hpp): its products and loops stay on it, as inside an OpenMP region,
-// rather than each starting a team of their own.
+// The count asked for, by set_num_threads or the environment, even without OpenMP:
+// what nn::DataParallel, whose threads are its own, takes as its number of replicas.
+inline int requested_thread_count() {
+    int n = thread_count_setting().load(std::memory_order_relaxed);
+    if (n == 0) [[unlikely]] {
+        n = thread_count_from_environment();
+        int undecided = 0;  // a racing first call, or set_num_threads, may have decided first
+        if (!thread_count_setting().compare_exchange_strong(undecided, n)) n = undecided;
+    }
+    return n;
+}
+
+// Set while a thread's products and loops must stay on it (KernelsOnThisThread).
 inline thread_local bool kernels_stay_on_this_thread = false;
 
 }  // namespace detail
@@ -73,22 +84,31 @@ inline thread_local bool kernels_stay_on_this_thread = false;
 // The number of threads a product or a large loop runs on (1 without OpenMP). Throws
 // std::invalid_argument, at the first call, if TAPESTRY_NUM_THREADS is set but is not
 // a whole number from 1 to 4096.
-inline int num_threads() {
-    int n = detail::thread_count_setting().load(std::memory_order_relaxed);
-    if (n == 0) [[unlikely]] {
-        n = detail::thread_count_from_environment();
-        int undecided = 0;  // a racing first call, or set_num_threads, may have decided first
-        if (!detail::thread_count_setting().compare_exchange_strong(undecided, n)) n = undecided;
-    }
-    return threads_supported ? n : 1;
-}
+inline int num_threads() { return threads_supported ? detail::requested_thread_count() : 1; }
 
 // Runs products and large loops on n threads from now on. Throws std::invalid_argument
-// for n < 1. Without OpenMP this records n, but everything still runs on one thread.
+// for n < 1. Without OpenMP this records n (nn::DataParallel's default number of
+// replicas), but products and loops still run on one thread. Call it while no other
+// thread is running products: between steps, or at start-up.
 inline void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("set_num_threads(" + std::to_string(n) + "): expected at least 1 thread");
     detail::thread_count_setting().store(n, std::memory_order_relaxed);
     Eigen::setNbThreads(n);
 }
+
+// For threads of your own that already work side by side (one model each, or the
+// replicas of nn/replicas.hpp): while it lives, this thread's products and loops run
+// on it alone, instead of each of your threads starting num_threads() more.
+// nn::DataParallel does this for its replicas.
+class KernelsOnThisThread {
+public:
+    KernelsOnThisThread() : before_(detail::kernels_stay_on_this_thread) { detail::kernels_stay_on_this_thread = true; }
+    ~KernelsOnThisThread() { detail::kernels_stay_on_this_thread = before_; }
+    KernelsOnThisThread(const KernelsOnThisThread&) = delete;
+    KernelsOnThisThread& operator=(const KernelsOnThisThread&) = delete;
+
+private:
+    bool before_;
+};
 
 }  // namespace tapestry

@@ -21,10 +21,11 @@ namespace tapestry::detail {
 // `min_work_per_piece` units, and no more pieces than `max_pieces` or threads.
 inline int pieces_for(double work, double min_work_per_piece, Index max_pieces) {
 #ifdef _OPENMP
+    const int threads = num_threads();  // first, so that a bad TAPESTRY_NUM_THREADS is reported at the first operation
     if (kernels_stay_on_this_thread || omp_in_parallel()) return 1;
     const double most = std::min(work / min_work_per_piece, static_cast<double>(max_pieces));
     if (most < 2) return 1;
-    return static_cast<int>(std::min(most, static_cast<double>(num_threads())));
+    return static_cast<int>(std::min(most, static_cast<double>(threads)));
 #else
     (void)work, (void)min_work_per_piece, (void)max_pieces;
     return 1;
@@ -101,6 +102,12 @@ void write_elementwise(Destination&& dst, const Source& src, const Write& write)
         }
     });
 }
+
+// The contract of parallel_assign and parallel_add: element (i, j) of src depends on
+// no element of dst, and src holds no sub-expression that Eigen evaluates into a
+// temporary (a product, a replicated reduction), which each piece would evaluate again.
+// A replicated reduction would be computed per piece, correctly but at a cost;
+// src reading dst would race.
 
 // dst = src, elementwise, on as many threads as pay.
 template <class Destination, class Source>

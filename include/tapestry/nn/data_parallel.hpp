@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -54,9 +55,10 @@ class DataParallel {
 public:
     using Scalar = typename detail::param_set_scalar<Params>::type;
 
-    // `replicas` copies of `model`, each with a thread of its own for as long as this
-    // object lives. The model must outlive it.
-    explicit DataParallel(Model& model, int replicas = num_threads())
+    // `replicas` copies of `model` (by default tapestry::num_threads(), or with no
+    // OpenMP the count set_num_threads or TAPESTRY_NUM_THREADS asked for), each with a
+    // thread of its own for as long as this object lives. The model must outlive it.
+    explicit DataParallel(Model& model, int replicas = detail::requested_thread_count())
         : model_(model), model_params_(model.params()), replicas_(check_count(replicas), model) {
         replica_params_.reserve(replicas_.size());
         for (Model& replica : replicas_) replica_params_.push_back(replica.params());
@@ -163,8 +165,14 @@ private:
     // Replica r's thread: its tape lives here, so it is this thread's active tape, and
     // is reused (cleared) step after step.
     void work(std::size_t r) {
-        detail::kernels_stay_on_this_thread = true;  // the replicas are the parallelism
-        Tape tape;
+        const KernelsOnThisThread replicas_are_the_parallelism;
+        std::exception_ptr no_tape;  // a tape that could not be made fails every share of this replica
+        std::optional<Tape> tape;
+        try {
+            tape.emplace();
+        } catch (...) {
+            no_tape = std::current_exception();
+        }
         long seen = 0;
         for (;;) {
             JobFunction job;
@@ -178,9 +186,10 @@ private:
                 context = job_context_;
             }
             if (shares_[r].count > 0) {
-                tape.clear();
                 try {
-                    job(context, r, tape);
+                    if (no_tape) std::rethrow_exception(no_tape);
+                    tape->clear();
+                    job(context, r, *tape);
                 } catch (...) {
                     shares_[r].failure = std::current_exception();
                 }

@@ -10,6 +10,9 @@
 //
 // With Reduction::Sum (or each share's mean weighted by its size) the summed replica
 // gradients are the whole batch's gradient; only the order of the additions differs.
+// nn::DataParallel (nn/data_parallel.hpp) is this loop, written once. Threads of your
+// own should each hold a KernelsOnThisThread while they work, so that their products
+// do not each start num_threads() more threads.
 
 #include <string>
 

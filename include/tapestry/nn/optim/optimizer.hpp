@@ -122,7 +122,8 @@ protected:
 
     // Adds the rule's step to the slice's values, from its gradients (already averaged,
     // clipped and, unless decoupled, regularized); the gradients may be overwritten.
-    // `t` counts updates from 1, as Adam's bias correction does.
+    // `t` counts updates from 1, as Adam's bias correction does. Slices of one Param are
+    // updated on several threads at once: an update reads and writes its slice only.
     virtual void update(const NamedParam<T>& p, const Slice<T>& slice, T lr, long t) = 0;
 
     // AdamW applies its weight decay to the value itself, not through the gradient.
