@@ -72,6 +72,15 @@ void ratio(benchmark::State& state) {
 
 void batches(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond); }
 
+// Seconds of one step of `model` on `thread_count` threads.
+template <class Model>
+double timed_on(Model& model, int thread_count) {
+    tapestry::set_num_threads(thread_count);
+    const auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(model.step());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Threads: a step on N threads against a step on one, alternated, both tapestry's;
 // `speedup` = one-thread time / N-thread time. The hand-written floor runs on N threads
 // too (Eigen's own parallel GEMM, Eigen::setNbThreads), and `ratio` is tapestry / floor
@@ -82,18 +91,11 @@ void threads(benchmark::State& state) {
     const int n = static_cast<int>(state.range(1));
     Ours ours(data);
     Floor floor(data);
-    using clock = std::chrono::steady_clock;
-    const auto timed = [](auto& model, int thread_count) {
-        tapestry::set_num_threads(thread_count);
-        const auto start = clock::now();
-        benchmark::DoNotOptimize(model.step());
-        return std::chrono::duration<double>(clock::now() - start).count();
-    };
-    timed(ours, 1), timed(ours, n), timed(floor, n);
+    timed_on(ours, 1), timed_on(ours, n), timed_on(floor, n);
     double one = 0, many = 0, floor_many = 0;
     for (auto _ : state) {
-        const double t1 = timed(ours, 1), tn = timed(ours, n);
-        floor_many += timed(floor, n);
+        const double t1 = timed_on(ours, 1), tn = timed_on(ours, n);
+        floor_many += timed_on(floor, n);
         one += t1;
         many += tn;
         state.SetIterationTime(tn);
@@ -115,19 +117,12 @@ void data_parallel(benchmark::State& state) {
     const int n = static_cast<int>(state.range(1));
     bench::ModelBDataParallel<T> replicas(data, n);
     bench::ModelBTapestry<T> kernels(data);  // its tape is this thread's, for its steps
-    using clock = std::chrono::steady_clock;
-    const auto timed = [](auto& model, int thread_count) {
-        tapestry::set_num_threads(thread_count);
-        const auto start = clock::now();
-        benchmark::DoNotOptimize(model.step());
-        return std::chrono::duration<double>(clock::now() - start).count();
-    };
-    timed(replicas, n), timed(kernels, n), timed(kernels, 1);
+    timed_on(replicas, n), timed_on(kernels, n), timed_on(kernels, 1);
     double one = 0, threaded = 0, parallel = 0;
     for (auto _ : state) {
-        const double tp = timed(replicas, n);
-        threaded += timed(kernels, n);
-        one += timed(kernels, 1);
+        const double tp = timed_on(replicas, n);
+        threaded += timed_on(kernels, n);
+        one += timed_on(kernels, 1);
         parallel += tp;
         state.SetIterationTime(tp);
     }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -260,4 +261,33 @@ TEST_CASE("Adam on two threads updates a large Param exactly as on one") {
     };
     const Eigen::MatrixXd one = run(1), two = run(2);
     CHECK((one.array() == two.array()).all());  // elementwise slices: no sum to reorder
+}
+
+TEST_CASE("convolutions on two threads: images shared out, the tied kernel's gradient summed per thread") {
+    const ThreadsForThisScope restore(1);
+    // 64 images: enough work to share out (4 -> 16 channels, 12 x 12, 3 x 3), both ways.
+    Param<double, Dynamic, Dynamic> x(test::random_matrix(4 * 12 * 12, 64));
+    Kernel<double, 16, 4, 3> K(test::random_matrix(4 * 3 * 3, 16));
+    const Eigen::MatrixXd w = test::random_matrix(4 * 12 * 12, 64, -0.01, 0.01);
+    const auto loss = [&] {
+        auto h = sigmoid(conv2d(as_images<4, 12, 12>(x), K));  // 16 x 10 x 10
+        auto y = conv_transpose2d(h, K);                       // back to 4 x 12 x 12, with the same K
+        return sum(hadamard(y.flat(), constant(w)));
+    };
+    const auto gradients = [&](int threads) {
+        set_num_threads(threads);
+        x.zero_grad(), K.zero_grad();
+        Tape tape;
+        Var<double, 1, 1> value = loss();
+        tape.backward(value);
+        return std::tuple{value.value()(0, 0), Eigen::MatrixXd(x.grad()), Eigen::MatrixXd(K.grad())};
+    };
+    const auto [value_one, dx_one, dK_one] = gradients(1);
+    const auto [value_two, dx_two, dK_two] = gradients(2);
+    CHECK(value_two == value_one);  // each image's output is computed as on one thread
+    CHECK((dx_two.array() == dx_one.array()).all());
+    CHECK((dK_two - dK_one).cwiseAbs().maxCoeff() <= 1e-12 * dK_one.cwiseAbs().maxCoeff());  // summed in another order
+    CHECK_FALSE((dK_two.array() == 0).all());
+    set_num_threads(2);
+    CHECK(gradcheck(GradcheckOptions{.max_coordinates = 12}, loss, x, K) < test::gradient_tolerance);
 }

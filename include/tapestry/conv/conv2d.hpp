@@ -49,32 +49,34 @@ struct Conv2d {
         // Kept before scratch is taken (keep() is last-in first-out with scratch).
         const bool keep = out.recording() && kernel.needs_grad() && !geometry.im2col_is_identity();
         T* const kept = keep ? out.template keep<T>(fields_size * x.cols()) : nullptr;
-        detail::FieldsBuffer<T, Geometry> fields(geometry);
-        for (Index b = 0; b < x.cols(); ++b) {
-            const T* image = x.value_data() + b * geometry.image_size();
-            const T* f = fields.of(image, kept != nullptr ? kept + b * fields_size : nullptr);
-            detail::convolve(f, kernel.value_data(), out_channels, geometry, out.data() + b * out_size, false);
-        }
+        detail::for_each_image<T>(x.cols(), geometry, out_channels, detail::GradientSink<T>::nowhere(),
+                                  [&](Index b, auto& fields, const auto&) {
+                                      const T* image = x.value_data() + b * geometry.image_size();
+                                      const T* f = fields.of(image, kept != nullptr ? kept + b * fields_size : nullptr);
+                                      detail::convolve(f, kernel.value_data(), out_channels, geometry,
+                                                       out.data() + b * out_size, false);
+                                  });
         kept_fields = kept;
     }
 
     template <class X, class K>
     void backward(const auto& dy, const auto&, const X& x, const K& kernel) const {
-        detail::FieldsBuffer<T, Geometry> fields(geometry);
         const Index out_size = out_channels * geometry.output_pixels();
         const Index fields_size = geometry.output_pixels() * geometry.patch_size();
         T* const dx = x.needs_grad() ? x.gradient_sink().memory_to_add_into() : nullptr;
-        for (Index b = 0; b < x.cols(); ++b) {
-            const T* dy_b = dy.data() + b * out_size;
-            if (kernel.needs_grad()) {
-                const T* image = x.value_data() + b * geometry.image_size();
-                const T* f = kept_fields != nullptr ? kept_fields + b * fields_size : fields.of(image);
-                detail::add_kernel_gradient(f, dy_b, out_channels, geometry, kernel.gradient_sink());
-            }
-            if (dx != nullptr)
-                detail::add_to_image(dy_b, kernel.value_data(), out_channels, geometry, fields.buffer(),
-                                     dx + b * geometry.image_size());
-        }
+        const auto dK = kernel.needs_grad() ? kernel.gradient_sink() : detail::GradientSink<T>::nowhere();
+        detail::for_each_image<T>(
+            x.cols(), geometry, out_channels, dK, [&](Index b, auto& fields, const detail::GradientSink<T>& dK_share) {
+                const T* dy_b = dy.data() + b * out_size;
+                if (dK_share.wanted()) {
+                    const T* image = x.value_data() + b * geometry.image_size();
+                    const T* f = kept_fields != nullptr ? kept_fields + b * fields_size : fields.of(image);
+                    detail::add_kernel_gradient(f, dy_b, out_channels, geometry, dK_share);
+                }
+                if (dx != nullptr)
+                    detail::add_to_image(dy_b, kernel.value_data(), out_channels, geometry, fields.buffer(),
+                                         dx + b * geometry.image_size());
+            });
     }
 
     template <class X, class K>

@@ -44,26 +44,29 @@ struct ConvTranspose2d {
     void forward(const auto& out, const H& h, const K& kernel) const {
         using T = typename H::Scalar;
         out.value().setZero();
-        detail::FieldsBuffer<T, Geometry> fields(geometry);
         const Index h_size = h_channels * geometry.output_pixels();
-        for (Index b = 0; b < h.cols(); ++b)
-            detail::add_to_image(h.value_data() + b * h_size, kernel.value_data(), h_channels, geometry,
-                                 fields.buffer(), out.data() + b * geometry.image_size());
+        detail::for_each_image<T>(h.cols(), geometry, h_channels, detail::GradientSink<T>::nowhere(),
+                                  [&](Index b, auto& fields, const auto&) {
+                                      detail::add_to_image(h.value_data() + b * h_size, kernel.value_data(), h_channels,
+                                                           geometry, fields.buffer(),
+                                                           out.data() + b * geometry.image_size());
+                                  });
     }
 
     template <class H, class K>
     void backward(const auto& dy, const auto&, const H& h, const K& kernel) const {
         using T = typename H::Scalar;
-        detail::FieldsBuffer<T, Geometry> fields(geometry);
         const Index h_size = h_channels * geometry.output_pixels();
         T* const dh = h.needs_grad() ? h.gradient_sink().memory_to_add_into() : nullptr;
-        for (Index b = 0; b < h.cols(); ++b) {
-            const T* f = fields.of(dy.data() + b * geometry.image_size());
-            if (kernel.needs_grad())
-                detail::add_kernel_gradient(f, h.value_data() + b * h_size, h_channels, geometry,
-                                            kernel.gradient_sink());
-            if (dh != nullptr) detail::convolve(f, kernel.value_data(), h_channels, geometry, dh + b * h_size, true);
-        }
+        const auto dK = kernel.needs_grad() ? kernel.gradient_sink() : detail::GradientSink<T>::nowhere();
+        detail::for_each_image<T>(
+            h.cols(), geometry, h_channels, dK, [&](Index b, auto& fields, const detail::GradientSink<T>& dK_share) {
+                const T* f = fields.of(dy.data() + b * geometry.image_size());
+                if (dK_share.wanted())
+                    detail::add_kernel_gradient(f, h.value_data() + b * h_size, h_channels, geometry, dK_share);
+                if (dh != nullptr)
+                    detail::convolve(f, kernel.value_data(), h_channels, geometry, dh + b * h_size, true);
+            });
     }
 
     template <class H, class K>

@@ -12,9 +12,12 @@
 // two backward. Every product goes through kernels/gemm.hpp (Eigen's kernels, packing in
 // the per-thread workspace); the im2col matrix lives in scratch.
 
+#include <algorithm>
+
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/kernels/gemm.hpp"
 #include "tapestry/kernels/im2col.hpp"
+#include "tapestry/kernels/parallel.hpp"
 #include "tapestry/kernels/scratch.hpp"
 
 namespace tapestry::detail {
@@ -72,6 +75,38 @@ void add_to_image(const T* d_out, const T* kernel, Index out_channels, const Geo
     }
     gemm_overwrite<false, true>(T(1), d_out, pixels, out_channels, kernel, patch, out_channels, fields);
     col2im_add(fields, g, image);
+}
+
+// Runs per_image(b, fields, kernel_gradient) for every image b of a batch, where
+// `fields` is a FieldsBuffer of the calling thread and `kernel_gradient` where the
+// image's share of dK goes. When the work pays, the images are shared out over threads
+// in contiguous runs; each thread then has its own FieldsBuffer and its own zeroed dK,
+// and these are added into `kernel_gradient` in thread order once every image is done
+// (so a run repeats itself bit for bit; the sum's order differs from one thread's).
+// Whatever else per_image writes must be the image's own (its output, its gradient).
+template <class T, class Geometry, class PerImage>
+void for_each_image(Index images, const Geometry& g, Index out_channels, const GradientSink<T>& kernel_gradient,
+                    const PerImage& per_image) {
+    const Index kernel_size = g.patch_size() * out_channels;
+    const double work = double(images) * double(g.output_pixels()) * double(kernel_size);
+    const int pieces = pieces_for(work, gemm_min_work_per_thread, images);
+    if (pieces == 1) {
+        FieldsBuffer<T, Geometry> fields(g);
+        for (Index b = 0; b < images; ++b) per_image(b, fields, kernel_gradient);
+        return;
+    }
+    ScratchScope scope;
+    T* const partial = kernel_gradient.wanted() ? scope.take<T>(kernel_size * pieces) : nullptr;
+    run_pieces(pieces, [&](int p) {
+        FieldsBuffer<T, Geometry> fields(g);  // in this thread's scratch
+        T* const own = partial != nullptr ? partial + p * kernel_size : nullptr;
+        if (own != nullptr) std::fill_n(own, kernel_size, T(0));
+        const GradientSink<T> sink = own != nullptr ? GradientSink<T>::into_adjoint(own) : GradientSink<T>::nowhere();
+        const auto [first, last] = piece_range(images, pieces, p, 1);
+        for (Index b = first; b < last; ++b) per_image(b, fields, sink);
+    });
+    if (partial != nullptr)
+        for (int p = 0; p < pieces; ++p) kernel_gradient.add(partial + p * kernel_size, g.patch_size(), out_channels);
 }
 
 }  // namespace tapestry::detail

@@ -151,6 +151,16 @@ public:
             gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, adjoint_);
     }
 
+    // `values` (rows x cols, column-major) added into the gradient.
+    void add(const T* values, Index rows, Index cols) const {
+        using Array = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
+        const Eigen::Map<const Array> v(values, rows, cols);
+        if (param_ != nullptr)
+            param_->template accumulate<Eigen::Dynamic, Eigen::Dynamic>(rows, cols, v);
+        else
+            parallel_add(Eigen::Map<Array>(adjoint_, rows, cols), v);
+    }
+
     // The gradient's memory, for a step that adds into part of it (a block, gathered
     // columns): a stale Param's zeros are written first.
     T* memory_to_add_into() const { return param_ != nullptr ? param_->read() : adjoint_; }
