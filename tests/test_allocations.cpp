@@ -243,6 +243,32 @@ TEST_CASE("a step of a small convolutional network allocates nothing after the f
     CHECK(allocations_during(step, 5) == 0);
 }
 
+TEST_CASE("a convolution step on two threads allocates nothing after the first") {
+    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+        WARN("not counted under a sanitizer, which owns malloc");
+        return;
+    }
+    using namespace tapestry;
+    // 64 images: the convolutions share them out, each thread with its own im2col
+    // buffer and its own share of the kernel's gradient.
+    const int before = num_threads();
+    set_num_threads(2);
+    Kernel<float, 16, 4, 3> K(Eigen::MatrixXf::Random(36, 16) * 0.2f);
+    const Eigen::MatrixXf batch = Eigen::MatrixXf::Random(4 * 12 * 12, 64);
+    const auto x = as_images<4, 12, 12>(shared_constant(batch));
+    Tape tape;
+    const auto step = [&] {
+        tape.clear();
+        const auto h = sigmoid(conv2d(x, K));
+        Var<float, 1, 1> loss = mse(conv_transpose2d(h, K).flat(), x.flat());
+        tape.backward(loss);
+    };
+    step();
+    const long allocations = allocations_during(step, 5);
+    set_num_threads(before);
+    CHECK(allocations == 0);
+}
+
 TEST_CASE("a load that runs out of memory at any allocation changes every Param or none") {
     if (!TAPESTRY_COUNTS_ALLOCATIONS) {
         WARN("no fault injection under a sanitizer, which owns malloc");
