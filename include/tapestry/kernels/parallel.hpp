@@ -82,12 +82,14 @@ inline constexpr double elementwise_min_work_per_thread = 1 << 15;
 // write(dst, src) for an elementwise Eigen expression src, cut into ranges of columns
 // (of rows, for a single column), one per thread, when it is large enough to pay. One
 // piece is exactly write(dst, src).
+// `work` is the number of source elements read (the destination's size if not given:
+// more for a reduction along rows or columns).
 template <class Destination, class Source, class Write>
-void write_elementwise(Destination&& dst, const Source& src, const Write& write) {
+void write_elementwise(Destination&& dst, const Source& src, const Write& write, double work = -1) {
     const Index rows = dst.rows(), cols = dst.cols();
     const bool by_columns = cols > 1;
-    const int pieces =
-        pieces_for(double(rows) * double(cols), elementwise_min_work_per_thread, by_columns ? cols : rows / 64);
+    if (work < 0) work = double(rows) * double(cols);
+    const int pieces = pieces_for(work, elementwise_min_work_per_thread, by_columns ? cols : rows / 64);
     if (pieces == 1) {
         write(dst, src);
         return;
@@ -109,16 +111,38 @@ void write_elementwise(Destination&& dst, const Source& src, const Write& write)
 // A replicated reduction would be computed per piece, correctly but at a cost;
 // src reading dst would race.
 
-// dst = src, elementwise, on as many threads as pay.
+// dst = src, elementwise, on as many threads as pay. `work`: as in write_elementwise.
 template <class Destination, class Source>
-void parallel_assign(Destination&& dst, const Source& src) {
-    write_elementwise(dst, src, [](auto&& d, const auto& s) { d = s; });
+void parallel_assign(Destination&& dst, const Source& src, double work = -1) {
+    write_elementwise(
+        dst, src, [](auto&& d, const auto& s) { d = s; }, work);
 }
 
 // dst += src, elementwise, on as many threads as pay.
 template <class Destination, class Source>
 void parallel_add(Destination&& dst, const Source& src) {
     write_elementwise(dst, src, [](auto&& d, const auto& s) { d += s; });
+}
+
+// The sum of all elements of an Eigen array expression, as `sum_of(block)` sums a
+// block of it. A large one is cut into ranges of columns, one per thread, whose sums
+// are added in order: the same bits run after run; one piece is exactly sum_of(src).
+template <class Source, class SumOf>
+typename Source::Scalar parallel_sum(const Source& src, const SumOf& sum_of) {
+    using T = typename Source::Scalar;
+    const Index cols = src.cols();
+    constexpr int most_pieces = 64;
+    const int pieces =
+        std::min(most_pieces, pieces_for(double(src.rows()) * double(cols), elementwise_min_work_per_thread, cols));
+    if (pieces == 1) return sum_of(src);
+    T partial[most_pieces];
+    run_pieces(pieces, [&](int p) {
+        const auto [c0, c1] = piece_range(cols, pieces, p, 1);
+        partial[p] = sum_of(src.middleCols(c0, c1 - c0));
+    });
+    T total = partial[0];
+    for (int p = 1; p < pieces; ++p) total += partial[p];
+    return total;
 }
 
 }  // namespace tapestry::detail

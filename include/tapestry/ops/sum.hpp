@@ -9,6 +9,7 @@
 
 #include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/parallel.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
 
@@ -29,11 +30,12 @@ struct ScaledSum {
             // unrolled accumulators and its tail: several times the code of one loop, for
             // one pass over memory that the transcendentals' cost hides.
             const detail::EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
-            out.data()[0] = scale * values.array().sum();
+            out.data()[0] = scale * detail::parallel_sum(values.array(), [](const auto& a) { return a.sum(); });
         } else {
             // Column by column: a total sum over an expression with a broadcast (which has
             // no linear access) would run scalar code; each column's sum vectorises.
-            out.data()[0] = scale * e.array().colwise().sum().sum();
+            out.data()[0] =
+                scale * detail::parallel_sum(e.array(), [](const auto& a) { return a.colwise().sum().sum(); });
         }
     }
     template <class E>
@@ -57,10 +59,11 @@ struct PartialSum {
     template <class E>
     void forward(const auto& out, const E& e) const {
         Eigen::Map<Line<E>> sums(out.data(), AlongRows ? e.rows() : e.cols());
+        const double work = double(e.rows()) * double(e.cols());  // each thread its own rows, or columns
         if constexpr (AlongRows)
-            sums = e.array().rowwise().sum();
+            detail::parallel_assign(sums, e.array().rowwise().sum(), work);
         else
-            sums = e.array().colwise().sum();
+            detail::parallel_assign(sums, e.array().colwise().sum(), work);
     }
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
