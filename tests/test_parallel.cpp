@@ -282,6 +282,10 @@ TEST_CASE("convolutions on two threads: images shared out, the tied kernel's gra
         tape.backward(value);
         return std::tuple{value.value()(0, 0), Eigen::MatrixXd(x.grad()), Eigen::MatrixXd(K.grad())};
     };
+    // The path under test: the batch is shared out (a change of threshold must not make this a one-thread test).
+    set_num_threads(2);
+    CHECK(detail::pieces_for(64.0 * 10 * 10 * 36 * 16, detail::gemm_min_work_per_thread, 64) ==
+          (threads_supported ? 2 : 1));
     const auto [value_one, dx_one, dK_one] = gradients(1);
     const auto [value_two, dx_two, dK_two] = gradients(2);
     CHECK(value_two == value_one);  // each image's output is computed as on one thread
@@ -299,7 +303,7 @@ TEST_CASE("large reductions on two threads: a sum to rounding, row and column su
     const auto reductions = [&](int threads) {
         set_num_threads(threads);
         InferenceMode plain;
-        Var<double, 1, 1> cheap = sum(square(w + b));  // a broadcast: summed column by column
+        Var<double, 1, 1> cheap = sum(square(w + b));   // a broadcast: summed column by column
         Var<double, 1, 1> costly = sum(log1p(exp(w)));  // evaluated into scratch, then summed
         Var<double, Dynamic, 1> rows = row_sum(w + b);
         Var<double, 1, Dynamic> columns = col_sum(square(w));

@@ -84,6 +84,8 @@ void add_to_image(const T* d_out, const T* kernel, Index out_channels, const Geo
 // and these are added into `kernel_gradient` in thread order once every image is done
 // (so a run repeats itself bit for bit; the sum's order differs from one thread's).
 // Whatever else per_image writes must be the image's own (its output, its gradient).
+// If an image throws, the exception reaches the caller once every thread has stopped;
+// the kernel's gradient is then untouched, but other images' outputs may be written.
 template <class T, class Geometry, class PerImage>
 void for_each_image(Index images, const Geometry& g, Index out_channels, const GradientSink<T>& kernel_gradient,
                     const PerImage& per_image) {
