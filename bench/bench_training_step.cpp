@@ -5,7 +5,9 @@
 // tape occupies for one step as `tape_bytes`; the inference_ratio benchmarks compare
 // the forward passes alone, with no tape.
 
+#include <array>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -81,6 +83,23 @@ double timed_on(Model& model, int thread_count) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Runs the steps in turn, once to warm up, then once each per iteration, always in the
+// given order; the step at `manual` gives the iteration's manual time. Returns the
+// seconds each step took in all.
+template <std::size_t N>
+std::array<double, N> alternate(benchmark::State& state, std::size_t manual,
+                                const std::array<std::function<double()>, N>& steps) {
+    for (const auto& step : steps) step();
+    std::array<double, N> total{};
+    for (auto _ : state) {
+        std::array<double, N> seconds;
+        for (std::size_t i = 0; i < N; ++i) total[i] += seconds[i] = steps[i]();
+        state.SetIterationTime(seconds[manual]);
+    }
+    tapestry::set_num_threads(1);
+    return total;
+}
+
 // Threads: a step on N threads against a step on one, alternated, both tapestry's;
 // `speedup` = one-thread time / N-thread time. The hand-written floor runs on N threads
 // too (Eigen's own parallel GEMM, Eigen::setNbThreads), and `ratio` is tapestry / floor
@@ -91,16 +110,9 @@ void threads(benchmark::State& state) {
     const int n = static_cast<int>(state.range(1));
     Ours ours(data);
     Floor floor(data);
-    timed_on(ours, 1), timed_on(ours, n), timed_on(floor, n);
-    double one = 0, many = 0, floor_many = 0;
-    for (auto _ : state) {
-        const double t1 = timed_on(ours, 1), tn = timed_on(ours, n);
-        floor_many += timed_on(floor, n);
-        one += t1;
-        many += tn;
-        state.SetIterationTime(tn);
-    }
-    tapestry::set_num_threads(1);
+    const auto [one, many, floor_many] = alternate<3>(
+        state, 1,
+        {[&] { return timed_on(ours, 1); }, [&] { return timed_on(ours, n); }, [&] { return timed_on(floor, n); }});
     state.counters["speedup"] = one / many;
     state.counters["ratio"] = many / floor_many;
     state.counters["ms/step"] = 1e3 * many / static_cast<double>(state.iterations());
@@ -117,16 +129,10 @@ void data_parallel(benchmark::State& state) {
     const int n = static_cast<int>(state.range(1));
     bench::ModelBDataParallel<T> replicas(data, n);
     bench::ModelBTapestry<T> kernels(data);  // its tape is this thread's, for its steps
-    timed_on(replicas, n), timed_on(kernels, n), timed_on(kernels, 1);
-    double one = 0, threaded = 0, parallel = 0;
-    for (auto _ : state) {
-        const double tp = timed_on(replicas, n);
-        threaded += timed_on(kernels, n);
-        one += timed_on(kernels, 1);
-        parallel += tp;
-        state.SetIterationTime(tp);
-    }
-    tapestry::set_num_threads(1);
+    const auto [parallel, threaded, one] =
+        alternate<3>(state, 0,
+                     {[&] { return timed_on(replicas, n); }, [&] { return timed_on(kernels, n); },
+                      [&] { return timed_on(kernels, 1); }});
     state.counters["speedup"] = one / parallel;
     state.counters["vs_threaded_kernels"] = threaded / parallel;
     state.counters["ms/step"] = 1e3 * parallel / static_cast<double>(state.iterations());

@@ -59,7 +59,7 @@ public:
     // OpenMP the count set_num_threads or TAPESTRY_NUM_THREADS asked for), each with a
     // thread of its own for as long as this object lives. The model must outlive it.
     explicit DataParallel(Model& model, int replicas = detail::requested_thread_count())
-        : model_(model), model_params_(model.params()), replicas_(check_count(replicas), model) {
+        : model_params_(model.params()), replicas_(check_count(replicas), model) {
         replica_params_.reserve(replicas_.size());
         for (Model& replica : replicas_) replica_params_.push_back(replica.params());
         for (const Params& p : replica_params_) detail::check_same_layout(model_params_, p, "DataParallel");
@@ -112,13 +112,11 @@ public:
 
         for (const Share& share : shares_)
             if (share.failure) std::rethrow_exception(share.failure);
-        // Each element of a gradient sums the replicas in the same order, replica 0
-        // first, however the elements are shared out over threads.
+        // Replica 0 first: each element of a gradient sums the replicas in one order.
         Scalar total = 0;
         for (std::size_t r = 0; r < replicas_.size(); ++r) {
             if (shares_[r].count == 0) continue;
-            for (std::size_t i = 0; i < model_params_.size(); ++i)
-                detail::parallel_add(model_params_[i].grad(), replica_params_[r][i].grad());
+            add_grads(replica_params_[r], model_params_);
             total += shares_[r].loss;
         }
         return total;
@@ -203,7 +201,6 @@ private:
 
     using JobFunction = void (*)(void*, std::size_t, Tape&);
 
-    Model& model_;
     Params model_params_;
     std::vector<Model> replicas_;
     std::vector<Params> replica_params_;

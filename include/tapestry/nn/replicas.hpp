@@ -16,6 +16,7 @@
 
 #include <string>
 
+#include "tapestry/kernels/parallel.hpp"
 #include "tapestry/nn/param_set.hpp"
 
 namespace tapestry::detail {
@@ -38,14 +39,15 @@ namespace tapestry::nn {
 template <class T>
 void copy_values(const ParamSet<T>& from, const ParamSet<T>& to) {
     detail::check_same_layout(from, to, "copy_values");
-    for (std::size_t i = 0; i < from.size(); ++i) to[i].value() = from[i].value();
+    for (std::size_t i = 0; i < from.size(); ++i) detail::parallel_assign(to[i].value(), from[i].value());
 }
 
-// to[i].grad() += from[i].grad() for every Param (same names and shapes, checked first).
+// to[i].grad() += from[i].grad() for every Param (same names and shapes, checked first),
+// on as many threads as pay: each element sums in the same order on any number.
 template <class T>
 void add_grads(const ParamSet<T>& from, const ParamSet<T>& to) {
     detail::check_same_layout(from, to, "add_grads");
-    for (std::size_t i = 0; i < from.size(); ++i) to[i].grad() += from[i].grad();
+    for (std::size_t i = 0; i < from.size(); ++i) detail::parallel_add(to[i].grad(), from[i].grad());
 }
 
 }  // namespace tapestry::nn
