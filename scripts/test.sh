@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 stage() { printf '==== [%2d min] %s\n' $((SECONDS / 60)) "$*"; }
 
-scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev libomp-14-dev valgrind clang-format-16
+scripts/install-deps.sh dataset-fashion-mnist libclang-rt-14-dev libomp-14-dev valgrind clang-format-16 \
+    libopenmpi-dev openmpi-bin
 
 stage "clang-format: every C++ file follows .clang-format (scripts/format.sh applies it)"
 git ls-files '*.hpp' '*.cpp' | xargs clang-format-16 --dry-run --Werror
@@ -52,7 +53,7 @@ sanitized_build=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEB
 dir="build/test-sanitizers"
 stage "clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: build"
 cmake -S . -B "$dir" -G Ninja "${sanitized_build[@]}" -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
-    -DTAPESTRY_BUILD_TESTS=ON -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF \
+    -DTAPESTRY_BUILD_TESTS=ON -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF -DTAPESTRY_MPI_TESTS=OFF \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
 cmake --build "$dir" -j "$jobs"
 stage "clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: test, on two threads"
@@ -70,7 +71,7 @@ TAPESTRY_NUM_THREADS=2 OMP_WAIT_POLICY=passive ASAN_OPTIONS=detect_leaks=1:abort
 dir="build/test-tsan"
 stage "clang++ with ThreadSanitizer: build and run the thread tests"
 cmake -S . -B "$dir" -G Ninja "${sanitized_build[@]}" -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
-    -DTAPESTRY_BUILD_TESTS=ON -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF -DTAPESTRY_OPENMP=OFF \
+    -DTAPESTRY_BUILD_TESTS=ON -DTAPESTRY_BUILD_EXAMPLES=OFF -DTAPESTRY_BUILD_BENCHMARKS=OFF -DTAPESTRY_OPENMP=OFF -DTAPESTRY_MPI_TESTS=OFF \
     "-DCMAKE_CXX_FLAGS=-fsanitize=thread" >/dev/null
 cmake --build "$dir" -j "$jobs" --target test_threads test_anomaly test_memory
 for test in test_threads test_anomaly test_memory; do TSAN_OPTIONS=halt_on_error=1 "$dir/tests/$test"; done

@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "helpers.hpp"
+#include "tied_model.hpp"
 
 using namespace tapestry;
 
@@ -60,23 +61,7 @@ TEST_CASE("two threads training separate models at once match training them one 
     CHECK(Tape::active() == nullptr);  // the threads' tapes never became this thread's
 }
 
-namespace {
-
-// Model A's shape in small: a tied autoencoder with biases.
-struct Tied {
-    Param<double, 4, 6> W{test::random_matrix(4, 6)};
-    Param<double, 4, 1> b1{test::random_matrix(4, 1)};
-    Param<double, 6, 1> b2{test::random_matrix(6, 1)};
-    nn::ParamSet<double> params() { return {{"W", W}, {"b1", b1}, {"b2", b2}}; }
-
-    template <class X>
-    auto loss(const X& x) {  // summed over the examples, so that shares add up
-        auto h = sigmoid(W * x + b1);
-        return sigmoid_cross_entropy(W.transpose() * h + b2, x, Reduction::Sum);
-    }
-};
-
-}  // namespace
+using test::Tied;
 
 TEST_CASE("one model trained on several threads through replicas matches one thread") {
     constexpr int threads = 3, steps = 20;

@@ -46,14 +46,26 @@ public:
         std::shuffle(order_.begin(), order_.end(), rng);
     }
 
+    // The examples in batch i: the batch size, but for a smaller last batch.
+    Index count(Index i) const {
+        check_batch(i);
+        return std::min(batch_size_, examples_.cols() - i * batch_size_);
+    }
+
     // Batch i of the current epoch, copied into `out` (its buffers are reused).
-    void get(Index i, Batch<T>& out) const {
-        if (i < 0 || i >= size())
-            throw value_error("Batches: batch " + std::to_string(i) + " of " + std::to_string(size()));
-        const Index begin = i * batch_size_, count = std::min(batch_size_, examples_.cols() - begin);
-        out.x.resize(examples_.rows(), count);
+    void get(Index i, Batch<T>& out) const { get(i, out, 0, count(i)); }
+
+    // Examples [first, first + n) of batch i, the share of it that one process of a
+    // distributed job trains on (mpi::DataParallel::share): only those are copied.
+    void get(Index i, Batch<T>& out, Index first, Index n) const {
+        const Index in_batch = count(i);
+        if (first < 0 || n < 0 || first + n > in_batch)
+            throw index_error("Batches: examples [" + std::to_string(first) + ", " + std::to_string(first + n) +
+                              ") of batch " + std::to_string(i) + ", which holds " + std::to_string(in_batch));
+        const Index begin = i * batch_size_ + first;
+        out.x.resize(examples_.rows(), n);
         out.labels.clear();
-        for (Index j = 0; j < count; ++j) {
+        for (Index j = 0; j < n; ++j) {
             const Index source = order_[static_cast<std::size_t>(begin + j)];
             out.x.col(j) = examples_.col(source);
             if (labels_ != nullptr) out.labels.push_back((*labels_)[static_cast<std::size_t>(source)]);
@@ -72,6 +84,11 @@ private:
             throw shape_error("Batches: " + std::to_string(labels->size()) + " labels for " +
                               std::to_string(examples.cols()) + " examples");
         start_epoch(0);
+    }
+
+    void check_batch(Index i) const {
+        if (i < 0 || i >= size())
+            throw value_error("Batches: batch " + std::to_string(i) + " of " + std::to_string(size()));
     }
 
     const Matrix& examples_;

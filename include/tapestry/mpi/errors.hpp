@@ -1,0 +1,42 @@
+#pragma once
+// What the MPI layer throws, and the check every MPI call goes through. The Session
+// makes MPI report errors to us (MPI_ERRORS_RETURN) instead of killing the job, so
+// that a failed call says which call and why.
+
+#include <mpi.h>
+
+#include <string>
+
+#include "tapestry/core/errors.hpp"
+
+namespace tapestry {
+
+// An MPI call that failed, or a step that failed on one of the ranks: the message names
+// the rank and what happened there. Every rank throws it, so the ranks stay in step.
+struct distributed_error : error {
+    using error::error;
+};
+
+}  // namespace tapestry
+
+namespace tapestry::mpi::detail {
+
+inline void check(int code, const char* call) {
+    if (code == MPI_SUCCESS) [[likely]]
+        return;
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) length = 0;
+    throw distributed_error(std::string(call) + " failed: " + std::string(text, static_cast<std::size_t>(length)));
+}
+
+template <class T>
+MPI_Datatype datatype_of() {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "MPI: float or double Params only");
+    return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
+}
+
+// MPI counts are ints: a longer array goes in pieces of at most this many elements.
+inline constexpr Index max_elements_per_call = Index{1} << 30;
+
+}  // namespace tapestry::mpi::detail
