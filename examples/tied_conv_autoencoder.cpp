@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
             .flat();
     };
     // filters.png: the first layer's 32 kernels, 5x5 each.
+    examples::LocalJob job;
     return examples::train_autoencoder(
-        options, params, logits_of, [&] { return Eigen::MatrixXf(K1.value().transpose()); }, 5);
+        options, job, params, logits_of, [&] { return Eigen::MatrixXf(K1.value().transpose()); }, 5);
 }

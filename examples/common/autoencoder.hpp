@@ -17,21 +17,23 @@
 #include <tapestry/tapestry.hpp>
 
 #include "images.hpp"
+#include "job.hpp"
 #include "run.hpp"
 
 namespace examples {
 
 // Trains `logits_of(x)` (an autoencoder's output logits for the 784 x B batch x) with
-// sigmoid cross-entropy against x. `filters` gives the matrix whose rows are drawn in
-// filters.png, each as a filter_side x filter_side square. Returns the process exit code.
-template <class LogitsOf, class Filters>
-int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& params, LogitsOf logits_of,
+// sigmoid cross-entropy against x, in `job` (this process, or every rank of an MPI job,
+// job.hpp). `filters` gives the matrix whose rows are drawn in filters.png, each as a
+// filter_side x filter_side square. Returns the process exit code.
+template <class Job, class LogitsOf, class Filters>
+int train_autoencoder(const RunOptions& o, Job& job, const tapestry::nn::ParamSet<float>& params, LogitsOf logits_of,
                       Filters filters, int filter_side = 28) {
     using namespace tapestry;
-    const std::optional<FashionMnist> loaded = load_data(o);
+    const std::optional<FashionMnist> loaded = load_data(o, !job.is_root());
     if (!loaded) return 2;
     const FashionMnist& data = *loaded;
-    std::filesystem::create_directories(o.out);
+    if (job.is_root()) std::filesystem::create_directories(o.out);
 
     nn::OptimizerOptions solver;
     solver.lr = nn::lr::fixed(o.lr);
@@ -39,41 +41,53 @@ int train_autoencoder(const RunOptions& o, const tapestry::nn::ParamSet<float>& 
     nn::Sgd<float> sgd(params, solver, {.momentum = o.momentum});
 
     data::Batches<float> batches(data.train_images, o.batch, o.seed);
-    const std::optional<int> start = first_epoch(o, sgd, batches.size());
+    const std::optional<int> start = first_epoch(o, sgd, batches.size(), job);
     if (!start) return 2;
 
-    // Caffe's SigmoidCrossEntropyLoss: summed over pixels, averaged over the images.
+    // Caffe's SigmoidCrossEntropyLoss: summed over pixels, averaged over the images of
+    // the whole batch (of which x may be this process's share).
     auto batch_loss = [&](const auto& x, Index images) {
         return sigmoid_cross_entropy(logits_of(x), x, Reduction::Sum) * (1.0f / static_cast<float>(images));
     };
+    // Over this process's share of the test set, in chunks of 1000, summed over the job.
     auto test_loss = [&] {
         InferenceMode no_recording;
+        const Share share = job.share(data.test_images.cols());
         double total = 0;
-        for (Index begin = 0; begin < data.test_images.cols(); begin += 1000) {
-            const Index n = std::min<Index>(1000, data.test_images.cols() - begin);
+        for (Index begin = share.first; begin < share.first + share.count; begin += 1000) {
+            const Index n = std::min<Index>(1000, share.first + share.count - begin);
             auto x = constant(data.test_images.middleCols(begin, n));
             total += static_cast<double>(sigmoid_cross_entropy(logits_of(x), x, Reduction::Sum).value()(0, 0));
         }
-        return total / static_cast<double>(data.test_images.cols());
+        return job.sum(total) / static_cast<double>(data.test_images.cols());
     };
 
     const std::string csv_path = o.out + "/loss.csv";
-    std::ofstream csv(csv_path, *start == 0 ? std::ios::trunc : std::ios::app);
-    if (*start == 0) csv << "epoch,train_loss,test_loss\n";
+    std::ofstream csv;
+    if (job.is_root()) {
+        csv.open(csv_path, *start == 0 ? std::ios::trunc : std::ios::app);
+        csv.precision(9);  // a float's digits: runs compared from their files lose nothing
+        if (*start == 0) csv << "epoch,train_loss,test_loss\n";
+    }
 
     Tape tape;
     for (int epoch = *start; epoch < o.epochs; ++epoch) {
         const auto began = std::chrono::steady_clock::now();
-        const double train = train_epoch(tape, sgd, batches, epoch, o.epochs, [&](const data::Batch<float>& batch) {
-            return batch_loss(constant(batch.x), batch.x.cols());
-        });
+        const double train = train_epoch(
+            job, tape, sgd, batches, epoch, o.epochs,
+            [&](const data::Batch<float>& batch, Index images) { return batch_loss(constant(batch.x), images); });
         const double step_ms = examples::ms_per_step(began, batches.size());
         const double test = test_loss();
-        std::printf("epoch %d: train loss %.4f, test loss %.4f, %.2f ms per step\n", epoch + 1, train, test, step_ms);
-        std::fflush(stdout);
-        csv << epoch + 1 << ',' << train << ',' << test << '\n' << std::flush;
-        io::save_checkpoint(o.out + "/checkpoint.safetensors", sgd);
+        job.check_in_sync();  // every rank took the same steps
+        if (job.is_root()) {
+            std::printf("epoch %d: train loss %.4f, test loss %.4f, %.2f ms per step\n", epoch + 1, train, test,
+                        step_ms);
+            std::fflush(stdout);
+            csv << epoch + 1 << ',' << train << ',' << test << '\n' << std::flush;
+        }
+        job.save(o.out + "/checkpoint.safetensors", sgd);
     }
+    if (!job.is_root()) return 0;
 
     // Ten test images above their reconstructions, and the first layer's filters.
     {

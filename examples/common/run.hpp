@@ -14,6 +14,7 @@
 #include <tapestry/tapestry.hpp>
 
 #include "fashion_mnist.hpp"
+#include "job.hpp"
 #include "progress.hpp"
 
 namespace examples {
@@ -29,6 +30,7 @@ struct RunOptions {
     double weight_decay = 5e-4;
     unsigned seed = 1;
     long limit = 0;
+    bool distributed = false;
 };
 
 // Adds the flags every example takes; CLI11 checks their ranges when it parses.
@@ -54,11 +56,17 @@ inline void add_common_flags(CLI::App& app, RunOptions& o) {
         ->check(CLI::Range(1, 4096));
 }
 
+// Adds --distributed, for the examples that can train on the ranks of an MPI job.
+inline void add_distributed_flag(CLI::App& app, RunOptions& o) {
+    app.add_flag("--distributed", o.distributed,
+                 "train on every rank of an MPI job, each on its share of every batch (start with mpirun -np N)");
+}
+
 // Fashion-MNIST from o.data, or nothing after saying why on stderr. Says how many
-// threads the run uses, since its times depend on it.
-inline std::optional<FashionMnist> load_data(const RunOptions& o) {
+// threads the run uses (unless `quiet`), since its times depend on it.
+inline std::optional<FashionMnist> load_data(const RunOptions& o, bool quiet = false) {
     try {
-        std::printf("threads: %d\n", tapestry::num_threads());
+        if (!quiet) std::printf("threads: %d\n", tapestry::num_threads());
         return load_fashion_mnist(o.data, o.limit);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
@@ -68,17 +76,19 @@ inline std::optional<FashionMnist> load_data(const RunOptions& o) {
 
 // The epoch to start from: 0, or where the --resume checkpoint left off (checkpoints
 // are written at the end of an epoch). Nothing after saying why on stderr.
-inline std::optional<int> first_epoch(const RunOptions& o, tapestry::nn::Optimizer<float>& optimizer,
-                                      tapestry::Index batches_per_epoch) {
+template <class Job = LocalJob>
+std::optional<int> first_epoch(const RunOptions& o, tapestry::nn::Optimizer<float>& optimizer,
+                               tapestry::Index batches_per_epoch, const Job& job = {}) {
     if (o.resume.empty()) return 0;
     try {
-        tapestry::io::load_checkpoint(o.resume, optimizer);
+        job.load(o.resume, optimizer);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: cannot resume: %s\n", e.what());
         return std::nullopt;
     }
     const int epoch = static_cast<int>(optimizer.iteration() / batches_per_epoch);
-    std::printf("resumed from %s at epoch %d (iteration %ld)\n", o.resume.c_str(), epoch, optimizer.iteration());
+    if (job.is_root())
+        std::printf("resumed from %s at epoch %d (iteration %ld)\n", o.resume.c_str(), epoch, optimizer.iteration());
     return epoch;
 }
 
@@ -88,11 +98,12 @@ inline double ms_per_step(std::chrono::steady_clock::time_point began, long step
            static_cast<double>(steps);
 }
 
-// One epoch of training over `batches` (shuffled for `epoch`) with a progress bar:
-// for each batch, the 1x1 loss that loss_of(batch) builds, backward, one optimizer
-// step. Returns the mean batch loss.
-template <class LossOf>
-double train_epoch(tapestry::Tape& tape, tapestry::nn::Optimizer<float>& optimizer,
+// One epoch of training over `batches` (shuffled for `epoch`), with a progress bar on
+// the root: for each batch, this process's share of it, the 1x1 loss that
+// loss_of(share, examples in the whole batch) builds, backward, one optimizer step.
+// Returns the mean batch loss.
+template <class Job, class LossOf>
+double train_epoch(Job& job, tapestry::Tape& tape, tapestry::nn::Optimizer<float>& optimizer,
                    tapestry::data::Batches<float>& batches, int epoch, int epochs, LossOf loss_of) {
     using namespace tapestry;
     batches.start_epoch(epoch);
@@ -101,17 +112,26 @@ double train_epoch(tapestry::Tape& tape, tapestry::nn::Optimizer<float>& optimiz
     double loss_sum = 0;
     long seen = 0;
     for (Index i = 0; i < batches.size(); ++i) {
-        batches.get(i, batch);
+        const Index examples = batches.count(i);
+        const Share share = job.share(examples);
+        batches.get(i, batch, share.first, share.count);
         tape.clear();
-        Var<float, 1, 1> loss = loss_of(batch);
-        tape.backward(loss);
+        loss_sum += job.backward(tape, share, [&] { return loss_of(batch, examples); });
         optimizer.step();
-        loss_sum += static_cast<double>(loss.value()(0, 0));
-        seen += batch.x.cols();
-        progress.update(i + 1, loss_sum / static_cast<double>(i + 1), seen);
+        seen += examples;
+        if (job.is_root()) progress.update(i + 1, loss_sum / static_cast<double>(i + 1), seen);
     }
     tape.clear();
     return loss_sum / static_cast<double>(batches.size());
+}
+
+// The same in this process alone, with loss_of(batch).
+template <class LossOf>
+double train_epoch(tapestry::Tape& tape, tapestry::nn::Optimizer<float>& optimizer,
+                   tapestry::data::Batches<float>& batches, int epoch, int epochs, LossOf loss_of) {
+    LocalJob job;
+    return train_epoch(job, tape, optimizer, batches, epoch, epochs,
+                       [&](const tapestry::data::Batch<float>& batch, tapestry::Index) { return loss_of(batch); });
 }
 
 }  // namespace examples
