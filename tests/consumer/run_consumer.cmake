@@ -2,7 +2,7 @@
 # `cmake --install` installs the consumer alone, not tapestry's files) and through
 # find_package after installing tapestry with the README's one-line install on a
 # machine without the test dependencies, with and without the io component.
-# Called by CTest with SOURCE_DIR, WORK_DIR, COMPILER and GENERATOR.
+# Called by CTest with SOURCE_DIR, WORK_DIR, COMPILER, GENERATOR and WITH_MPI (MPI found).
 
 include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/RunChecked.cmake)
 
@@ -32,6 +32,13 @@ run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package" ${common} -DCMAKE
     "-DTAPESTRY_COMPONENTS=io" -DEXPECT_THREADS=1)
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/package")
 run("${WORK_DIR}/package/consumer")
+# With MPI: the mpi component (the program runs as MPI's singleton, without mpirun).
+if(WITH_MPI)
+    run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package-mpi" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
+        "-DTAPESTRY_COMPONENTS=io;mpi")
+    run(${CMAKE_COMMAND} --build "${WORK_DIR}/package-mpi")
+    run("${WORK_DIR}/package-mpi/consumer")
+endif()
 # A consumer without OpenMP still finds the package (built with it), and runs on one thread.
 run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/package-one-thread" ${common}
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON -DEXPECT_THREADS=0)
@@ -49,9 +56,13 @@ endfunction()
 expect_failure("an unknown component" "nonsense" -S "${consumer}" -B "${WORK_DIR}/unknown" ${common}
                -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix "-DTAPESTRY_COMPONENTS=nonsense")
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/library-without-io" ${common} ${no_test_dependencies}
-    -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix-without-io)
+    -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON
+    -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix-without-io)
 run(${CMAKE_COMMAND} --install "${WORK_DIR}/library-without-io")
 expect_failure("io from an install without it" "component io.*nlohmann_json" -S "${consumer}"
                -B "${WORK_DIR}/package-without-io" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix-without-io
                "-DTAPESTRY_COMPONENTS=io")
-message(STATUS "the consumer builds and runs through add_subdirectory and through find_package [COMPONENTS io]")
+expect_failure("mpi from an install without it" "component mpi.*installed without it" -S "${consumer}"
+               -B "${WORK_DIR}/package-without-mpi" ${common} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix-without-io
+               "-DTAPESTRY_COMPONENTS=mpi")
+message(STATUS "the consumer builds and runs through add_subdirectory and through find_package [COMPONENTS io mpi]")

@@ -51,6 +51,8 @@ public:
         MPI_Comm_size(MPI_COMM_WORLD, &size_);
         if (std::getenv("TAPESTRY_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr)
             set_num_threads(threads_per_rank());
+        else
+            warn_if_threads_share_cores();
     }
 
     // MPI_Finalize, or MPI_Abort while an exception unwinds through here: finalizing
@@ -94,6 +96,18 @@ private:
         if (const int bound = omp_get_num_procs(); bound < cores) return std::max(1, bound);
 #endif
         return std::max(1, cores / ranks_here);
+    }
+
+    // Threads asked for than mpirun let this rank use would take turns on its cores
+    // (and OpenMP's waiting threads spin): several times slower, and silent otherwise.
+    void warn_if_threads_share_cores() const {
+#if defined(_OPENMP)
+        if (const int cores = omp_get_num_procs(); num_threads() > cores)
+            std::fprintf(stderr,
+                         "tapestry: rank %d of %d: %d threads asked for, but this rank may run on %d core%s only: "
+                         "start mpirun with --bind-to none, or with --map-by slot:PE=%d\n",
+                         rank_, size_, num_threads(), cores, cores == 1 ? "" : "s", num_threads());
+#endif
     }
 
     int rank_ = 0;
