@@ -227,6 +227,13 @@ BENCHMARK_TEMPLATE(data_parallel, double)->Name("ModelB/f64/data_parallel")->App
 extern "C" char* openblas_get_corename();
 extern "C" void openblas_set_num_threads(int);
 #endif
+#ifdef TAPESTRY_BENCH_BLIS
+// BLIS's own API (blis.h, whose arch_t is an enum): the sub-configuration it chose for
+// this CPU ("generic" for one it does not know), and its thread count.
+extern "C" int bli_arch_query_id();
+extern "C" const char* bli_arch_string(int);
+extern "C" void bli_thread_set_num_threads(long);
+#endif
 
 int main(int argc, char** argv) {
     tapestry::set_num_threads(1);  // all but the threads benchmarks: one thread, as the floors and peers
@@ -234,6 +241,9 @@ int main(int argc, char** argv) {
 #ifdef TAPESTRY_BENCH_OPENBLAS
     openblas_set_num_threads(1);  // every benchmark here runs on one thread
     benchmark::AddCustomContext("products", std::string("OpenBLAS, core ") + openblas_get_corename());
+#elif defined(TAPESTRY_BENCH_BLIS)
+    bli_thread_set_num_threads(1);
+    benchmark::AddCustomContext("products", std::string("BLIS, core ") + bli_arch_string(bli_arch_query_id()));
 #elif defined(EIGEN_USE_BLAS)
     benchmark::AddCustomContext("products", "a BLAS");
 #else

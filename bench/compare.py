@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """Runs the training-step benchmarks of tapestry, hand-written Eigen and PyTorch; prints one table.
 
-Builds bench_training_step twice (Release, -march=native): with Eigen's own products and
-with Eigen's products routed to OpenBLAS (TAPESTRY_BLAS=OpenBLAS). Each build times
-tapestry and its hand-written twin alternately in one run (the `ratio` benchmarks).
+Builds bench_training_step three times (Release, -march=native): with Eigen's own
+products, and with Eigen's products routed to OpenBLAS (TAPESTRY_BLAS=OpenBLAS) and to
+BLIS (TAPESTRY_BLAS=FLAME). Each build times tapestry and its hand-written twin
+alternately in one run (the `ratio` benchmarks). Every table names the kernels its run
+used: Eigen's SIMD, OpenBLAS's core, BLIS's sub-configuration.
 PyTorch (bench/torch/training_step.py, one thread) runs twice: with OPENBLAS_CORETYPE as
 this machine exports it and with it unset (OpenBLAS then picks the kernels for this CPU);
 its better time per cell is the one compared. The OpenBLAS runs of tapestry use the
 unset variable too. Every run's OpenBLAS core is printed.
 
 Usage: bench/compare.py [--min-time 0.5] [--skip-build] [--json out.json] [--plot out.png]
-Needs cmake, g++, Google Benchmark, OpenBLAS (libopenblas-dev), python3-torch, and
+Needs cmake, g++, Google Benchmark, OpenBLAS (libopenblas-dev), BLIS (libblis-dev), python3-torch, and
 python3-matplotlib for --plot. Run with /usr/bin/python3 (Debian's torch).
 """
 import argparse
@@ -20,7 +22,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILDS = {"eigen": [], "openblas": ["-DTAPESTRY_BLAS=OpenBLAS"]}
+BUILDS = {"eigen": [], "openblas": ["-DTAPESTRY_BLAS=OpenBLAS"], "blis": ["-DTAPESTRY_BLAS=FLAME"]}
+BACKEND_NAMES = {"eigen": "Eigen's own products", "openblas": "OpenBLAS", "blis": "BLIS"}
 CELLS = [(model, dtype, batch) for model in "AB" for dtype in ("f32", "f64") for batch in (1, 64, 256)]
 
 
@@ -49,7 +52,8 @@ def run_tapestry(binary, min_time):
     for b in report["benchmarks"]:
         model, dtype, _, batch = b["name"].split("/")[:4]
         cells[(model[-1], dtype, int(batch))] = (b["ms/step"], b["hand_ms/step"])
-    return cells, report["context"].get("products", "?")
+    context = report["context"]
+    return cells, f"{context.get('products', '?')} (Eigen SIMD: {context.get('simd', '?')})"
 
 
 def run_torch(min_time, keep_coretype):
@@ -67,7 +71,8 @@ def plot(results, path):
 
     figure, axes = plt.subplots(1, 4, figsize=(16, 4.2))
     series = [("tapestry", "eigen", 0, "C0", "-"), ("hand-written Eigen", "eigen", 1, "C1", "--"),
-              ("tapestry + OpenBLAS", "openblas", 0, "C2", "-"), ("hand-written + OpenBLAS", "openblas", 1, "C3", "--")]
+              ("tapestry + OpenBLAS", "openblas", 0, "C2", "-"), ("hand-written + OpenBLAS", "openblas", 1, "C3", "--"),
+              ("tapestry + BLIS", "blis", 0, "C5", "-"), ("hand-written + BLIS", "blis", 1, "C6", "--")]
     for ax, (model, dtype) in zip(axes, [("A", "f32"), ("A", "f64"), ("B", "f32"), ("B", "f64")]):
         batches = [1, 64, 256]
         for label, backend, column, color, style in series:
@@ -90,7 +95,7 @@ def plot(results, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark (Google Benchmark's)")
-    parser.add_argument("--skip-build", action="store_true", help="use build/bench-eigen and build/bench-openblas as they are")
+    parser.add_argument("--skip-build", action="store_true", help="use build/bench-{eigen,openblas,blis} as they are")
     parser.add_argument("--json", help="also write the measurements here")
     parser.add_argument("--plot", help="also draw ms/step against batch size into this PNG")
     args = parser.parse_args()
@@ -106,31 +111,27 @@ def main():
     torch_native, native_core, _ = run_torch(args.min_time, keep_coretype=False)
     results["torch"] = {cell: min(torch_pinned[cell], torch_native[cell]) for cell in CELLS}
 
-    print(f"tapestry, Eigen products: {products['eigen']}")
-    print(f"tapestry, BLAS products: {products['openblas']}  (OPENBLAS_CORETYPE unset)")
     print(f"PyTorch {torch_version}: OpenBLAS core {pinned_core} (OPENBLAS_CORETYPE="
           f"{os.environ.get('OPENBLAS_CORETYPE', '')}) and {native_core} (unset); the better time is compared")
-    print()
-    print("| model | dtype | B | hand Eigen ms | tapestry ms | ratio | hand+OpenBLAS ms | tapestry+OpenBLAS ms | ratio "
-          f"| PyTorch ms ({pinned_core} / {native_core}) | tapestry / PyTorch | tapestry+OpenBLAS / PyTorch |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-    for cell in CELLS:
-        ours, hand = results["eigen"][cell]
-        ours_blas, hand_blas = results["openblas"][cell]
-        torch_ms = results["torch"][cell]
-        model, dtype, batch = cell
-        print(f"| {model} | {dtype} | {batch} | {hand:.3f} | {ours:.3f} | {ours / hand:.3f} | {hand_blas:.3f} "
-              f"| {ours_blas:.3f} | {ours_blas / hand_blas:.3f} | {torch_pinned[cell]:.3f} / {torch_native[cell]:.3f} "
-              f"| {ours / torch_ms:.2f} | {ours_blas / torch_ms:.2f} |")
+    for backend in BUILDS:
+        print(f"\n{BACKEND_NAMES[backend]}: {products[backend]}"
+              + (", OPENBLAS_CORETYPE unset" if backend == "openblas" else "") + "\n")
+        print(f"| model | dtype | B | hand-written ms | tapestry ms | tapestry / hand | PyTorch ms ({pinned_core} / "
+              f"{native_core}) | tapestry / PyTorch |")
+        print("|---|---|--:|--:|--:|--:|--:|--:|")
+        for cell in CELLS:
+            ours, hand = results[backend][cell]
+            model, dtype, batch = cell
+            print(f"| {model} | {dtype} | {batch} | {hand:.3f} | {ours:.3f} | {ours / hand:.3f} "
+                  f"| {torch_pinned[cell]:.3f} / {torch_native[cell]:.3f} | {ours / results['torch'][cell]:.2f} |")
 
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"products": products, "torch_cores": [pinned_core, native_core],
                        "cells": [{"model": m, "dtype": d, "batch": b,
-                                  "tapestry_ms": results["eigen"][(m, d, b)][0],
-                                  "hand_ms": results["eigen"][(m, d, b)][1],
-                                  "tapestry_openblas_ms": results["openblas"][(m, d, b)][0],
-                                  "hand_openblas_ms": results["openblas"][(m, d, b)][1],
+                                  **{f"{key}_ms": results[backend][(m, d, b)][column]
+                                     for backend in BUILDS
+                                     for key, column in ((f"tapestry_{backend}", 0), (f"hand_{backend}", 1))},
                                   "torch_pinned_ms": torch_pinned[(m, d, b)],
                                   "torch_native_ms": torch_native[(m, d, b)]} for m, d, b in CELLS]}, f, indent=1)
     if args.plot:

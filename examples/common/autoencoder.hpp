@@ -78,7 +78,7 @@ int train_autoencoder(const RunOptions& o, Job& job, const tapestry::nn::ParamSe
             [&](const data::Batch<float>& batch, Index images) { return batch_loss(constant(batch.x), images); });
         const double step_ms = examples::ms_per_step(began, batches.size());
         const double test = test_loss();
-        job.check_in_sync();  // every rank took the same steps
+        job.check_in_sync(sgd);  // every rank took the same steps
         if (job.is_root()) {
             std::printf("epoch %d: train loss %.4f, test loss %.4f, %.2f ms per step\n", epoch + 1, train, test,
                         step_ms);

@@ -42,7 +42,7 @@ public:
     void load(const std::string& path, tapestry::nn::Optimizer<float>& optimizer) const {
         tapestry::io::load_checkpoint(path, optimizer);
     }
-    void check_in_sync() const {}
+    void check_in_sync(const tapestry::nn::Optimizer<float>&) const {}
 };
 
 #if TAPESTRY_EXAMPLES_WITH_MPI
@@ -69,7 +69,7 @@ public:
     void load(const std::string& path, tapestry::nn::Optimizer<float>& optimizer) const {
         tapestry::mpi::load_checkpoint(session_, path, optimizer);
     }
-    void check_in_sync() const { parallel_.check_in_sync(); }
+    void check_in_sync(const tapestry::nn::Optimizer<float>& optimizer) const { parallel_.check_in_sync(optimizer); }
 
 private:
     const tapestry::mpi::Session& session_;

@@ -41,11 +41,21 @@ bool same_bits(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a.a
 TEST_CASE("the shares of a batch cover it once, in rank order, within one example of each other") {
     Tied model;
     mpi::DataParallel<double> parallel(*session, model.params());
-    REQUIRE(parallel.ranks() == 2);
-    CHECK(parallel.share(7).first == (parallel.rank() == 0 ? 0 : 3));
-    CHECK(parallel.share(7).count == (parallel.rank() == 0 ? 3 : 4));
-    CHECK(parallel.share(1).count == (parallel.rank() == 0 ? 0 : 1));
-    CHECK(parallel.share(0).count == 0);
+    for (const Index batch : {0, 1, 2, 7, 100}) {
+        const mpi::Share mine = parallel.share(batch);
+        std::vector<long> all(2 * static_cast<std::size_t>(parallel.ranks()));
+        const long pair[2] = {long(mine.first), long(mine.count)};
+        MPI_Allgather(pair, 2, MPI_LONG, all.data(), 2, MPI_LONG, session->communicator());
+        long next = 0, smallest = batch, largest = 0;
+        for (int r = 0; r < parallel.ranks(); ++r) {
+            CHECK(all[2 * std::size_t(r)] == next);  // contiguous, in rank order
+            next += all[2 * std::size_t(r) + 1];
+            smallest = std::min(smallest, all[2 * std::size_t(r) + 1]);
+            largest = std::max(largest, all[2 * std::size_t(r) + 1]);
+        }
+        CHECK(next == batch);
+        CHECK(largest - smallest <= 1);
+    }
     CHECK_THROWS_AS(parallel.share(-1), value_error);
 }
 
@@ -147,7 +157,7 @@ TEST_CASE("a batch smaller than the job: a rank with no examples still takes par
         return model.loss(constant(batch.middleCols(share.first, share.count))) / 1.0;
     });
     CHECK(calls == share.count);
-    CHECK(share.count == (parallel.rank() == 0 ? 0 : 1));
+    CHECK(share.count == (parallel.rank() == parallel.ranks() - 1 ? 1 : 0));
     CHECK(model.W.grad().isApprox(single.W.grad(), 1e-13));
 }
 
@@ -164,7 +174,8 @@ TEST_CASE("a share that throws on one rank throws on every rank, naming it, and 
         return good();
     };
     CHECK_THROWS_MATCHES(parallel.backward(tape, share, failing), distributed_error,
-                         test::MessageContains("rank 1 of 2 failed in its share of the batch: label 12 out of range"));
+                         test::MessageContains("rank 1 of " + std::to_string(parallel.ranks()) +
+                                               " failed in its share of the batch: label 12 out of range"));
     CHECK(model.W.grad().isZero(0));  // zeroed on every rank: in step
     tape.clear();
     parallel.backward(tape, share, good);
@@ -172,12 +183,80 @@ TEST_CASE("a share that throws on one rank throws on every rank, naming it, and 
     parallel.check_in_sync();
 }
 
+TEST_CASE("a share that fails in the middle of an accumulation leaves the held gradient, on any root") {
+    const Eigen::MatrixXd batch = (test::random_matrix(6, 12).array() + 1) / 2;
+    for (int root = 0; root < session->size(); ++root) {
+        Tied single;
+        Tied model = single;
+        const nn::OptimizerOptions options{.lr = nn::lr::fixed(0.05), .accumulate = 2};
+        nn::Sgd<double> sgd_single(single.params(), options, {.momentum = 0.9});
+        nn::Sgd<double> sgd(model.params(), options, {.momentum = 0.9});
+        mpi::DataParallel<double> parallel(*session, model.params(), {.root = root});
+        Tape tape;
+        for (int step = 0; step < 4; ++step) {
+            const Eigen::MatrixXd part = batch.middleCols(step * 3, 3);
+            whole_batch_backward(single, part);
+            sgd_single.step();
+            const mpi::Share share = parallel.share(part.cols());
+            const auto loss = [&] {
+                return model.loss(constant(part.middleCols(share.first, share.count))) / double(part.cols());
+            };
+            if (step % 2 == 1) {  // the second batch of each update fails once on the root, then is retried
+                tape.clear();
+                const auto failing = [&]() -> Var<double, 1, 1> {
+                    if (parallel.rank() == root) throw value_error("no batch today");
+                    return loss();
+                };
+                CHECK_THROWS_MATCHES(parallel.backward(tape, share, failing), distributed_error,
+                                     test::MessageContains("rank " + std::to_string(root) + " of"));
+            }
+            tape.clear();
+            parallel.backward(tape, share, loss);
+            sgd.step();
+        }
+        CHECK(model.W.value().isApprox(single.W.value(), 1e-12));
+        CHECK(model.b2.value().isApprox(single.b2.value(), 1e-12));
+        parallel.check_in_sync(sgd);
+    }
+}
+
+TEST_CASE("long buckets go in several messages") {
+    const Eigen::MatrixXd batch = (test::random_matrix(6, 5).array() + 1) / 2;
+    Tied single;
+    Tied model = single;
+    whole_batch_backward(single, batch);
+    for (std::size_t bucket_bytes : {std::size_t{8}, std::size_t{1} << 20}) {
+        model.params().zero_grad();
+        mpi::DataParallel<double> parallel(*session, model.params(),
+                                           {.bucket_bytes = bucket_bytes, .max_elements_per_message = 5});
+        const mpi::Share share = parallel.share(batch.cols());
+        Tape tape;
+        parallel.backward(tape, share, [&] {
+            return model.loss(constant(batch.middleCols(share.first, share.count))) / double(batch.cols());
+        });
+        CHECK(model.W.grad().isApprox(single.W.grad(), 1e-13));
+        CHECK(model.b1.grad().isApprox(single.b1.grad(), 1e-13));
+        CHECK(model.b2.grad().isApprox(single.b2.grad(), 1e-13));
+    }
+}
+
 TEST_CASE("weights that differ between ranks are caught, on every rank") {
     Tied model;
     mpi::DataParallel<double> parallel(*session, model.params());
+    nn::Sgd<double> sgd(model.params(), {.lr = nn::lr::fixed(0.01)}, {.momentum = 0.9});
+    parallel.check_in_sync(sgd);
     if (parallel.rank() == 1) model.b2.value()(3, 0) = std::nextafter(model.b2.value()(3, 0), 10.0);
     CHECK_THROWS_MATCHES(parallel.check_in_sync(), distributed_error,
                          test::MessageContains("the weights of rank(s) 1 differ from rank 0's"));
+    mpi::broadcast_state(*session, sgd);  // the root's, everywhere: in step again
+    parallel.check_in_sync(sgd);
+    if (parallel.rank() == 1) const_cast<double*>(sgd.state(1)[0].data())[0] = 1;  // momentum only
+    CHECK_NOTHROW(parallel.check_in_sync());
+    CHECK_THROWS_MATCHES(parallel.check_in_sync(sgd), distributed_error,
+                         test::MessageContains("the weights or optimizer states of rank(s) 1 differ"));
+    Tied other;
+    nn::Sgd<double> stepping_other(other.params(), {.lr = nn::lr::fixed(0.01)});
+    CHECK_THROWS_WITH(parallel.check_in_sync(stepping_other), Catch::Contains("other Params"));
 }
 
 TEST_CASE("a checkpoint is written by the root and read back on every rank") {
@@ -210,6 +289,31 @@ TEST_CASE("a checkpoint is written by the root and read back on every rank") {
     CHECK(same_bits(other.W.value(), W_saved));
     CHECK(same_bits(resumed.state(0)[0], momentum_saved));
     CHECK(resumed.iteration() == 3);
+
+    // Mid-accumulation: the partial gradient travels with the state; otherwise every
+    // rank's gradient is zero after a load, whatever it held (the root's included).
+    nn::Sgd<double> accumulating(model.params(), {.lr = nn::lr::fixed(0.01), .accumulate = 2});
+    mpi::DataParallel<double> rooted_last(*session, model.params(), {.root = session->size() - 1});
+    tape.clear();
+    rooted_last.backward(tape, share,
+                         [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+    accumulating.step();  // pending 1: the gradient is held
+    const Eigen::MatrixXd held = model.W.grad();
+    mpi::save_checkpoint(*session, path, accumulating);
+    tape.clear();
+    rooted_last.backward(tape, share,
+                         [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+    mpi::load_checkpoint(*session, path, accumulating);  // back to one batch held
+    CHECK(accumulating.pending() == 1);
+    CHECK(same_bits(model.W.grad(), held));
+    accumulating.step();  // the update
+    mpi::save_checkpoint(*session, path, accumulating);
+    tape.clear();
+    rooted_last.backward(tape, share,
+                         [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+    mpi::load_checkpoint(*session, path, accumulating);
+    CHECK(model.W.grad().isZero(0));
+    rooted_last.check_in_sync(accumulating);
 
     // A file that cannot be read throws on every rank and changes nothing.
     CHECK_THROWS_MATCHES(mpi::load_checkpoint(*session, path + ".missing", resumed), io::file_error,

@@ -62,6 +62,8 @@ public:
 
     // zero_grad(): O(1), the memory is written when next used.
     void set_zero() { stale_.store(true, std::memory_order_relaxed); }
+    // True if the gradient is zero by zero_grad() (its memory not yet written).
+    bool is_zeroed() const { return stale_.load(std::memory_order_acquire); }
 
     // The backward pass (one thread per Param): g (an Eigen array expression of
     // rows x cols, read through KernelArray<T, R, C>) added into the gradient, or

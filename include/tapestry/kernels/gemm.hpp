@@ -17,6 +17,21 @@
 
 namespace tapestry::detail {
 
+// With EIGEN_USE_BLAS (CMake's TAPESTRY_BLAS) Eigen hands float and double products to
+// the BLAS, which threads them itself (OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS): each is
+// then one call, since pieces of ours each calling a threaded BLAS would nest its
+// threads inside ours.
+#ifdef EIGEN_USE_BLAS
+inline constexpr bool products_threaded_by_blas = true;
+#else
+inline constexpr bool products_threaded_by_blas = false;
+#endif
+
+// Pieces for a product of `work` multiply-adds, at most `most`: see pieces_for.
+inline int product_pieces(double work, double min_work_per_thread, Index most) {
+    return products_threaded_by_blas ? 1 : pieces_for(work, min_work_per_thread, most);
+}
+
 // A per-thread buffer aligned for Eigen's packets, grown on demand and never shrunk.
 template <class T>
 T* gemm_workspace(std::size_t count) {
@@ -97,8 +112,8 @@ void gemm_packed(T alpha, const T* A, Index a_rows, const T* B, Index b_rows, T*
     const Index column_grain = Traits::nr;
     const Index most_row_pieces = m / (2 * row_grain), most_column_pieces = n / (2 * column_grain);
     const bool by_columns = most_column_pieces >= 2 && (m <= n || most_row_pieces < 2);
-    const int pieces = pieces_for(double(m) * double(n) * double(k), gemm_min_work_per_thread,
-                                  by_columns ? most_column_pieces : most_row_pieces);
+    const int pieces = product_pieces(double(m) * double(n) * double(k), gemm_min_work_per_thread,
+                                      by_columns ? most_column_pieces : most_row_pieces);
     run_pieces(pieces, [&](int p) {
         if (by_columns) {
             const auto [j0, j1] = piece_range(n, pieces, p, column_grain);
@@ -144,7 +159,7 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
         Eigen::Map<Matrix>(C, m, n).noalias() += alpha * op_a.lazyProduct(op_b);
     } else if (n == 1) {  // C = op(A) x, with x the first column of op(B)
         const Eigen::Map<const Vector> x(contiguous(B, k, TransposeB ? b_rows : 1), k);
-        const int pieces = pieces_for(double(m) * double(k), gemv_min_work_per_thread, m / 64);
+        const int pieces = product_pieces(double(m) * double(k), gemv_min_work_per_thread, m / 64);
         run_pieces(pieces, [&](int p) {  // each piece a range of C's rows
             const auto [i0, i1] = piece_range(m, pieces, p, 64);
             auto c = Eigen::Map<Vector>(C, m).segment(i0, i1 - i0);
@@ -155,7 +170,7 @@ void gemm_accumulate(T alpha, const T* A, Index a_rows, Index a_cols, const T* B
         });
     } else if (m == 1) {  // C^T = op(B)^T y, with y the first row of op(A); C (1 x n) is contiguous
         const Eigen::Map<const Vector> y(contiguous(A, k, TransposeA ? 1 : a_rows), k);
-        const int pieces = pieces_for(double(n) * double(k), gemv_min_work_per_thread, n / 64);
+        const int pieces = product_pieces(double(n) * double(k), gemv_min_work_per_thread, n / 64);
         run_pieces(pieces, [&](int p) {  // each piece a range of C's columns
             const auto [j0, j1] = piece_range(n, pieces, p, 64);
             auto c = Eigen::Map<Vector>(C, n).segment(j0, j1 - j0);

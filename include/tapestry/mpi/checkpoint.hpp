@@ -33,6 +33,10 @@ void on_root_then_agree(const Session& session, OnRoot&& what) {
             failure = std::current_exception();
             std::strncpy(message.data() + 1, e.what(), message.size() - 2);
             message[0] = 1;
+        } catch (...) {
+            failure = std::current_exception();
+            std::strncpy(message.data() + 1, "an exception that is not a std::exception", message.size() - 2);
+            message[0] = 1;
         }
     }
     check(MPI_Bcast(message.data(), static_cast<int>(message.size()), MPI_CHAR, 0, session.communicator()),
@@ -44,31 +48,47 @@ void on_root_then_agree(const Session& session, OnRoot&& what) {
 
 template <class T>
 void broadcast_matrix(const Session& session, T* data, Index elements) {
-    for (Index done = 0; done < elements; done += max_elements_per_call) {
-        const int n = static_cast<int>(std::min(max_elements_per_call, elements - done));
-        check(MPI_Bcast(data + done, n, datatype_of<T>(), 0, session.communicator()), "MPI_Bcast (checkpoint)");
-    }
+    in_pieces(elements, max_elements_per_call<T>, [&](Index offset, int count) {
+        check(MPI_Bcast(data + offset, count, datatype_of<T>(), 0, session.communicator()), "MPI_Bcast (state)");
+    });
 }
 
-// The root's Params, optimizer state and counters, on every rank.
-template <class T>
-void broadcast_state(const Session& session, nn::Optimizer<T>& optimizer) {
-    std::array<long, 2> counters{optimizer.iteration(), optimizer.pending()};
-    check(MPI_Bcast(counters.data(), 2, MPI_LONG, 0, session.communicator()), "MPI_Bcast (checkpoint)");
-    tapestry::detail::OptimizerAccess::restore_counters(optimizer, counters[0], static_cast<int>(counters[1]));
-    const auto& params = optimizer.params();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        broadcast_matrix(session, params[i].value().data(), params[i].rows * params[i].cols);
-        for (auto& state : tapestry::detail::OptimizerAccess::state(optimizer, i))
-            broadcast_matrix(session, state.data(), state.size());
-        // Between updates the gradients hold a partial sum that is part of the state.
-        if (counters[1] > 0) broadcast_matrix(session, params[i].grad().data(), params[i].rows * params[i].cols);
-    }
+// Throws on every rank if `ok` is false on any: a check that only some ranks fail must
+// not leave the others waiting in the next collective call.
+inline void agree(const Session& session, bool ok, const std::string& what) {
+    int failed = ok ? 0 : 1;
+    check(MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, session.communicator()), "MPI_Allreduce (state)");
+    if (failed) throw distributed_error(what);
 }
 
 }  // namespace tapestry::mpi::detail
 
 namespace tapestry::mpi {
+
+// The root's (rank 0's) Params, optimizer state and counters, on every rank: after the
+// root loaded a checkpoint, or to put ranks that drifted apart back in step. The
+// optimizers must agree on their options (accumulate); otherwise every rank throws
+// and nothing changes.
+template <class T>
+void broadcast_state(const Session& session, nn::Optimizer<T>& optimizer) {
+    std::array<long, 3> shape{optimizer.iteration(), optimizer.pending(), optimizer.options().accumulate};
+    detail::check(MPI_Bcast(shape.data(), 3, MPI_LONG, 0, session.communicator()), "MPI_Bcast (state)");
+    detail::agree(session, shape[2] == optimizer.options().accumulate,
+                  "mpi::broadcast_state: the ranks' optimizers accumulate different numbers of batches");
+    tapestry::detail::OptimizerAccess::restore_counters(optimizer, shape[0], static_cast<int>(shape[1]));
+    const auto& params = optimizer.params();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        detail::broadcast_matrix(session, params[i].value().data(), params[i].rows * params[i].cols);
+        for (auto& state : tapestry::detail::OptimizerAccess::state(optimizer, i))
+            detail::broadcast_matrix(session, state.data(), state.size());
+        // Between updates the gradients hold a partial sum that is part of the state;
+        // otherwise they are zero everywhere, whatever a rank held.
+        if (shape[1] > 0)
+            detail::broadcast_matrix(session, params[i].grad().data(), params[i].rows * params[i].cols);
+        else
+            params[i].zero_grad();
+    }
+}
 
 // The root writes io::save_checkpoint(path, optimizer); every rank returns once it is
 // written, or throws if it could not be.
@@ -83,7 +103,7 @@ void save_checkpoint(const Session& session, const std::string& path, const nn::
 template <class T>
 void load_checkpoint(const Session& session, const std::string& path, nn::Optimizer<T>& optimizer) {
     detail::on_root_then_agree(session, [&] { io::load_checkpoint(path, optimizer); });
-    detail::broadcast_state(session, optimizer);
+    broadcast_state(session, optimizer);
 }
 
 }  // namespace tapestry::mpi

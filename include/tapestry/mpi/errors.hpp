@@ -5,7 +5,9 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "tapestry/core/errors.hpp"
 
@@ -36,7 +38,15 @@ MPI_Datatype datatype_of() {
     return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
 }
 
-// MPI counts are ints: a longer array goes in pieces of at most this many elements.
-inline constexpr Index max_elements_per_call = Index{1} << 30;
+// MPI counts are ints: a longer array goes in pieces of at most 1 GB, whose byte
+// offsets fit an int too (some MPI libraries' nonblocking collectives count bytes in one).
+template <class T>
+inline constexpr Index max_elements_per_call = (Index{1} << 30) / Index{sizeof(T)};
+
+// Calls send(offset, count) for consecutive pieces of `elements`, each at most `most` long.
+template <class Send>
+void in_pieces(Index elements, Index most, Send&& send) {
+    for (Index done = 0; done < elements; done += most) send(done, static_cast<int>(std::min(most, elements - done)));
+}
 
 }  // namespace tapestry::mpi::detail

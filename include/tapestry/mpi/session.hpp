@@ -38,8 +38,9 @@ namespace tapestry::mpi {
 class Session {
 public:
     // Starts MPI (only the calling thread will make MPI calls; OpenMP's threads never
-    // do). Unless TAPESTRY_NUM_THREADS or OMP_NUM_THREADS says otherwise, the ranks on
-    // one machine share out its cores: 2 ranks on 16 cores use 8 threads each.
+    // do). Unless TAPESTRY_NUM_THREADS or OMP_NUM_THREADS says otherwise, a rank uses
+    // the cores mpirun bound it to, or, not bound (--bind-to none), its share of its
+    // machine's: 2 ranks on 16 cores use 8 threads each.
     Session(int& argc, char**& argv) {
         int initialized = 0;
         detail::check(MPI_Initialized(&initialized), "MPI_Initialized");
@@ -49,8 +50,11 @@ public:
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
         MPI_Comm_size(MPI_COMM_WORLD, &size_);
+        // Collective, so every rank asks, whatever its environment says (mpirun does
+        // not pass a variable on to other machines without -x).
+        const int default_threads = threads_per_rank();
         if (std::getenv("TAPESTRY_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr)
-            set_num_threads(threads_per_rank());
+            set_num_threads(default_threads);
         else
             warn_if_threads_share_cores();
     }

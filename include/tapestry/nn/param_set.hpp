@@ -43,6 +43,12 @@ struct NamedParam {
         storage();
         param_.record->set_zero();
     }
+    // True if the gradient is known to be zero without reading it: zero_grad() (or an
+    // optimizer's update) was the last thing to touch it.
+    bool grad_is_zeroed() const {
+        storage();
+        return param_.record->is_zeroed();
+    }
 
     std::string name;
     Index rows, cols;
