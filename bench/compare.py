@@ -23,7 +23,6 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILDS = {"eigen": [], "openblas": ["-DTAPESTRY_BLAS=OpenBLAS"], "blis": ["-DTAPESTRY_BLAS=FLAME"]}
-BACKEND_NAMES = {"eigen": "Eigen's own products", "openblas": "OpenBLAS", "blis": "BLIS"}
 CELLS = [(model, dtype, batch) for model in "AB" for dtype in ("f32", "f64") for batch in (1, 64, 256)]
 
 
@@ -53,7 +52,10 @@ def run_tapestry(binary, min_time):
         model, dtype, _, batch = b["name"].split("/")[:4]
         cells[(model[-1], dtype, int(batch))] = (b["ms/step"], b["hand_ms/step"])
     context = report["context"]
-    return cells, f"{context.get('products', '?')} (Eigen SIMD: {context.get('simd', '?')})"
+    products = context.get("products", "?")
+    if products == "Eigen":
+        products = "Eigen's own products"
+    return cells, f"{products} (Eigen SIMD: {context.get('simd', '?')})"
 
 
 def run_torch(min_time, keep_coretype):
@@ -114,8 +116,7 @@ def main():
     print(f"PyTorch {torch_version}: OpenBLAS core {pinned_core} (OPENBLAS_CORETYPE="
           f"{os.environ.get('OPENBLAS_CORETYPE', '')}) and {native_core} (unset); the better time is compared")
     for backend in BUILDS:
-        print(f"\n{BACKEND_NAMES[backend]}: {products[backend]}"
-              + (", OPENBLAS_CORETYPE unset" if backend == "openblas" else "") + "\n")
+        print(f"\n{products[backend]}" + (", OPENBLAS_CORETYPE unset" if backend == "openblas" else "") + "\n")
         print(f"| model | dtype | B | hand-written ms | tapestry ms | tapestry / hand | PyTorch ms ({pinned_core} / "
               f"{native_core}) | tapestry / PyTorch |")
         print("|---|---|--:|--:|--:|--:|--:|--:|")

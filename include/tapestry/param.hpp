@@ -58,7 +58,7 @@ public:
         check_shape(initial.rows(), initial.cols());
         value_ = std::make_unique<Storage>(initial);
         grad_ = std::make_unique<Storage>(Storage::Zero(initial.rows(), initial.cols()));
-        record_ = Record::acquire(value_.get(), grad_.get(), &storage_of);
+        record_ = Record::acquire(value_.get(), grad_.get(), &storage_of, !fixed_size);
     }
 
     Param(const Param& other) : Param((other.take_resized_storage(), *other.value_)) {

@@ -323,7 +323,12 @@ TEST_CASE("a checkpoint is written by the root and read back on every rank") {
                     io::file_error);
 }
 
+TEST_CASE("the Session keeps a thread count the program chose before it started") {
+    CHECK(num_threads() == (threads_supported ? 2 : 1));  // main's choice, not one per bound core
+}
+
 int main(int argc, char** argv) {
+    set_num_threads(2);  // before the Session, which would otherwise choose (CTest sets no variable)
     return mpi::run(argc, argv, [&](mpi::Session& s) {
         session = &s;
         return Catch::Session().run(argc, argv);

@@ -76,6 +76,13 @@ inline int requested_thread_count() {
     return n;
 }
 
+// True once set_num_threads was called: a default chosen later (mpi::Session's share of
+// the cores) must not override the program's own choice.
+inline std::atomic<bool>& thread_count_chosen_by_program() {
+    static std::atomic<bool> chosen{false};
+    return chosen;
+}
+
 // Set while a thread's products and loops must stay on it (KernelsOnThisThread).
 inline thread_local bool kernels_stay_on_this_thread = false;
 
@@ -93,6 +100,7 @@ inline int num_threads() { return threads_supported ? detail::requested_thread_c
 inline void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("set_num_threads(" + std::to_string(n) + "): expected at least 1 thread");
     detail::thread_count_setting().store(n, std::memory_order_relaxed);
+    detail::thread_count_chosen_by_program().store(true, std::memory_order_relaxed);
     Eigen::setNbThreads(n);
 }
 

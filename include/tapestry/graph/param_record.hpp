@@ -42,17 +42,21 @@ public:
 
     // A record for a Param whose matrices are `value_matrix` and `grad_matrix` (on the
     // heap, so that they do not move when the Param does), read through `probe`.
-    static Owner acquire(void* value_matrix, void* grad_matrix, Probe probe) {
+    // `resizable`: a Dynamic extent, so the matrices can be resized in place.
+    static Owner acquire(void* value_matrix, void* grad_matrix, Probe probe, bool resizable) {
         ParamRecord* record = ImmortalPool<ParamRecord>::take_or_make([] { return new ParamRecord(); });
         record->value_matrix_ = value_matrix;
         record->grad_matrix_ = grad_matrix;
         record->probe_ = probe;
+        record->resizable_ = resizable;
         record->known_ = record->storage();
         record->assigned(record->known_.grad, record->known_.rows * record->known_.cols);
         return Owner(record);
     }
 
     std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+    // False for a Param of fixed shape, whose storage never moves while its generation holds.
+    bool resizable() const { return resizable_; }
 
     // Where the Param's numbers are now. Only while generation() is the one the caller
     // recorded: after that, the matrices it reads may be gone.
@@ -84,10 +88,11 @@ private:
     void* value_matrix_ = nullptr;
     void* grad_matrix_ = nullptr;
     Probe probe_ = nullptr;
+    bool resizable_ = true;
 };
 
 // What a reader (a leaf on a tape, a ParamSet) recorded of a Param: enough to tell later,
-// in one compare and one probe, whether the Param still has that storage.
+// in one compare (and, for a Dynamic Param, one probe), whether the Param still has that storage.
 template <class T>
 struct ParamSnapshot {
     ParamRecord<T>* record;
@@ -101,7 +106,9 @@ struct ParamSnapshot {
     const char* change() const {
         if (record->generation() != generation) [[unlikely]]
             return "was destroyed, or given storage of another size,";
-        if (record->storage() != storage || record->memory() != storage.grad) [[unlikely]]
+        // Only a Dynamic matrix can be resized in place; asking where it is now is an
+        // indirect call, a tenth of a small node's cost, saved for every fixed Param.
+        if (record->resizable() && (record->storage() != storage || record->memory() != storage.grad)) [[unlikely]]
             return "was resized (its value or gradient)";
         return nullptr;
     }

@@ -13,15 +13,20 @@
 // non-zero exit code) cannot tell the others, which would wait for it forever inside
 // their next collective call. So it ends the whole job: it prints "tapestry: rank r of
 // n: <what happened>" and calls MPI_Abort, and mpirun stops every rank within moments.
-// A rank killed outright is mpirun's to report: it names the rank and stops the others.
+// A rank killed outright is mpirun's to report: it names the rank and stops the others,
+// which then say so ("stopped by mpirun ...").
 // Failures inside mpi::DataParallel::backward are collective instead: every rank
 // throws the same distributed_error, which names the rank that failed.
 
 #include <mpi.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <thread>
@@ -38,9 +43,9 @@ namespace tapestry::mpi {
 class Session {
 public:
     // Starts MPI (only the calling thread will make MPI calls; OpenMP's threads never
-    // do). Unless TAPESTRY_NUM_THREADS or OMP_NUM_THREADS says otherwise, a rank uses
-    // the cores mpirun bound it to, or, not bound (--bind-to none), its share of its
-    // machine's: 2 ranks on 16 cores use 8 threads each.
+    // do). Unless set_num_threads was called, or TAPESTRY_NUM_THREADS or OMP_NUM_THREADS
+    // is set, a rank uses the cores mpirun bound it to, or, not bound (--bind-to none),
+    // its share of its machine's: 2 ranks on 16 cores use 8 threads each.
     Session(int& argc, char**& argv) {
         int initialized = 0;
         detail::check(MPI_Initialized(&initialized), "MPI_Initialized");
@@ -50,10 +55,12 @@ public:
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
         MPI_Comm_size(MPI_COMM_WORLD, &size_);
+        say_why_when_stopped();
         // Collective, so every rank asks, whatever its environment says (mpirun does
         // not pass a variable on to other machines without -x).
         const int default_threads = threads_per_rank();
-        if (std::getenv("TAPESTRY_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr)
+        if (!tapestry::detail::thread_count_chosen_by_program().load() &&
+            std::getenv("TAPESTRY_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr)
             set_num_threads(default_threads);
         else
             warn_if_threads_share_cores();
@@ -62,10 +69,9 @@ public:
     // MPI_Finalize, or MPI_Abort while an exception unwinds through here: finalizing
     // waits for the other ranks, which may be waiting for this one.
     ~Session() {
-        if (std::uncaught_exceptions() > 0)
-            abort("stopped by an exception");
-        else
-            MPI_Finalize();
+        if (std::uncaught_exceptions() > 0) abort("stopped by an exception");
+        if (replaced_sigterm_) std::signal(SIGTERM, SIG_DFL);
+        MPI_Finalize();
     }
 
     Session(const Session&) = delete;
@@ -86,6 +92,32 @@ public:
     }
 
 private:
+    // When another rank fails, mpirun stops this one with SIGTERM: unless the program
+    // handles SIGTERM itself, say so on stderr ("tapestry: rank 0 of 2: stopped by
+    // mpirun ...") rather than vanish without a word.
+    void say_why_when_stopped() {
+        void (*before)(int) = std::signal(SIGTERM, SIG_DFL);
+        if (before != SIG_DFL) {  // the program's own handler stays
+            std::signal(SIGTERM, before);
+            return;
+        }
+        std::snprintf(stopped_message(), stopped_message_size,
+                      "tapestry: rank %d of %d: stopped by mpirun (SIGTERM), most likely because another rank "
+                      "failed: see its message\n",
+                      rank_, size_);
+        std::signal(SIGTERM, [](int) {
+            const char* text = stopped_message();
+            (void)!::write(2, text, std::strlen(text));  // write and _exit: safe in a signal handler
+            std::_Exit(128 + SIGTERM);
+        });
+        replaced_sigterm_ = true;
+    }
+    static constexpr std::size_t stopped_message_size = 200;
+    static char* stopped_message() {
+        static char text[stopped_message_size] = "";
+        return text;
+    }
+
     int threads_per_rank() const {
         MPI_Comm node;
         detail::check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
@@ -116,6 +148,7 @@ private:
 
     int rank_ = 0;
     int size_ = 1;
+    bool replaced_sigterm_ = false;
 };
 
 // Runs body(session) on this rank and returns its exit code. A body that throws, or
