@@ -144,3 +144,32 @@ TEST_CASE("batches cover every example once per epoch in a seeded order, the las
     CHECK(epoch_order(again, 1) == epoch_order(batches, 1));
     CHECK(epoch_order(again, 0) == first);
 }
+
+TEST_CASE("a share of a batch is those columns of the whole batch, and a share past its end is refused") {
+    Eigen::MatrixXd examples(2, 10);
+    std::vector<int> labels;
+    for (int j = 0; j < 10; ++j) {
+        examples.col(j) << j, 10 * j;
+        labels.push_back(100 + j);
+    }
+    data::Batches<double> batches(examples, labels, 4, 7);
+    batches.start_epoch(3);
+    CHECK(batches.count(0) == 4);
+    CHECK(batches.count(2) == 2);  // the last batch is smaller
+    CHECK_THROWS_AS(batches.count(3), value_error);
+    data::Batch<double> whole, share;
+    for (Index i = 0; i < batches.size(); ++i) {
+        batches.get(i, whole);
+        for (Index first = 0; first <= batches.count(i); ++first)
+            for (Index n = 0; first + n <= batches.count(i); ++n) {
+                batches.get(i, share, first, n);
+                CHECK(share.x == whole.x.middleCols(first, n));
+                CHECK(std::vector<int>(share.labels) ==
+                      std::vector<int>(whole.labels.begin() + first, whole.labels.begin() + first + n));
+            }
+    }
+    CHECK_THROWS_MATCHES(batches.get(2, share, 1, 2), index_error,
+                         test::MessageContains("examples [1, 3) of batch 2, which holds 2"));
+    CHECK_THROWS_AS(batches.get(0, share, -1, 1), index_error);
+    CHECK_THROWS_AS(batches.get(0, share, 0, -1), index_error);
+}
