@@ -118,12 +118,11 @@ private:
         return text;
     }
 
-    int threads_per_rank() const {
+    int threads_per_rank() {
         MPI_Comm node;
         detail::check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
                       "MPI_Comm_split_type");
-        int ranks_here = 1;
-        MPI_Comm_size(node, &ranks_here);
+        MPI_Comm_size(node, &ranks_here_);
         MPI_Comm_free(&node);
         const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 #if defined(_OPENMP)
@@ -131,23 +130,32 @@ private:
         // then those are what this rank has.
         if (const int bound = omp_get_num_procs(); bound < cores) return std::max(1, bound);
 #endif
-        return std::max(1, cores / ranks_here);
+        return std::max(1, cores / ranks_here_);
     }
 
     // Threads asked for than mpirun let this rank use would take turns on its cores
     // (and OpenMP's waiting threads spin): several times slower, and silent otherwise.
     void warn_if_threads_share_cores() const {
 #if defined(_OPENMP)
-        if (const int cores = omp_get_num_procs(); num_threads() > cores)
+        const int threads = num_threads(), bound = omp_get_num_procs();
+        const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+        if (threads > bound)
             std::fprintf(stderr,
                          "tapestry: rank %d of %d: %d threads asked for, but this rank may run on %d core%s only: "
                          "start mpirun with --bind-to none, or with --map-by slot:PE=%d\n",
-                         rank_, size_, num_threads(), cores, cores == 1 ? "" : "s", num_threads());
+                         rank_, size_, threads, bound, bound == 1 ? "" : "s", threads);
+        else if (bound == cores && threads * ranks_here_ > cores)  // not bound: the ranks share the machine
+            std::fprintf(stderr,
+                         "tapestry: rank %d of %d: %d threads on each of the %d ranks of this machine, which has %d "
+                         "cores: ask for %d thread%s per rank\n",
+                         rank_, size_, threads, ranks_here_, cores, std::max(1, cores / ranks_here_),
+                         cores / ranks_here_ > 1 ? "s" : "");
 #endif
     }
 
     int rank_ = 0;
     int size_ = 1;
+    int ranks_here_ = 1;  // the ranks on this rank's machine
     bool replaced_sigterm_ = false;
 };
 
