@@ -34,6 +34,11 @@ double whole_batch_backward(Tied& single, const Eigen::MatrixXd& batch) {
     return loss.value()(0, 0);
 }
 
+// The loss of this rank's share of `batch`, divided by the whole batch's size: shares add up.
+auto share_loss(Tied& model, const Eigen::MatrixXd& batch, mpi::Share share) {
+    return model.loss(constant(batch.middleCols(share.first, share.count))) / double(batch.cols());
+}
+
 bool same_bits(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a.array() == b.array()).all(); }
 
 }  // namespace
@@ -77,9 +82,7 @@ TEST_CASE("the gradient summed over the ranks is the whole batch's, and so is th
         mpi::DataParallel<double> parallel(*session, model.params(), {.bucket_bytes = bucket_bytes});
         Tape tape;
         const mpi::Share share = parallel.share(batch.cols());
-        const double loss = parallel.backward(tape, share, [&] {
-            return model.loss(constant(batch.middleCols(share.first, share.count))) / double(batch.cols());
-        });
+        const double loss = parallel.backward(tape, share, [&] { return share_loss(model, batch, share); });
         CHECK(loss == Approx(single_loss).epsilon(1e-14));
         CHECK(model.W.grad().isApprox(single.W.grad(), 1e-13));
         CHECK(model.b1.grad().isApprox(single.b1.grad(), 1e-13));
@@ -104,9 +107,7 @@ TEST_CASE("100 SGD steps on 2 ranks match one process on the whole batch, every 
         const double single_loss = whole_batch_backward(single, batch);
         sgd_single.step();
         tape.clear();
-        const double loss = parallel.backward(tape, share, [&] {
-            return model.loss(constant(batch.middleCols(share.first, share.count))) / double(batch.cols());
-        });
+        const double loss = parallel.backward(tape, share, [&] { return share_loss(model, batch, share); });
         sgd.step();
         worst = std::max(worst, std::abs(loss - single_loss) / single_loss);
     }
@@ -133,9 +134,7 @@ TEST_CASE("an optimizer that accumulates batches counts the held gradient once")
         adam_single.step();
         const mpi::Share share = parallel.share(part.cols());
         tape.clear();
-        parallel.backward(tape, share, [&] {
-            return model.loss(constant(part.middleCols(share.first, share.count))) / double(part.cols());
-        });
+        parallel.backward(tape, share, [&] { return share_loss(model, part, share); });
         adam.step();
         CHECK(model.W.grad().isApprox(single.W.grad(), 1e-12));  // between updates: the partial sums
     }
@@ -154,7 +153,7 @@ TEST_CASE("a batch smaller than the job: a rank with no examples still takes par
     Tape tape;
     parallel.backward(tape, share, [&] {
         ++calls;
-        return model.loss(constant(batch.middleCols(share.first, share.count))) / 1.0;
+        return share_loss(model, batch, share);
     });
     CHECK(calls == share.count);
     CHECK(share.count == (parallel.rank() == parallel.ranks() - 1 ? 1 : 0));
@@ -168,7 +167,7 @@ TEST_CASE("a share that throws on one rank throws on every rank, naming it, and 
     mpi::DataParallel<double> parallel(*session, model.params());
     const mpi::Share share = parallel.share(6);
     Tape tape;
-    const auto good = [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 6.0; };
+    const auto good = [&] { return share_loss(model, batch, share); };
     const auto failing = [&]() -> Var<double, 1, 1> {
         if (parallel.rank() == 1) throw value_error("label 12 out of range");
         return good();
@@ -198,9 +197,7 @@ TEST_CASE("a share that fails in the middle of an accumulation leaves the held g
             whole_batch_backward(single, part);
             sgd_single.step();
             const mpi::Share share = parallel.share(part.cols());
-            const auto loss = [&] {
-                return model.loss(constant(part.middleCols(share.first, share.count))) / double(part.cols());
-            };
+            const auto loss = [&] { return share_loss(model, part, share); };
             if (step % 2 == 1) {  // the second batch of each update fails once on the root, then is retried
                 tape.clear();
                 const auto failing = [&]() -> Var<double, 1, 1> {
@@ -231,9 +228,7 @@ TEST_CASE("long buckets go in several messages") {
                                            {.bucket_bytes = bucket_bytes, .max_elements_per_message = 5});
         const mpi::Share share = parallel.share(batch.cols());
         Tape tape;
-        parallel.backward(tape, share, [&] {
-            return model.loss(constant(batch.middleCols(share.first, share.count))) / double(batch.cols());
-        });
+        parallel.backward(tape, share, [&] { return share_loss(model, batch, share); });
         CHECK(model.W.grad().isApprox(single.W.grad(), 1e-13));
         CHECK(model.b1.grad().isApprox(single.b1.grad(), 1e-13));
         CHECK(model.b2.grad().isApprox(single.b2.grad(), 1e-13));
@@ -274,8 +269,7 @@ TEST_CASE("a checkpoint is written by the root and read back on every rank") {
     Tape tape;
     for (int step = 0; step < 3; ++step) {
         tape.clear();
-        parallel.backward(tape, share,
-                          [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+        parallel.backward(tape, share, [&] { return share_loss(model, batch, share); });
         sgd.step();
     }
     mpi::save_checkpoint(*session, path, sgd);
@@ -295,22 +289,19 @@ TEST_CASE("a checkpoint is written by the root and read back on every rank") {
     nn::Sgd<double> accumulating(model.params(), {.lr = nn::lr::fixed(0.01), .accumulate = 2});
     mpi::DataParallel<double> rooted_last(*session, model.params(), {.root = session->size() - 1});
     tape.clear();
-    rooted_last.backward(tape, share,
-                         [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+    rooted_last.backward(tape, share, [&] { return share_loss(model, batch, share); });
     accumulating.step();  // pending 1: the gradient is held
     const Eigen::MatrixXd held = model.W.grad();
     mpi::save_checkpoint(*session, path, accumulating);
     tape.clear();
-    rooted_last.backward(tape, share,
-                         [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+    rooted_last.backward(tape, share, [&] { return share_loss(model, batch, share); });
     mpi::load_checkpoint(*session, path, accumulating);  // back to one batch held
     CHECK(accumulating.pending() == 1);
     CHECK(same_bits(model.W.grad(), held));
     accumulating.step();  // the update
     mpi::save_checkpoint(*session, path, accumulating);
     tape.clear();
-    rooted_last.backward(tape, share,
-                         [&] { return model.loss(constant(batch.middleCols(share.first, share.count))) / 8.0; });
+    rooted_last.backward(tape, share, [&] { return share_loss(model, batch, share); });
     mpi::load_checkpoint(*session, path, accumulating);
     CHECK(model.W.grad().isZero(0));
     rooted_last.check_in_sync(accumulating);

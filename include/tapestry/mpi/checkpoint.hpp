@@ -29,13 +29,9 @@ void on_root_then_agree(const Session& session, OnRoot&& what) {
     if (session.is_root()) {
         try {
             what();
-        } catch (const std::exception& e) {
-            failure = std::current_exception();
-            std::strncpy(message.data() + 1, e.what(), message.size() - 2);
-            message[0] = 1;
         } catch (...) {
             failure = std::current_exception();
-            std::strncpy(message.data() + 1, "an exception that is not a std::exception", message.size() - 2);
+            std::strncpy(message.data() + 1, message_of(failure).c_str(), message.size() - 2);
             message[0] = 1;
         }
     }
@@ -48,9 +44,7 @@ void on_root_then_agree(const Session& session, OnRoot&& what) {
 
 template <class T>
 void broadcast_matrix(const Session& session, T* data, Index elements) {
-    in_pieces(elements, max_elements_per_call<T>, [&](Index offset, int count) {
-        check(MPI_Bcast(data + offset, count, datatype_of<T>(), 0, session.communicator()), "MPI_Bcast (state)");
-    });
+    broadcast(data, elements, 0, session.communicator(), max_elements_per_call<T>, "MPI_Bcast (state)");
 }
 
 // Throws on every rank if `ok` is false on any: a check that only some ranks fail must

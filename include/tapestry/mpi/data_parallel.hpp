@@ -212,22 +212,26 @@ private:
         total_elements_ = all;
     }
 
-    void pack(const Bucket& bucket) {
-        T* out = staging_.data() + bucket.staging_offset;
-        for (std::size_t i = bucket.first_param; i < bucket.end_param; ++i) {
+    // Params [first, end)'s gradients copied into `out` back to back, or from `in`.
+    void copy_grads_out(std::size_t first, std::size_t end, T* out) const {
+        for (std::size_t i = first; i < end; ++i) {
             const Index n = elements_of(params_[i]);
             std::memcpy(out, grad_data(i), static_cast<std::size_t>(n) * sizeof(T));
             out += n;
         }
     }
-
-    void unpack(const Bucket& bucket) {
-        const T* in = staging_.data() + bucket.staging_offset;
-        for (std::size_t i = bucket.first_param; i < bucket.end_param; ++i) {
+    void copy_grads_in(std::size_t first, std::size_t end, const T* in) {
+        for (std::size_t i = first; i < end; ++i) {
             const Index n = elements_of(params_[i]);
             std::memcpy(grad_data(i), in, static_cast<std::size_t>(n) * sizeof(T));
             in += n;
         }
+    }
+    void pack(const Bucket& bucket) {
+        copy_grads_out(bucket.first_param, bucket.end_param, staging_.data() + bucket.staging_offset);
+    }
+    void unpack(const Bucket& bucket) {
+        copy_grads_in(bucket.first_param, bucket.end_param, staging_.data() + bucket.staging_offset);
     }
 
     // The root's gradients, if they hold anything (an accumulation in progress), copied
@@ -238,32 +242,18 @@ private:
         for (const auto& p : params_) holding_ = holding_ || !p.grad_is_zeroed();
         if (!holding_) return;
         held_.resize(static_cast<std::size_t>(total_elements_));
-        T* out = held_.data();
-        for (std::size_t i = 0; i < params_.size(); ++i) {
-            const Index n = elements_of(params_[i]);
-            std::memcpy(out, grad_data(i), static_cast<std::size_t>(n) * sizeof(T));
-            out += n;
-        }
+        copy_grads_out(0, params_.size(), held_.data());
     }
 
     void put_back_held_gradient() {
         params_.zero_grad();
-        if (!holding_) return;
-        const T* in = held_.data();
-        for (std::size_t i = 0; i < params_.size(); ++i) {
-            const Index n = elements_of(params_[i]);
-            std::memcpy(grad_data(i), in, static_cast<std::size_t>(n) * sizeof(T));
-            in += n;
-        }
+        if (holding_) copy_grads_in(0, params_.size(), held_.data());
     }
 
     void broadcast_values() {
         for (const auto& p : params_)
-            detail::in_pieces(elements_of(p), options_.max_elements_per_message, [&](Index offset, int count) {
-                detail::check(MPI_Bcast(p.value().data() + offset, count, detail::datatype_of<T>(), options_.root,
-                                        session_.communicator()),
-                              "MPI_Bcast (weights)");
-            });
+            detail::broadcast(p.value().data(), elements_of(p), options_.root, session_.communicator(),
+                              options_.max_elements_per_message, "MPI_Bcast (weights)");
     }
 
     // Every rank learns the lowest failing rank's message, puts its gradients back and throws.
@@ -272,15 +262,8 @@ private:
         detail::check(MPI_Allreduce(MPI_IN_PLACE, &failed_rank, 1, MPI_INT, MPI_MIN, session_.communicator()),
                       "MPI_Allreduce (failed rank)");
         std::array<char, 1024> message{};
-        if (failed_rank == rank()) {
-            std::string what = "an exception that is not a std::exception";
-            try {
-                std::rethrow_exception(failure);
-            } catch (const std::exception& e) {
-                what = e.what();
-            } catch (...) {}
-            std::strncpy(message.data(), what.c_str(), message.size() - 1);
-        }
+        if (failed_rank == rank())
+            std::strncpy(message.data(), detail::message_of(failure).c_str(), message.size() - 1);
         detail::check(
             MPI_Bcast(message.data(), static_cast<int>(message.size()), MPI_CHAR, failed_rank, session_.communicator()),
             "MPI_Bcast (failure)");

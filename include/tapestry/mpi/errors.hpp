@@ -1,11 +1,12 @@
 #pragma once
-// What the MPI layer throws, and the check every MPI call goes through. The Session
-// makes MPI report errors to us (MPI_ERRORS_RETURN) instead of killing the job, so
-// that a failed call says which call and why.
+// What the MPI layer throws, the check every MPI call goes through, and the helpers
+// its calls share. The Session makes MPI report errors to us (MPI_ERRORS_RETURN)
+// instead of killing the job, so that a failed call says which call and why.
 
 #include <mpi.h>
 
 #include <algorithm>
+#include <exception>
 #include <string>
 #include <type_traits>
 
@@ -47,6 +48,25 @@ inline constexpr Index max_elements_per_call = (Index{1} << 30) / Index{sizeof(T
 template <class Send>
 void in_pieces(Index elements, Index most, Send&& send) {
     for (Index done = 0; done < elements; done += most) send(done, static_cast<int>(std::min(most, elements - done)));
+}
+
+// `elements` values at `data`, the root's on every rank, in pieces of at most `most`.
+template <class T>
+void broadcast(T* data, Index elements, int root, MPI_Comm communicator, Index most, const char* call) {
+    in_pieces(elements, most, [&](Index offset, int count) {
+        check(MPI_Bcast(data + offset, count, datatype_of<T>(), root, communicator), call);
+    });
+}
+
+// What a failure says, to send to the ranks that did not see it.
+inline std::string message_of(const std::exception_ptr& failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
 }
 
 }  // namespace tapestry::mpi::detail
