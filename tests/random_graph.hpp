@@ -184,7 +184,12 @@ inline auto apply_elementwise(int variant, const auto& a, const auto& b) -> Valu
 // An RxC operand with a broadcast one: b is a column (Rx1), a row (1xC) or a 1x1.
 enum class Repeat { column, row, scalar };
 inline constexpr const char* broadcast_formulas[] = {
-    "{a} + {b}", "{a} - {b}", "hadamard({a}, {b})", "sigmoid({a} + {b})", "divide({a}, square({b}) + 1)",
+    "{a} + {b}",
+    "{a} - {b}",
+    "hadamard({a}, {b})",
+    "sigmoid({a} + {b})",
+    "divide({a}, square({b}) + 1)",
+    "layer_norm({a}, {b}, tanh({b}), 0.1)",  // b a column only
 };
 inline auto apply_broadcast(int variant, const auto& a, const auto& b) -> Value {
     switch (variant) {
@@ -192,7 +197,14 @@ inline auto apply_broadcast(int variant, const auto& a, const auto& b) -> Value 
         case 1: return a - b;
         case 2: return hadamard(a, b);
         case 3: return sigmoid(a + b);
-        default: return divide(a, square(b) + 1.0);
+        case 4: return divide(a, square(b) + 1.0);
+        default:
+            // (Compiled for every pair of types; drawn only for a column of a's rows.)
+            if constexpr (expression_t<decltype(b)>::Cols == 1 &&
+                          shape_rules::agree(expression_t<decltype(a)>::Rows, expression_t<decltype(b)>::Rows))
+                return layer_norm(a, b, tanh(b), 0.1);
+            else
+                throw std::logic_error("layer_norm's scale and shift must be columns");
     }
 }
 
@@ -528,7 +540,7 @@ private:
                 const int kind = uniform_int(0, 2);
                 const Index br = kind == 0 ? rows : 1, bc = kind == 1 ? cols : 1;
                 return {Op::broadcast,
-                        uniform_int(0, 4),
+                        uniform_int(0, kind == 0 ? 5 : 4),  // layer_norm's scale and shift: columns
                         bernoulli(0.8) ? a : pick_operand(rows, cols, false),
                         pick_repeated(br, bc),
                         rows,

@@ -97,6 +97,41 @@ TEST_CASE("layer_norm's gradients match finite differences, the input used twice
     CHECK(gradcheck([&] { return sum(square(layer_norm(tanh(X) * 3.0, 0.1))); }, X) < gradient_tolerance);
 }
 
+TEST_CASE("layer_norm's scale and shift: computed, shared, of Dynamic rows, or the only trainable inputs") {
+    auto X = random_param<Dynamic, Dynamic>(6, 4, -2.0, 3.0);
+    auto v = random_param<Dynamic, 1>(6, 1);
+    const Eigen::MatrixXd w = random_matrix(6, 4);
+    // The same column as scale and (computed) shift, used again after the node.
+    CHECK(gradcheck([&] { return sum(hadamard(layer_norm(X, v, tanh(v) * 2.0, 0.01), constant(w)) + v); }, X, v) <
+          gradient_tolerance);
+    // A computed scale, and an input that needs no gradient: only gamma and beta get one.
+    const Eigen::MatrixXd fixed_input = random_matrix(6, 4);
+    auto beta = random_param<Dynamic, 1>(6, 1);
+    CHECK(gradcheck([&] { return sum(square(layer_norm(constant(fixed_input), square(v) + 0.5, beta))); }, v, beta) <
+          gradient_tolerance);
+    // A one-row input: every column standardises to zero, and only beta shows through.
+    auto row = random_param<1, Dynamic>(1, 5);
+    auto g1 = random_param<1, 1>(1, 1);
+    auto b1 = random_param<1, 1>(1, 1);
+    CHECK(gradcheck([&] { return sum(square(layer_norm(row, g1, b1) + row)); }, row, g1, b1) < gradient_tolerance);
+}
+
+TEST_CASE("layer_norm with scale and shift agrees with the standardisation followed by them") {
+    auto X = random_param<Dynamic, Dynamic>(7, 5, -3.0, 4.0);
+    auto gamma = random_param<Dynamic, 1>(7, 1);
+    auto beta = random_param<Dynamic, 1>(7, 1);
+    const Eigen::MatrixXd w = random_matrix(7, 5);
+    Tape tape;
+    tape.backward(sum(hadamard(layer_norm(X, gamma, beta, 0.1), constant(w))));
+    const Eigen::MatrixXd dX = X.grad(), dgamma = gamma.grad(), dbeta = beta.grad();
+    X.zero_grad(), gamma.zero_grad(), beta.zero_grad();
+    tape.clear();
+    tape.backward(sum(hadamard(hadamard(layer_norm(X, 0.1), gamma) + beta, constant(w))));
+    CHECK(X.grad().isApprox(dX, 1e-13));
+    CHECK(gamma.grad().isApprox(dgamma, 1e-13));
+    CHECK(beta.grad().isApprox(dbeta, 1e-13));
+}
+
 TEST_CASE("layer_norm of a constant column gives zeros with finite gradients; eps must be positive") {
     Param<double, 3, 2> X(Eigen::Matrix<double, 3, 2>::Constant(4.0));
     Tape tape;

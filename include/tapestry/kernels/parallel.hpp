@@ -124,21 +124,83 @@ void parallel_add(Destination&& dst, const Source& src) {
     write_elementwise(dst, src, [](auto&& d, const auto& s) { d += s; });
 }
 
-// The sum of all elements of an Eigen array expression, as `sum_of(block)` sums a
-// block of it. A large one is cut into ranges of columns, one per thread, whose sums
-// are added in order: the same bits run after run; one piece is exactly sum_of(src).
-template <class Source, class SumOf>
-typename Source::Scalar parallel_sum(const Source& src, const SumOf& sum_of) {
+// The sum of all elements of a column-major Eigen array expression, read once, column by
+// column, into four packet accumulators. A sum is bound by the latency of its additions
+// until several run at once: Eigen's reductions keep one (a 2-D expression without
+// linear access) or two, and a column-wise sum of sums copies the expression per column.
+// A column's end is read in half and quarter packets: a short column (10 classes) would
+// otherwise be all scalar additions in one chain.
+// (Eigen's packet types carry vector attributes that g++ warns are dropped when one is a
+// template argument, as Eigen's own kernels do: its headers silence that warning too.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+template <class Source>
+typename Source::Scalar sum_of_elements(const Source& src) {
+    namespace ei = Eigen::internal;
+    using T = typename Source::Scalar;
+    using Evaluator = ei::evaluator<Source>;
+    using Packet = typename ei::packet_traits<T>::type;
+    using Half = typename ei::unpacket_traits<Packet>::half;
+    using Quarter = typename ei::unpacket_traits<Half>::half;
+    constexpr Index n = ei::unpacket_traits<Packet>::size;
+    constexpr Index half_n = ei::unpacket_traits<Half>::size, quarter_n = ei::unpacket_traits<Quarter>::size;
+    if constexpr (n == 1 || !(Evaluator::Flags & Eigen::PacketAccessBit) || bool(Source::IsRowMajor)) {
+        return src.size() == 0 ? T(0) : src.sum();
+    } else {
+        const Evaluator values(src);
+        const Index rows = src.rows(), cols = src.cols();
+        const Index in_fours = rows / (4 * n) * (4 * n), in_packets = rows / n * n;
+        Packet sum0 = ei::pset1<Packet>(T(0)), sum1 = sum0, sum2 = sum0, sum3 = sum0;
+        Half half_sum = ei::pset1<Half>(T(0));
+        Quarter quarter_sum = ei::pset1<Quarter>(T(0));
+        T rest = 0;
+        for (Index j = 0; j < cols; ++j) {
+            Index i = 0;
+            for (; i < in_fours; i += 4 * n) {
+                sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));
+                sum1 = ei::padd(sum1, values.template packet<Eigen::Unaligned, Packet>(i + n, j));
+                sum2 = ei::padd(sum2, values.template packet<Eigen::Unaligned, Packet>(i + 2 * n, j));
+                sum3 = ei::padd(sum3, values.template packet<Eigen::Unaligned, Packet>(i + 3 * n, j));
+            }
+            for (; i < in_packets; i += n)
+                sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));
+            if constexpr (half_n < n) {
+                if (i + half_n <= rows) {
+                    half_sum = ei::padd(half_sum, values.template packet<Eigen::Unaligned, Half>(i, j));
+                    i += half_n;
+                }
+            }
+            if constexpr (quarter_n < half_n) {
+                if (i + quarter_n <= rows) {
+                    quarter_sum = ei::padd(quarter_sum, values.template packet<Eigen::Unaligned, Quarter>(i, j));
+                    i += quarter_n;
+                }
+            }
+            for (; i < rows; ++i) rest += values.coeff(i, j);
+        }
+        T total = ei::predux(ei::padd(ei::padd(sum0, sum1), ei::padd(sum2, sum3)));
+        if constexpr (half_n < n) total += ei::predux(half_sum);
+        if constexpr (quarter_n < half_n) total += ei::predux(quarter_sum);
+        return total + rest;
+    }
+}
+#pragma GCC diagnostic pop
+
+// The sum of all elements of an Eigen array expression. A large one is cut into ranges
+// of columns, one per thread, whose sums are added in order: the same bits run after
+// run; one piece is exactly sum_of_elements(src).
+template <class Source>
+typename Source::Scalar parallel_sum(const Source& src) {
     using T = typename Source::Scalar;
     const Index cols = src.cols();
     constexpr int most_pieces = 64;
     const int pieces =
         std::min(most_pieces, pieces_for(double(src.rows()) * double(cols), elementwise_min_work_per_thread, cols));
-    if (pieces == 1) return sum_of(src);
+    if (pieces == 1) return sum_of_elements(src);
     T partial[most_pieces];
     run_pieces(pieces, [&](int p) {
         const auto [c0, c1] = piece_range(cols, pieces, p, 1);
-        partial[p] = sum_of(src.middleCols(c0, c1 - c0));
+        partial[p] = sum_of_elements(src.middleCols(c0, c1 - c0));
     });
     T total = partial[0];
     for (int p = 1; p < pieces; ++p) total += partial[p];

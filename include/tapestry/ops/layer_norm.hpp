@@ -91,32 +91,127 @@ private:
     }
 };
 
+// layer_norm with its scale and shift: y = xhat * gamma + beta down each column, where
+// xhat is the column standardised. One node rather than a standardisation followed by an
+// elementwise scale and shift: backward then takes each column once, for x, gamma and
+// beta together, where two nodes would write the gradient of xhat and read it back.
+// xhat is not kept: backward recomputes it from x and the column's mean and 1 / sigma.
+template <class T>
+struct ScaledLayerNorm {
+    static constexpr const char* name = "layer_norm";
+    T eps;
+    T* means = nullptr;  // one per column, kept for backward
+    T* inverse_sigma = nullptr;
+
+    void forward(const auto& out, const auto& x, const auto& gamma, const auto& beta) {
+        auto y = out.value();
+        if (y.size() == 0) return;
+        means = out.template keep<T>(y.cols());
+        inverse_sigma = out.template keep<T>(y.cols());
+        const auto values = x.array();
+        const auto scale = gamma.array().col(0);
+        const auto shift = beta.array().col(0);
+        const T rows = static_cast<T>(y.rows());
+        for (Index j = 0; j < y.cols(); ++j) {
+            means[j] = values.col(j).mean();
+            const T variance = (values.col(j) - means[j]).square().sum() / rows;
+            inverse_sigma[j] = T(1) / std::sqrt(variance + eps);
+            y.col(j) = (values.col(j) - means[j]) * (inverse_sigma[j] * scale) + shift;
+        }
+    }
+
+    // With g = dy * gamma, the gradient of xhat: dx = (g - mean(g) - xhat mean(g xhat)) / sigma,
+    // dgamma = sum over columns of dy * xhat, dbeta = sum over columns of dy.
+    template <class X, class Gamma, class Beta>
+    void backward(const auto& dy, const auto& y, const X& x, const Gamma& gamma, const Beta& beta) const {
+        if (y.size() == 0) return;
+        const Index rows = y.rows();
+        detail::ScratchScope scratch;
+        Eigen::Map<Eigen::Array<T, Dynamic, 1>> d_gamma(scratch.take<T>(rows), rows),
+            d_beta(scratch.take<T>(rows), rows);
+        d_gamma.setZero();
+        d_beta.setZero();
+        const auto values = x.array();
+        const auto scale = gamma.array().col(0);
+        T* const x_sink = x.needs_grad() ? x.gradient_sink().memory_to_add_into() : nullptr;
+        for (Index j = 0; j < y.cols(); ++j) {
+            const auto xhat = (values.col(j) - means[j]) * inverse_sigma[j];
+            const auto dy_j = dy.col(j);
+            d_gamma += dy_j * xhat;
+            d_beta += dy_j;
+            if (x_sink == nullptr) continue;
+            const auto g = dy_j * scale;
+            const T mean_g = g.mean(), mean_g_xhat = (g * xhat).mean();
+            Eigen::Map<Eigen::Array<T, Dynamic, 1>> dx(x_sink + j * rows, rows);
+            dx += inverse_sigma[j] * (g - mean_g - xhat * mean_g_xhat);
+        }
+        if (gamma.needs_grad()) gamma.backprop(d_gamma);
+        if (beta.needs_grad()) beta.backprop(d_beta);
+    }
+};
+
 }  // namespace ops
+
+namespace diagnostic {
+template <class InputShape, class GammaShape, class BetaShape>
+struct layer_norm_needs_gamma_and_beta_with_one_row_per_feature;
+}  // namespace diagnostic
+
+namespace detail {
+template <class T>
+T layer_norm_eps(double eps) {
+    if (!(static_cast<T>(eps) > 0) || !std::isfinite(eps))
+        throw value_error("layer_norm: eps (" + std::to_string(eps) +
+                          ") must be positive and finite in the scalar type");
+    return static_cast<T>(eps);
+}
+}  // namespace detail
 
 // Each column standardised to mean 0 and variance 1 (up to eps).
 template <Operand X>
 auto layer_norm(X&& x, double eps = 1e-5) {
     using T = detail::scalar_of<X>;
-    if (!(static_cast<T>(eps) > 0) || !std::isfinite(eps))
-        throw value_error("layer_norm: eps (" + std::to_string(eps) +
-                          ") must be positive and finite in the scalar type");
+    const T checked_eps = detail::layer_norm_eps<T>(eps);
     const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
     using L = decltype(leaf);
-    return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::Standardize<T>{static_cast<T>(eps)}, leaf.rows(),
-                                                       leaf.cols(), leaf);
+    return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::Standardize<T>{checked_eps}, leaf.rows(), leaf.cols(),
+                                                       leaf);
 }
 
 // Each column standardised, then scaled by gamma and shifted by beta (both R x 1).
 template <Operand X, Operand Gamma, Operand Beta>
 auto layer_norm(X&& x, Gamma&& gamma, Beta&& beta, double eps = 1e-5) {
-    static_assert(expression_t<Gamma>::Cols == 1 && expression_t<Beta>::Cols == 1,
+    using XE = expression_t<X>;
+    using GE = expression_t<Gamma>;
+    using BE = expression_t<Beta>;
+    static_assert(GE::Cols == 1 && BE::Cols == 1,
                   "layer_norm(x, gamma, beta): gamma and beta must be columns in their type, such as "
                   "Param<T, R, 1> or Param<T, Dynamic, 1>, to broadcast over the batch");
-    const Index rows = as_expression(x).rows(), cols = as_expression(x).cols();
-    for (const Index r : {as_expression(gamma).rows(), as_expression(beta).rows()})
-        if (r != rows)
-            detail::throw_shape_error("layer_norm", rows, cols, r, 1, "gamma and beta need one row per feature");
-    return hadamard(layer_norm(std::forward<X>(x), eps), std::forward<Gamma>(gamma)) + std::forward<Beta>(beta);
+    using T = typename XE::Scalar;
+    if constexpr (!detail::same_scalar<XE, GE>) {
+        detail::report_scalar_mismatch<XE, GE>();
+        return Var<T, Dynamic, Dynamic>();
+    } else if constexpr (!detail::same_scalar<XE, BE>) {
+        detail::report_scalar_mismatch<XE, BE>();
+        return Var<T, Dynamic, Dynamic>();
+    } else if constexpr (!shape_rules::agree(XE::Rows, GE::Rows) || !shape_rules::agree(XE::Rows, BE::Rows)) {
+        diagnostic::report<diagnostic::layer_norm_needs_gamma_and_beta_with_one_row_per_feature<
+            Shape<XE::Rows, XE::Cols>, Shape<GE::Rows, GE::Cols>, Shape<BE::Rows, BE::Cols>>>();
+        return Var<T, Dynamic, Dynamic>();
+    } else {
+        const Index rows = as_expression(x).rows(), cols = as_expression(x).cols();
+        for (const Index r : {as_expression(gamma).rows(), as_expression(beta).rows()})
+            if (r != rows)
+                detail::throw_shape_error("layer_norm", rows, cols, r, 1, "gamma and beta need one row per feature");
+        const T checked_eps = detail::layer_norm_eps<T>(eps);
+        auto stored_x = detail::as_leaf(as_expression(std::forward<X>(x)));  // in this order: each may record a node
+        auto stored_gamma = detail::as_leaf(as_expression(std::forward<Gamma>(gamma)));
+        auto stored_beta = detail::as_leaf(as_expression(std::forward<Beta>(beta)));
+        using L = decltype(stored_x);
+        return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::ScaledLayerNorm<T>{checked_eps}, rows, cols,
+                                                           std::move(stored_x), std::move(stored_gamma),
+                                                           std::move(stored_beta));
+    }
 }
 
 }  // namespace tapestry

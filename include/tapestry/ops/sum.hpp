@@ -30,12 +30,9 @@ struct ScaledSum {
             // unrolled accumulators and its tail: several times the code of one loop, for
             // one pass over memory that the transcendentals' cost hides.
             const detail::EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
-            out.data()[0] = scale * detail::parallel_sum(values.array(), [](const auto& a) { return a.sum(); });
+            out.data()[0] = scale * detail::parallel_sum(values.array());
         } else {
-            // Column by column: a total sum over an expression with a broadcast (which has
-            // no linear access) would run scalar code; each column's sum vectorises.
-            out.data()[0] =
-                scale * detail::parallel_sum(e.array(), [](const auto& a) { return a.colwise().sum().sum(); });
+            out.data()[0] = scale * detail::parallel_sum(e.array());
         }
     }
     template <class E>
