@@ -22,9 +22,10 @@ namespace tapestry::detail {
 inline int pieces_for(double work, double min_work_per_piece, Index max_pieces) {
 #ifdef _OPENMP
     const int threads = num_threads();  // first, so that a bad TAPESTRY_NUM_THREADS is reported at the first operation
-    if (kernels_stay_on_this_thread || omp_in_parallel()) return 1;
     const double most = std::min(work / min_work_per_piece, static_cast<double>(max_pieces));
-    if (most < 2) return 1;
+    // Small work first: omp_in_parallel() is a call into the OpenMP runtime, a tenth of
+    // a small node's cost.
+    if (most < 2 || kernels_stay_on_this_thread || omp_in_parallel()) return 1;
     return static_cast<int>(std::min(most, static_cast<double>(threads)));
 #else
     (void)work, (void)min_work_per_piece, (void)max_pieces;
