@@ -85,78 +85,82 @@ struct ScalarMinus {  // s - x
 
 }  // namespace ops
 
+// The operators only build expressions, and are always inlined: returned from a call,
+// an expression (its leaves carry value handles) went through memory, and the caller's
+// wide loads of it waited on the callee's narrower stores (store forwarding), a tenth of
+// a small node's cost (docs/performance.md). Eigen inlines its operators for the same reason.
 template <Operand A, Operand B>
-auto operator+(A&& a, B&& b) {
+[[gnu::always_inline]] inline auto operator+(A&& a, B&& b) {
     return detail::elementwise("+", ops::Add{}, as_expression(std::forward<A>(a)), as_expression(std::forward<B>(b)));
 }
 
 template <Operand A, Operand B>
-auto operator-(A&& a, B&& b) {
+[[gnu::always_inline]] inline auto operator-(A&& a, B&& b) {
     return detail::elementwise("-", ops::Subtract{}, as_expression(std::forward<A>(a)),
                                as_expression(std::forward<B>(b)));
 }
 
 // Elementwise product; `a * b` is the matrix product.
 template <Operand A, Operand B>
-auto hadamard(A&& a, B&& b) {
+[[gnu::always_inline]] inline auto hadamard(A&& a, B&& b) {
     return detail::elementwise("hadamard", ops::Hadamard{}, as_expression(std::forward<A>(a)),
                                as_expression(std::forward<B>(b)));
 }
 
 // Elementwise quotient.
 template <Operand A, Operand B>
-auto divide(A&& a, B&& b) {
+[[gnu::always_inline]] inline auto divide(A&& a, B&& b) {
     return detail::elementwise("divide", ops::Divide{}, as_expression(std::forward<A>(a)),
                                as_expression(std::forward<B>(b)));
 }
 
 template <Operand X>
-auto operator-(X&& x) {
+[[gnu::always_inline]] inline auto operator-(X&& x) {
     return detail::unary(ops::Negate{}, std::forward<X>(x));
 }
 
 template <Operand X, Arithmetic S>
-auto operator*(X&& x, S s) {
+[[gnu::always_inline]] inline auto operator*(X&& x, S s) {
     using T = detail::scalar_of<X>;
     return detail::unary(ops::Scale<T>{static_cast<T>(s)}, std::forward<X>(x));
 }
 
 template <Arithmetic S, Operand X>
-auto operator*(S s, X&& x) {
+[[gnu::always_inline]] inline auto operator*(S s, X&& x) {
     return std::forward<X>(x) * s;
 }
 
 template <Operand X, Arithmetic S>
-auto operator/(X&& x, S s) {
+[[gnu::always_inline]] inline auto operator/(X&& x, S s) {
     using T = detail::scalar_of<X>;
     return detail::unary(ops::DivideBy<T>{static_cast<T>(s)}, std::forward<X>(x));
 }
 
 template <Arithmetic S, Operand X>
-auto operator/(S s, X&& x) {
+[[gnu::always_inline]] inline auto operator/(S s, X&& x) {
     using T = detail::scalar_of<X>;
     return detail::unary(ops::ScalarOver<T>{static_cast<T>(s)}, std::forward<X>(x));
 }
 
 template <Operand X, Arithmetic S>
-auto operator+(X&& x, S s) {
+[[gnu::always_inline]] inline auto operator+(X&& x, S s) {
     using T = detail::scalar_of<X>;
     return detail::unary(ops::Shift<T>{static_cast<T>(s)}, std::forward<X>(x));
 }
 
 template <Arithmetic S, Operand X>
-auto operator+(S s, X&& x) {
+[[gnu::always_inline]] inline auto operator+(S s, X&& x) {
     return std::forward<X>(x) + s;
 }
 
 template <Operand X, Arithmetic S>
-auto operator-(X&& x, S s) {
+[[gnu::always_inline]] inline auto operator-(X&& x, S s) {
     using T = detail::scalar_of<X>;
     return detail::unary(ops::Shift<T>{-static_cast<T>(s)}, std::forward<X>(x));
 }
 
 template <Arithmetic S, Operand X>
-auto operator-(S s, X&& x) {
+[[gnu::always_inline]] inline auto operator-(S s, X&& x) {
     using T = detail::scalar_of<X>;
     return detail::unary(ops::ScalarMinus<T>{static_cast<T>(s)}, std::forward<X>(x));
 }

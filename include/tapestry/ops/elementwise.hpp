@@ -38,7 +38,7 @@ auto repeat_if(E e, Index rows, Index cols) {
 
 // a (op) b, elementwise, with broadcasting of a compile-time Rx1 or 1xC operand.
 template <class Op, LazyExpression A, LazyExpression B>
-auto elementwise(const char* name, Op op, A a, B b) {
+[[gnu::always_inline]] inline auto elementwise(const char* name, Op op, A a, B b) {
     using Rule = shape_rules::Elementwise<A::Rows, A::Cols, B::Rows, B::Cols>;
     if constexpr (!same_scalar<A, B>) {
         report_scalar_mismatch<A, B>();
@@ -65,7 +65,7 @@ auto elementwise(const char* name, Op op, A a, B b) {
 }
 
 template <class Op, Operand X>
-auto unary(Op op, X&& x) {
+[[gnu::always_inline]] inline auto unary(Op op, X&& x) {
     auto e = as_expression(std::forward<X>(x));
     return UnaryExpr<Op, decltype(e)>(op, std::move(e));
 }
