@@ -253,6 +253,8 @@ TEST_CASE("the norms check their sizes and eps in their own scalar type, before 
     CHECK_THROWS_AS((nn::BatchNorm<float, 3>(3, 0.1, 1e-50)), value_error);  // 0 in float
     Param<float, 3, 2> X(Eigen::Matrix<float, 3, 2>::Constant(1.0f));
     CHECK_THROWS_AS(layer_norm(X, 1e-50), value_error);
+    CHECK_THROWS_AS(layer_norm(X, 1e39), value_error);  // finite in double, inf in float
+    CHECK_THROWS_AS((nn::BatchNorm<float, 3>(3, 0.1, 1e39)), value_error);
 
     nn::BatchNorm<double, 3> bn;
     Param<double, 3, Dynamic> Y(random_matrix(3, 4));

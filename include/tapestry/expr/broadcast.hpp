@@ -19,8 +19,11 @@ namespace tapestry::detail {
 // through the same packetOp, which would read past the column: there they run scalar.
 inline constexpr bool whole_packets_only = !EIGEN_VERSION_AT_LEAST(3, 4, 90);
 
-// Element (i, j) of the repetition of a stored column (Rx1), row (1xC) or 1x1.
-template <class T, bool RepeatRows, bool RepeatCols>
+// Element (i, j) of the repetition of a stored column (Rx1), row (1xC) or 1x1. A packet
+// runs down a column (rows i.. of column j) in a column-major result, and along a row
+// (columns j.. of row i) in a row-major one: a fixed 1xC result, where a 1x1 repeated
+// along the row must be set, not loaded (the stored value has one element).
+template <class T, bool RepeatRows, bool RepeatCols, bool ColumnMajor>
 struct RepeatedValue {
     const T* data;
 
@@ -35,17 +38,19 @@ struct RepeatedValue {
 
     template <class Packet>
     Packet packetOp(Index i, Index j) const {
-        if constexpr (RepeatCols && !RepeatRows)
+        if constexpr (RepeatCols && !RepeatRows && ColumnMajor)
             return Eigen::internal::ploadu<Packet>(data + i);  // rows i..i+n of the column
+        else if constexpr (RepeatRows && !RepeatCols && !ColumnMajor)
+            return Eigen::internal::ploadu<Packet>(data + j);  // columns j..j+n of the row
         else
-            return Eigen::internal::pset1<Packet>((*this)(i, j));
+            return Eigen::internal::pset1<Packet>((*this)(i, j));  // one element across the packet
     }
 };
 
 }  // namespace tapestry::detail
 
-template <class T, bool RepeatRows, bool RepeatCols>
-struct Eigen::internal::functor_traits<tapestry::detail::RepeatedValue<T, RepeatRows, RepeatCols>> {
+template <class T, bool RepeatRows, bool RepeatCols, bool ColumnMajor>
+struct Eigen::internal::functor_traits<tapestry::detail::RepeatedValue<T, RepeatRows, RepeatCols, ColumnMajor>> {
     enum {
         Cost = 1,
         PacketAccess = tapestry::detail::whole_packets_only && packet_traits<T>::Vectorizable,
@@ -72,8 +77,9 @@ public:
     void verify() const { inner_.verify(); }
 
     auto array() const {
-        using Repeated = detail::RepeatedValue<Scalar, RepeatRows, RepeatCols>;
-        return detail::KernelArray<Scalar, Rows, Cols>::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
+        using Array = detail::KernelArray<Scalar, Rows, Cols>;
+        using Repeated = detail::RepeatedValue<Scalar, RepeatRows, RepeatCols, !Array::IsRowMajor>;
+        return Array::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
     }
 
     template <class G>

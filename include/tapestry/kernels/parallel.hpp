@@ -148,6 +148,10 @@ typename Source::Scalar sum_of_elements(const Source& src) {
     if constexpr (n == 1 || !(Evaluator::Flags & Eigen::PacketAccessBit) || bool(Source::IsRowMajor)) {
         return src.size() == 0 ? T(0) : src.sum();
     } else {
+        // Short columns of a stored array (a loss's values, one row per example): Eigen's
+        // linear reduction reads them as one, where columns of 1-3 rows would be scalar here.
+        if constexpr (bool(Evaluator::Flags & Eigen::LinearAccessBit))
+            if (src.rows() < 4 * n) return src.size() == 0 ? T(0) : src.sum();
         const Evaluator values(src);
         const Index rows = src.rows(), cols = src.cols();
         const Index in_fours = rows / (4 * n) * (4 * n), in_packets = rows / n * n;

@@ -17,6 +17,59 @@
 #include "tapestry/ops/axis.hpp"
 
 namespace tapestry {
+namespace detail {
+
+// One column of ScaledLayerNorm's backward in two passes over it, where Eigen expressions
+// took five: the first adds dy * xhat and dy into the scale's and shift's gradients and
+// sums g = dy * gamma and g * xhat; the second adds (g - mean(g) - xhat mean(g xhat)) / sigma
+// into dx (if dx is not null). xhat = (x - mean) / sigma is recomputed in each.
+// (Eigen's packet types as template arguments: see sum_of_elements in kernels/parallel.hpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+template <class T>
+void layer_norm_column_backward(const T* x, const T* dy, const T* gamma, T mean, T inverse_sigma, Index rows,
+                                T* d_gamma, T* d_beta, T* dx) {
+    namespace ei = Eigen::internal;
+    using Packet = typename ei::packet_traits<T>::type;
+    constexpr Index n = ei::unpacket_traits<Packet>::size;
+    const Index in_packets = rows / n * n;
+    const Packet mean_p = ei::pset1<Packet>(mean), inverse_p = ei::pset1<Packet>(inverse_sigma);
+    Packet sum_g = ei::pset1<Packet>(T(0)), sum_g_xhat = sum_g;
+    for (Index i = 0; i < in_packets; i += n) {
+        const Packet xhat = ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), mean_p), inverse_p);
+        const Packet d = ei::ploadu<Packet>(dy + i);
+        ei::pstoreu(d_gamma + i, ei::pmadd(d, xhat, ei::ploadu<Packet>(d_gamma + i)));
+        ei::pstoreu(d_beta + i, ei::padd(ei::ploadu<Packet>(d_beta + i), d));
+        const Packet g = ei::pmul(d, ei::ploadu<Packet>(gamma + i));
+        sum_g = ei::padd(sum_g, g);
+        sum_g_xhat = ei::pmadd(g, xhat, sum_g_xhat);
+    }
+    T total_g = ei::predux(sum_g), total_g_xhat = ei::predux(sum_g_xhat);
+    for (Index i = in_packets; i < rows; ++i) {
+        const T xhat = (x[i] - mean) * inverse_sigma, g = dy[i] * gamma[i];
+        d_gamma[i] += dy[i] * xhat;
+        d_beta[i] += dy[i];
+        total_g += g;
+        total_g_xhat += g * xhat;
+    }
+    if (dx == nullptr) return;
+    const T mean_g = total_g / static_cast<T>(rows), mean_g_xhat = total_g_xhat / static_cast<T>(rows);
+    const Packet mean_g_p = ei::pset1<Packet>(mean_g), mean_g_xhat_p = ei::pset1<Packet>(mean_g_xhat);
+    for (Index i = 0; i < in_packets; i += n) {
+        const Packet xhat = ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), mean_p), inverse_p);
+        const Packet g = ei::pmul(ei::ploadu<Packet>(dy + i), ei::ploadu<Packet>(gamma + i));
+        const Packet centred = ei::psub(ei::psub(g, mean_g_p), ei::pmul(xhat, mean_g_xhat_p));
+        ei::pstoreu(dx + i, ei::pmadd(inverse_p, centred, ei::ploadu<Packet>(dx + i)));
+    }
+    for (Index i = in_packets; i < rows; ++i) {
+        const T xhat = (x[i] - mean) * inverse_sigma, g = dy[i] * gamma[i];
+        dx[i] += inverse_sigma * (g - mean_g - xhat * mean_g_xhat);
+    }
+}
+#pragma GCC diagnostic pop
+
+}  // namespace detail
+
 namespace ops {
 
 // y = (x - mean) / sigma along each column (Each::Column: layer norm) or each row
@@ -131,20 +184,11 @@ struct ScaledLayerNorm {
             d_beta(scratch.take<T>(rows), rows);
         d_gamma.setZero();
         d_beta.setZero();
-        const auto values = x.array();
-        const auto scale = gamma.array().col(0);
         T* const x_sink = x.needs_grad() ? x.gradient_sink().memory_to_add_into() : nullptr;
-        for (Index j = 0; j < y.cols(); ++j) {
-            const auto xhat = (values.col(j) - means[j]) * inverse_sigma[j];
-            const auto dy_j = dy.col(j);
-            d_gamma += dy_j * xhat;
-            d_beta += dy_j;
-            if (x_sink == nullptr) continue;
-            const auto g = dy_j * scale;
-            const T mean_g = g.mean(), mean_g_xhat = (g * xhat).mean();
-            Eigen::Map<Eigen::Array<T, Dynamic, 1>> dx(x_sink + j * rows, rows);
-            dx += inverse_sigma[j] * (g - mean_g - xhat * mean_g_xhat);
-        }
+        for (Index j = 0; j < y.cols(); ++j)
+            detail::layer_norm_column_backward(x.value_data() + j * rows, dy.data() + j * rows, gamma.value_data(),
+                                               means[j], inverse_sigma[j], rows, d_gamma.data(), d_beta.data(),
+                                               x_sink == nullptr ? nullptr : x_sink + j * rows);
         if (gamma.needs_grad()) gamma.backprop(d_gamma);
         if (beta.needs_grad()) beta.backprop(d_beta);
     }
@@ -160,7 +204,7 @@ struct layer_norm_needs_gamma_and_beta_with_one_row_per_feature;
 namespace detail {
 template <class T>
 T layer_norm_eps(double eps) {
-    if (!(static_cast<T>(eps) > 0) || !std::isfinite(eps))
+    if (!(static_cast<T>(eps) > 0) || !std::isfinite(static_cast<T>(eps)))
         throw value_error("layer_norm: eps (" + std::to_string(eps) +
                           ") must be positive and finite in the scalar type");
     return static_cast<T>(eps);
