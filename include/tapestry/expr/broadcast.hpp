@@ -58,6 +58,18 @@ struct Eigen::internal::functor_traits<tapestry::detail::RepeatedValue<T, Repeat
     };
 };
 
+namespace tapestry::detail {
+
+// The rows x cols kernel array that repeats a stored column (RepeatCols), row (RepeatRows)
+// or 1x1 (both), its packets in the array's storage order.
+template <class T, int R, int C, bool RepeatRows, bool RepeatCols>
+auto repeated_array(const T* data, Index rows, Index cols) {
+    using Array = KernelArray<T, R, C>;
+    return Array::NullaryExpr(rows, cols, RepeatedValue<T, RepeatRows, RepeatCols, !Array::IsRowMajor>{data});
+}
+
+}  // namespace tapestry::detail
+
 namespace tapestry {
 
 template <class Inner, bool RepeatRows, bool RepeatCols, int ResultRows, int ResultCols>
@@ -77,9 +89,7 @@ public:
     void verify() const { inner_.verify(); }
 
     auto array() const {
-        using Array = detail::KernelArray<Scalar, Rows, Cols>;
-        using Repeated = detail::RepeatedValue<Scalar, RepeatRows, RepeatCols, !Array::IsRowMajor>;
-        return Array::NullaryExpr(rows_, cols_, Repeated{inner_.value_data()});
+        return detail::repeated_array<Scalar, Rows, Cols, RepeatRows, RepeatCols>(inner_.value_data(), rows_, cols_);
     }
 
     template <class G>

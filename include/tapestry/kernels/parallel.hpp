@@ -145,13 +145,16 @@ typename Source::Scalar sum_of_elements(const Source& src) {
     using Quarter = typename ei::unpacket_traits<Half>::half;
     constexpr Index n = ei::unpacket_traits<Packet>::size;
     constexpr Index half_n = ei::unpacket_traits<Half>::size, quarter_n = ei::unpacket_traits<Quarter>::size;
-    if constexpr (n == 1 || !(Evaluator::Flags & Eigen::PacketAccessBit) || bool(Source::IsRowMajor)) {
-        return src.size() == 0 ? T(0) : src.sum();
+    constexpr bool column_kernel =
+        n > 1 && bool(Evaluator::Flags & Eigen::PacketAccessBit) && !bool(Source::IsRowMajor);
+    // Short columns of a stored array (a loss's values, one row per example) go to Eigen's
+    // linear reduction, which reads them as one: columns of 1-3 rows would be scalar here.
+    constexpr bool linear = bool(Evaluator::Flags & Eigen::LinearAccessBit);
+    if (src.size() == 0) return T(0);
+    if constexpr (!column_kernel) {
+        return src.sum();
     } else {
-        // Short columns of a stored array (a loss's values, one row per example): Eigen's
-        // linear reduction reads them as one, where columns of 1-3 rows would be scalar here.
-        if constexpr (bool(Evaluator::Flags & Eigen::LinearAccessBit))
-            if (src.rows() < 4 * n) return src.size() == 0 ? T(0) : src.sum();
+        if (linear && src.rows() < 4 * n) return src.sum();
         const Evaluator values(src);
         const Index rows = src.rows(), cols = src.cols();
         const Index in_fours = rows / (4 * n) * (4 * n), in_packets = rows / n * n;

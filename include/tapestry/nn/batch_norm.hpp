@@ -45,8 +45,7 @@ public:
           batch_var_(features) {
         if (!(momentum >= 0 && momentum <= 1))
             throw value_error("BatchNorm: momentum (" + std::to_string(momentum) + ") must lie in [0, 1]");
-        if (!(static_cast<T>(eps) > 0) || !std::isfinite(static_cast<T>(eps)))
-            throw value_error("BatchNorm: eps (" + std::to_string(eps) + ") must be positive and finite in T");
+        detail::norm_eps<T>("BatchNorm", eps);
     }
 
     // Registers scale, shift and the frozen running statistics as "<name>.scale", ...

@@ -202,10 +202,12 @@ struct layer_norm_needs_gamma_and_beta_with_one_row_per_feature;
 }  // namespace diagnostic
 
 namespace detail {
+// A norm's eps in its scalar type, which must hold it as a positive finite number (1e-50
+// is 0 in float, 1e39 infinite).
 template <class T>
-T layer_norm_eps(double eps) {
+T norm_eps(const char* norm, double eps) {
     if (!(static_cast<T>(eps) > 0) || !std::isfinite(static_cast<T>(eps)))
-        throw value_error("layer_norm: eps (" + std::to_string(eps) +
+        throw value_error(std::string(norm) + ": eps (" + std::to_string(eps) +
                           ") must be positive and finite in the scalar type");
     return static_cast<T>(eps);
 }
@@ -215,7 +217,7 @@ T layer_norm_eps(double eps) {
 template <Operand X>
 auto layer_norm(X&& x, double eps = 1e-5) {
     using T = detail::scalar_of<X>;
-    const T checked_eps = detail::layer_norm_eps<T>(eps);
+    const T checked_eps = detail::norm_eps<T>("layer_norm", eps);
     const auto leaf = detail::as_leaf(as_expression(std::forward<X>(x)));
     using L = decltype(leaf);
     return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::Standardize<T>{checked_eps}, leaf.rows(), leaf.cols(),
@@ -247,7 +249,7 @@ auto layer_norm(X&& x, Gamma&& gamma, Beta&& beta, double eps = 1e-5) {
         for (const Index r : {as_expression(gamma).rows(), as_expression(beta).rows()})
             if (r != rows)
                 detail::throw_shape_error("layer_norm", rows, cols, r, 1, "gamma and beta need one row per feature");
-        const T checked_eps = detail::layer_norm_eps<T>(eps);
+        const T checked_eps = detail::norm_eps<T>("layer_norm", eps);
         auto stored_x = detail::as_leaf(as_expression(std::forward<X>(x)));  // in this order: each may record a node
         auto stored_gamma = detail::as_leaf(as_expression(std::forward<Gamma>(gamma)));
         auto stored_beta = detail::as_leaf(as_expression(std::forward<Beta>(beta)));

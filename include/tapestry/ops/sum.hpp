@@ -65,11 +65,10 @@ struct PartialSum {
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
         const Eigen::Map<const Line<E>> adjoint(dy.data(), AlongRows ? e.rows() : e.cols());
-        if constexpr (AlongRows) {  // the column repeated, read a packet of rows at a time (expr/broadcast.hpp)
-            using Array = detail::KernelArray<typename E::Scalar, E::Rows, E::Cols>;
-            using Repeated = detail::RepeatedValue<typename E::Scalar, false, true, !Array::IsRowMajor>;
-            e.backprop(Array::NullaryExpr(e.rows(), e.cols(), Repeated{adjoint.data()}));
-        } else
+        if constexpr (AlongRows)  // the column repeated, read a packet of rows at a time (expr/broadcast.hpp)
+            e.backprop(detail::repeated_array<typename E::Scalar, E::Rows, E::Cols, false, true>(adjoint.data(),
+                                                                                                 e.rows(), e.cols()));
+        else
             e.backprop(adjoint.colwise().replicate(e.rows()));
     }
 };
