@@ -4,6 +4,7 @@
 // closure that throws.
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -51,8 +52,8 @@ struct Logistic {
 // The Param is read twice, through two overlapping blocks.
 template <class T, int N>
 auto rosenbrock(const Param<T, N, 1>& v) {
-    auto head = block<N - 1, 1>(v, 0, 0);
-    auto tail = block<N - 1, 1>(v, 1, 0);
+    auto head = middle_rows(v, 0, v.rows() - 1);
+    auto tail = middle_rows(v, 1, v.rows() - 1);
     return sum(T(100) * square(tail - square(head)) + square(T(1) - head));
 }
 
@@ -125,6 +126,100 @@ TEST_CASE("L-BFGS follows torch.optim.LBFGS's path on Rosenbrock's function of s
                     lbfgs_reference::rosenbrock_returned[s], 1e-8);
     for (int i = 0; i < 6; ++i) check_close(v.value()(i), lbfgs_reference::rosenbrock_v[std::size_t(i)], 1e-8);
     CHECK(lbfgs.evaluations() == lbfgs_reference::rosenbrock_evaluations);
+}
+
+namespace {
+
+// Runs `steps` step() calls from `start` on the loss `loss_of(v)` and compares each step's
+// returned loss and the iteration and evaluation counts so far, then v, with PyTorch's.
+template <class LossOf>
+void check_path(LossOf loss_of, const Eigen::VectorXd& start, const LbfgsOptions& options, std::size_t steps,
+                const std::vector<double>& returned, const std::vector<double>& iterations,
+                const std::vector<double>& evaluations, const std::vector<double>& end, double tolerance) {
+    Param<double, Dynamic, 1> v(start);
+    Lbfgs<double> lbfgs(ParamSet<double>{{"v", v}}, options);
+    auto closure = [&] {
+        Tape tape;
+        auto loss = evaluate(loss_of(v));
+        tape.backward(loss);
+        return loss.item();
+    };
+    for (std::size_t s = 0; s < steps; ++s) {
+        CAPTURE(s);
+        check_close(lbfgs.step(closure).initial_loss, returned[s], tolerance);
+        CHECK(lbfgs.iterations() == long(iterations[s]));
+        CHECK(lbfgs.evaluations() == long(evaluations[s]));
+    }
+    REQUIRE(v.rows() == Index(end.size()));
+    for (Index i = 0; i < v.rows(); ++i) check_close(v.value()(i), end[std::size_t(i)], tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("L-BFGS's line search follows PyTorch's when it zooms, extrapolates without bound, and brackets") {
+    using namespace lbfgs_reference;
+    SECTION("Rosenbrock from a long first step: most searches zoom; tolerance_change does not reach the zoom") {
+        Eigen::VectorXd start(6);
+        start << -1.2, 1, -1.2, 1, -1.2, 1;
+        check_path([](const auto& v) { return rosenbrock<double, Dynamic>(v); }, start,
+                   {.lr = 10,
+                    .max_iter = 15,
+                    .tolerance_change = 1e-3,
+                    .history_size = 10,
+                    .line_search = LineSearch::StrongWolfe},
+                   3, rosenbrock_zoom_returned, rosenbrock_zoom_iterations, rosenbrock_zoom_evaluations,
+                   rosenbrock_zoom_v, 1e-8);
+    }
+    SECTION("a line where the loss only falls: the bracketing phase extrapolates until its 25 tries run out") {
+        // Along a line the interpolating cubic is degenerate: whether each extrapolation
+        // is 10 t (an infinite minimum, clamped) or 5.5 t (d2² rounded below zero, the
+        // bounds' midpoint) is decided by rounding, and PyTorch's add_ rounds x + t d with
+        // a fused multiply-add. So the count of evaluations is compared, and the end only
+        // for having gone far along the line.
+        Param<double, 1, 1> v(Eigen::Matrix<double, 1, 1>(0.5));
+        Lbfgs<double> lbfgs(ParamSet<double>{{"v", v}},
+                            {.lr = 1e-3, .max_iter = 1, .line_search = LineSearch::StrongWolfe});
+        const LbfgsReport report = lbfgs.step([&] {
+            Tape tape;
+            auto loss = evaluate(sum(v * -3.0));
+            tape.backward(loss);
+            return loss.item();
+        });
+        CHECK(report.evaluations == long(linear_evaluations[0]));
+        CHECK(v.value()(0) > 1e18);
+        CHECK(std::isfinite(v.value()(0)));
+    }
+    SECTION("Rosenbrock from a short first step: a bracketing try rises above the one before it") {
+        Eigen::VectorXd start(6);
+        start << -1.2, 1, -1.2, 1, -1.2, 1;
+        check_path([](const auto& v) { return rosenbrock<double, Dynamic>(v); }, start,
+                   {.lr = 0.1, .max_iter = 20, .history_size = 10, .line_search = LineSearch::StrongWolfe}, 2,
+                   rosenbrock_short_returned, rosenbrock_short_iterations, rosenbrock_short_evaluations,
+                   rosenbrock_short_v, 1e-8);
+    }
+    SECTION("two-variable Rosenbrock: a second bracketing try above the first is no bracket's end") {
+        check_path([](const auto& v) { return rosenbrock<double, Dynamic>(v); }, Eigen::Vector2d(-1.2, 1.0),
+                   {.lr = 3, .max_iter = 20, .history_size = 2, .line_search = LineSearch::StrongWolfe}, 2,
+                   rosenbrock2_returned, rosenbrock2_iterations, rosenbrock2_evaluations, rosenbrock2_v, 1e-8);
+    }
+    SECTION("log cosh from a very long first step: zoom tries near the bracket's end are moved inside") {
+        const Eigen::Vector3d scales(1.0, 10.0, 100.0);
+        check_path(
+            [&](const auto& v) {
+                auto z = hadamard(constant(scales), v - 1.0);
+                return sum(log((exp(z) + exp(-z)) * 0.5));
+            },
+            Eigen::Vector3d(3.0, -2.0, 1.5),
+            {.lr = 100, .max_iter = 20, .history_size = 2, .line_search = LineSearch::StrongWolfe}, 2,
+            log_cosh_returned, log_cosh_iterations, log_cosh_evaluations, log_cosh_v, 1e-8);
+    }
+    SECTION("a badly scaled quadratic from a short first step") {
+        const Eigen::Vector3d scales(1.0, 10.0, 100.0);
+        check_path([&](const auto& v) { return sum(hadamard(constant(scales), square(v - 0.25))); },
+                   Eigen::Vector3d(1.0, -2.0, 0.5),
+                   {.lr = 0.05, .max_iter = 6, .history_size = 2, .line_search = LineSearch::StrongWolfe}, 2,
+                   quadratic_returned, quadratic_iterations, quadratic_evaluations, quadratic_v, 1e-10);
+    }
 }
 
 // From this start, six-variable Rosenbrock also has a local minimum near (-1, 1, ..., 1);
@@ -210,7 +305,8 @@ TEST_CASE("L-BFGS refuses a starting point whose loss is not finite, and changes
 }
 
 TEST_CASE("L-BFGS steps back from a fixed step into a point where the loss is not finite") {
-    // x - log x has its minimum at 1; a step of 0.9 / |g|_1 * 40 from 3 lands below zero.
+    // x - log x has its minimum at 1; from 3 (gradient 2/3) the first step, min(1, 1.5) * 40
+    // along -2/3, lands at -23.7.
     Param<double, 1, 1> x(Eigen::Matrix<double, 1, 1>(3.0));
     Lbfgs<double> lbfgs(ParamSet<double>{{"x", x}}, {.lr = 40});
     auto closure = [&] {
@@ -274,4 +370,68 @@ TEST_CASE("A closure that throws leaves the Params where its iteration began, an
 
     CHECK(lbfgs.step([&] { return model.closure(); }).stopped_by == LbfgsStop::SmallGradient);
     for (int i = 0; i < 6; ++i) CHECK(std::abs(model.w.value()(i) - undisturbed.w.value()(i)) < 2.6e-7);  // as above
+}
+
+TEST_CASE("After a closure throws in the first iteration, the retry takes the same short first step as a fresh start") {
+    auto make_closure = [](Param<double, 1, 1>& x, int fail_at, int& calls) {
+        return [&x, fail_at, &calls] {
+            if (++calls == fail_at) throw std::runtime_error("interrupted");
+            Tape tape;
+            auto loss = evaluate(sum(square(x) * 50.0));
+            tape.backward(loss);
+            return loss.item();
+        };
+    };
+    const LbfgsOptions options{.max_iter = 2};
+    Param<double, 1, 1> fresh(Eigen::Matrix<double, 1, 1>(1.0)), retried(Eigen::Matrix<double, 1, 1>(1.0));
+    int fresh_calls = 0, retried_calls = 0;
+    Lbfgs<double>(ParamSet<double>{{"x", fresh}}, options).step(make_closure(fresh, 0, fresh_calls));
+    Lbfgs<double> lbfgs(ParamSet<double>{{"x", retried}}, options);
+    CHECK_THROWS_AS(lbfgs.step(make_closure(retried, 2, retried_calls)), std::runtime_error);
+    CHECK(retried.value()(0) == 1.0);
+    CHECK(lbfgs.iterations() == 0);
+    retried_calls = 0;
+    lbfgs.step(make_closure(retried, 0, retried_calls));
+    CHECK(retried.value()(0) == fresh.value()(0));
+}
+
+TEST_CASE("A fixed step that step() did not evaluate, and whose loss is not finite, is undone by the next step()") {
+    Param<double, 1, 1> x(Eigen::Matrix<double, 1, 1>(3.0));
+    Lbfgs<double> lbfgs(ParamSet<double>{{"x", x}}, {.lr = 40, .max_iter = 1});
+    auto closure = [&] {
+        Tape tape;
+        auto loss = evaluate(sum(x - log(x)));
+        tape.backward(loss);
+        return loss.item();
+    };
+    CHECK_FALSE(lbfgs.step(closure).loss.has_value());  // moved to -23.7 without evaluating there
+    CHECK(x.value()(0) < 0);
+    CHECK_THROWS_MATCHES(
+        lbfgs.step(closure), value_error,
+        MessageContains("that it did not evaluate") && MessageContains("back where that iteration began"));
+    CHECK(x.value()(0) == 3.0);
+    CHECK_THROWS_AS(lbfgs.set_lr(-1.0), value_error);
+    lbfgs.set_lr(0.1);
+    for (int s = 0; s < 5; ++s) {
+        const double before = std::abs(x.value()(0) - 1.0);
+        lbfgs.step(closure);
+        CHECK(std::abs(x.value()(0) - 1.0) < before);
+    }
+}
+
+TEST_CASE("L-BFGS refuses an empty ParamSet, and takes a max_iter as large as an int holds") {
+    Param<double, Dynamic, Dynamic> empty(0, 0);
+    CHECK_THROWS_MATCHES(Lbfgs<double>(ParamSet<double>{{"empty", empty}}), value_error,
+                         MessageContains("no elements"));
+    // max_eval's default, max_iter * 5 / 4, must not overflow.
+    Param<double, 1, 1> x(Eigen::Matrix<double, 1, 1>(3.0));
+    Lbfgs<double> lbfgs(ParamSet<double>{{"x", x}}, {.max_iter = std::numeric_limits<int>::max()});
+    const LbfgsReport report = lbfgs.step([&] {
+        Tape tape;
+        auto loss = evaluate(sum(square(x - 1.0)));
+        tape.backward(loss);
+        return loss.item();
+    });
+    CHECK(report.stopped_by == LbfgsStop::SmallGradient);
+    CHECK(std::abs(x.value()(0) - 1.0) < 1e-7);
 }

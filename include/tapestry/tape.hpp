@@ -42,7 +42,43 @@ public:
             const auto e = as_expression(std::forward<Loss>(loss));
             if (e.rows() != 1 || e.cols() != 1)
                 detail::throw_shape_error("backward", e.rows(), e.cols(), 1, 1, "the loss must be 1x1");
-            backward_from(detail::evaluate_parts(e));
+            const auto parts = detail::evaluate_parts(e);
+            backward_from(parts, [adjoint = parts.adjoint] { *adjoint = 1; });
+        }
+    }
+
+    // Adds seedᵀ J into grad() of every Param the output depends on, J the Jacobian of
+    // the output (a Var, Param or expression of any shape) with respect to the Param: the
+    // gradient of sum(seed ∘ output), as PyTorch's output.backward(gradient=seed). The
+    // seed is an Eigen matrix or expression of the output's shape and scalar type. One
+    // output, swept with seeds that pick one element each, gives the Jacobian row by row
+    // (functional/jacobian.hpp).
+    template <class Output, class Seed>
+    void backward(Output&& output, const Eigen::MatrixBase<Seed>& seed) {
+        if constexpr (!Operand<Output>) {
+            diagnostic::report<
+                diagnostic::backward_takes_a_var_a_param_or_an_expression_not<std::remove_cvref_t<Output>>>();
+        } else {
+            using E = expression_t<Output>;
+            using T = typename E::Scalar;
+            if constexpr (!std::is_same_v<typename Seed::Scalar, T>) {
+                diagnostic::report<
+                    diagnostic::backward_needs_a_seed_of_the_outputs_scalar_type<T, typename Seed::Scalar>>();
+            } else if constexpr (!shape_rules::agree(E::Rows, Seed::RowsAtCompileTime) ||
+                                 !shape_rules::agree(E::Cols, Seed::ColsAtCompileTime)) {
+                diagnostic::report<diagnostic::backward_needs_a_seed_of_the_outputs_shape<
+                    Shape<E::Rows, E::Cols>, Shape<Seed::RowsAtCompileTime, Seed::ColsAtCompileTime>>>();
+            } else {
+                const auto e = as_expression(std::forward<Output>(output));
+                if (e.rows() != seed.rows() || e.cols() != seed.cols())
+                    detail::throw_shape_error("backward", e.rows(), e.cols(), seed.rows(), seed.cols(),
+                                              "the seed must have the output's shape");
+                const detail::ValueParts<T> parts = detail::evaluate_parts(e);
+                backward_from(parts, [&] {
+                    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(parts.adjoint, parts.rows,
+                                                                                 parts.cols) = seed;
+                });
+            }
         }
     }
 
@@ -67,13 +103,13 @@ private:
     template <class E>
     static constexpr bool may_be_1x1 = shape_rules::agree(E::Rows, 1) && shape_rules::agree(E::Cols, 1);
 
-    template <class T>
-    void backward_from(const detail::ValueParts<T>& loss) {
-        detail::verify_value(loss);
-        if (loss.life != life())  // also an owned value's (no life)
-            detail::throw_tape_error("backward: the loss was not recorded on this tape");
-        if (loss.adjoint == nullptr) return;  // nothing trainable upstream
-        sweep_backward(loss.adjoint, loss.position);
+    template <class T, class Seed>
+    void backward_from(const detail::ValueParts<T>& output, Seed&& seed) {
+        detail::verify_value(output);
+        if (output.life != life())  // also an owned value's (no life)
+            detail::throw_tape_error("backward: the loss (or output) was not recorded on this tape");
+        if (output.adjoint == nullptr) return;  // nothing trainable upstream
+        sweep_backward(output.position, seed);
     }
 };
 

@@ -3,7 +3,7 @@
 #
 #   core/ <- kernels/ <- tape/ <- expr/ <- graph/ <- handles <- ops/, conv/ <- tapestry.hpp
 #   (handles: param.hpp, var.hpp, operand.hpp, tape.hpp; beside it all, reading any
-#   layer and read by none: nn/, check/, io/, data/, mpi/)
+#   layer and read by none: nn/, check/, functional/, io/, data/, mpi/)
 #
 # Called by CTest with INCLUDE_DIR (the project's include/).
 cmake_policy(VERSION 3.20)
@@ -25,14 +25,14 @@ function(layer_of header result)
         set(${result} 6 PARENT_SCOPE)
     elseif(header STREQUAL "tapestry/tapestry.hpp")
         set(${result} 7 PARENT_SCOPE)
-    elseif(header MATCHES "^tapestry/(nn|check|io|data|mpi)/")
+    elseif(header MATCHES "^tapestry/(nn|check|functional|io|data|mpi)/")
         set(${result} 8 PARENT_SCOPE)
     else()
         set(${result} -1 PARENT_SCOPE)
     endif()
 endfunction()
 
-set(names core kernels tape expr graph handles "ops, conv" tapestry.hpp "nn, check, io, data, mpi")
+set(names core kernels tape expr graph handles "ops, conv" tapestry.hpp "nn, check, functional, io, data, mpi")
 file(GLOB_RECURSE headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/tapestry/*.hpp")
 set(problems "")
 set(deprecated "")

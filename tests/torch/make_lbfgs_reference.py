@@ -14,7 +14,10 @@ The problems:
 After each step() the script records what step() returned (the loss before it) and the
 loss and Params after it.
 """
+import sys
+
 import torch
+import torch.optim.lbfgs as lbfgs_module
 import torch.nn.functional as F
 
 torch.manual_seed(20261201)
@@ -95,4 +98,68 @@ print(array("rosenbrock_returned", torch.tensor(returned, dtype=dtype)))
 print(array("rosenbrock_v", v))
 state = optimizer.state[optimizer._params[0]]
 print(f"inline const long rosenbrock_evaluations = {state['func_evals']};")
+
+
+def run(name, v0, loss_of, steps, **options):
+    """Records, after each step(), what it returned, the total iterations and evaluations,
+    and the Params at the end; counts on stderr how often each phase of the line search
+    interpolated (so that a run meant to exercise one can be seen to)."""
+    counts = {"bracketing": 0, "zoom": 0}
+    original = lbfgs_module._cubic_interpolate
+
+    def counted(*args, bounds=None):
+        counts["bracketing" if bounds is not None else "zoom"] += 1
+        return original(*args, bounds=bounds)
+
+    lbfgs_module._cubic_interpolate = counted
+    v = v0.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([v], **options)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_of(v)
+        loss.backward()
+        return loss
+
+    returned, iterations, evaluations = [], [], []
+    for _ in range(steps):
+        returned.append(float(optimizer.step(closure)))
+        state = optimizer.state[optimizer._params[0]]
+        iterations.append(state["n_iter"])
+        evaluations.append(state["func_evals"])
+    lbfgs_module._cubic_interpolate = original
+    print(array(name + "_returned", torch.tensor(returned, dtype=dtype)))
+    print(array(name + "_iterations", torch.tensor(iterations, dtype=dtype)))
+    print(array(name + "_evaluations", torch.tensor(evaluations, dtype=dtype)))
+    print(array(name + "_v", v))
+    print(name, counts, file=sys.stderr)
+
+
+start = torch.tensor([-1.2, 1, -1.2, 1, -1.2, 1], dtype=dtype)
+# A long first step: most line searches zoom. tolerance_change does not reach the zoom.
+run("rosenbrock_zoom", start, rosenbrock, 3, lr=10, max_iter=15, history_size=10,
+    line_search_fn="strong_wolfe", tolerance_change=1e-3)
+# A short first step along a line where the loss only falls: the bracketing phase
+# extrapolates 25 times (by 10 t or 5.5 t, as rounding decides: the test compares the
+# evaluation count only).
+run("linear", torch.tensor([0.5], dtype=dtype), lambda v: -3 * v.sum(), 1, lr=1e-3, max_iter=1,
+    line_search_fn="strong_wolfe")
+# A quadratic from a short first step: bracketing, then zoom.
+scales = torch.tensor([1.0, 10.0, 100.0], dtype=dtype)
+run("quadratic", torch.tensor([1.0, -2.0, 0.5], dtype=dtype), lambda v: (scales * (v - 0.25) ** 2).sum(), 2,
+    lr=0.05, max_iter=6, history_size=2, line_search_fn="strong_wolfe")
+# A short first step on Rosenbrock: once, a bracketing try that meets the sufficient
+# decrease rises above the one before it (PyTorch's `ls_iter > 1 and f_new >= f_prev`).
+run("rosenbrock_short", start, rosenbrock, 2, lr=0.1, max_iter=20, history_size=10, line_search_fn="strong_wolfe")
+# Two-variable Rosenbrock from a longer first step: once, the second bracketing try meets
+# the sufficient decrease but lies above the first, and is not a bracket's end (that
+# comparison starts at the third try).
+run("rosenbrock2", torch.tensor([-1.2, 1.0], dtype=dtype), rosenbrock, 2, lr=3, max_iter=20, history_size=2,
+    line_search_fn="strong_wolfe")
+# log cosh of badly scaled coordinates from a very long first step: five zoom tries land
+# near the bracket's end twice running and are moved a tenth inside (insuf_progress).
+# Written through exp, as tests/test_lbfgs.cpp writes it.
+run("log_cosh", torch.tensor([3.0, -2.0, 1.5], dtype=dtype),
+    lambda v: torch.log((torch.exp(scales * (v - 1)) + torch.exp(-scales * (v - 1))) * 0.5).sum(), 2,
+    lr=100, max_iter=20, history_size=2, line_search_fn="strong_wolfe")
 print("}  // namespace lbfgs_reference")

@@ -27,6 +27,12 @@ struct item_needs_a_1x1_var_not;
 template <class Loss>
 struct backward_takes_a_var_a_param_or_an_expression_not;
 
+template <class OutputShape, class SeedShape>
+struct backward_needs_a_seed_of_the_outputs_shape;
+
+template <class OutputScalar, class SeedScalar>
+struct backward_needs_a_seed_of_the_outputs_scalar_type;
+
 template <class ExpressionShape, class VarShape>
 struct cannot_assign_expression_to_a_var_of_another_shape;
 

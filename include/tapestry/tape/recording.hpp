@@ -171,14 +171,14 @@ protected:
     Recording() : life_(TapeLife::acquire()), scope_(this) {}
     ~Recording() { destroy_nodes(); }
 
-    // Seeds the adjoint of the loss (a value of this recording) with 1 and runs the
-    // steps from the loss's own position down to the first. Adjoints start at zero for
-    // every sweep, so a second sweep gives the same contributions again.
-    template <class T>
-    void sweep_backward(T* loss_adjoint, std::size_t loss_position) {
+    // Zeroes every adjoint, lets `seed` write the output's (a value of this recording),
+    // and runs the steps from the output's own position down to the first. Adjoints start
+    // at zero for every sweep, so a second sweep gives the same contributions again.
+    template <class Seed>
+    void sweep_backward(std::size_t output_position, Seed&& seed) {
         adjoints_.zero_used();
-        *loss_adjoint = T(1);
-        for (std::size_t i = loss_position; i-- > 0;) nodes_[i]->backward();
+        seed();
+        for (std::size_t i = output_position; i-- > 0;) nodes_[i]->backward();
     }
 
     void clear() {

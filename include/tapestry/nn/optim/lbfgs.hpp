@@ -15,8 +15,14 @@
 // Unlike PyTorch's, the closure need not zero the gradients: step() does before every
 // call, so they cannot add up across evaluations.
 //
+// In double it takes PyTorch's steps to rounding (tests/test_lbfgs.cpp); in float the
+// line search's scalars are double here and float in PyTorch, so the paths part in the
+// fifth digit. Where PyTorch's cubic interpolation would give NaN (0/0, or a point whose
+// loss is not finite), this one bisects.
+//
 // The Params are one flat vector, in the ParamSet's order; the history keeps two such
-// vectors per remembered iteration. lr_mult applies to no Param (the line search moves
+// vectors per remembered iteration, allocated as it fills (up to history_size + 1
+// pairs), and nothing else is allocated after the first step(). lr_mult applies to no Param (the line search moves
 // all of them along one direction; leave a frozen Param out of the ParamSet), and there
 // is no weight decay: add a penalty to the loss.
 
@@ -80,11 +86,10 @@ public:
                                   "the ParamSet)");
             size_ += p.rows * p.cols;
         }
+        if (size_ == 0) throw value_error("Lbfgs: the ParamSet has no elements to optimise");
         for (Vector* v : {&x_start_, &gradient_, &previous_gradient_, &direction_, &trial_gradient_,
                           &previous_trial_gradient_, &bracket_gradient_[0], &bracket_gradient_[1]})
             v->resize(size_);
-        history_.resize(static_cast<std::size_t>(options_.history_size) + 1);  // one spare, written before it is kept
-        alpha_.resize(static_cast<std::size_t>(options_.history_size));
     }
 
     // Runs up to max_iter iterations; `closure()` computes the loss at the Params' current
@@ -108,14 +113,25 @@ public:
         };
 
         const double initial_loss = evaluate();
-        if (!usable(initial_loss, trial_gradient_))
+        if (!usable(initial_loss, trial_gradient_)) {
+            if (!moved_without_evaluating_)
+                throw value_error("Lbfgs: the loss (" + std::to_string(initial_loss) +
+                                  ") or its gradient is not finite where step() began; nothing was changed");
+            move_to(0.0);
+            moved_without_evaluating_ = false;
             throw value_error("Lbfgs: the loss (" + std::to_string(initial_loss) +
-                              ") or its gradient is not finite where step() began; nothing was changed");
+                              ") or its gradient is not finite after the last step() ended with a fixed step of "
+                              "length " +
+                              std::to_string(step_length_) +
+                              " that it did not evaluate; the Params are back where that iteration began (try a "
+                              "smaller lr with set_lr, or LineSearch::StrongWolfe)");
+        }
+        moved_without_evaluating_ = false;
         gradient_ = trial_gradient_;
         double loss = initial_loss;
         std::optional<double> final_loss = loss;
         int evaluations = 1;
-        const int max_eval = options_.max_eval > 0 ? options_.max_eval : options_.max_iter * 5 / 4;
+        const long max_eval = options_.max_eval > 0 ? options_.max_eval : options_.max_iter * 5L / 4;
 
         if (gradient_.cwiseAbs().maxCoeff() <= static_cast<T>(options_.tolerance_grad))
             return {initial_loss, final_loss, 0, evaluations, LbfgsStop::SmallGradient};
@@ -146,7 +162,8 @@ public:
                 } else {
                     move_to(step_length_);
                     final_loss.reset();
-                    if (iteration != options_.max_iter) {
+                    moved_without_evaluating_ = iteration == options_.max_iter;
+                    if (!moved_without_evaluating_) {
                         loss = evaluate();
                         ++evaluations;
                         if (!usable(loss, trial_gradient_)) {
@@ -154,8 +171,8 @@ public:
                             throw value_error("Lbfgs: the loss (" + std::to_string(loss) +
                                               ") or its gradient is not finite after a step of length " +
                                               std::to_string(step_length_) +
-                                              "; the Params are back where the iteration began (try a smaller lr, "
-                                              "or LineSearch::StrongWolfe)");
+                                              "; the Params are back where the iteration began (try a smaller lr "
+                                              "with set_lr, or LineSearch::StrongWolfe)");
                         }
                         gradient_ = trial_gradient_;
                         final_loss = loss;
@@ -163,7 +180,11 @@ public:
                 }
                 small_gradient = gradient_.cwiseAbs().maxCoeff() <= static_cast<T>(options_.tolerance_grad);
             } catch (...) {
+                // Back to where the iteration began, which was evaluated, and as if it had
+                // not started: a first iteration is first again, with its short first step.
                 move_to(0.0);
+                moved_without_evaluating_ = false;
+                --total_iterations_;
                 throw;
             }
 
@@ -180,7 +201,13 @@ public:
         }
     }
 
-    // Iterations and closure calls over every step() so far.
+    // The first step length of later iterations (PyTorch's param_groups[0]["lr"]).
+    void set_lr(double lr) {
+        if (!(lr > 0 && std::isfinite(lr))) throw value_error("Lbfgs: lr must be positive and finite");
+        options_.lr = lr;
+    }
+
+    // Iterations (completed or stopped by a tolerance) and closure calls over every step() so far.
     long iterations() const { return total_iterations_; }
     long evaluations() const { return total_evaluations_; }
     // Iterations the history holds (at most history_size).
@@ -270,6 +297,12 @@ private:
     void remember_last_iteration() {
         // y = g - g_prev and s = t d, written into the ring's spare pair, which becomes the
         // newest if the curvature is positive (and the oldest becomes the spare once full).
+        // The ring grows to history_size + 1 pairs as iterations are remembered; until it
+        // is full, first_ is 0.
+        if (static_cast<std::size_t>(remembered_) == history_.size()) {
+            history_.emplace_back();
+            alpha_.push_back(0.0);
+        }
         const int ring = static_cast<int>(history_.size());
         Pair& pair = history_[static_cast<std::size_t>((first_ + remembered_) % ring)];
         pair.gradient_change = gradient_ - previous_gradient_;
@@ -292,8 +325,8 @@ private:
     };
 
     // The cubic through (x1, f1) and (x2, f2) with slopes g1, g2: its minimiser, clamped to
-    // [lo, hi]. PyTorch's _cubic_interpolate, except that where a value is not finite (a
-    // point the line search treats as too far) it bisects.
+    // [lo, hi]. PyTorch's _cubic_interpolate, except that where it would give NaN (from a
+    // point the line search treats as too far, or 0/0) it bisects.
     static double cubic_minimum(double x1, double f1, double g1, double x2, double f2, double g2, double lo,
                                 double hi) {
         const double d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2);
@@ -302,7 +335,7 @@ private:
         const double d2 = std::sqrt(d2_square);
         const double minimum = x1 <= x2 ? x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
                                         : x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
-        if (!std::isfinite(minimum)) return (lo + hi) / 2;
+        if (std::isnan(minimum)) return (lo + hi) / 2;  // an infinite one is clamped, as PyTorch's
         return std::min(std::max(minimum, lo), hi);
     }
     static double cubic_minimum(double x1, double f1, double g1, double x2, double f2, double g2) {
@@ -311,7 +344,7 @@ private:
 
     // A step length along direction_ that meets the strong Wolfe conditions (sufficient
     // decrease c1 = 1e-4, curvature c2 = 0.9), as PyTorch's _strong_wolfe finds it:
-    // bracket, then zoom, at most 25 evaluations. Leaves the Params at x_start_ and the
+    // bracket, then zoom, at most 26 evaluations. Leaves the Params at x_start_ and the
     // chosen point's gradient in gradient_.
     template <class Evaluate>
     Found strong_wolfe(Evaluate& evaluate, double f, double slope) {
@@ -377,7 +410,8 @@ private:
         int low = bracket_f[0] <= bracket_f[1] ? 0 : 1, high = 1 - low;
         bool insufficient_progress = false;
         while (!done && iteration < max_evaluations) {
-            if (std::abs(bracket[1] - bracket[0]) * direction_size < options_.tolerance_change) break;
+            // PyTorch's step() leaves _strong_wolfe's own tolerance_change at its default.
+            if (std::abs(bracket[1] - bracket[0]) * direction_size < 1e-9) break;
             t = cubic_minimum(bracket[0], bracket_f[0], bracket_slope[0], bracket[1], bracket_f[1], bracket_slope[1]);
             // Near an end of the bracket (or past it twice running), move a tenth of its width inside.
             const double top = std::max(bracket[0], bracket[1]), bottom = std::min(bracket[0], bracket[1]);
@@ -421,12 +455,13 @@ private:
     Index size_ = 0;
 
     // Kept between step() calls, as PyTorch keeps them in its state.
-    std::vector<Pair> history_;  // a ring of history_size + 1 pairs: remembered_ of them from first_
+    std::vector<Pair> history_;  // a ring of up to history_size + 1 pairs: remembered_ of them from first_
     std::vector<double> alpha_;
     int remembered_ = 0, first_ = 0;
     double diagonal_ = 1.0;  // the initial inverse Hessian's scale, y.s / y.y of the newest pair
     Vector direction_, previous_gradient_;
     double step_length_ = 0, previous_loss_ = 0;
+    bool moved_without_evaluating_ = false;  // the last fixed step, taken without evaluating where it led
     long total_iterations_ = 0, total_evaluations_ = 0;
 
     // Working memory of one step(), allocated once.
