@@ -23,6 +23,10 @@ class Tape : private detail::Recording {
 public:
     Tape() = default;
 
+    // Forward mode: a tape whose values each carry a tangent (functional/jvp.hpp).
+    struct WithTangents {};
+    explicit Tape(WithTangents) : Recording(true) {}
+
     // The tape that operations on this thread record onto, or nullptr (inference).
     static Tape* active() { return static_cast<Tape*>(detail::Recording::active()); }
 

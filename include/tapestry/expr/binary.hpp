@@ -44,6 +44,21 @@ public:
         }
     }
 
+    // Forward mode: each operand's tangent through the backward rule (elementwise, so the
+    // rule that scales g by a partial derivative scales a tangent by it too), summed.
+    auto tangent() const
+        requires requires(const Left& a, const Right& b) {
+            a.tangent();
+            b.tangent();
+        }
+    {
+        return op_.backward_left(left_.tangent(), left_.array(), right_.array())
+                   .unaryExpr(detail::KeepIf<Scalar>{left_.has_tangent()}) +
+               op_.backward_right(right_.tangent(), left_.array(), right_.array())
+                   .unaryExpr(detail::KeepIf<Scalar>{right_.has_tangent()});
+    }
+    bool has_tangent() const { return left_.has_tangent() || right_.has_tangent(); }
+
     auto kernel_form() const {
         using LeftForm = decltype(left_.kernel_form());
         using RightForm = decltype(right_.kernel_form());

@@ -92,6 +92,13 @@ public:
         return detail::repeated_array<Scalar, Rows, Cols, RepeatRows, RepeatCols>(inner_.value_data(), rows_, cols_);
     }
 
+    auto tangent() const
+        requires requires(const Inner& x) { x.tangent_data(); }
+    {
+        return detail::repeated_array<Scalar, Rows, Cols, RepeatRows, RepeatCols>(inner_.tangent_data(), rows_, cols_);
+    }
+    bool has_tangent() const { return inner_.has_tangent(); }
+
     template <class G>
     void backprop(const G& g) const {
         if constexpr (RepeatRows && RepeatCols)  // column by column: vectorised even where g has no linear access

@@ -29,6 +29,24 @@ namespace tapestry {
 template <class Derived>
 struct ExpressionBase;
 
+namespace detail {
+
+// Forward mode: an operand's term of a tangent, or exactly zero where the operand has no
+// tangent (a constant, a Param outside the direction). Not the term times zero: where
+// the partial derivative is infinite (sqrt at 0), that is NaN. Reads `keep` per packet,
+// a loop-invariant branch.
+template <class T>
+struct KeepIf {
+    bool keep;
+    T operator()(T term) const { return keep ? term : T(0); }
+    template <class Packet>
+    Packet packetOp(const Packet& term) const {
+        return keep ? term : Eigen::internal::pzero(term);
+    }
+};
+
+}  // namespace detail
+
 // x.transpose(): a view. Elementwise, it reads its operand transposed and sends the
 // adjoint back transposed; a matrix product reads a transposed leaf in place, as a
 // GEMM flag (ops/matrix_product.hpp).
@@ -43,6 +61,12 @@ public:
     Index rows() const { return inner_.cols(); }
     Index cols() const { return inner_.rows(); }
     auto array() const { return inner_.array().transpose(); }
+    auto tangent() const
+        requires requires(const Inner& x) { x.tangent(); }
+    {
+        return inner_.tangent().transpose();
+    }
+    bool has_tangent() const { return inner_.has_tangent(); }
     bool needs_grad() const { return inner_.needs_grad(); }
     void verify() const { inner_.verify(); }
 
@@ -102,3 +126,8 @@ concept LazyExpression = requires { typename std::remove_cvref_t<E>::is_tapestry
                          std::derived_from<std::remove_cvref_t<E>, ExpressionBase<std::remove_cvref_t<E>>>;
 
 }  // namespace tapestry
+
+template <class T>
+struct Eigen::internal::functor_traits<tapestry::detail::KeepIf<T>> {
+    enum { Cost = 1, PacketAccess = packet_traits<T>::Vectorizable };
+};

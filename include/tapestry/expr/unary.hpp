@@ -36,6 +36,15 @@ public:
         if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), y));
     }
 
+    // Forward mode: f'(x) times x's tangent, which is the backward rule applied to it.
+    auto tangent() const
+        requires requires(const Inner& x) { x.tangent(); }
+    {
+        return op_.backward(inner_.tangent(), inner_.array(), array())
+            .unaryExpr(detail::KeepIf<Scalar>{inner_.has_tangent()});
+    }
+    bool has_tangent() const { return inner_.has_tangent(); }
+
     auto kernel_form() const {
         using Form = decltype(inner_.kernel_form());
         return UnaryExpr<Op, Form>(op_, inner_.kernel_form());

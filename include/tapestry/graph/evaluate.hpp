@@ -17,6 +17,11 @@ namespace tapestry::detail {
 struct FusedRoot {
     void forward(const auto& out, const auto& e) const { parallel_assign(out.value(), e.array()); }
     void backward(const auto& dy, const auto& y, const auto& e) const { e.backprop_given_value(dy, y); }
+    void tangent(const auto& out, const auto& /*y*/, const auto& e) const
+        requires requires { e.tangent(); }
+    {
+        parallel_assign(out.value(), e.tangent());
+    }
     [[gnu::cold]] std::string describe(const auto& e) const { return e.describe(); }
 };
 

@@ -4,7 +4,10 @@
 // Each leaf can tell whether the memory it points to is still what it recorded
 // (verify()), which the node builder asks before every forward and backward step.
 
+#include <algorithm>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/gradient.hpp"
@@ -13,6 +16,25 @@
 #include "tapestry/kernels/parallel.hpp"
 
 namespace tapestry {
+namespace detail {
+
+// At least n zeros, the tangent of what has none (a constant, a Param without a
+// direction). A larger request makes a larger buffer and keeps the old ones, so that
+// zeros handed out earlier in the same sweep stay valid.
+template <class T>
+const T* zeros(Index n) {
+    thread_local std::vector<std::unique_ptr<T[]>> buffers;
+    thread_local Index size = 0;
+    if (n > size) {
+        const Index larger = std::max<Index>(n, 2 * size);
+        buffers.reserve(buffers.size() + 1);
+        buffers.push_back(std::make_unique<T[]>(static_cast<std::size_t>(larger)));  // value-initialised: zeros
+        size = larger;                                                               // only once the buffer is there
+    }
+    return buffers.empty() ? nullptr : buffers.back().get();
+}
+
+}  // namespace detail
 
 template <class T, int R, int C>
 class ParamLeaf : public ExpressionBase<ParamLeaf<T, R, C>> {
@@ -40,6 +62,13 @@ public:
     }
 
     const T* value_data() const { return param_.storage.value; }
+    // Forward mode: the direction the active recording was given for this Param, or zeros.
+    const T* tangent_data() const {
+        const T* tangent = given_tangent();
+        return tangent != nullptr ? tangent : detail::zeros<T>(rows() * cols());
+    }
+    bool has_tangent() const { return given_tangent() != nullptr; }
+    auto tangent() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(tangent_data(), rows(), cols()); }
     // For the checks after a backward step (the zeros are written first if due).
     const T* adjoint_data() const { return param_.record->read(); }
     detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_param(param_.record); }
@@ -67,6 +96,11 @@ public:
 private:
     template <class, int, int>
     friend class ParamLeaf;
+
+    const T* given_tangent() const {
+        const detail::Recording* recording = detail::Recording::active();
+        return recording != nullptr ? static_cast<const T*>(recording->param_tangent(param_.record)) : nullptr;
+    }
 
     // The same leaf with other static extents (kernel_form): what it recorded, unchanged.
     explicit ParamLeaf(const detail::ParamSnapshot<T>& param) : param_(param) {}
@@ -96,6 +130,14 @@ public:
 
     const T* value_data() const { return parts_.value; }
     const T* adjoint_data() const { return parts_.adjoint; }
+    // Forward mode, on a recording made with tangents: the value's tangent, after its
+    // adjoint; zeros for a value nothing trainable reaches.
+    const T* tangent_data() const {
+        const Index n = rows() * cols();
+        return parts_.adjoint != nullptr ? detail::Recording::tangent_of(parts_.adjoint, n) : detail::zeros<T>(n);
+    }
+    bool has_tangent() const { return parts_.adjoint != nullptr; }
+    auto tangent() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(tangent_data(), rows(), cols()); }
     detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_adjoint(parts_.adjoint); }
     const detail::ValueParts<T>& parts() const { return parts_; }
 

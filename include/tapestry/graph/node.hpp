@@ -40,6 +40,7 @@
 //   "name(input, input)".
 
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "tapestry/graph/value.hpp"
@@ -173,6 +174,65 @@ constexpr const char* op_name() {
         return nullptr;
 }
 
+// Where an op's tangent rule writes its output's tangent: as NodeOutput, value() and data().
+template <class T, int R, int C>
+struct TangentOutput {
+    T* tangent;
+    Index rows_, cols_;
+    Eigen::Map<KernelArray<T, R, C>> value() const { return {tangent, rows_, cols_}; }
+    T* data() const { return tangent; }
+    Index rows() const { return rows_; }
+    Index cols() const { return cols_; }
+};
+
+// The step a node records: the op with its inputs, where its value and adjoint are.
+// backward() checks the inputs are still there, runs the op's backward and checks the
+// gradients it sent; tangent() runs the op's tangent rule, tangent(out, y, inputs...)
+// writing the output's tangent (out.value(), as forward writes the value) from the
+// inputs' tangent() (forward mode), or says that the op has none yet.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_no_tangent_rule(const std::string& node) {
+    throw tape_error("forward mode (jvp): " + node + " has no tangent rule yet");
+}
+
+template <class T, int R, int C, class Op, class... Inputs>
+class OpNode final : public Node {
+public:
+    OpNode(const Op& op, T* value, T* adjoint, Index rows, Index cols, const Inputs&... inputs)
+        : op_(op), value_(value), adjoint_(adjoint), rows_(rows), cols_(cols), inputs_(inputs...) {}
+
+    void backward() override {
+        std::apply(
+            [&](const Inputs&... inputs) {
+                (inputs.verify(), ...);  // a Param destroyed or resized since the forward step throws here
+                const Eigen::Map<const KernelArray<T, R, C>> dy(adjoint_, rows_, cols_), y(value_, rows_, cols_);
+                op_.backward(dy, y, inputs...);
+                check_gradients([&] { return describe_node(op_, inputs...); }, inputs...);
+            },
+            inputs_);
+    }
+
+    void tangent() override {
+        std::apply(
+            [&](const Inputs&... inputs) {
+                (inputs.verify(), ...);
+                const TangentOutput<T, R, C> dt{Recording::tangent_of(adjoint_, rows_ * cols_), rows_, cols_};
+                const Eigen::Map<const KernelArray<T, R, C>> y(value_, rows_, cols_);
+                if constexpr (requires { op_.tangent(dt, y, inputs...); })
+                    op_.tangent(dt, y, inputs...);
+                else
+                    throw_no_tangent_rule(describe_node(op_, inputs...));
+            },
+            inputs_);
+    }
+
+private:
+    Op op_;
+    T* value_;
+    T* adjoint_;
+    Index rows_, cols_;
+    std::tuple<Inputs...> inputs_;
+};
+
 // The builder's work, compiled once per op and kernel form of its inputs and result.
 template <class T, int R, int C, class Op, class... Inputs>
 ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) {
@@ -192,12 +252,8 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) 
 
     if constexpr (sizeof...(Inputs) > 0) {  // a node without inputs (a constant) has no backward step
         if (recording != nullptr) {
-            result.position = recording->record([op, value, adjoint = result.adjoint, rows, cols, inputs...] {
-                (inputs.verify(), ...);  // a Param destroyed or resized since the forward step throws here
-                const Eigen::Map<const KernelArray<T, R, C>> dy(adjoint, rows, cols), y(value, rows, cols);
-                op.backward(dy, y, inputs...);
-                check_gradients([&] { return describe_node(op, inputs...); }, inputs...);
-            });
+            result.position =
+                recording->record<OpNode<T, R, C, Op, Inputs...>>(op, value, result.adjoint, rows, cols, inputs...);
             return std::move(result);
         }
     }

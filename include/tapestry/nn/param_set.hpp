@@ -50,6 +50,12 @@ struct NamedParam {
         return param_.record->is_zeroed();
     }
 
+    // What identifies the Param to a recording (forward mode gives it a tangent by this).
+    const void* identity() const {
+        storage();
+        return param_.record;
+    }
+
     std::string name;
     Index rows, cols;
     ParamOptions options;

@@ -59,6 +59,7 @@ struct GemmOperand {
     const char* leaf_kind;  // "Param" or "Var", for messages
     KeepAlive<const void> owner;
     std::optional<ParamSnapshot<T>> param;  // a Param's: checked before the backward step reads it
+    T* value_adjoint = nullptr;             // a Var's adjoint, which its tangent follows (forward mode)
 
     // The input protocol of the node builder (graph/node.hpp). A Var's memory was checked
     // when the operand was made and is the tape's; a Param may have changed since.
@@ -81,6 +82,16 @@ struct GemmOperand {
         if (needs_grad()) f(*this);
     }
     const T* adjoint_data() const { return gradient.read(); }
+    // Forward mode: the stored operand's tangent (as ParamLeaf's and VarLeaf's), or zeros.
+    const T* tangent_data() const {
+        const Index n = stored_rows * stored_cols;
+        if (param) {
+            const Recording* recording = Recording::active();
+            const void* tangent = recording != nullptr ? recording->param_tangent(param->record) : nullptr;
+            return tangent != nullptr ? static_cast<const T*>(tangent) : zeros<T>(n);
+        }
+        return value_adjoint != nullptr ? Recording::tangent_of(value_adjoint, n) : zeros<T>(n);
+    }
 };
 
 template <class T, int R, int C>
@@ -90,7 +101,8 @@ GemmOperand<T> gemm_operand(const ParamLeaf<T, R, C>& p, bool transposed) {
 
 template <class T, int R, int C>
 GemmOperand<T> gemm_operand(const VarLeaf<T, R, C>& v, bool transposed) {
-    return {v.value_data(), v.gradient_sink(), v.rows(), v.cols(), transposed, "Var", v.parts().owner, std::nullopt};
+    return {v.value_data(), v.gradient_sink(), v.rows(),     v.cols(),         transposed,
+            "Var",          v.parts().owner,   std::nullopt, v.parts().adjoint};
 }
 
 // A leaf, or a transposed leaf, is read in place; anything else is evaluated first.
@@ -167,6 +179,15 @@ struct Gemm {
     void forward(const auto& out, const detail::GemmOperand<T>& a, const detail::GemmOperand<T>& b) const {
         detail::gemm_overwrite<TransposeA, TransposeB>(T(1), a.data, a.rows(), a.cols(), b.data, b.rows(), b.cols(),
                                                        out.data());
+    }
+
+    // d op(A) op(B) = op(dA) op(B) + op(A) op(dB): two more GEMMs.
+    template <class T>
+    void tangent(const auto& out, const auto&, const detail::GemmOperand<T>& a, const detail::GemmOperand<T>& b) const {
+        detail::gemm_overwrite<TransposeA, TransposeB>(T(1), a.tangent_data(), a.rows(), a.cols(), b.data, b.rows(),
+                                                       b.cols(), out.data());
+        detail::gemm_accumulate<TransposeA, TransposeB>(T(1), a.data, a.rows(), a.cols(), b.tangent_data(), b.rows(),
+                                                        b.cols(), out.data());
     }
 
     template <class T>

@@ -39,6 +39,11 @@ struct ScaledSum {
     void backward(const auto& dy, const auto&, const E& e) const {
         e.backprop(detail::KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * dy(0, 0)));
     }
+    template <class E>
+        requires requires(const E& e) { e.tangent(); }
+    void tangent(const auto& out, const auto&, const E& e) const {
+        out.data()[0] = scale * detail::parallel_sum(e.tangent());
+    }
 };
 
 // Sums along each row (an Rx1 result) or each column (1xC).
@@ -70,6 +75,15 @@ struct PartialSum {
                                                                                                  e.rows(), e.cols()));
         else
             e.backprop(adjoint.colwise().replicate(e.rows()));
+    }
+    template <class E>
+        requires requires(const E& e) { e.tangent(); }
+    void tangent(const auto& out, const auto&, const E& e) const {
+        Eigen::Map<Line<E>> sums(out.data(), AlongRows ? e.rows() : e.cols());
+        if constexpr (AlongRows)
+            sums = e.tangent().rowwise().sum();
+        else
+            sums = e.tangent().colwise().sum();
     }
 };
 

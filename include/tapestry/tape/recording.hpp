@@ -14,24 +14,20 @@
 #include <utility>
 #include <vector>
 
+#include "tapestry/core/errors.hpp"
 #include "tapestry/core/immortal_pool.hpp"
 #include "tapestry/core/shape.hpp"
 #include "tapestry/tape/arena.hpp"
 
 namespace tapestry::detail {
 
-// One recorded backward step: adds its output's adjoint into its inputs' adjoints.
+// One recorded step: backward() adds its output's adjoint into its inputs' adjoints;
+// tangent() writes its output's tangent from its inputs' (forward mode, on a recording
+// made with tangents).
 struct Node {
     virtual void backward() = 0;
+    virtual void tangent() = 0;
     virtual ~Node() = default;
-};
-
-template <class F>
-struct ClosureNode final : Node {
-    template <class G>
-    explicit ClosureNode(G&& f) : step(std::forward<G>(f)) {}
-    void backward() override { step(); }
-    F step;
 };
 
 // What tells a value whether the memory it points into is still its own, without a
@@ -146,19 +142,48 @@ public:
     }
 
     // Adjoint buffers come from their own arena, so that a backward pass zeroes all of
-    // them in one pass instead of every operation zeroing its own.
+    // them in one pass instead of every operation zeroing its own. On a recording made
+    // with tangents, each adjoint of n values is followed by the value's tangent, so that
+    // whoever knows a value's adjoint knows its tangent (tangent_of).
     template <class T>
     T* allocate_adjoints(Index count) {
-        return adjoints_.allocate_array<T>(static_cast<std::size_t>(count));
+        return adjoints_.allocate_array<T>(static_cast<std::size_t>(with_tangents_ ? 2 * count : count));
+    }
+    template <class T>
+    static T* tangent_of(T* adjoint, Index count) {
+        return adjoint + count;
     }
 
-    // Records `step` to run during the backward pass. Returns its position on the tape.
-    template <class F>
-    std::size_t record(F&& step) {
-        using Closure = ClosureNode<std::decay_t<F>>;
-        static_assert(alignof(Closure) <= Arena::alignment);
-        void* where = values_.allocate(sizeof(Closure));
-        return append(new (where) Closure(std::forward<F>(step)));
+    // Records a step (a Node made in place from `args`). Returns its position on the tape.
+    template <class N, class... Args>
+    std::size_t record(Args&&... args) {
+        static_assert(alignof(N) <= Arena::alignment);
+        void* where = values_.allocate(sizeof(N));
+        return append(new (where) N(std::forward<Args>(args)...));
+    }
+
+    // Forward mode: does every value made on this recording carry a tangent, and what is
+    // a Param's (its record's) tangent, or nullptr for zero.
+    bool with_tangents() const { return with_tangents_; }
+    const void* param_tangent(const void* param_record) const {
+        for (const auto& [record, tangent] : param_tangents_)
+            if (record == param_record) return tangent;
+        return nullptr;
+    }
+    // Sets a Param's tangent (read by the next sweep_tangents) by its record.
+    void set_param_tangent(const void* param_record, const void* tangent) {
+        for (auto& [record, known] : param_tangents_)
+            if (record == param_record) {
+                known = tangent;
+                return;
+            }
+        param_tangents_.emplace_back(param_record, tangent);
+    }
+
+    // Runs every step's tangent() in recording order, up to `position`.
+    void sweep_tangents(std::size_t position) {
+        if (!with_tangents_) throw_tape_error("forward mode: this recording was made without tangents");
+        for (std::size_t i = 0; i < position; ++i) nodes_[i]->tangent();
     }
 
     // Number of recorded backward steps.
@@ -169,6 +194,7 @@ public:
 
 protected:
     Recording() : life_(TapeLife::acquire()), scope_(this) {}
+    explicit Recording(bool with_tangents) : Recording() { with_tangents_ = with_tangents; }
     ~Recording() { destroy_nodes(); }
 
     // Zeroes every adjoint, lets `seed` write the output's (a value of this recording),
@@ -209,6 +235,8 @@ private:
     Arena values_;
     Arena adjoints_;
     std::vector<Node*> nodes_;
+    bool with_tangents_ = false;
+    std::vector<std::pair<const void*, const void*>> param_tangents_;
     // Retired after the scope has unlinked, and also if the scope's constructor throws.
     std::unique_ptr<TapeLife, TapeLife::Retire> life_;
     ActiveScope scope_;  // last: the recording is complete before it becomes active

@@ -1,0 +1,66 @@
+#pragma once
+// jvp(f, params, v): f's value and its directional derivative J v along v, in one
+// forward pass and one tangent sweep over what it recorded (forward mode).
+//
+//   auto [value, derivative] = jvp([&] { return sigmoid(W * x + b); }, params, v);
+//
+// v holds one direction for every Param's elements, laid out as jacobian()'s columns
+// (the ParamSet's order, each Param column-major), so that jvp(f, params, v).tangent
+// is jacobian(f, params) * v, reshaped to the value's shape.
+//
+// Each node's tangent rule sits beside its forward and backward (graph/node.hpp): an
+// elementwise chain's is its backward rule applied to its operands' tangents. An
+// operation without one yet throws tape_error naming it.
+
+#include <string>
+#include <utility>
+
+#include "tapestry/core/errors.hpp"
+#include "tapestry/nn/param_set.hpp"
+#include "tapestry/operand.hpp"
+#include "tapestry/tape.hpp"
+
+namespace tapestry {
+
+template <class T>
+struct JvpResult {
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> value;    // f's value
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> tangent;  // J v, of the value's shape
+};
+
+template <class F, class T, class Direction>
+JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+    static_assert(std::is_same_v<typename Direction::Scalar, T>,
+                  "jvp: the direction has another scalar type than the Params");
+    Index size = 0;
+    for (const auto& p : params) size += p.rows * p.cols;
+    if (v.size() != size)
+        throw shape_error("jvp: the direction has " + std::to_string(v.size()) + " elements, the Params " +
+                          std::to_string(size));
+    const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();  // contiguous, alive through the sweep
+
+    Tape tape(Tape::WithTangents{});
+    detail::Recording& recording = *detail::Recording::active();
+    Index offset = 0;
+    for (const auto& p : params) {
+        recording.set_param_tangent(p.identity(), direction.data() + offset);
+        offset += p.rows * p.cols;
+    }
+    const auto output = evaluate(f());
+    const detail::ValueParts<T>& parts = detail::VarAccess::parts(output);
+    // The Params' tangents are found through the active recording: f must leave jvp's active.
+    if (detail::Recording::active() != &recording || (parts.life != nullptr && parts.life != recording.life()))
+        throw tape_error("jvp: f must record on jvp's own tape, but it left another Tape or an InferenceMode active");
+    recording.sweep_tangents(tape.size());
+
+    JvpResult<T> result;
+    result.value = output.value();
+    if (parts.adjoint != nullptr)
+        result.tangent = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(
+            detail::Recording::tangent_of(parts.adjoint, parts.rows * parts.cols), parts.rows, parts.cols);
+    else
+        result.tangent.setZero(parts.rows, parts.cols);
+    return result;
+}
+
+}  // namespace tapestry
