@@ -13,6 +13,7 @@
 // operation without one yet throws tape_error naming it.
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "tapestry/core/errors.hpp"
