@@ -31,6 +31,15 @@ inline Eigen::MatrixXd random_matrix(Index rows, Index cols, double lo = -1.0, d
 }
 
 // Magnitudes in [0.5, 2] with random signs: safe as a denominator, and both signs tested.
+// Moves every Param of the set by step * v (v laid out as jacobian's columns).
+inline void move_params(const tapestry::nn::ParamSet<double>& params, const Eigen::VectorXd& v, double step) {
+    Index offset = 0;
+    for (const auto& p : params) {
+        p.value().reshaped() += step * v.segment(offset, p.rows * p.cols);
+        offset += p.rows * p.cols;
+    }
+}
+
 inline Eigen::MatrixXd random_away_from_zero(Index rows, Index cols) {
     std::bernoulli_distribution negative(0.5);
     Eigen::MatrixXd m = random_matrix(rows, cols, 0.5, 2.0);

@@ -23,18 +23,11 @@ template <class F>
 Eigen::MatrixXd central_difference(F&& f, const nn::ParamSet<double>& params, const Eigen::VectorXd& v,
                                    double h = 1e-6) {
     InferenceMode no_recording;
-    auto move = [&](double step) {
-        Index offset = 0;
-        for (const auto& p : params) {
-            p.value().reshaped() += step * v.segment(offset, p.rows * p.cols);
-            offset += p.rows * p.cols;
-        }
-    };
-    move(h);
+    test::move_params(params, v, h);
     const Eigen::MatrixXd up = evaluate(f()).value();
-    move(-2 * h);
+    test::move_params(params, v, -2 * h);
     const Eigen::MatrixXd down = evaluate(f()).value();
-    move(h);
+    test::move_params(params, v, h);
     return (up - down) / (2 * h);
 }
 
@@ -138,7 +131,7 @@ TEST_CASE("jvp refuses a direction of the wrong length, and names an operation w
     CHECK_THROWS_MATCHES(jvp([&] { return tanh(W); }, params, Eigen::VectorXd::Ones(11)), shape_error,
                          MessageContains("the direction has 11 elements, the Params 12"));
     CHECK_THROWS_MATCHES(jvp([&] { return softmax(W); }, params, Eigen::VectorXd::Ones(12)), tape_error,
-                         MessageContains("forward mode (jvp): softmax") && MessageContains("has no tangent rule yet"));
+                         MessageContains("forward mode: softmax") && MessageContains("has no tangent rule yet"));
     CHECK(W.grad().isZero());
 }
 

@@ -25,7 +25,10 @@ public:
 
     // Forward mode: a tape whose values each carry a tangent (functional/jvp.hpp).
     struct WithTangents {};
-    explicit Tape(WithTangents) : Recording(true) {}
+    explicit Tape(WithTangents) : Recording(2) {}
+    // Second order: and each adjoint its tangent (functional/hvp.hpp).
+    struct WithSecondOrder {};
+    explicit Tape(WithSecondOrder) : Recording(3) {}
 
     // The tape that operations on this thread record onto, or nullptr (inference).
     static Tape* active() { return static_cast<Tape*>(detail::Recording::active()); }

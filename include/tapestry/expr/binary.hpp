@@ -5,6 +5,9 @@
 //   Op::forward(a, b)            -> Eigen array expression of f(a, b)
 //   Op::backward_left(g, a, b)   -> g * df/da
 //   Op::backward_right(g, a, b)  -> g * df/db
+//   Op::curvature_left(g, a, b, da, db)   -> g * (d²f/da² da + d²f/dadb db), the derivative of
+//   Op::curvature_right(g, a, b, da, db)  -> g * (d²f/dbda da + d²f/db² db)  backward along the
+//                                            tangents (second order), or detail::NoCurvature{}
 
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/kernels/scratch.hpp"
@@ -59,6 +62,27 @@ public:
     }
     bool has_tangent() const { return left_.has_tangent() || right_.has_tangent(); }
 
+    // Second order: each operand receives its backward rule applied to g and to g's
+    // tangent gt, plus the rule's own derivative along both operands' tangents.
+    template <class G, class Gt>
+        requires detail::SecondOrder<Left> && detail::SecondOrder<Right> &&
+                 requires(const Op& op, const Eigen::Array<Scalar, Eigen::Dynamic, Eigen::Dynamic>& x) {
+                     op.curvature_left(x, x, x, x, x);
+                     op.curvature_right(x, x, x, x, x);
+                 }
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        detail::send_evaluated_if_costly<Scalar, Rows, Cols>(
+            g, gt, [&](const auto& g_read, const auto& gt_read) { send_with_tangents(g_read, gt_read); });
+    }
+
+    // The same operation over f(left), f(right) (graph/second_order_form.hpp).
+    template <class F>
+    auto with_operands(F&& f) const {
+        auto left = f(left_);
+        auto right = f(right_);
+        return BinaryExpr<Op, decltype(left), decltype(right)>(op_, std::move(left), std::move(right));
+    }
+
     auto kernel_form() const {
         using LeftForm = decltype(left_.kernel_form());
         using RightForm = decltype(right_.kernel_form());
@@ -78,6 +102,23 @@ private:
     void backprop_to_operands(const G& g) const {
         if (left_.needs_grad()) left_.backprop(op_.backward_left(g, left_.array(), right_.array()));
         if (right_.needs_grad()) right_.backprop(op_.backward_right(g, left_.array(), right_.array()));
+    }
+
+    template <class G, class Gt>
+    void send_with_tangents(const G& g, const Gt& gt) const {
+        const auto a = left_.array();
+        const auto b = right_.array();
+        const auto da = left_.tangent();
+        const auto db = right_.tangent();
+        const detail::KeepIf<Scalar> keep{has_tangent()};
+        if (left_.needs_grad())
+            left_.backprop_with_tangents(
+                op_.backward_left(g, a, b),
+                detail::plus_curvature(op_.backward_left(gt, a, b), op_.curvature_left(g, a, b, da, db), keep));
+        if (right_.needs_grad())
+            right_.backprop_with_tangents(
+                op_.backward_right(g, a, b),
+                detail::plus_curvature(op_.backward_right(gt, a, b), op_.curvature_right(g, a, b, da, db), keep));
     }
 
     Op op_;

@@ -108,6 +108,18 @@ public:
         else
             inner_.backprop(g.colwise().sum());
     }
+    // Second order: the adjoint and its tangent summed alike (a broadcast is linear).
+    template <class G, class Gt>
+        requires detail::SecondOrder<Inner>
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        if constexpr (RepeatRows && RepeatCols)
+            inner_.backprop_with_tangents(Eigen::Array<Scalar, 1, 1>::Constant(g.colwise().sum().sum()),
+                                          Eigen::Array<Scalar, 1, 1>::Constant(gt.colwise().sum().sum()));
+        else if constexpr (RepeatCols)
+            inner_.backprop_with_tangents(g.rowwise().sum(), gt.rowwise().sum());
+        else
+            inner_.backprop_with_tangents(g.colwise().sum(), gt.colwise().sum());
+    }
 
     auto kernel_form() const {
         constexpr int R = detail::kernel_form_extent(Rows, Cols, Rows);

@@ -16,6 +16,13 @@
 //   std::string describe() const;           // e.g. "sigmoid(add(Var 128x64, Param 128x1))", for errors
 //   void for_each_leaf(F f) const;          // f(leaf) for each leaf that takes a gradient (anomaly checks)
 //   auto kernel_form() const;               // the same expression with large fixed extents Dynamic (below)
+//
+// and for forward mode and second order, where every operand supports them:
+//
+//   auto tangent() const;                   // the value's tangent, as an Eigen array expression
+//   bool has_tangent() const;               // false where the tangent is zero by construction
+//   void backprop_with_tangents(const G& g, const Gt& gt) const;  // g as backprop(g) does, and g's
+//                                           // tangent gt into the leaves' adjoint tangents
 
 #include <concepts>
 #include <string>
@@ -43,6 +50,28 @@ struct KeepIf {
     Packet packetOp(const Packet& term) const {
         return keep ? term : Eigen::internal::pzero(term);
     }
+};
+
+// Second order: the term an elementwise op adds to its operand's adjoint tangent,
+// g f''(x) ẋ, is left out where it is zero by construction: for an op whose derivative
+// is piecewise constant (add, relu, clamp) its curvature rule returns NoCurvature, and
+// for an operand without a tangent the term is dropped by KeepIf (not computed as
+// inf * 0 where f'' is infinite).
+struct NoCurvature {};
+
+template <class Base, class Term, class T>
+auto plus_curvature(const Base& base, const Term& term, KeepIf<T> keep) {
+    if constexpr (std::is_same_v<Term, NoCurvature>)
+        return base;
+    else
+        return base + term.unaryExpr(keep);
+}
+
+// Does the expression carry an adjoint's tangent to its leaves (second order)?
+template <class E>
+concept SecondOrder = requires(const E& e, const Eigen::Array<typename E::Scalar, Eigen::Dynamic, Eigen::Dynamic>& g) {
+    e.tangent();
+    e.backprop_with_tangents(g, g);
 };
 
 }  // namespace detail
@@ -73,6 +102,11 @@ public:
     template <class G>
     void backprop(const G& g) const {
         inner_.backprop(g.transpose());
+    }
+    template <class G, class Gt>
+        requires detail::SecondOrder<Inner>
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        inner_.backprop_with_tangents(g.transpose(), gt.transpose());
     }
 
     const Inner& inner() const { return inner_; }

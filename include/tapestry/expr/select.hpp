@@ -40,6 +40,34 @@ public:
         if (right_.needs_grad()) right_.backprop(taken().select(Scalar(0), g));
     }
 
+    // Forward mode and second order: the branch taken passes its tangent, and the
+    // adjoint's, through; the other gets exactly zero, as in backprop.
+    auto tangent() const
+        requires requires(const Left& a, const Right& b) {
+            a.tangent();
+            b.tangent();
+        }
+    {
+        return taken().select(left_.tangent(), right_.tangent());
+    }
+    bool has_tangent() const { return left_.has_tangent() || right_.has_tangent(); }
+    template <class G, class Gt>
+        requires detail::SecondOrder<Left> && detail::SecondOrder<Right>
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        if (left_.needs_grad())
+            left_.backprop_with_tangents(taken().select(g, Scalar(0)), taken().select(gt, Scalar(0)));
+        if (right_.needs_grad())
+            right_.backprop_with_tangents(taken().select(Scalar(0), g), taken().select(Scalar(0), gt));
+    }
+
+    // The same selection over f(left), f(right) (graph/second_order_form.hpp).
+    template <class F>
+    auto with_operands(F&& f) const {
+        auto left = f(left_);
+        auto right = f(right_);
+        return SelectExpr<Mask, decltype(left), decltype(right)>(mask_, std::move(left), std::move(right));
+    }
+
     auto kernel_form() const {
         using Form =
             SelectExpr<decltype(mask_.kernel_form()), decltype(left_.kernel_form()), decltype(right_.kernel_form())>;
@@ -78,6 +106,10 @@ public:
     void verify() const {}
     template <class G>
     void backprop(const G&) const {}
+    auto tangent() const { return detail::KernelArray<T, R, C>::Zero(rows_, cols_); }
+    bool has_tangent() const { return false; }
+    template <class G, class Gt>
+    void backprop_with_tangents(const G&, const Gt&) const {}
 
     auto kernel_form() const {
         return FilledExpr<T, detail::kernel_form_extent(R, C, R), detail::kernel_form_extent(R, C, C)>(value_, rows_,

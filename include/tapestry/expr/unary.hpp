@@ -4,8 +4,11 @@
 //
 //   Op::forward(x)          -> Eigen array expression of f(x)
 //   Op::backward(g, x, y)   -> Eigen array expression of g * f'(x), given y = f(x)
+//   Op::curvature(g, x, y, dx) -> g * f''(x) * dx, the derivative of backward along x's
+//                              tangent dx (second order), or detail::NoCurvature{}
 
 #include "tapestry/expr/expression.hpp"
+#include "tapestry/kernels/scratch.hpp"
 
 namespace tapestry {
 
@@ -45,6 +48,26 @@ public:
     }
     bool has_tangent() const { return inner_.has_tangent(); }
 
+    // Second order: the adjoint g and its tangent gt reach x as f'(x) g and
+    // f'(x) gt + f''(x) ẋ g. Each reads g twice: a costly g is evaluated once.
+    template <class G, class Gt>
+        requires detail::SecondOrder<Inner> &&
+                 requires(const Op& op, const Eigen::Array<Scalar, Eigen::Dynamic, Eigen::Dynamic>& a) {
+                     op.curvature(a, a, a, a);
+                 }
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        if (!inner_.needs_grad()) return;
+        detail::send_evaluated_if_costly<Scalar, Rows, Cols>(
+            g, gt, [&](const auto& g_read, const auto& gt_read) { send_with_tangents(g_read, gt_read); });
+    }
+
+    // The same operation over f(operand) (graph/second_order_form.hpp).
+    template <class F>
+    auto with_operands(F&& f) const {
+        auto operand = f(inner_);
+        return UnaryExpr<Op, decltype(operand)>(op_, std::move(operand));
+    }
+
     auto kernel_form() const {
         using Form = decltype(inner_.kernel_form());
         return UnaryExpr<Op, Form>(op_, inner_.kernel_form());
@@ -56,6 +79,16 @@ public:
     }
 
 private:
+    template <class G, class Gt>
+    void send_with_tangents(const G& g, const Gt& gt) const {
+        const auto x = inner_.array();
+        const auto y = array();
+        inner_.backprop_with_tangents(
+            op_.backward(g, x, y),
+            detail::plus_curvature(op_.backward(gt, x, y), op_.curvature(g, x, y, inner_.tangent()),
+                                   detail::KeepIf<Scalar>{inner_.has_tangent()}));
+    }
+
     Op op_;
     Inner inner_;
 };

@@ -22,6 +22,12 @@ struct FusedRoot {
     {
         parallel_assign(out.value(), e.tangent());
     }
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& /*y*/, const auto& /*y_tangent*/,
+                                const auto& e) const
+        requires SecondOrder<std::remove_cvref_t<decltype(e)>>
+    {
+        e.backprop_with_tangents(dy, dy_tangent);
+    }
     [[gnu::cold]] std::string describe(const auto& e) const { return e.describe(); }
 };
 

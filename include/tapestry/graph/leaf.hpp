@@ -60,6 +60,20 @@ public:
     void backprop(const G& g) const {
         param_.record->template accumulate<R, C>(rows(), cols(), g);
     }
+    // Second order: g into the gradient, g's tangent into the Param's slice of H v (if
+    // the active recording was given one); nothing for a Param held fixed.
+    template <class G, class Gt>
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        if (held_fixed()) return;
+        backprop(g);
+        if (T* adjoint_tangent = given_adjoint_tangent())
+            detail::parallel_add(Eigen::Map<detail::KernelArray<T, R, C>>(adjoint_tangent, rows(), cols()), gt);
+    }
+    // Second order: a Param the active recording has no direction for is held fixed.
+    bool held_fixed() const {
+        const detail::Recording* recording = detail::Recording::active();
+        return recording != nullptr && !recording->knows_param(param_.record);
+    }
 
     const T* value_data() const { return param_.storage.value; }
     // Forward mode: the direction the active recording was given for this Param, or zeros.
@@ -69,6 +83,8 @@ public:
     }
     bool has_tangent() const { return given_tangent() != nullptr; }
     auto tangent() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(tangent_data(), rows(), cols()); }
+    // Second order: where this Param's adjoint tangent is added, or nullptr.
+    T* adjoint_tangent_data() const { return given_adjoint_tangent(); }
     // For the checks after a backward step (the zeros are written first if due).
     const T* adjoint_data() const { return param_.record->read(); }
     detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_param(param_.record); }
@@ -101,6 +117,10 @@ private:
         const detail::Recording* recording = detail::Recording::active();
         return recording != nullptr ? static_cast<const T*>(recording->param_tangent(param_.record)) : nullptr;
     }
+    T* given_adjoint_tangent() const {
+        const detail::Recording* recording = detail::Recording::active();
+        return recording != nullptr ? static_cast<T*>(recording->param_adjoint_tangent(param_.record)) : nullptr;
+    }
 
     // The same leaf with other static extents (kernel_form): what it recorded, unchanged.
     explicit ParamLeaf(const detail::ParamSnapshot<T>& param) : param_(param) {}
@@ -126,6 +146,17 @@ public:
     void backprop(const G& g) const {
         if (parts_.adjoint != nullptr)
             detail::parallel_add(Eigen::Map<detail::KernelArray<T, R, C>>(parts_.adjoint, rows(), cols()), g);
+    }
+    // Second order: g into the adjoint, g's tangent into the adjoint's tangent.
+    template <class G, class Gt>
+    void backprop_with_tangents(const G& g, const Gt& gt) const {
+        if (parts_.adjoint == nullptr) return;
+        backprop(g);
+        detail::parallel_add(Eigen::Map<detail::KernelArray<T, R, C>>(adjoint_tangent_data(), rows(), cols()), gt);
+    }
+    T* adjoint_tangent_data() const {
+        return parts_.adjoint != nullptr ? detail::Recording::adjoint_tangent_of(parts_.adjoint, rows() * cols())
+                                         : nullptr;
     }
 
     const T* value_data() const { return parts_.value; }

@@ -43,6 +43,7 @@
 #include <tuple>
 #include <utility>
 
+#include "tapestry/graph/second_order_form.hpp"
 #include "tapestry/graph/value.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/tape/anomaly.hpp"
@@ -189,9 +190,15 @@ struct TangentOutput {
 // backward() checks the inputs are still there, runs the op's backward and checks the
 // gradients it sent; tangent() runs the op's tangent rule, tangent(out, y, inputs...)
 // writing the output's tangent (out.value(), as forward writes the value) from the
-// inputs' tangent() (forward mode), or says that the op has none yet.
+// inputs' tangent() (forward mode), or says that the op has none yet;
+// backward_with_tangents() runs the op's backward_with_tangents(dy, dy_tangent, y,
+// y_tangent, inputs...), which sends dy as backward does and the adjoint's tangent too
+// (second order), or says that the op has none yet.
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_no_tangent_rule(const std::string& node) {
-    throw tape_error("forward mode (jvp): " + node + " has no tangent rule yet");
+    throw tape_error("forward mode: " + node + " has no tangent rule yet (jvp, hvp and gnvp need one)");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_no_second_order_rule(const std::string& node) {
+    throw tape_error("second order (hvp): " + node + " has no second-order rule yet");
 }
 
 template <class T, int R, int C, class Op, class... Inputs>
@@ -221,6 +228,25 @@ public:
                     op_.tangent(dt, y, inputs...);
                 else
                     throw_no_tangent_rule(describe_node(op_, inputs...));
+            },
+            inputs_);
+    }
+
+    void backward_with_tangents() override {
+        std::apply(
+            [&](const Inputs&... inputs) {
+                (inputs.verify(), ...);
+                const Index n = rows_ * cols_;
+                using Map = Eigen::Map<const KernelArray<T, R, C>>;
+                const Map dy(adjoint_, rows_, cols_), y(value_, rows_, cols_);
+                const Map dy_tangent(Recording::adjoint_tangent_of(adjoint_, n), rows_, cols_);
+                const Map y_tangent(Recording::tangent_of(adjoint_, n), rows_, cols_);
+                if constexpr ((second_order_input_v<Inputs> && ...) &&
+                              requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); })
+                    op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
+                else
+                    throw_no_second_order_rule(describe_node(op_, inputs...));
+                check_gradients([&] { return describe_node(op_, inputs...); }, inputs...);
             },
             inputs_);
     }
@@ -265,8 +291,13 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) 
 // rows x cols: what a Var<T, R, C> is made of.
 template <class T, int R, int C, class Op, class... Inputs>
 ValueParts<T> make_node_parts(Op op, Index rows, Index cols, const Inputs&... inputs) {
-    return make_kernel_node<T, kernel_form_extent(R, C, R), kernel_form_extent(R, C, C)>(std::move(op), rows, cols,
-                                                                                         inputs.kernel_form()...);
+    constexpr int KR = kernel_form_extent(R, C, R), KC = kernel_form_extent(R, C, C);
+    if constexpr (!(second_order_input_v<Inputs> && ...)) {
+        const Recording* recording = Recording::active();
+        if (recording != nullptr && recording->second_order()) [[unlikely]]
+            return make_kernel_node<T, KR, KC>(std::move(op), rows, cols, second_order_form(inputs).kernel_form()...);
+    }
+    return make_kernel_node<T, KR, KC>(std::move(op), rows, cols, inputs.kernel_form()...);
 }
 
 // The same, as the Var an operation returns. `Result` is a Var<T, R, C>, whose

@@ -126,4 +126,16 @@ private:
 template <class G>
 inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::CoeffReadCost >= 20;
 
+// send(g, gt), with both evaluated once into scratch if either is costly to recompute:
+// for a second-order step, which reads each more than once.
+template <class T, int R, int C, class G, class Gt, class Send>
+void send_evaluated_if_costly(const G& g, const Gt& gt, Send&& send) {
+    if constexpr (costly_to_recompute<G> || costly_to_recompute<Gt>) {
+        const EvaluatedOnce<T, R, C> g_once(g), gt_once(gt);
+        send(g_once.array(), gt_once.array());
+    } else {
+        send(g, gt);
+    }
+}
+
 }  // namespace tapestry::detail

@@ -21,6 +21,10 @@ struct Sigmoid {
         using T = typename std::decay_t<decltype(y)>::Scalar;
         return g * y * (T(1) - y);
     }
+    auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const {
+        using T = typename std::decay_t<decltype(y)>::Scalar;
+        return g * y * (T(1) - y) * (T(1) - T(2) * y) * dx;
+    }
 };
 
 struct Tanh {
@@ -29,6 +33,10 @@ struct Tanh {
     auto backward(const auto& g, const auto&, const auto& y) const {
         using T = typename std::decay_t<decltype(y)>::Scalar;
         return g * (T(1) - y.square());
+    }
+    auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const {
+        using T = typename std::decay_t<decltype(y)>::Scalar;
+        return g * T(-2) * y * (T(1) - y.square()) * dx;
     }
 };
 
@@ -43,6 +51,7 @@ struct Relu {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return (x > T(0)).select(g, T(0));
     }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -52,6 +61,7 @@ struct LeakyRelu {  // x for x > 0, slope x otherwise
     auto forward(const auto& x) const { return (x > T(0)).select(x, slope * x); }
     // At 0 the slope, as PyTorch takes it.
     auto backward(const auto& g, const auto& x, const auto&) const { return (x > T(0)).select(g, slope * g); }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -61,6 +71,9 @@ struct Elu {  // x for x > 0, alpha (e^x - 1) otherwise
     auto forward(const auto& x) const { return (x > T(0)).select(x, alpha * detail::vectorised_expm1(x)); }
     // alpha e^x = y + alpha for x <= 0: cheaper in the output.
     auto backward(const auto& g, const auto& x, const auto& y) const { return (x > T(0)).select(g, g * (y + alpha)); }
+    auto curvature(const auto& g, const auto& x, const auto& y, const auto& dx) const {
+        return (x > T(0)).select(T(0), g * (y + alpha) * dx);
+    }
 };
 
 // x sigmoid(x), also called swish.
@@ -72,6 +85,12 @@ struct Silu {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return g * x.logistic() * (T(1) + x * (T(1) - x.logistic()));
     }
+    // silu'' = σ(1 - σ)(2 + x(1 - 2σ))
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        const auto s = x.logistic();
+        return g * s * (T(1) - s) * (T(2) + x * (T(1) - T(2) * s)) * dx;
+    }
 };
 
 struct Softplus {
@@ -82,6 +101,10 @@ struct Softplus {
         return x.max(T(0)) + detail::vectorised_log1p((-x.abs()).exp());
     }
     auto backward(const auto& g, const auto& x, const auto&) const { return g * x.logistic(); }
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return g * x.logistic() * (T(1) - x.logistic()) * dx;
+    }
 };
 
 // x Φ(x), Φ the standard normal distribution function: PyTorch's gelu (approximate='none').
@@ -99,6 +122,13 @@ struct Gelu {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         const T inverse_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
         return g * (normal_cdf(x) + x * (T(-0.5) * x.square()).exp() * inverse_sqrt_2pi);
+    }
+    // gelu'' = φ(x) (2 - x²); φ is 0 beyond |x| = 40 in float and double, where x² could overflow.
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        const T inverse_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+        const auto clamped = x.cwiseMax(T(-40)).cwiseMin(T(40));
+        return g * (T(-0.5) * clamped.square()).exp() * inverse_sqrt_2pi * (T(2) - clamped.square()) * dx;
     }
 };
 
@@ -125,6 +155,17 @@ struct GeluTanh {
         const auto du_dx =
             T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (T(1) + T(3 * 0.044715) * clamped.square());
         return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t.square()) * du_dx);
+    }
+    // (1 - t²) (u' + x (u'' - 2 t u'²) / 2), with u, u' and u'' of the clamped x: beyond
+    // |x| = 20, 1 - t² is exactly 0.
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        const T c = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+        const auto t = tanh_u(x);
+        const auto clamped = x.cwiseMax(T(-20)).cwiseMin(T(20));
+        const auto du_dx = c * (T(1) + T(3 * 0.044715) * clamped.square());
+        const auto d2u_dx2 = c * T(6 * 0.044715) * clamped;
+        return g * (T(1) - t.square()) * (du_dx + T(0.5) * x * (d2u_dx2 - T(2) * t * du_dx.square())) * dx;
     }
 };
 

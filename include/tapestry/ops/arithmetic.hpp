@@ -13,6 +13,12 @@ struct Add {
     auto forward(const auto& a, const auto& b) const { return a + b; }
     auto backward_left(const auto& g, const auto&, const auto&) const { return g; }
     auto backward_right(const auto& g, const auto&, const auto&) const { return g; }
+    auto curvature_left(const auto&, const auto&, const auto&, const auto&, const auto&) const {
+        return detail::NoCurvature{};
+    }
+    auto curvature_right(const auto&, const auto&, const auto&, const auto&, const auto&) const {
+        return detail::NoCurvature{};
+    }
 };
 
 struct Subtract {
@@ -20,6 +26,12 @@ struct Subtract {
     auto forward(const auto& a, const auto& b) const { return a - b; }
     auto backward_left(const auto& g, const auto&, const auto&) const { return g; }
     auto backward_right(const auto& g, const auto&, const auto&) const { return -g; }
+    auto curvature_left(const auto&, const auto&, const auto&, const auto&, const auto&) const {
+        return detail::NoCurvature{};
+    }
+    auto curvature_right(const auto&, const auto&, const auto&, const auto&, const auto&) const {
+        return detail::NoCurvature{};
+    }
 };
 
 struct Hadamard {
@@ -27,6 +39,8 @@ struct Hadamard {
     auto forward(const auto& a, const auto& b) const { return a * b; }
     auto backward_left(const auto& g, const auto&, const auto& b) const { return g * b; }
     auto backward_right(const auto& g, const auto& a, const auto&) const { return g * a; }
+    auto curvature_left(const auto& g, const auto&, const auto&, const auto&, const auto& db) const { return g * db; }
+    auto curvature_right(const auto& g, const auto&, const auto&, const auto& da, const auto&) const { return g * da; }
 };
 
 struct Divide {
@@ -34,12 +48,21 @@ struct Divide {
     auto forward(const auto& a, const auto& b) const { return a / b; }
     auto backward_left(const auto& g, const auto&, const auto& b) const { return g / b; }
     auto backward_right(const auto& g, const auto& a, const auto& b) const { return -g * a / b.square(); }
+    auto curvature_left(const auto& g, const auto&, const auto& b, const auto&, const auto& db) const {
+        return -g * db / b.square();
+    }
+    // d(-g a / b²) = -g da / b² + 2 g a db / b³
+    auto curvature_right(const auto& g, const auto& a, const auto& b, const auto& da, const auto& db) const {
+        using T = typename std::decay_t<decltype(a)>::Scalar;
+        return g * (T(2) * a * db / b - da) / b.square();
+    }
 };
 
 struct Negate {
     static constexpr const char* name = "negate";
     auto forward(const auto& x) const { return -x; }
     auto backward(const auto& g, const auto&, const auto&) const { return -g; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -48,6 +71,7 @@ struct Scale {  // s * x
     T s;
     auto forward(const auto& x) const { return x * s; }
     auto backward(const auto& g, const auto&, const auto&) const { return g * s; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -56,6 +80,7 @@ struct DivideBy {  // x / s, as a true division (not x * (1/s)) so it rounds as 
     T s;
     auto forward(const auto& x) const { return x / s; }
     auto backward(const auto& g, const auto&, const auto&) const { return g / s; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -65,6 +90,10 @@ struct ScalarOver {  // s / x
     auto forward(const auto& x) const { return s * x.inverse(); }
     // d(s/x) = -s/x^2 = -y/x
     auto backward(const auto& g, const auto& x, const auto& y) const { return -g * y / x; }
+    // d²(s/x) = 2 s / x³ = 2 y / x²
+    auto curvature(const auto& g, const auto& x, const auto& y, const auto& dx) const {
+        return g * (y + y) * dx / x.square();
+    }
 };
 
 template <class T>
@@ -73,6 +102,7 @@ struct Shift {  // x + s
     T s;
     auto forward(const auto& x) const { return x + s; }
     auto backward(const auto& g, const auto&, const auto&) const { return g; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -81,6 +111,7 @@ struct ScalarMinus {  // s - x
     T s;
     auto forward(const auto& x) const { return s - x; }
     auto backward(const auto& g, const auto&, const auto&) const { return -g; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 }  // namespace ops

@@ -26,6 +26,12 @@ struct Extreme {
     }
     auto backward_left(const auto& g, const auto& a, const auto& b) const { return share(g, a, b); }
     auto backward_right(const auto& g, const auto& a, const auto& b) const { return share(g, b, a); }
+    auto curvature_left(const auto&, const auto&, const auto&, const auto&, const auto&) const {
+        return detail::NoCurvature{};
+    }
+    auto curvature_right(const auto&, const auto&, const auto&, const auto&, const auto&) const {
+        return detail::NoCurvature{};
+    }
 
 private:
     // The share of g that goes to `mine`: all where it wins, half where it ties, none where it loses.
@@ -47,6 +53,7 @@ struct Clamp {
     T lo, hi;
     auto forward(const auto& x) const { return x.cwiseMax(lo).cwiseMin(hi); }
     auto backward(const auto& g, const auto& x, const auto&) const { return (x >= lo && x <= hi).select(g, T(0)); }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 }  // namespace ops

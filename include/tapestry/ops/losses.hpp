@@ -34,6 +34,11 @@ struct SigmoidCrossEntropy {
     }
     auto backward_left(const auto& g, const auto& x, const auto& t) const { return g * (x.logistic() - t); }
     auto backward_right(const auto& g, const auto& x, const auto&) const { return -g * x; }
+    auto curvature_left(const auto& g, const auto& x, const auto&, const auto& dx, const auto& dt) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return g * (x.logistic() * (T(1) - x.logistic()) * dx - dt);
+    }
+    auto curvature_right(const auto& g, const auto&, const auto&, const auto& dx, const auto&) const { return -g * dx; }
 };
 
 }  // namespace ops

@@ -13,12 +13,14 @@ struct Exp {
     static constexpr const char* name = "exp";
     auto forward(const auto& x) const { return x.exp(); }
     auto backward(const auto& g, const auto&, const auto& y) const { return g * y; }
+    auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const { return g * y * dx; }
 };
 
 struct Log {
     static constexpr const char* name = "log";
     auto forward(const auto& x) const { return x.log(); }
     auto backward(const auto& g, const auto& x, const auto&) const { return g / x; }
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const { return -g * dx / x.square(); }
 };
 
 // log(1 + x), exact for small x where log(1 + x) would lose its digits.
@@ -28,6 +30,10 @@ struct Log1p {
     auto backward(const auto& g, const auto& x, const auto&) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return g / (T(1) + x);
+    }
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return -g * dx / (T(1) + x).square();
     }
 };
 
@@ -39,6 +45,10 @@ struct Expm1 {
         using T = typename std::decay_t<decltype(y)>::Scalar;
         return g * (y + T(1));
     }
+    auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const {
+        using T = typename std::decay_t<decltype(y)>::Scalar;
+        return g * (y + T(1)) * dx;
+    }
 };
 
 struct Sqrt {
@@ -47,6 +57,11 @@ struct Sqrt {
     auto backward(const auto& g, const auto&, const auto& y) const {
         using T = typename std::decay_t<decltype(y)>::Scalar;
         return g * T(0.5) / y;
+    }
+    // sqrt'' = -1 / (4 y³)
+    auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const {
+        using T = typename std::decay_t<decltype(y)>::Scalar;
+        return -g * T(0.25) * dx / y.cube();
     }
 };
 
@@ -57,6 +72,10 @@ struct Square {
         using T = typename std::decay_t<decltype(x)>::Scalar;
         return g * T(2) * x;
     }
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        using T = typename std::decay_t<decltype(x)>::Scalar;
+        return g * T(2) * dx;
+    }
 };
 
 struct Abs {
@@ -64,6 +83,7 @@ struct Abs {
     auto forward(const auto& x) const { return x.abs(); }
     // The derivative at 0 is taken as 0 (sign(0) = 0).
     auto backward(const auto& g, const auto& x, const auto&) const { return g * x.sign(); }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
 template <class T>
@@ -72,6 +92,10 @@ struct Pow {
     T p;
     auto forward(const auto& x) const { return x.pow(p); }
     auto backward(const auto& g, const auto& x, const auto&) const { return g * p * x.pow(p - T(1)); }
+    // Exactly zero for p = 1 (and 0), also at x = 0 where x^(p-2) is infinite.
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        return (g * (p * (p - T(1))) * x.pow(p - T(2)) * dx).unaryExpr(detail::KeepIf<T>{p * (p - T(1)) != T(0)});
+    }
 };
 
 }  // namespace ops

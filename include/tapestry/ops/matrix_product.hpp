@@ -92,6 +92,31 @@ struct GemmOperand {
         }
         return value_adjoint != nullptr ? Recording::tangent_of(value_adjoint, n) : zeros<T>(n);
     }
+    // Forward mode and second order: does the operand have a tangent (not zero by construction)?
+    bool has_tangent() const {
+        if (param) {
+            const Recording* recording = Recording::active();
+            return recording != nullptr && recording->param_tangent(param->record) != nullptr;
+        }
+        return value_adjoint != nullptr;
+    }
+    // Second order: a Param the recording has no direction for is held fixed (no gradient).
+    bool held_fixed() const {
+        const Recording* recording = Recording::active();
+        return param && recording != nullptr && !recording->knows_param(param->record);
+    }
+    // Second order: where the operand's adjoint tangent goes (a Param's slice of H v, a
+    // Var's adjoint tangent), or nowhere.
+    GradientSink<T> adjoint_tangent_sink() const {
+        if (param) {
+            const Recording* recording = Recording::active();
+            T* slot = recording != nullptr ? static_cast<T*>(recording->param_adjoint_tangent(param->record)) : nullptr;
+            return slot != nullptr ? GradientSink<T>::into_adjoint(slot) : GradientSink<T>::nowhere();
+        }
+        return value_adjoint != nullptr ? GradientSink<T>::into_adjoint(
+                                              Recording::adjoint_tangent_of(value_adjoint, stored_rows * stored_cols))
+                                        : GradientSink<T>::nowhere();
+    }
 };
 
 template <class T, int R, int C>
@@ -120,6 +145,12 @@ auto gemm_operand_of(const E& e) {
         return gemm_operand(e.inner(), true);
     else
         return gemm_operand(as_leaf(e), false);
+}
+
+// True when every one of the n values is zero.
+template <class T>
+bool is_zero(const T* values, Index n) {
+    return std::all_of(values, values + n, [](T v) { return v == T(0); });
 }
 
 // True when every element of the n values equals the first (never for a NaN).
@@ -198,17 +229,56 @@ struct Gemm {
             detail::add_uniform_product_gradient(dC[0], a, b);
             return;
         }
-        if (a.needs_grad()) {
-            if constexpr (TransposeA)
-                a.gradient.template add_product<TransposeB, true>(b.data, b.rows(), b.cols(), dC, rows, cols);
-            else
-                a.gradient.template add_product<false, !TransposeB>(dC, rows, cols, b.data, b.rows(), b.cols());
+        send(dC, rows, cols, a, a.data, a.gradient, b, b.data, b.gradient);
+    }
+
+    // Second order: the adjoint dC goes down as in backward; its tangent, by the product
+    // rule, as dĊ op(B)ᵀ + dC op(Ḃ)ᵀ to A and op(A)ᵀ dĊ + op(Ȧ)ᵀ dC to B: up to four more
+    // GEMMs, each left out where a factor is zero (an operand without a tangent, a dĊ
+    // of zeros: gnvp's last sweep). A Param held fixed receives nothing.
+    template <class T>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& y, const auto&,
+                                const detail::GemmOperand<T>& a, const detail::GemmOperand<T>& b) const {
+        const bool a_fixed = a.held_fixed(), b_fixed = b.held_fixed();
+        if (a_fixed || b_fixed) {
+            detail::GemmOperand<T> a_sent = a, b_sent = b;
+            if (a_fixed) a_sent.gradient = detail::GradientSink<T>::nowhere();
+            if (b_fixed) b_sent.gradient = detail::GradientSink<T>::nowhere();
+            backward(dy, y, a_sent, b_sent);
+        } else {
+            backward(dy, y, a, b);
         }
-        if (b.needs_grad()) {
-            if constexpr (TransposeB)
-                b.gradient.template add_product<true, TransposeA>(dC, rows, cols, a.data, a.rows(), a.cols());
+        const Index rows = dy.rows(), cols = dy.cols();
+        const auto nowhere = detail::GradientSink<T>::nowhere();
+        const detail::GradientSink<T> a_sink = a.needs_grad() && !a_fixed ? a.adjoint_tangent_sink() : nowhere;
+        const detail::GradientSink<T> b_sink = b.needs_grad() && !b_fixed ? b.adjoint_tangent_sink() : nowhere;
+        if (!a_sink.wanted() && !b_sink.wanted()) return;
+        if (!detail::is_zero(dy_tangent.data(), rows * cols))
+            send(dy_tangent.data(), rows, cols, a, a.data, a_sink, b, b.data, b_sink);
+        const T* a_tangent = a.has_tangent() ? a.tangent_data() : nullptr;
+        const T* b_tangent = b.has_tangent() ? b.tangent_data() : nullptr;
+        send(dy.data(), rows, cols, a, a_tangent, b_tangent != nullptr ? a_sink : nowhere, b, b_tangent,
+             a_tangent != nullptr ? b_sink : nowhere);
+    }
+
+private:
+    // dC op(B_values)ᵀ into a_sink and op(A_values)ᵀ dC into b_sink (each as op(X) reads
+    // it), where the sinks want them.
+    template <class T>
+    static void send(const T* dC, Index rows, Index cols, const detail::GemmOperand<T>& a, const T* a_values,
+                     const detail::GradientSink<T>& a_sink, const detail::GemmOperand<T>& b, const T* b_values,
+                     const detail::GradientSink<T>& b_sink) {
+        if (a_sink.wanted()) {
+            if constexpr (TransposeA)
+                a_sink.template add_product<TransposeB, true>(b_values, b.rows(), b.cols(), dC, rows, cols);
             else
-                b.gradient.template add_product<!TransposeA, false>(a.data, a.rows(), a.cols(), dC, rows, cols);
+                a_sink.template add_product<false, !TransposeB>(dC, rows, cols, b_values, b.rows(), b.cols());
+        }
+        if (b_sink.wanted()) {
+            if constexpr (TransposeB)
+                b_sink.template add_product<true, TransposeA>(dC, rows, cols, a_values, a.rows(), a.cols());
+            else
+                b_sink.template add_product<!TransposeA, false>(a_values, a.rows(), a.cols(), dC, rows, cols);
         }
     }
 };

@@ -39,6 +39,14 @@ struct ScaledSum {
     void backward(const auto& dy, const auto&, const E& e) const {
         e.backprop(detail::KernelArray<T, E::Rows, E::Cols>::Constant(e.rows(), e.cols(), scale * dy(0, 0)));
     }
+    // Second order: linear, so the adjoint's tangent goes down as the adjoint does.
+    template <class E>
+        requires detail::SecondOrder<E>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto&, const auto&, const E& e) const {
+        using Repeated = detail::KernelArray<T, E::Rows, E::Cols>;
+        e.backprop_with_tangents(Repeated::Constant(e.rows(), e.cols(), scale * dy(0, 0)),
+                                 Repeated::Constant(e.rows(), e.cols(), scale * dy_tangent(0, 0)));
+    }
     template <class E>
         requires requires(const E& e) { e.tangent(); }
     void tangent(const auto& out, const auto&, const E& e) const {
@@ -75,6 +83,20 @@ struct PartialSum {
                                                                                                  e.rows(), e.cols()));
         else
             e.backprop(adjoint.colwise().replicate(e.rows()));
+    }
+    template <class E>
+        requires detail::SecondOrder<E>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto&, const auto&, const E& e) const {
+        using T = typename E::Scalar;
+        const Index n = AlongRows ? e.rows() : e.cols();
+        const Eigen::Map<const Line<E>> adjoint(dy.data(), n), adjoint_tangent(dy_tangent.data(), n);
+        if constexpr (AlongRows)
+            e.backprop_with_tangents(
+                detail::repeated_array<T, E::Rows, E::Cols, false, true>(adjoint.data(), e.rows(), e.cols()),
+                detail::repeated_array<T, E::Rows, E::Cols, false, true>(adjoint_tangent.data(), e.rows(), e.cols()));
+        else
+            e.backprop_with_tangents(adjoint.colwise().replicate(e.rows()),
+                                     adjoint_tangent.colwise().replicate(e.rows()));
     }
     template <class E>
         requires requires(const E& e) { e.tangent(); }

@@ -23,10 +23,13 @@ namespace tapestry::detail {
 
 // One recorded step: backward() adds its output's adjoint into its inputs' adjoints;
 // tangent() writes its output's tangent from its inputs' (forward mode, on a recording
-// made with tangents).
+// made with tangents); backward_with_tangents() does what backward() does and adds the
+// adjoint's tangent into its inputs' too (Hessian-vector products, on a recording made
+// for second order).
 struct Node {
     virtual void backward() = 0;
     virtual void tangent() = 0;
+    virtual void backward_with_tangents() = 0;
     virtual ~Node() = default;
 };
 
@@ -143,15 +146,20 @@ public:
 
     // Adjoint buffers come from their own arena, so that a backward pass zeroes all of
     // them in one pass instead of every operation zeroing its own. On a recording made
-    // with tangents, each adjoint of n values is followed by the value's tangent, so that
-    // whoever knows a value's adjoint knows its tangent (tangent_of).
+    // with tangents, each adjoint of n values is followed by the value's tangent, and on
+    // one made for second order then by the adjoint's tangent, so that whoever knows a
+    // value's adjoint knows both (tangent_of, adjoint_tangent_of).
     template <class T>
     T* allocate_adjoints(Index count) {
-        return adjoints_.allocate_array<T>(static_cast<std::size_t>(with_tangents_ ? 2 * count : count));
+        return adjoints_.allocate_array<T>(static_cast<std::size_t>(blocks_per_adjoint_ * count));
     }
     template <class T>
     static T* tangent_of(T* adjoint, Index count) {
         return adjoint + count;
+    }
+    template <class T>
+    static T* adjoint_tangent_of(T* adjoint, Index count) {
+        return adjoint + 2 * count;
     }
 
     // Records a step (a Node made in place from `args`). Returns its position on the tape.
@@ -164,26 +172,58 @@ public:
 
     // Forward mode: does every value made on this recording carry a tangent, and what is
     // a Param's (its record's) tangent, or nullptr for zero.
-    bool with_tangents() const { return with_tangents_; }
+    bool with_tangents() const { return blocks_per_adjoint_ >= 2; }
+    // Second order: does every adjoint also carry its tangent (graph/second_order_form.hpp)?
+    bool second_order() const { return blocks_per_adjoint_ >= 3; }
     const void* param_tangent(const void* param_record) const {
-        for (const auto& [record, tangent] : param_tangents_)
-            if (record == param_record) return tangent;
-        return nullptr;
+        const ParamDirection* known = find_param(param_record);
+        return known != nullptr ? known->tangent : nullptr;
     }
-    // Sets a Param's tangent (read by the next sweep_tangents) by its record.
-    void set_param_tangent(const void* param_record, const void* tangent) {
-        for (auto& [record, known] : param_tangents_)
-            if (record == param_record) {
-                known = tangent;
+    // Second order: where a Param's adjoint tangent (its slice of H v) is added, or nullptr.
+    void* param_adjoint_tangent(const void* param_record) const {
+        const ParamDirection* known = find_param(param_record);
+        return known != nullptr ? known->adjoint_tangent : nullptr;
+    }
+    // Sets a Param's tangent (read by the next sweep) and, for second order, where its
+    // adjoint's tangent goes (zeros, added into), by its record.
+    void set_param_tangent(const void* param_record, const void* tangent, void* adjoint_tangent = nullptr) {
+        for (ParamDirection& known : param_directions_)
+            if (known.record == param_record) {
+                known = {param_record, tangent, adjoint_tangent};
                 return;
             }
-        param_tangents_.emplace_back(param_record, tangent);
+        param_directions_.push_back({param_record, tangent, adjoint_tangent});
     }
 
-    // Runs every step's tangent() in recording order, up to `position`.
-    void sweep_tangents(std::size_t position) {
-        if (!with_tangents_) throw_tape_error("forward mode: this recording was made without tangents");
-        for (std::size_t i = 0; i < position; ++i) nodes_[i]->tangent();
+    // Is this Param (its record) part of the derivative being taken? On a recording for
+    // second order, a Param the recording was given no direction for is held fixed: no
+    // gradient is sent to it (hvp and gnvp leave it alone).
+    bool knows_param(const void* param_record) const { return find_param(param_record) != nullptr; }
+
+    // Runs every step's tangent() in recording order, from `first` up to `position`.
+    void sweep_tangents(std::size_t position, std::size_t first = 0) {
+        if (!with_tangents()) throw_tape_error("forward mode: this recording was made without tangents");
+        for (std::size_t i = first; i < position; ++i) nodes_[i]->tangent();
+    }
+
+    // Second order, forward over reverse. zero_adjoints() zeroes every adjoint with its
+    // tangents; sweep_backward_with_tangents runs every step's backward_with_tangents()
+    // from the one before `position` down to the one at `stop`.
+    void zero_adjoints() { adjoints_.zero_used(); }
+    void sweep_backward_with_tangents(std::size_t position, std::size_t stop = 0) {
+        if (blocks_per_adjoint_ < 3) throw_tape_error("second order: this recording was made without it");
+        for (std::size_t i = position; i-- > stop;) nodes_[i]->backward_with_tangents();
+    }
+
+    // hvp's sweeps: zero the adjoints, the tangent sweep up to the output, `seed` writes
+    // the output's adjoint (and its tangent, if not zero), the reverse sweep.
+    template <class Seed>
+    void sweep_second_order(std::size_t output_position, Seed&& seed) {
+        if (blocks_per_adjoint_ < 3) throw_tape_error("second order: this recording was made without it");
+        zero_adjoints();
+        sweep_tangents(output_position);
+        seed();
+        sweep_backward_with_tangents(output_position);
     }
 
     // Number of recorded backward steps.
@@ -194,7 +234,9 @@ public:
 
 protected:
     Recording() : life_(TapeLife::acquire()), scope_(this) {}
-    explicit Recording(bool with_tangents) : Recording() { with_tangents_ = with_tangents; }
+    // 1: adjoints only; 2: each followed by its value's tangent (forward mode); 3: and by
+    // the adjoint's tangent (second order).
+    explicit Recording(int blocks_per_adjoint) : Recording() { blocks_per_adjoint_ = blocks_per_adjoint; }
     ~Recording() { destroy_nodes(); }
 
     // Zeroes every adjoint, lets `seed` write the output's (a value of this recording),
@@ -227,6 +269,17 @@ private:
         return nodes_.size();
     }
 
+    struct ParamDirection {
+        const void* record;
+        const void* tangent;
+        void* adjoint_tangent;
+    };
+    const ParamDirection* find_param(const void* param_record) const {
+        for (const ParamDirection& known : param_directions_)
+            if (known.record == param_record) return &known;
+        return nullptr;
+    }
+
     void destroy_nodes() {
         for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) (*it)->~Node();
         nodes_.clear();
@@ -235,8 +288,8 @@ private:
     Arena values_;
     Arena adjoints_;
     std::vector<Node*> nodes_;
-    bool with_tangents_ = false;
-    std::vector<std::pair<const void*, const void*>> param_tangents_;
+    int blocks_per_adjoint_ = 1;
+    std::vector<ParamDirection> param_directions_;
     // Retired after the scope has unlinked, and also if the scope's constructor throws.
     std::unique_ptr<TapeLife, TapeLife::Retire> life_;
     ActiveScope scope_;  // last: the recording is complete before it becomes active

@@ -1,0 +1,81 @@
+#pragma once
+// gnvp(model, loss, params, v): the Gauss-Newton matrix times v, Jᵀ H J v, for a loss on
+// a model's output z = model(): J = dz/dθ, H = d²loss/dz². Martens' curvature matrix for
+// Hessian-free optimisation: positive semi-definite when the loss is convex in z (mse,
+// cross-entropies), unlike the Hessian of a deep network.
+//
+//   auto [loss, Gv] = gnvp([&] { return W2 * sigmoid(W1 * x + b1); },
+//                          [&](const auto& z) { return mse(z, y); }, params, v);
+//
+// One forward pass; the tangent sweep up to z (J v); the loss's own steps swept with the
+// Params' directions taken away, first forward and then in reverse carrying adjoint
+// tangents, which leaves H J v as z's adjoint tangent; then one reverse sweep from z
+// seeded with it (Jᵀ H J v). v and G v lay the Params out as jacobian's columns. The
+// Params' gradients are left as they were, and Params outside the set are held fixed.
+//
+// The loss reads z and constants: one that reads a Param of the set itself throws
+// value_error (G covers the loss's dependence on z alone; add a penalty's curvature,
+// such as weight decay's, yourself). Nor should it read the model's values before z:
+// their curvature would not be in G, and G v would not be symmetric.
+
+#include <type_traits>
+#include <utility>
+
+#include "tapestry/functional/hvp.hpp"
+
+namespace tapestry {
+
+template <class T>
+struct GnvpResult {
+    T value;                                      // the loss
+    Eigen::Matrix<T, Eigen::Dynamic, 1> product;  // G v
+};
+
+template <class Model, class Loss, class T, class Direction>
+GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+    static_assert(std::is_same_v<typename Direction::Scalar, T>,
+                  "gnvp: the direction has another scalar type than the Params");
+    detail::check_direction("gnvp", params, v.size());
+    const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();
+    GnvpResult<T> result;
+    const detail::KeptGradients<T> kept(params);
+    params.zero_grad();
+    detail::record_with_directions(
+        "gnvp", std::forward<Model>(model), params, direction, static_cast<T*>(nullptr),
+        [&](Tape&, detail::Recording& recording, const auto& z) {
+            using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+            const auto& z_parts = detail::VarAccess::parts(z);
+            const auto value = evaluate(loss(z));
+            const auto& parts = detail::VarAccess::parts(value);
+            if (value.rows() != 1 || value.cols() != 1)
+                detail::throw_shape_error("gnvp", value.rows(), value.cols(), 1, 1, "the loss must be 1x1");
+            if (detail::Recording::active() != &recording || (parts.life != nullptr && parts.life != recording.life()))
+                throw tape_error("gnvp: the loss must record on gnvp's own tape");
+            result.value = parts.value[0];
+            if (parts.adjoint == nullptr || z_parts.adjoint == nullptr) {  // no Param reaches the loss
+                result.product.setZero(direction.size());
+                return;
+            }
+            recording.zero_adjoints();
+            recording.sweep_tangents(z_parts.position);  // J v, at z
+            for (const auto& p : params) recording.set_param_tangent(p.identity(), nullptr);
+            recording.sweep_tangents(parts.position, z_parts.position);
+            parts.adjoint[0] = T(1);
+            recording.sweep_backward_with_tangents(parts.position, z_parts.position);
+            for (const auto& p : params)
+                if (!p.grad_is_zeroed())
+                    throw value_error("gnvp: the loss reads the Param \"" + p.name +
+                                      "\" itself, but G = Jᵀ H J covers its dependence on the model's output "
+                                      "only: read the Param in the model, or add its curvature separately");
+            const Index n = z.rows() * z.cols();
+            const Matrix curvature =
+                Eigen::Map<const Matrix>(detail::Recording::adjoint_tangent_of(z_parts.adjoint, n), z.rows(), z.cols());
+            recording.zero_adjoints();  // and the tangents: the last sweep is first order
+            Eigen::Map<Matrix>(z_parts.adjoint, z.rows(), z.cols()) = curvature;
+            recording.sweep_backward_with_tangents(z_parts.position);
+            result.product = detail::gather_gradients(params);
+        });
+    return result;
+}
+
+}  // namespace tapestry

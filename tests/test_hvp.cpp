@@ -1,0 +1,383 @@
+// Second order: hvp(f, params, v) against central differences of the gradient along v
+// (every elementwise op, products, broadcasts, sums and losses, a Param used more than
+// once), the Hessian's symmetry, hessian() against a quadratic's known Hessian, gnvp
+// against Jᵀ H J from jacobian() and the loss's Hessian worked out by hand, and what an
+// operation without a second-order rule yet says.
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <tapestry/functional/gnvp.hpp>
+#include <tapestry/functional/hvp.hpp>
+#include <tapestry/functional/jacobian.hpp>
+#include <tapestry/functional/jvp.hpp>
+#include <tapestry/tapestry.hpp>
+
+#include "helpers.hpp"
+
+using namespace tapestry;
+using test::MessageContains;
+
+namespace {
+
+// The gradient of a scalar f at the Params, by an ordinary backward sweep.
+template <class F>
+Eigen::VectorXd gradient_at(F&& f, const nn::ParamSet<double>& params) {
+    params.zero_grad();
+    {
+        Tape tape;
+        tape.backward(f());
+    }
+    return detail::gather_gradients(params);
+}
+
+// (∇f(p + h v) - ∇f(p - h v)) / 2h, with the Params moved and put back: H v to O(h²).
+template <class F>
+Eigen::VectorXd gradient_difference(F&& f, const nn::ParamSet<double>& params, const Eigen::VectorXd& v,
+                                    double h = 1e-5) {
+    test::move_params(params, v, h);
+    const Eigen::VectorXd up = gradient_at(f, params);
+    test::move_params(params, v, -2 * h);
+    const Eigen::VectorXd down = gradient_at(f, params);
+    test::move_params(params, v, h);
+    return (up - down) / (2 * h);
+}
+
+double relative_difference(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+    return (a - b).cwiseAbs().maxCoeff() / std::max(1.0, b.cwiseAbs().maxCoeff());
+}
+
+template <class F>
+void check_hvp(F&& f, const nn::ParamSet<double>& params, double tolerance = 1e-7) {
+    const Eigen::VectorXd v = test::random_matrix(detail::flat_size(params), 1);
+    const HvpResult<double> result = hvp(f, params, v);
+    {
+        InferenceMode plain;
+        // Recorded for second order, chains are evaluated one operation at a time: the
+        // same value, rounded in another order.
+        CHECK(result.value == Approx(evaluate(f()).value()(0, 0)).epsilon(1e-14));
+    }
+    const Eigen::VectorXd expected_gradient = gradient_at(f, params);
+    CHECK(relative_difference(result.gradient, expected_gradient) < 1e-14);
+    const Eigen::VectorXd by_differences = gradient_difference(f, params, v);
+    INFO("H v: " << result.product.transpose() << "\nby differences: " << by_differences.transpose());
+    CHECK(relative_difference(result.product, by_differences) < tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("hvp of a tied autoencoder: products, broadcast biases, W used twice and transposed") {
+    auto W = test::random_param<4, 6>(4, 6);
+    auto b1 = test::random_param<4, 1>(4, 1);
+    auto b2 = test::random_param<6, 1>(6, 1);
+    const Eigen::MatrixXd x = test::random_matrix(6, 5);
+    const Eigen::MatrixXd target = (test::random_matrix(6, 5).array() > 0).cast<double>();
+    const nn::ParamSet<double> params{{"W", W}, {"b1", b1}, {"b2", b2}};
+    SECTION("sigmoid cross-entropy") {
+        check_hvp(
+            [&] {
+                auto h = sigmoid(W * constant(x) + b1);
+                return sigmoid_cross_entropy(W.transpose() * h + b2, constant(target));
+            },
+            params);
+    }
+    SECTION("mse of a sigmoid") {
+        check_hvp(
+            [&] {
+                auto h = sigmoid(W * constant(x) + b1);
+                return mse(sigmoid(W.transpose() * h + b2), constant(x));
+            },
+            params);
+    }
+    SECTION("a product of two computed values (both sides need a gradient)") {
+        check_hvp([&] { return sum(tanh((W * constant(x) + b1).transpose() * tanh(W))); }, params);
+    }
+}
+
+TEST_CASE("hvp of every elementwise op, each reading a Param twice, in fixed and Dynamic shapes") {
+    // Positive values for the ops defined on them; each f reads P in the op and again beside it.
+    auto P = test::random_param<3, 4>(3, 4, 0.5, 2.0);
+    Param<double, Dynamic, Dynamic> Q(test::random_matrix(3, 4, 0.5, 2.0));
+    const nn::ParamSet<double> params{{"P", P}, {"Q", Q}};
+    const Eigen::Array<bool, 3, 4> mask = test::random_matrix(3, 4).array() > 0;
+    const std::vector<std::pair<std::string, std::function<Var<double, 3, 4>()>>> unary{
+        {"sigmoid", [&] { return evaluate(sigmoid(hadamard(P, Q) - 1.0)); }},
+        {"tanh", [&] { return evaluate(tanh(hadamard(P, Q) - 1.0)); }},
+        {"relu", [&] { return evaluate(relu(hadamard(P, Q) - 1.5)); }},
+        {"leaky_relu", [&] { return evaluate(leaky_relu(hadamard(P, Q) - 1.5, 0.1)); }},
+        {"elu", [&] { return evaluate(elu(hadamard(P, Q) - 1.5, 0.7)); }},
+        {"silu", [&] { return evaluate(silu(hadamard(P, Q) - 1.5)); }},
+        {"softplus", [&] { return evaluate(softplus(hadamard(P, Q) - 1.5)); }},
+        {"gelu", [&] { return evaluate(gelu(hadamard(P, Q) - 1.5)); }},
+        {"gelu_tanh", [&] { return evaluate(gelu_tanh(hadamard(P, Q) - 1.5)); }},
+        {"exp", [&] { return evaluate(exp(hadamard(P, Q) - 1.0)); }},
+        {"log", [&] { return evaluate(log(hadamard(P, Q))); }},
+        {"log1p", [&] { return evaluate(log1p(hadamard(P, Q) - 0.2)); }},
+        {"expm1", [&] { return evaluate(expm1(hadamard(P, Q) - 1.0)); }},
+        {"sqrt", [&] { return evaluate(sqrt(hadamard(P, Q))); }},
+        {"square", [&] { return evaluate(square(hadamard(P, Q) - 1.0)); }},
+        {"abs", [&] { return evaluate(abs(hadamard(P, Q) - 1.5)); }},
+        {"pow", [&] { return evaluate(pow(hadamard(P, Q), 2.5)); }},
+        {"negate", [&] { return evaluate(-hadamard(P, Q)); }},
+        {"scale", [&] { return evaluate(3.0 * hadamard(P, Q)); }},
+        {"divide_by_scalar", [&] { return evaluate(hadamard(P, Q) / 3.0); }},
+        {"scalar_over", [&] { return evaluate(2.0 / hadamard(P, Q)); }},
+        {"shift and scalar_minus", [&] { return evaluate(2.0 - (hadamard(P, Q) + 1.0)); }},
+        {"clamp", [&] { return evaluate(clamp(hadamard(P, Q), 0.8, 2.0)); }},
+        {"divide", [&] { return evaluate(divide(P + 0.5, Q)); }},
+        {"maximum", [&] { return evaluate(maximum(P, Q)); }},
+        {"minimum", [&] { return evaluate(minimum(P, Q) - P); }},
+        {"where", [&] { return evaluate(where(mask, hadamard(P, P), exp(Q))); }},
+    };
+    for (const auto& [name, make] : unary) {
+        SECTION(name) {
+            // The op's value times a function of P: its curvature meets the product's.
+            const auto& op = make;  // a structured binding cannot be captured before C++20's P1091 in clang 14
+            check_hvp([&] { return sum(hadamard(op(), tanh(P)) + square(op())); }, params);
+        }
+    }
+}
+
+TEST_CASE("hvp of the losses and reductions, with a target that takes a gradient") {
+    auto P = test::random_param<3, 4>(3, 4);
+    auto T = test::random_param<3, 4>(3, 4, 0.1, 0.9);
+    auto b = test::random_param<3, 1>(3, 1);
+    const nn::ParamSet<double> params{{"P", P}, {"T", T}, {"b", b}};
+    SECTION("sigmoid_cross_entropy, the target a Param") {
+        check_hvp([&] { return sigmoid_cross_entropy(hadamard(P, T) + b, T); }, params);
+    }
+    SECTION("sigmoid_cross_entropy per example, summed") {
+        check_hvp([&] { return sum(sigmoid_cross_entropy(P + b, T, Reduction::None)); }, params);
+    }
+    SECTION("mse") {
+        check_hvp([&] { return mse(tanh(P + b), hadamard(T, T)); }, params);
+    }
+    SECTION("row_sum and col_sum, squared") {
+        check_hvp([&] { return sum(square(row_sum(hadamard(P, T)))) + sum(exp(col_sum(tanh(P + b)))); }, params);
+    }
+    SECTION("mean") {
+        check_hvp([&] { return mean(square(hadamard(P, T) + b)); }, params);
+    }
+}
+
+TEST_CASE("hvp through every transpose combination of a product, row broadcasts, one-sided binary ops") {
+    auto W = test::random_param<3, 4>(3, 4);
+    auto V = test::random_param<5, 4>(5, 4);
+    auto r = test::random_param<1, 4>(1, 4, 0.5, 1.5);
+    const Eigen::MatrixXd c = test::random_matrix(3, 4, 0.5, 1.5);
+    const nn::ParamSet<double> params{{"W", W}, {"V", V}, {"r", r}};
+    SECTION("W Vᵀ, W's product with a transposed Param") {
+        check_hvp([&] { return sum(tanh(W * V.transpose())); }, params);
+    }
+    SECTION("Wᵀ times a computed value, inside which W Vᵀ") {
+        check_hvp([&] { return sum(sigmoid(W.transpose() * (W * V.transpose()))); }, params);
+    }
+    SECTION("both operands transposed leaves") {
+        check_hvp([&] { return sum(square(V.transpose().transpose() * W.transpose())) / 10.0; }, params);
+    }
+    SECTION("a row broadcast down the rows, and a 1x1 broadcast") {
+        check_hvp([&] { return sum(softplus(hadamard(W, W) + r)) + sum(exp(W + sum(r) / 4.0)); }, params);
+    }
+    SECTION("binary ops where only one side takes a gradient") {
+        check_hvp(
+            [&] {
+                return sum(divide(constant(c), W + 2.0)) + sum(divide(W, constant(c))) +
+                       sigmoid_cross_entropy(constant(c), tanh(W) * 0.4 + 0.5) + sum(hadamard(constant(c), square(W)));
+            },
+            params);
+    }
+    SECTION("where with a constant branch") {
+        const Eigen::Array<bool, 3, 4> mask = test::random_matrix(3, 4).array() > 0;
+        check_hvp([&] { return sum(square(where(mask, exp(W), 2.0))); }, params);
+    }
+}
+
+TEST_CASE("pow(x, 1) has zero curvature, also at x = 0") {
+    Eigen::MatrixXd start = test::random_matrix(2, 2);
+    start(0, 0) = 0;
+    Param<double, 2, 2> P(start);
+    const nn::ParamSet<double> params{{"P", P}};
+    const HvpResult<double> result = hvp([&] { return sum(pow(P, 1.0)); }, params, Eigen::VectorXd::Ones(4));
+    CHECK(result.product.isZero());
+}
+
+TEST_CASE("the Hessian is symmetric: vᵀ H w = wᵀ H v") {
+    auto W = test::random_param<5, 4>(5, 4);
+    auto b = test::random_param<5, 1>(5, 1);
+    const Eigen::MatrixXd x = test::random_matrix(4, 7);
+    const nn::ParamSet<double> params{{"W", W}, {"b", b}};
+    auto f = [&] {
+        auto h = tanh(W * constant(x) + b);
+        return mse(W.transpose() * softplus(h), constant(x)) + sum(gelu(W));
+    };
+    for (int trial = 0; trial < 5; ++trial) {
+        const Eigen::VectorXd v = test::random_matrix(25, 1), w = test::random_matrix(25, 1);
+        const double vHw = v.dot(hvp(f, params, w).product);
+        const double wHv = w.dot(hvp(f, params, v).product);
+        CHECK(std::abs(vHw - wHv) < 1e-13 * std::max(1.0, std::abs(vHw)));
+    }
+}
+
+TEST_CASE("hessian() of a quadratic is its matrix; of a cubic, what the formula gives") {
+    Param<double, 3, 1> x(test::random_matrix(3, 1));
+    const nn::ParamSet<double> params{{"x", x}};
+    const Eigen::MatrixXd M = test::random_matrix(3, 3);
+    const Eigen::MatrixXd A = M * M.transpose();
+    SECTION("xᵀ A x / 2 has Hessian A, exactly as the products are rounded") {
+        const Eigen::MatrixXd H = hessian([&] { return 0.5 * sum(hadamard(x, constant(A) * x)); }, params);
+        CHECK((H - A).cwiseAbs().maxCoeff() < 1e-15);
+    }
+    SECTION("Σ x_i³ has Hessian diag(6 x)") {
+        const Eigen::MatrixXd H = hessian([&] { return sum(pow(x, 3.0)); }, params);
+        const Eigen::MatrixXd expected = (6.0 * x.value()).asDiagonal();
+        CHECK((H - expected).cwiseAbs().maxCoeff() < 1e-14);
+    }
+}
+
+TEST_CASE("hvp leaves the Params' gradients as they were, and holds Params outside the set fixed") {
+    auto W = test::random_param<3, 4>(3, 4);
+    auto b = test::random_param<3, 1>(3, 1);
+    const Eigen::MatrixXd x = test::random_matrix(4, 6);
+    auto f = [&] { return sum(square(tanh(W * constant(x) + b))); };
+    W.grad().setConstant(7.0);
+    b.zero_grad();
+    const nn::ParamSet<double> only_W{{"W", W}};
+    const Eigen::VectorXd v = test::random_matrix(12, 1);
+    const HvpResult<double> result = hvp(f, only_W, v);
+    CHECK((W.grad().array() == 7.0).all());
+    CHECK(b.grad().isZero());  // held fixed: no gradient sent to it
+    // b held fixed: the same as differences of W's gradient with b unmoved.
+    CHECK(relative_difference(result.product, gradient_difference(f, only_W, v)) < 1e-7);
+}
+
+TEST_CASE("hvp in float agrees with double; a large product cut among threads agrees with differences") {
+    SECTION("float") {
+        const Eigen::MatrixXd w0 = test::random_matrix(4, 5), x = test::random_matrix(5, 3);
+        Param<double, 4, 5> Wd(w0);
+        Param<float, 4, 5> Wf(w0.cast<float>());
+        const Eigen::VectorXd v = test::random_matrix(20, 1);
+        const auto d = hvp([&] { return sum(sigmoid(Wd * constant(x))); }, nn::ParamSet<double>{{"W", Wd}}, v);
+        const Eigen::MatrixXf xf = x.cast<float>();
+        const auto f = hvp([&] { return sum(sigmoid(Wf * constant(xf))); }, nn::ParamSet<float>{{"W", Wf}},
+                           Eigen::VectorXf(v.cast<float>()));
+        CHECK((f.product.cast<double>() - d.product).cwiseAbs().maxCoeff() < 1e-5);
+    }
+    SECTION("300 x 200, in pieces for threads") {
+        Param<double, Dynamic, Dynamic> W(test::random_matrix(300, 200, -0.1, 0.1));
+        const Eigen::MatrixXd x = test::random_matrix(200, 40);
+        const nn::ParamSet<double> params{{"W", W}};
+        check_hvp([&] { return mean(softplus(W * constant(x))) + mean(square(W)); }, params);
+    }
+}
+
+namespace {
+
+// An op as a user might add one (graph/node.hpp), with forward, backward and tangent
+// rules but no second-order rule: x³ elementwise.
+struct CubeWithoutSecondOrder {
+    static constexpr const char* name = "cube";
+    void forward(const auto& out, const auto& x) const { out.value() = x.array().cube(); }
+    void backward(const auto& dy, const auto&, const auto& x) const { x.backprop(3 * dy * x.array().square()); }
+    void tangent(const auto& out, const auto&, const auto& x) const {
+        out.value() = 3 * x.tangent() * x.array().square();
+    }
+};
+
+template <class X>
+Var<double, 3, 4> cube(const X& x) {
+    return detail::make_node<Var<double, 3, 4>>(CubeWithoutSecondOrder{}, 3, 4, as_expression(x));
+}
+
+}  // namespace
+
+TEST_CASE("an op without a tangent or second-order rule yet is named; the value must be 1x1") {
+    auto P = test::random_param<3, 4>(3, 4);
+    const nn::ParamSet<double> params{{"P", P}};
+    const Eigen::VectorXd v = test::random_matrix(12, 1);
+    CHECK_THROWS_MATCHES(hvp([&] { return sum(softmax(P)); }, params, v), tape_error,
+                         MessageContains("forward mode: softmax") && MessageContains("has no tangent rule yet"));
+    CHECK_THROWS_MATCHES(hvp([&] { return sum(cube(P)); }, params, v), tape_error,
+                         MessageContains("second order (hvp): cube(Param 3x4) has no second-order rule yet"));
+    // jvp needs only the tangent rule.
+    CHECK_NOTHROW(jvp([&] { return cube(P); }, params, v));
+    CHECK_THROWS_MATCHES(hvp([&] { return evaluate(2.0 * P); }, params, v), shape_error, MessageContains("1x1"));
+    CHECK_THROWS_MATCHES(hvp([&] { return sum(P); }, params, Eigen::VectorXd(11)), shape_error,
+                         MessageContains("11 elements, the Params 12"));
+    CHECK(P.grad().isZero());
+}
+
+TEST_CASE("hvp inside a user's tape leaves that tape as it was") {
+    auto P = test::random_param<3, 4>(3, 4);
+    const nn::ParamSet<double> params{{"P", P}};
+    Tape user;
+    const auto before = evaluate(sum(square(P)));
+    const std::size_t recorded = user.size();
+    const Eigen::VectorXd v = test::random_matrix(12, 1);
+    const HvpResult<double> result = hvp([&] { return sum(square(P)); }, params, v);
+    CHECK(relative_difference(result.product, 2 * v) < 1e-15);
+    CHECK(user.size() == recorded);
+    user.backward(before);
+    CHECK(relative_difference(P.grad().reshaped(), 2 * P.value().reshaped()) < 1e-15);
+}
+
+TEST_CASE("gnvp is Jᵀ H J v: against jacobian() and the loss's Hessian worked out by hand") {
+    auto W1 = test::random_param<4, 3>(4, 3);
+    auto b1 = test::random_param<4, 1>(4, 1);
+    auto W2 = test::random_param<2, 4>(2, 4);
+    const Eigen::MatrixXd x = test::random_matrix(3, 5);
+    const nn::ParamSet<double> params{{"W1", W1}, {"b1", b1}, {"W2", W2}};
+    auto model = [&] { return W2 * tanh(W1 * constant(x) + b1); };
+    const Eigen::MatrixXd J = jacobian(model, params);  // 10 x 24
+    Eigen::VectorXd z;
+    {
+        InferenceMode plain;
+        z = evaluate(model()).value().reshaped();
+    }
+    const Eigen::VectorXd v = test::random_matrix(J.cols(), 1);
+    SECTION("mse: H = 2 I / n") {
+        const Eigen::MatrixXd y = test::random_matrix(2, 5);
+        const GnvpResult<double> result = gnvp(
+            model, [&](const auto& out) { return mse(out, constant(y)); }, params, v);
+        const Eigen::VectorXd expected = J.transpose() * ((2.0 / 10.0) * (J * v));
+        CHECK(relative_difference(result.product, expected) < 1e-13);
+        CHECK(result.value == Approx((z - y.reshaped()).squaredNorm() / 10).epsilon(1e-14));
+    }
+    SECTION("sigmoid cross-entropy: H = diag(σ(z)(1 - σ(z)))") {
+        const Eigen::MatrixXd t = (test::random_matrix(2, 5).array() > 0).cast<double>();
+        const GnvpResult<double> result = gnvp(
+            model, [&](const auto& out) { return sigmoid_cross_entropy(out, constant(t)); }, params, v);
+        const Eigen::ArrayXd s = 1.0 / (1.0 + (-z.array()).exp());
+        const Eigen::VectorXd expected = J.transpose() * (s * (1 - s) * (J * v).array() / 10.0).matrix();
+        CHECK(relative_difference(result.product, expected) < 1e-13);
+    }
+    SECTION("a loss that reads a Param itself is refused; Params outside the set are held fixed") {
+        auto s = test::random_param<1, 1>(1, 1);
+        const Eigen::MatrixXd y = test::random_matrix(2, 5);
+        CHECK_THROWS_MATCHES(
+            gnvp(
+                model, [&](const auto& out) { return mse(out, constant(y)) + sum(square(W2)); }, params, v),
+            value_error, MessageContains("gnvp: the loss reads the Param \"W2\" itself"));
+        W1.grad().setConstant(3.0);
+        s.zero_grad();
+        const GnvpResult<double> result = gnvp(
+            model, [&](const auto& out) { return mse(out, constant(y)) + sum(square(s)); }, params, v);
+        CHECK((W1.grad().array() == 3.0).all());
+        CHECK(s.grad().isZero());
+        const Eigen::VectorXd expected = J.transpose() * ((2.0 / 10.0) * (J * v));
+        CHECK(relative_difference(result.product, expected) < 1e-13);
+    }
+    SECTION("positive semi-definite") {
+        const Eigen::MatrixXd y = test::random_matrix(2, 5);
+        auto loss = [&](const auto& out) { return mse(out, constant(y)); };
+        for (int trial = 0; trial < 20; ++trial) {
+            const Eigen::VectorXd u = test::random_matrix(J.cols(), 1);
+            const Eigen::VectorXd Gu = gnvp(model, loss, params, u).product;
+            CHECK(Gu.norm() > 0);
+            CHECK(u.dot(Gu) >= 0);
+        }
+    }
+}
