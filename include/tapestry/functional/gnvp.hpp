@@ -35,6 +35,9 @@ template <class Model, class Loss, class T, class Direction>
 GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "gnvp: the direction has another scalar type than the Params");
+    static_assert(detail::second_order_compiled_for<T>,
+                  "gnvp needs the second-order steps compiled: define TAPESTRY_SECOND_ORDER for the whole program "
+                  "(-DTAPESTRY_SECOND_ORDER on every file)");
     detail::check_direction("gnvp", params, v.size());
     const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();
     GnvpResult<T> result;

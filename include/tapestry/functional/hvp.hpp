@@ -10,6 +10,8 @@
 // each Param column-major). The Params' gradients are left as they were; Params outside
 // the set are held fixed (their gradients untouched too).
 //
+// Needs TAPESTRY_SECOND_ORDER defined for the whole program (graph/second_order_form.hpp).
+//
 // hessian(f, params): the dense Hessian, one hvp per column, for tests and small models.
 //
 // An elementwise op's second-order rule is its curvature term g f''(x) ẋ (expr/unary.hpp,
@@ -64,6 +66,9 @@ template <class F, class T, class Direction>
 HvpResult<T> hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "hvp: the direction has another scalar type than the Params");
+    static_assert(detail::second_order_compiled_for<T>,
+                  "hvp needs the second-order steps compiled: define TAPESTRY_SECOND_ORDER for the whole program "
+                  "(-DTAPESTRY_SECOND_ORDER on every file)");
     detail::check_direction("hvp", params, v.size());
     const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();  // contiguous, alive through the sweeps
     HvpResult<T> result;

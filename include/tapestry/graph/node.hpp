@@ -292,7 +292,7 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) 
 template <class T, int R, int C, class Op, class... Inputs>
 ValueParts<T> make_node_parts(Op op, Index rows, Index cols, const Inputs&... inputs) {
     constexpr int KR = kernel_form_extent(R, C, R), KC = kernel_form_extent(R, C, C);
-    if constexpr (!(second_order_input_v<Inputs> && ...)) {
+    if constexpr (second_order_compiled && !(second_order_input_v<Inputs> && ...)) {
         const Recording* recording = Recording::active();
         if (recording != nullptr && recording->second_order()) [[unlikely]]
             return make_kernel_node<T, KR, KC>(std::move(op), rows, cols, second_order_form(inputs).kernel_form()...);

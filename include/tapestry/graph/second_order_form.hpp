@@ -30,6 +30,20 @@ class BroadcastExpr;
 
 namespace detail {
 
+// Second order is compiled only into programs that ask for it, by defining
+// TAPESTRY_SECOND_ORDER (-DTAPESTRY_SECOND_ORDER) for every file of the program, as
+// Eigen's configuration macros are: the second-order steps would otherwise make every
+// program half as slow again to compile (docs/performance.md), used or not. Without it,
+// hvp and gnvp do not compile, with a message that says so.
+#ifdef TAPESTRY_SECOND_ORDER
+inline constexpr bool second_order_compiled = true;
+#else
+inline constexpr bool second_order_compiled = false;
+#endif
+
+template <class T>  // for a static_assert that fires only where hvp or gnvp is used
+inline constexpr bool second_order_compiled_for = second_order_compiled;
+
 template <LazyExpression E>
 ValueParts<typename E::Scalar> evaluate_parts(const E& e);  // graph/evaluate.hpp
 
@@ -99,7 +113,7 @@ auto second_order_form(const X& x) {
 
 // Is the second-order step of a node with this input compiled?
 template <class X>
-inline constexpr bool second_order_input_v = shallow_v<X> || !LazyExpression<X>;
+inline constexpr bool second_order_input_v = second_order_compiled && (shallow_v<X> || !LazyExpression<X>);
 
 }  // namespace detail
 }  // namespace tapestry
