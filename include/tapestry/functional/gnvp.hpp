@@ -45,7 +45,7 @@ GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, co
     params.zero_grad();
     detail::record_with_directions(
         "gnvp", std::forward<Model>(model), params, direction, static_cast<T*>(nullptr),
-        [&](Tape&, detail::Recording& recording, const auto& z) {
+        [&](detail::Recording& recording, const auto& z) {
             using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
             const auto& z_parts = detail::VarAccess::parts(z);
             const auto value = evaluate(loss(z));

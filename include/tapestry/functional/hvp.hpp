@@ -38,7 +38,7 @@ struct HvpResult {
 namespace detail {
 
 // Records f on a second-order tape, with v as the Params' tangents and `product` (if
-// not null) where their adjoints' tangents go, and runs `sweep(tape, recording, value)`
+// not null) where their adjoints' tangents go, and runs `sweep(recording, value)`
 // on f's value. Params outside the set are held fixed.
 template <class T, class F, class Sweep>
 void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& params,
@@ -57,7 +57,7 @@ void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& 
     if (Recording::active() != &recording || (parts.life != nullptr && parts.life != recording.life()))
         throw tape_error(std::string(function) +
                          ": f must record on its own tape, but it left another Tape or an InferenceMode active");
-    sweep(tape, recording, output);
+    sweep(recording, output);
 }
 
 }  // namespace detail
@@ -76,7 +76,7 @@ HvpResult<T> hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<D
     const detail::KeptGradients<T> kept(params);
     params.zero_grad();
     detail::record_with_directions("hvp", std::forward<F>(f), params, direction, result.product.data(),
-                                   [&](Tape&, detail::Recording& recording, const auto& output) {
+                                   [&](detail::Recording& recording, const auto& output) {
                                        if (output.rows() != 1 || output.cols() != 1)
                                            detail::throw_shape_error("hvp", output.rows(), output.cols(), 1, 1,
                                                                      "f must give a 1x1 value");

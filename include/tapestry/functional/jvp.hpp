@@ -12,12 +12,11 @@
 // elementwise chain's is its backward rule applied to its operands' tangents. An
 // operation without one yet throws tape_error naming it.
 
-#include <string>
 #include <type_traits>
 #include <utility>
 
 #include "tapestry/core/errors.hpp"
-#include "tapestry/nn/param_set.hpp"
+#include "tapestry/functional/flat_params.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/tape.hpp"
 
@@ -33,11 +32,7 @@ template <class F, class T, class Direction>
 JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "jvp: the direction has another scalar type than the Params");
-    Index size = 0;
-    for (const auto& p : params) size += p.rows * p.cols;
-    if (v.size() != size)
-        throw shape_error("jvp: the direction has " + std::to_string(v.size()) + " elements, the Params " +
-                          std::to_string(size));
+    detail::check_direction("jvp", params, v.size());
     const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();  // contiguous, alive through the sweep
 
     Tape tape(Tape::WithTangents{});

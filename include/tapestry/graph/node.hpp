@@ -241,11 +241,15 @@ public:
                 const Map dy(adjoint_, rows_, cols_), y(value_, rows_, cols_);
                 const Map dy_tangent(Recording::adjoint_tangent_of(adjoint_, n), rows_, cols_);
                 const Map y_tangent(Recording::tangent_of(adjoint_, n), rows_, cols_);
-                if constexpr ((second_order_input_v<Inputs> && ...) &&
-                              requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); })
-                    op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
-                else
+                // Nested, so that a program without second order does not even check the op's rule.
+                if constexpr ((second_order_input_v<Inputs> && ...)) {
+                    if constexpr (requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); })
+                        op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
+                    else
+                        throw_no_second_order_rule(describe_node(op_, inputs...));
+                } else {
                     throw_no_second_order_rule(describe_node(op_, inputs...));
+                }
                 check_gradients([&] { return describe_node(op_, inputs...); }, inputs...);
             },
             inputs_);
