@@ -112,7 +112,18 @@ int main(int argc, char** argv) {
     }
     const TwoClasses train = two_classes(data.train_images, data.train_labels, classes[0], classes[1], examples_kept);
     const TwoClasses test = two_classes(data.test_images, data.test_labels, classes[0], classes[1], 1L << 30);
-    std::filesystem::create_directories(out);
+    std::ofstream csv;
+    try {
+        std::filesystem::create_directories(out);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: --out: %s\n", e.what());
+        return 2;
+    }
+    csv.open(out + "/newton.csv");
+    if (!csv) {
+        std::fprintf(stderr, "error: --out: cannot write %s/newton.csv\n", out.c_str());
+        return 2;
+    }
 
     Param<double, 1, 784> w;
     Param<double, 1, 1> b;
@@ -126,7 +137,6 @@ int main(int argc, char** argv) {
         return ((logits.array() > 0).cast<double>() == test.y.array()).cast<double>().mean();
     };
 
-    std::ofstream csv(out + "/newton.csv");
     csv << "step,loss,gradient_norm,cg_iterations,test_accuracy\n";
     std::printf("%ld training examples (classes %d and %d), %ld test, l2 %g\n", static_cast<long>(train.x.cols()),
                 classes[0], classes[1], static_cast<long>(test.x.cols()), l2);
