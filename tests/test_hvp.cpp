@@ -17,58 +17,15 @@
 #include <tapestry/functional/jvp.hpp>
 #include <tapestry/tapestry.hpp>
 
+#include "derivative_checks.hpp"
 #include "helpers.hpp"
 
 using namespace tapestry;
 using test::MessageContains;
 
-namespace {
-
-// The gradient of a scalar f at the Params, by an ordinary backward sweep.
-template <class F>
-Eigen::VectorXd gradient_at(F&& f, const nn::ParamSet<double>& params) {
-    params.zero_grad();
-    {
-        Tape tape;
-        tape.backward(f());
-    }
-    return detail::gather_gradients(params);
-}
-
-// (∇f(p + h v) - ∇f(p - h v)) / 2h, with the Params moved and put back: H v to O(h²).
-template <class F>
-Eigen::VectorXd gradient_difference(F&& f, const nn::ParamSet<double>& params, const Eigen::VectorXd& v,
-                                    double h = 1e-5) {
-    test::move_params(params, v, h);
-    const Eigen::VectorXd up = gradient_at(f, params);
-    test::move_params(params, v, -2 * h);
-    const Eigen::VectorXd down = gradient_at(f, params);
-    test::move_params(params, v, h);
-    return (up - down) / (2 * h);
-}
-
-double relative_difference(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
-    return (a - b).cwiseAbs().maxCoeff() / std::max(1.0, b.cwiseAbs().maxCoeff());
-}
-
-template <class F>
-void check_hvp(F&& f, const nn::ParamSet<double>& params, double tolerance = 1e-7) {
-    const Eigen::VectorXd v = test::random_matrix(detail::flat_size(params), 1);
-    const HvpResult<double> result = hvp(f, params, v);
-    {
-        InferenceMode plain;
-        // Recorded for second order, chains are evaluated one operation at a time: the
-        // same value, rounded in another order.
-        CHECK(result.value == Approx(evaluate(f()).value()(0, 0)).epsilon(1e-14));
-    }
-    const Eigen::VectorXd expected_gradient = gradient_at(f, params);
-    CHECK(relative_difference(result.gradient, expected_gradient) < 1e-14);
-    const Eigen::VectorXd by_differences = gradient_difference(f, params, v);
-    INFO("H v: " << result.product.transpose() << "\nby differences: " << by_differences.transpose());
-    CHECK(relative_difference(result.product, by_differences) < tolerance);
-}
-
-}  // namespace
+using test::check_hvp;
+using test::gradient_difference;
+using test::relative_difference;
 
 TEST_CASE("hvp of a tied autoencoder: products, broadcast biases, W used twice and transposed") {
     auto W = test::random_param<4, 6>(4, 6);

@@ -11,50 +11,14 @@
 #include <tapestry/functional/jvp.hpp>
 #include <tapestry/tapestry.hpp>
 
+#include "derivative_checks.hpp"
 #include "helpers.hpp"
 
 using namespace tapestry;
 using test::MessageContains;
 
-namespace {
-
-// (f(p + h v) - f(p - h v)) / 2h, with the Params moved and put back.
-template <class F>
-Eigen::MatrixXd central_difference(F&& f, const nn::ParamSet<double>& params, const Eigen::VectorXd& v,
-                                   double h = 1e-6) {
-    InferenceMode no_recording;
-    test::move_params(params, v, h);
-    const Eigen::MatrixXd up = evaluate(f()).value();
-    test::move_params(params, v, -2 * h);
-    const Eigen::MatrixXd down = evaluate(f()).value();
-    test::move_params(params, v, h);
-    return (up - down) / (2 * h);
-}
-
-double relative_difference(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
-    return (a - b).cwiseAbs().maxCoeff() / std::max(1.0, b.cwiseAbs().maxCoeff());
-}
-
-template <class F>
-void check_jvp(F&& f, const nn::ParamSet<double>& params) {
-    Index size = 0;
-    for (const auto& p : params) size += p.rows * p.cols;
-    const Eigen::VectorXd v = test::random_matrix(size, 1);
-    const JvpResult<double> result = jvp(f, params, v);
-    Eigen::MatrixXd plain;
-    {
-        InferenceMode no_recording;
-        plain = evaluate(f()).value();
-    }
-    CHECK(result.value == plain);
-    REQUIRE(result.tangent.rows() == plain.rows());
-    REQUIRE(result.tangent.cols() == plain.cols());
-    CHECK(relative_difference(result.tangent, central_difference(f, params, v)) < 1e-7);
-    const Eigen::MatrixXd by_reverse_mode = (jacobian(f, params) * v).reshaped(plain.rows(), plain.cols());
-    CHECK(relative_difference(result.tangent, by_reverse_mode) < 1e-13);
-}
-
-}  // namespace
+using test::check_jvp;
+using test::relative_difference;
 
 TEST_CASE("jvp of a tied autoencoder's layers: products, broadcast bias, transposes, W used three times") {
     auto W = test::random_param<4, 6>(4, 6);
@@ -173,7 +137,7 @@ TEST_CASE("jvp on sizes that are cut into pieces for threads") {
     auto f = [&] { return sum(softplus(W * constant(x) + b)) + sum(tanh(W)); };
     const Eigen::VectorXd v = test::random_matrix(300 * 200 + 300, 1);
     const double exact = jvp(f, params, v).tangent(0, 0);
-    CHECK(std::abs(exact - central_difference(f, params, v)(0, 0)) < 1e-6 * std::max(1.0, std::abs(exact)));
+    CHECK(std::abs(exact - test::value_difference(f, params, v)(0, 0)) < 1e-6 * std::max(1.0, std::abs(exact)));
     // The gradient's dot product with v is the same number (a 1x1 value's J v).
     params.zero_grad();
     {

@@ -36,6 +36,11 @@
 //   forward returns when no backward step will be recorded.
 // - backward(dy, y, inputs...) is const; dy is d(loss)/d(value) and y the value, both
 //   Eigen array maps of the result's kernel shape.
+// - tangent(out, y, inputs...) (forward mode) writes the output's tangent from the
+//   inputs' tangent(); backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...)
+//   (second order) sends dy as backward does and the adjoint's tangent too. An op whose
+//   Jacobian is constant where it is differentiable says `piecewise_linear = true`
+//   instead of the second (graph/leaf_views.hpp).
 // - describe(inputs...), if the op has it, names the node in messages; by default
 //   "name(input, input)".
 
@@ -243,10 +248,15 @@ public:
                 const Map y_tangent(Recording::tangent_of(adjoint_, n), rows_, cols_);
                 // Nested, so that a program without second order does not even check the op's rule.
                 if constexpr ((second_order_input_v<Inputs> && ...)) {
-                    if constexpr (requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); })
+                    if constexpr (requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); }) {
                         op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
-                    else
+                    } else if constexpr (PiecewiseLinearOp<Op> && (is_leaf_v<Inputs> && ...)) {
+                        // The Jacobian does not move: the adjoint's tangent goes down as the adjoint does.
+                        op_.backward(dy, y, gradient_view(inputs)...);
+                        op_.backward(dy_tangent, y, adjoint_tangent_view(inputs)...);
+                    } else {
                         throw_no_second_order_rule(describe_node(op_, inputs...));
+                    }
                 } else {
                     throw_no_second_order_rule(describe_node(op_, inputs...));
                 }

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "tapestry/graph/leaf.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 
 namespace tapestry {
 
@@ -47,9 +48,10 @@ inline constexpr bool second_order_compiled_for = second_order_compiled;
 template <LazyExpression E>
 ValueParts<typename E::Scalar> evaluate_parts(const E& e);  // graph/evaluate.hpp
 
-// An operand read in place: a leaf, a constant fill, a leaf transposed or repeated.
+// An operand read in place: a leaf, a view of leaves (a block, a concatenation), a
+// constant fill, a leaf transposed or repeated.
 template <class X>
-inline constexpr bool stored_operand_v = is_leaf_v<X>;
+inline constexpr bool stored_operand_v = is_leaf_v<X> || is_stored_leaves_view_v<X>;
 template <class T, int R, int C>
 inline constexpr bool stored_operand_v<FilledExpr<T, R, C>> = true;
 template <class Inner>

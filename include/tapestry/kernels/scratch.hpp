@@ -88,6 +88,11 @@ public:
     T* take(Index count) {
         return static_cast<T*>(ScratchStack::of_this_thread().take(sizeof(T) * static_cast<std::size_t>(count)));
     }
+    // rows x cols values of T, as an array of an operand's kernel shape.
+    template <class T, int R, int C>
+    Eigen::Map<KernelArray<T, R, C>> array(Index rows, Index cols) {
+        return {take<T>(rows * cols), rows, cols};
+    }
 
 private:
     ScratchStack::Mark mark_;

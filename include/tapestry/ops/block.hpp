@@ -14,6 +14,7 @@
 #include "tapestry/core/errors.hpp"
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -24,7 +25,8 @@ struct block_is_larger_than_its_operand;
 
 // A block of a stored leaf (a Param's or a Var's), read in place with the leaf's stride.
 template <class Leaf, int BR, int BC>
-class BlockExpr : public ExpressionBase<BlockExpr<Leaf, BR, BC>> {
+class BlockExpr : public ExpressionBase<BlockExpr<Leaf, BR, BC>>,
+                  public detail::StoredLeavesView<BlockExpr<Leaf, BR, BC>> {
 public:
     using Scalar = typename Leaf::Scalar;
     static constexpr int Rows = BR, Cols = BC;
@@ -45,6 +47,13 @@ public:
         Eigen::Map<detail::KernelArray<Scalar, Leaf::Rows, Leaf::Cols>> gradient(
             leaf_.gradient_sink().memory_to_add_into(), leaf_.rows(), leaf_.cols());
         gradient.block(first_row_, first_col_, rows_, cols_) += g;
+    }
+
+    // The same block of f(leaf) (graph/leaf_views.hpp).
+    template <class F>
+    auto with_leaves(F&& f) const {
+        auto leaf = f(leaf_);
+        return BlockExpr<decltype(leaf), BR, BC>(std::move(leaf), first_row_, first_col_, rows_, cols_);
     }
 
     auto kernel_form() const {

@@ -13,6 +13,7 @@
 #include "tapestry/expr/broadcast.hpp"
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -81,7 +82,8 @@ namespace tapestry {
 
 // A and B: stored leaves (a Param's or a Var's), read in place.
 template <bool SideBySide, class A, class B>
-class ConcatExpr : public ExpressionBase<ConcatExpr<SideBySide, A, B>> {
+class ConcatExpr : public ExpressionBase<ConcatExpr<SideBySide, A, B>>,
+                   public detail::StoredLeavesView<ConcatExpr<SideBySide, A, B>> {
     using Rule = shape_rules::Concat<SideBySide ? A::Cols : A::Rows, SideBySide ? A::Rows : A::Cols,
                                      SideBySide ? B::Cols : B::Rows, SideBySide ? B::Rows : B::Cols>;
 
@@ -117,6 +119,14 @@ public:
             if (a_.needs_grad()) a_.backprop(g.topRows(a_.rows()));
             if (b_.needs_grad()) b_.backprop(g.bottomRows(b_.rows()));
         }
+    }
+
+    // The same concatenation of f(a) and f(b) (graph/leaf_views.hpp).
+    template <class F>
+    auto with_leaves(F&& f) const {
+        auto a = f(a_);
+        auto b = f(b_);
+        return ConcatExpr<SideBySide, decltype(a), decltype(b)>(std::move(a), std::move(b));
     }
 
     auto kernel_form() const {

@@ -23,6 +23,7 @@ namespace ops {
 template <class T, class Rng>
 struct Dropout {
     static constexpr const char* name = "dropout";
+    static constexpr bool piecewise_linear = true;  // with its mask drawn; second order: graph/leaf_views.hpp
     T p;
     Rng* rng;  // nullptr: the identity (evaluation)
     const T* mask = nullptr;
@@ -49,6 +50,14 @@ struct Dropout {
             x.backprop(dy);
         else
             x.backprop(dy * Eigen::Map<const detail::KernelArray<T, X::Rows, X::Cols>>(mask, x.rows(), x.cols()));
+    }
+    template <class X>
+    void tangent(const auto& out, const auto&, const X& x) const {
+        if (mask == nullptr)
+            out.value() = x.tangent();
+        else
+            out.value() =
+                x.tangent() * Eigen::Map<const detail::KernelArray<T, X::Rows, X::Cols>>(mask, x.rows(), x.cols());
     }
 };
 

@@ -50,7 +50,8 @@ namespace ops {
 template <class T, bool AlongRows, bool Larger>
 struct ExtremeAlong {
     static constexpr const char* name = AlongRows ? (Larger ? "row_max" : "row_min") : (Larger ? "col_max" : "col_min");
-    int* positions = nullptr;  // of each line's extreme, kept for backward
+    static constexpr bool piecewise_linear = true;  // second order: graph/leaf_views.hpp
+    int* positions = nullptr;                       // of each line's extreme, kept for backward
 
     void forward(const auto& out, const auto& x) {
         const auto values = x.array();
@@ -69,6 +70,12 @@ struct ExtremeAlong {
                 return i == positions[j] ? dy(0, j) : T(0);
         };
         x.backprop(detail::KernelArray<T, X::Rows, X::Cols>::NullaryExpr(x.rows(), x.cols(), gradient));
+    }
+    // Forward mode: the tangent of each line's extreme, where the value was taken.
+    void tangent(const auto& out, const auto&, const auto& x) const {
+        const auto dx = x.tangent();
+        const Index lines = AlongRows ? dx.rows() : dx.cols();
+        for (Index k = 0; k < lines; ++k) out.data()[k] = AlongRows ? dx(k, positions[k]) : dx(positions[k], k);
     }
 };
 

@@ -16,6 +16,7 @@
 #include "tapestry/expr/broadcast.hpp"
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/ops/class_labels.hpp"
@@ -52,7 +53,8 @@ namespace tapestry {
 
 // Table: a stored leaf (a Param's or a Var's), read in place.
 template <class Table>
-class GatherColumnsExpr : public ExpressionBase<GatherColumnsExpr<Table>> {
+class GatherColumnsExpr : public ExpressionBase<GatherColumnsExpr<Table>>,
+                          public detail::StoredLeavesView<GatherColumnsExpr<Table>> {
 public:
     using Scalar = typename Table::Scalar;
     static constexpr int Rows = Table::Rows, Cols = Dynamic;
@@ -80,6 +82,13 @@ public:
         Eigen::Map<detail::KernelArray<Scalar, Rows, Dynamic>> gradient(table_.gradient_sink().memory_to_add_into(),
                                                                         table_.rows(), table_.cols());
         for (Index k = 0; k < cols(); ++k) gradient.col(ids_.value[k]) += g.col(k);
+    }
+
+    // The same columns of f(table) (graph/leaf_views.hpp).
+    template <class F>
+    auto with_leaves(F&& f) const {
+        auto table = f(table_);
+        return GatherColumnsExpr<decltype(table)>(std::move(table), ids_);
     }
 
     auto kernel_form() const { return GatherColumnsExpr<decltype(table_.kernel_form())>(table_.kernel_form(), ids_); }

@@ -123,11 +123,72 @@ struct Standardize {
              inverse.rowwise().replicate(y.cols());
         x.backprop(dx);
     }
+
+    // Forward mode: the Jacobian is symmetric, so the tangent is backward's formula applied
+    // to x': y' = (x' - mean(x') - y mean(y x')) / sigma along each line.
+    template <class X>
+    void tangent(const auto& out, const auto& y, const X& x) const {
+        if (y.size() == 0) return;
+        detail::along_lines(
+            each,
+            [&](const auto& y, const auto& dx, auto&& dy) {
+                detail::ScratchScope scratch;
+                const Index n = y.rows(), lines = y.cols();
+                const Line inverse(inverse_sigma, lines);
+                Eigen::Map<Eigen::Array<T, 1, Dynamic>> mean_dx(scratch.take<T>(lines), lines),
+                    mean_y_dx(scratch.take<T>(lines), lines);
+                mean_dx = dx.colwise().mean();
+                mean_y_dx = (y * dx).colwise().mean();
+                dy = (dx - mean_dx.replicate(n, 1) - y * mean_y_dx.replicate(n, 1)) * inverse.replicate(n, 1);
+            },
+            y, x.tangent(), out.value());
+    }
+
+    // Second order, per line: with a = (g - mean(g) - y mean(g y)) / sigma the adjoint sent
+    // to x, and sigma' = mean(y x'), its tangent is
+    // (g' - mean(g') - y mean(g' y) - y' mean(g y) - y mean(g y')) / sigma - a mean(y x') / sigma.
+    template <class X>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& y, const auto& y_tangent,
+                                const X& x) const {
+        if (y.size() == 0) return;
+        detail::ScratchScope scratch;
+        auto dx = scratch.array<T, X::Rows, X::Cols>(y.rows(), y.cols());
+        auto dx_tangent = scratch.array<T, X::Rows, X::Cols>(y.rows(), y.cols());
+        detail::along_lines(
+            each,
+            [&](const auto& g, const auto& g_tangent, const auto& y, const auto& y_tangent, const auto& x_tangent,
+                auto&& a, auto&& a_tangent) {
+                detail::ScratchScope lines_scratch;
+                const Index n = y.rows(), lines = y.cols();
+                const Line inverse(inverse_sigma, lines);
+                const auto line = [&] {
+                    return Eigen::Map<Eigen::Array<T, 1, Dynamic>>(lines_scratch.take<T>(lines), lines);
+                };
+                auto mean_g = line(), mean_gy = line(), mean_gt = line(), mean_gt_y = line(), mean_g_yt = line(),
+                     spread = line();
+                mean_g = g.colwise().mean();
+                mean_gy = (g * y).colwise().mean();
+                mean_gt = g_tangent.colwise().mean();
+                mean_gt_y = (g_tangent * y).colwise().mean();
+                mean_g_yt = (g * y_tangent).colwise().mean();
+                spread = (y * x_tangent).colwise().mean() * inverse;  // sigma' / sigma
+                a = (g - mean_g.replicate(n, 1) - y * mean_gy.replicate(n, 1)) * inverse.replicate(n, 1);
+                a_tangent = (g_tangent - mean_gt.replicate(n, 1) - y * mean_gt_y.replicate(n, 1) -
+                             y_tangent * mean_gy.replicate(n, 1) - y * mean_g_yt.replicate(n, 1)) *
+                                inverse.replicate(n, 1) -
+                            a * spread.replicate(n, 1);
+            },
+            dy, dy_tangent, y, y_tangent, x.tangent(), dx, dx_tangent);
+        x.backprop_with_tangents(dx, dx_tangent);
+    }
+
     std::string describe(const auto& x) const {
         return std::string(each == Each::Column ? "layer_norm(" : "batch_norm(") + x.describe() + ")";
     }
 
 private:
+    using Line = Eigen::Map<const Eigen::Array<T, 1, Dynamic>>;
+
     void standardize_columns(const auto& values, auto& y) const {
         const Index rows = values.rows();
         for (Index j = 0; j < values.cols(); ++j) {
@@ -192,6 +253,25 @@ struct ScaledLayerNorm {
         if (gamma.needs_grad()) gamma.backprop(d_gamma);
         if (beta.needs_grad()) beta.backprop(d_beta);
     }
+
+    // Forward mode: y' = gamma xhat' + gamma' xhat + beta', where xhat' is Standardize's
+    // tangent. (Second order records layer_norm as its parts: layer_norm() below.)
+    template <class X, class Gamma, class Beta>
+    void tangent(const auto& out, const auto&, const X& x, const Gamma& gamma, const Beta& beta) const {
+        auto dy = out.value();
+        if (dy.size() == 0) return;
+        const auto values = x.array();
+        const auto dx = x.tangent();
+        const auto scale = gamma.array().col(0);
+        const auto scale_tangent = gamma.tangent().col(0);
+        const auto shift_tangent = beta.tangent().col(0);
+        for (Index j = 0; j < dy.cols(); ++j) {
+            const auto xhat = (values.col(j) - means[j]) * inverse_sigma[j];
+            const T mean_dx = dx.col(j).mean(), mean_xhat_dx = (xhat * dx.col(j)).mean();
+            dy.col(j) = scale * (dx.col(j) - mean_dx - xhat * mean_xhat_dx) * inverse_sigma[j] + scale_tangent * xhat +
+                        shift_tangent;
+        }
+    }
 };
 
 }  // namespace ops
@@ -254,6 +334,13 @@ auto layer_norm(X&& x, Gamma&& gamma, Beta&& beta, double eps = 1e-5) {
         auto stored_gamma = detail::as_leaf(as_expression(std::forward<Gamma>(gamma)));
         auto stored_beta = detail::as_leaf(as_expression(std::forward<Beta>(beta)));
         using L = decltype(stored_x);
+        if constexpr (detail::second_order_compiled) {
+            // Second order: recorded as its parts, the standardisation and an elementwise
+            // scale and shift, each with its second-order rule.
+            const detail::Recording* recording = detail::Recording::active();
+            if (recording != nullptr && recording->second_order())
+                return Var<T, L::Rows, L::Cols>(hadamard(layer_norm(stored_x, eps), stored_gamma) + stored_beta);
+        }
         return detail::make_node<Var<T, L::Rows, L::Cols>>(ops::ScaledLayerNorm<T>{checked_eps}, rows, cols,
                                                            std::move(stored_x), std::move(stored_gamma),
                                                            std::move(stored_beta));

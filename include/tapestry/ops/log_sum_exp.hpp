@@ -42,6 +42,21 @@ struct LogSumExp {
         const Eigen::Map<const detail::KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
         x.backprop((dy(0, 0) * inverse_sum) * kept);
     }
+
+    // Forward mode: with p = e^(x - y), the softmax of all elements, y' = sum(p x').
+    template <class X>
+    void tangent(const auto& out, const auto&, const X& x) const {
+        const Eigen::Map<const detail::KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
+        out.data()[0] = inverse_sum * (kept * x.tangent()).sum();
+    }
+    // Second order: x's adjoint g p has the tangent g' p + g p (x' - y').
+    template <class X>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto&, const auto& y_tangent,
+                                const X& x) const {
+        const Eigen::Map<const detail::KernelArray<T, X::Rows, X::Cols>> kept(shifted_exp, x.rows(), x.cols());
+        const T g = dy(0, 0) * inverse_sum, g_tangent = dy_tangent(0, 0) * inverse_sum;
+        x.backprop_with_tangents(g * kept, g_tangent * kept + g * kept * (x.tangent() - y_tangent(0, 0)));
+    }
 };
 
 }  // namespace ops

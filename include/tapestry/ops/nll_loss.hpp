@@ -20,7 +20,8 @@ namespace ops {
 template <class T, bool PerExample>
 struct NllLoss {
     static constexpr const char* name = "nll_loss";
-    std::span<const int> labels;  // the caller's until forward keeps a copy for backward
+    static constexpr bool piecewise_linear = true;  // linear in log_probs; second order: graph/leaf_views.hpp
+    std::span<const int> labels;                    // the caller's until forward keeps a copy for backward
     T scale;
 
     void forward(const auto& out, const auto& log_probs) {
@@ -47,6 +48,18 @@ struct NllLoss {
         };
         log_probs.backprop(
             detail::KernelArray<T, L::Rows, L::Cols>::NullaryExpr(log_probs.rows(), log_probs.cols(), gradient));
+    }
+    // Forward mode: minus the labelled entries' tangents, reduced as the loss is.
+    void tangent(const auto& out, const auto&, const auto& log_probs) const {
+        const auto dx = log_probs.tangent();
+        T total = 0;
+        for (Index j = 0; j < dx.cols(); ++j) {
+            if constexpr (PerExample)
+                out.data()[j] = -dx(labels[j], j);
+            else
+                total -= dx(labels[j], j);
+        }
+        if constexpr (!PerExample) out.data()[0] = scale * total;
     }
 };
 

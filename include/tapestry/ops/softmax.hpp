@@ -67,7 +67,70 @@ struct Softmax {
         x.backprop(dx);
     }
 
+    // Forward mode, per line: y' = y (x' - sum(y x')) for softmax, x' - sum(e^y x') for
+    // log_softmax.
+    template <class X>
+    void tangent(const auto& out, const auto& y, const X& x) const {
+        if (y.size() == 0) return;
+        detail::along_lines(
+            each,
+            [](const auto& y, const auto& dx, auto&& dy) {
+                detail::ScratchScope scratch;
+                Line line(scratch.take<T>(y.cols()), y.cols());
+                if constexpr (Log) {
+                    line = (y.exp() * dx).colwise().sum();
+                    dy = dx - line.replicate(y.rows(), 1);
+                } else {
+                    line = (y * dx).colwise().sum();
+                    dy = y * (dx - line.replicate(y.rows(), 1));
+                }
+            },
+            y, x.tangent(), out.value());
+    }
+
+    // Second order, per line, with s = sum(g y) and the tangents g', y': softmax sends
+    // y (g - s) and its tangent y (g' - s') + y' (g - s); log_softmax, with p = e^y and
+    // S = sum(g), sends g - p S and g' - p (y' S + S').
+    template <class X>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& y, const auto& y_tangent,
+                                const X& x) const {
+        if (y.size() == 0) return;
+        detail::ScratchScope scratch;
+        auto dx = scratch.array<T, X::Rows, X::Cols>(y.rows(), y.cols());
+        auto dx_tangent = scratch.array<T, X::Rows, X::Cols>(y.rows(), y.cols());
+        detail::along_lines(
+            each,
+            [](const auto& g, const auto& g_tangent, const auto& y, const auto& y_tangent, auto&& a, auto&& a_tangent) {
+                detail::ScratchScope lines;
+                Line s(lines.take<T>(y.cols()), y.cols()), s_tangent(lines.take<T>(y.cols()), y.cols());
+                const Index n = y.rows();
+                if constexpr (Log) {
+                    s = g.colwise().sum();
+                    s_tangent = g_tangent.colwise().sum();
+                    a = g - y.exp() * s.replicate(n, 1);
+                    a_tangent = g_tangent - y.exp() * (y_tangent * s.replicate(n, 1) + s_tangent.replicate(n, 1));
+                } else {
+                    s = (g * y).colwise().sum();
+                    s_tangent = (g_tangent * y + g * y_tangent).colwise().sum();
+                    a = y * (g - s.replicate(n, 1));
+                    a_tangent = y * (g_tangent - s_tangent.replicate(n, 1)) + y_tangent * (g - s.replicate(n, 1));
+                }
+            },
+            dy, dy_tangent, y, y_tangent, dx, dx_tangent);
+        if constexpr (Log) {  // a masked class passes dy and its tangent on unchanged, as in backward
+            for (Index k = 0; k < y.size(); ++k) {
+                if (y.data()[k] == -std::numeric_limits<T>::infinity()) {
+                    dx.data()[k] = dy.data()[k];
+                    dx_tangent.data()[k] = dy_tangent.data()[k];
+                }
+            }
+        }
+        x.backprop_with_tangents(dx, dx_tangent);
+    }
+
 private:
+    using Line = Eigen::Map<Eigen::Array<T, 1, Dynamic>>;
+
     // y = softmax (or log_softmax) of each column of x.
     static void normalize_columns(const auto& x, auto& y) {
         detail::ScratchScope scratch;

@@ -69,10 +69,56 @@ struct SoftmaxCrossEntropy {
         const auto values = z.array();
         for (Index j = 0; j < examples; ++j) {
             const T g = detail::example_weight<PerExample>(dy, scale, j);
-            dz.col(j) = g * ((values.col(j) - column_max[j]) - log_sum[j]).exp();
+            dz.col(j) = g * probabilities(values, j);
             dz(labels[j], j) -= g;
         }
         z.backprop(Eigen::Map<const detail::KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
+    }
+
+    // Forward mode: per example, sum(p z') - z'[label], with p = softmax(z).
+    template <class Z>
+    void tangent(const auto& out, const auto&, const Z& z) const {
+        const auto values = z.array();
+        const auto dz = z.tangent();
+        T total = 0;
+        for (Index j = 0; j < z.cols(); ++j) {
+            const T t = (probabilities(values, j) * dz.col(j)).sum() - dz(labels[j], j);
+            if constexpr (PerExample)
+                out.data()[j] = t;
+            else
+                total += t;
+        }
+        if constexpr (!PerExample) out.data()[0] = scale * total;
+    }
+
+    // Second order: per example of weight w, z's adjoint w (p - onehot) has the tangent
+    // w' (p - onehot) + w p', with p' = p (z' - sum(p z')).
+    template <class Z>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto&, const auto&, const Z& z) const {
+        const Index classes = z.rows(), examples = z.cols();
+        detail::ScratchScope scratch;
+        auto dz = scratch.array<T, Z::Rows, Z::Cols>(classes, examples);
+        auto dz_tangent = scratch.array<T, Z::Rows, Z::Cols>(classes, examples);
+        const auto values = z.array();
+        const auto z_tangent = z.tangent();
+        for (Index j = 0; j < examples; ++j) {
+            const T w = detail::example_weight<PerExample>(dy, scale, j);
+            const T w_tangent = detail::example_weight<PerExample>(dy_tangent, scale, j);
+            auto p = dz.col(j);
+            p = probabilities(values, j);
+            const T p_dot_tangent = (p * z_tangent.col(j)).sum();
+            dz_tangent.col(j) = w_tangent * p + w * p * (z_tangent.col(j) - p_dot_tangent);
+            dz_tangent(labels[j], j) -= w_tangent;
+            p *= w;
+            dz(labels[j], j) -= w;
+        }
+        z.backprop_with_tangents(dz, dz_tangent);
+    }
+
+private:
+    // softmax of example j's logits, from what forward kept.
+    auto probabilities(const auto& values, Index j) const {
+        return ((values.col(j) - column_max[j]) - log_sum[j]).exp();
     }
 };
 
