@@ -207,3 +207,47 @@ TEST_CASE("gnvp of a softmax cross-entropy is Jᵀ H J v, H = (diag(p) - p pᵀ)
         CHECK(relative_difference(result.product, J.transpose() * (H * (J * v))) < 1e-13);
     }
 }
+
+TEST_CASE("jvp and hvp of prod, with no zero, one zero and two zeros") {
+    Param<double, 3, 3> P(test::random_matrix(3, 3, 0.5, 1.5));
+    Param<double, Dynamic, Dynamic> Q(test::random_matrix(3, 3, 0.5, 1.5));
+    const nn::ParamSet<double> params{{"P", P}, {"Q", Q}};
+    check_jvp([&] { return prod(hadamard(P, Q)); }, params);
+    check_hvp([&] { return prod(hadamard(P, Q)) + prod(tanh(P)) * sum(Q); }, params);
+    for (const int zeros : {1, 2, 3}) {
+        SECTION(std::to_string(zeros) + " zeros") {
+            for (int k = 0; k < zeros; ++k) P.value()(k, 2 - k) = 0.0;  // exactly zero: the exact paths
+            // The gradient is a polynomial: central differences step off the zeros exactly.
+            check_hvp([&] { return prod(P) + prod(P) * prod(Q); }, params, 1e-6);
+        }
+    }
+}
+
+TEST_CASE("jvp and hvp of stationary_ar1, phi and the innovations used more than once") {
+    Param<double, Dynamic, 1> e(test::random_matrix(7, 1));
+    Param<double, 1, 1> raw(Eigen::Matrix<double, 1, 1>::Constant(0.4));
+    const nn::ParamSet<double> params{{"raw", raw}, {"e", e}};
+    auto u = [&] { return stationary_ar1(tanh(raw), hadamard(e, e) * 0.5 + e); };
+    check_jvp(u, params);
+    check_hvp([&] { return scalar_of(u()) + sum(square(raw)) * sum(e); }, params);
+}
+
+TEST_CASE("jvp and hvp of pooling, upsampling and a channel bias") {
+    Param<double, 2 * 4 * 4, Dynamic> X(test::random_matrix(32, 3));
+    Param<double, 2, 1> bias(test::random_matrix(2, 1));
+    const nn::ParamSet<double> params{{"X", X}, {"bias", bias}};
+    auto images = [&] { return as_images<2, 4, 4>(evaluate(hadamard(X, X) + X)); };
+    SECTION("max_pool2d") {
+        check_jvp([&] { return max_pool2d<2>(images()).flat(); }, params);
+        check_hvp([&] { return scalar_of(max_pool2d<3>(images(), stride<1>, padding<1>).flat()); }, params);
+    }
+    SECTION("avg_pool2d") {
+        check_jvp([&] { return avg_pool2d<2>(images()).flat(); }, params);
+        check_hvp([&] { return scalar_of(avg_pool2d<3>(images(), stride<2>, padding<1>).flat()); }, params);
+    }
+    SECTION("upsample_nearest and add_channel_bias") {
+        check_jvp([&] { return add_channel_bias(upsample_nearest<2, 1>(images()), bias).flat(); }, params);
+        check_hvp([&] { return scalar_of(add_channel_bias(upsample_nearest<2>(images()), tanh(bias)).flat()); },
+                  params);
+    }
+}

@@ -20,6 +20,7 @@ namespace ops {
 
 struct ChannelBias {
     static constexpr const char* name = "add_channel_bias";
+    static constexpr bool linear = true;  // forward mode and second order: graph/leaf_views.hpp
     Index channels, pixels;
 
     // One pass, a channel of one image at a time (a contiguous run of `pixels` values).

@@ -73,6 +73,7 @@ template <class Geometry, Index OutHeight, Index OutWidth>
 struct MaxPool2d : PoolWindows<Geometry, OutHeight, OutWidth> {
     using Windows = PoolWindows<Geometry, OutHeight, OutWidth>;
     static constexpr const char* name = "max_pool2d";
+    static constexpr bool piecewise_linear = true;  // with its maxima found; second order: graph/leaf_views.hpp
     using Windows::geometry;
 
     template <class X>
@@ -116,6 +117,16 @@ struct MaxPool2d : PoolWindows<Geometry, OutHeight, OutWidth> {
                 dx[b * image_size + maxima_[b * out_size + o]] += dy.data()[b * out_size + o];
     }
 
+    // Forward mode: each window's maximum moves with the tangent of the element it took.
+    template <class X>
+    void tangent(const auto& out, const auto&, const X& x) const {
+        constexpr Index image_size = geometry.image_size(), out_size = Windows::output_size();
+        const auto* dx = x.tangent_data();
+        for (Index b = 0; b < x.cols(); ++b)
+            for (Index o = 0; o < out_size; ++o)
+                out.data()[b * out_size + o] = dx[b * image_size + maxima_[b * out_size + o]];
+    }
+
     // Set by forward (the op is recorded by value after forward has run).
     mutable const int* maxima_ = nullptr;
 };
@@ -124,6 +135,7 @@ template <class Geometry, Index OutHeight, Index OutWidth>
 struct AvgPool2d : PoolWindows<Geometry, OutHeight, OutWidth> {
     using Windows = PoolWindows<Geometry, OutHeight, OutWidth>;
     static constexpr const char* name = "avg_pool2d";
+    static constexpr bool linear = true;  // forward mode and second order: graph/leaf_views.hpp
     using Windows::geometry;
 
     template <class X>

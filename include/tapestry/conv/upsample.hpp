@@ -12,6 +12,7 @@ namespace ops {
 
 struct UpsampleNearest {
     static constexpr const char* name = "upsample_nearest";
+    static constexpr bool linear = true;  // forward mode and second order: graph/leaf_views.hpp
     Index channels, height, width, factor_height, factor_width;
 
     // f(input offset, output offset) for every output pixel of one image.

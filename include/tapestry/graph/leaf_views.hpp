@@ -13,7 +13,9 @@
 // linear), the adjoint's tangent then goes down exactly as the adjoint does:
 // backward(dy, y, gradient_view(x)) and backward(dy_tangent, y, adjoint_tangent_view(x)).
 // Such an op says so with `static constexpr bool piecewise_linear = true;`, and the node
-// builder (graph/node.hpp) does the rest.
+// builder (graph/node.hpp) does the rest. An op whose forward is itself linear and keeps
+// nothing (average pooling) says `linear = true`, and gets its tangent rule from its
+// forward too: forward(tangent, tangent_view(x)).
 //
 // Views made of stored leaves (block, concat_rows, gather_columns: expressions that read
 // their leaves in place) derive from StoredLeavesView and supply with_leaves(f), the same
@@ -85,9 +87,14 @@ LeafView<Leaf> adjoint_tangent_view(const Leaf& leaf) {
             adjoint_tangent != nullptr ? GradientSink<T>::into_adjoint(adjoint_tangent) : GradientSink<T>::nowhere()};
 }
 
+// Is the op's forward a linear map of its inputs that keeps nothing (avg_pool2d,
+// upsample_nearest)? Its tangent is then its forward applied to the inputs' tangents.
+template <class Op>
+concept LinearOp = requires { requires Op::linear; };
+
 // Does the op say its Jacobian is constant where it is differentiable?
 template <class Op>
-concept PiecewiseLinearOp = requires { requires Op::piecewise_linear; };
+concept PiecewiseLinearOp = LinearOp<Op> || requires { requires Op::piecewise_linear; };
 
 // The tangent and second-order steps of an expression that reads stored leaves in place.
 template <class Derived>

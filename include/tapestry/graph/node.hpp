@@ -40,7 +40,8 @@
 //   inputs' tangent(); backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...)
 //   (second order) sends dy as backward does and the adjoint's tangent too. An op whose
 //   Jacobian is constant where it is differentiable says `piecewise_linear = true`
-//   instead of the second (graph/leaf_views.hpp).
+//   instead of the second; one whose forward is linear and keeps nothing says
+//   `linear = true` instead of both (graph/leaf_views.hpp).
 // - describe(inputs...), if the op has it, names the node in messages; by default
 //   "name(input, input)".
 
@@ -231,6 +232,8 @@ public:
                 const Eigen::Map<const KernelArray<T, R, C>> y(value_, rows_, cols_);
                 if constexpr (requires { op_.tangent(dt, y, inputs...); })
                     op_.tangent(dt, y, inputs...);
+                else if constexpr (LinearOp<Op> && (is_leaf_v<Inputs> && ...))
+                    op_.forward(dt, tangent_view(inputs)...);  // a linear map's tangent is the map of the tangents
                 else
                     throw_no_tangent_rule(describe_node(op_, inputs...));
             },

@@ -10,7 +10,9 @@
 #include <utility>
 
 #include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -53,7 +55,7 @@ struct ProductOfElements {
     static constexpr const char* name = "prod";
     // What forward found, for backward.
     T product = T(1);
-    Index zeros = 0, zero_at = 0;
+    Index zeros = 0, zero_at = 0, first_zero_at = 0;
     bool rescaled = false;
     detail::ExponentTrackingProduct<T> of_nonzeros;
 
@@ -67,7 +69,7 @@ struct ProductOfElements {
             for (Index i = 0; i < values.size(); ++i) {
                 const T v = values.data()[i];
                 if (v == T(0)) {
-                    ++zeros;
+                    if (zeros++ == 0) first_zero_at = i;
                     zero_at = i;
                 } else if (!std::isfinite(v)) {
                     non_finite_element = true;
@@ -101,6 +103,56 @@ struct ProductOfElements {
                 rows, x.cols(),
                 [at = zero_at, rows, at_zero](Index i, Index j) { return j * rows + i == at ? at_zero : T(0); }));
         }
+    }
+
+    // Forward mode: the gradient (backward's, for an adjoint of 1) dotted with x'.
+    template <class X>
+    void tangent(const auto& out, const auto& y, const X& x) const {
+        detail::ScratchScope scratch;
+        out.data()[0] = (gradient(scratch, y, x) * x.tangent()).sum();
+    }
+
+    // Second order: x's adjoint g ∇ has the tangent g' ∇ + g H x', where H_ij is the
+    // product of all elements but the i-th and the j-th (H_ii = 0). Without zeros,
+    // (H x')_i = ∇_i (sum(x'/x) - x'_i/x_i); with one zero at z, only ∇_z is nonzero and
+    // (H x')_i = x'_z ∇_z / x_i (i != z), (H x')_z = ∇_z sum over j != z of x'_j/x_j; with two,
+    // each zero gets the other's tangent times the product of the rest; with more, H = 0.
+    template <class X>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& y, const auto&, const X& x) const {
+        detail::ScratchScope scratch;
+        const auto nabla = gradient(scratch, y, x);
+        auto curvature = scratch.array<T, X::Rows, X::Cols>(x.rows(), x.cols());
+        const auto values = x.array().reshaped();
+        const auto dx = x.tangent().reshaped();
+        auto h = curvature.reshaped();
+        h.setZero();
+        if (zeros == 0) {
+            const auto ratio = dx / values;
+            h = nabla.reshaped() * (ratio.sum() - ratio);
+        } else if (zeros == 1) {
+            const T rest = nabla.data()[zero_at];
+            for (Index i = 0; i < values.size(); ++i)
+                if (i != zero_at) {
+                    h(i) = dx(zero_at) * of_nonzeros.without(values(i));
+                    h(zero_at) += rest * dx(i) / values(i);
+                }
+        } else if (zeros == 2) {
+            const T rest = of_nonzeros.value();
+            h(first_zero_at) = rest * dx(zero_at);
+            h(zero_at) = rest * dx(first_zero_at);
+        }
+        x.backprop_with_tangents(dy(0, 0) * nabla, dy_tangent(0, 0) * nabla + dy(0, 0) * curvature);
+    }
+
+private:
+    // The gradient of the product, as backward sends it for an adjoint of 1, in scratch.
+    template <class X>
+    auto gradient(detail::ScratchScope& scratch, const auto& y, const X& x) const {
+        auto nabla = scratch.array<T, X::Rows, X::Cols>(x.rows(), x.cols());
+        nabla.setZero();
+        const detail::LeafView<X> into_nabla(x, x.value_data(), detail::GradientSink<T>::into_adjoint(nabla.data()));
+        backward(Eigen::Array<T, 1, 1>::Ones(), y, into_nabla);
+        return nabla;
     }
 };
 

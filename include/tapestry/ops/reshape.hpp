@@ -22,12 +22,9 @@ namespace ops {
 
 struct Reshape {
     static constexpr const char* name = "reshape";
-    static constexpr bool piecewise_linear = true;  // second order: graph/leaf_views.hpp
+    static constexpr bool linear = true;  // forward mode and second order: graph/leaf_views.hpp
     void forward(const auto& out, const auto& x) const { out.value() = x.array().reshaped(out.rows(), out.cols()); }
     void backward(const auto& dy, const auto&, const auto& x) const { x.backprop(dy.reshaped(x.rows(), x.cols())); }
-    void tangent(const auto& out, const auto&, const auto& x) const {
-        out.value() = x.tangent().reshaped(out.rows(), out.cols());
-    }
 };
 
 }  // namespace ops

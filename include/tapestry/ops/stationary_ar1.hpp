@@ -52,6 +52,58 @@ struct StationaryAr1 {
         if (e.needs_grad()) e.backprop(Eigen::Map<const detail::KernelArray<T, E::Rows, 1>>(v, n, 1));
         if (phi_leaf.needs_grad()) phi_leaf.backprop(Eigen::Array<T, 1, 1>::Constant(dphi));
     }
+
+    // Forward mode: with s' = phi phi' s³, u'_1 = s' e_1 + s e'_1 and
+    // u'_t = phi' u_{t-1} + phi u'_{t-1} + e'_t.
+    template <class E>
+    void tangent(const auto& out, const auto& u, const auto& phi_leaf, const E& e) const {
+        const Index n = e.rows();
+        if (n == 0) return;
+        const T phi_tangent = phi_leaf.tangent()(0, 0);
+        const auto e_tangent = e.tangent();
+        T* const u_tangent = out.data();
+        u_tangent[0] = phi * phi_tangent * scale * scale * scale * e.value_data()[0] + scale * e_tangent(0, 0);
+        for (Index t = 1; t < n; ++t)
+            u_tangent[t] = phi_tangent * u(t - 1, 0) + phi * u_tangent[t - 1] + e_tangent(t, 0);
+    }
+
+    // Second order: backward's recurrence differentiated along the tangents:
+    // v'_t = du'_t + phi' v_{t+1} + phi v'_{t+1}; de'_1 = s' v_1 + s v'_1, de'_t = v'_t; and
+    // dphi' = (v'_1 e_1 + v_1 e'_1) phi s³ + v_1 e_1 (phi' s³ + 3 phi s² s')
+    //         + sum_{t>=2} v'_t u_{t-1} + v_t u'_{t-1}.
+    template <class E>
+    void backward_with_tangents(const auto& du, const auto& du_tangent, const auto& u, const auto& u_tangent,
+                                const auto& phi_leaf, const E& e) const {
+        const Index n = e.rows();
+        if (n == 0) return;
+        const T* x = e.value_data();
+        const auto x_tangent = e.tangent();
+        const T phi_tangent = phi_leaf.tangent()(0, 0);
+        const T cube = scale * scale * scale, scale_tangent = phi * phi_tangent * cube;
+        detail::ScratchScope scratch;
+        T* v = scratch.take<T>(n);
+        T* v_tangent = scratch.take<T>(n);
+        v[n - 1] = du(n - 1, 0);
+        v_tangent[n - 1] = du_tangent(n - 1, 0);
+        for (Index t = n - 1; t-- > 0;) {
+            v[t] = du(t, 0) + phi * v[t + 1];
+            v_tangent[t] = du_tangent(t, 0) + phi_tangent * v[t + 1] + phi * v_tangent[t + 1];
+        }
+        T dphi = v[0] * x[0] * phi * cube;
+        T dphi_tangent = (v_tangent[0] * x[0] + v[0] * x_tangent(0, 0)) * phi * cube +
+                         v[0] * x[0] * (phi_tangent * cube + 3 * phi * scale * scale * scale_tangent);
+        for (Index t = 1; t < n; ++t) {
+            dphi += v[t] * u(t - 1, 0);
+            dphi_tangent += v_tangent[t] * u(t - 1, 0) + v[t] * u_tangent(t - 1, 0);
+        }
+        v_tangent[0] = scale_tangent * v[0] + scale * v_tangent[0];
+        v[0] *= scale;
+        using Column = Eigen::Map<const detail::KernelArray<T, E::Rows, 1>>;
+        if (e.needs_grad()) e.backprop_with_tangents(Column(v, n, 1), Column(v_tangent, n, 1));
+        if (phi_leaf.needs_grad())
+            phi_leaf.backprop_with_tangents(Eigen::Array<T, 1, 1>::Constant(dphi),
+                                            Eigen::Array<T, 1, 1>::Constant(dphi_tangent));
+    }
 };
 
 }  // namespace ops
