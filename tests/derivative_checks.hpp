@@ -97,4 +97,17 @@ void check_hvp(F&& f, const tapestry::nn::ParamSet<double>& params, double toler
     CHECK(relative_difference(result.product, by_differences) < tolerance);
 }
 
+// A user's operation with forward and backward rules only (no tangent rule): cube(x).
+struct CubeWithoutTangent {
+    static constexpr const char* name = "cube";
+    void forward(const auto& out, const auto& x) const { out.value() = x.array().cube(); }
+    void backward(const auto& dy, const auto&, const auto& x) const { x.backprop(3 * dy * x.array().square()); }
+};
+template <class X>
+auto cube_without_tangent(const X& x) {
+    using E = tapestry::expression_t<const X&>;
+    return tapestry::detail::make_node<tapestry::Var<double, E::Rows, E::Cols>>(CubeWithoutTangent{}, x.rows(),
+                                                                                x.cols(), tapestry::as_expression(x));
+}
+
 }  // namespace test

@@ -255,8 +255,8 @@ TEST_CASE("an op without a tangent or second-order rule yet is named; the value 
     auto P = test::random_param<3, 4>(3, 4);
     const nn::ParamSet<double> params{{"P", P}};
     const Eigen::VectorXd v = test::random_matrix(12, 1);
-    CHECK_THROWS_MATCHES(hvp([&] { return sum(softmax(P)); }, params, v), tape_error,
-                         MessageContains("forward mode: softmax") && MessageContains("has no tangent rule yet"));
+    CHECK_THROWS_MATCHES(hvp([&] { return sum(test::cube_without_tangent(P)); }, params, v), tape_error,
+                         MessageContains("forward mode: cube(Param 3x4) has no tangent rule yet"));
     CHECK_THROWS_MATCHES(hvp([&] { return sum(cube(P)); }, params, v), tape_error,
                          MessageContains("second order (hvp): cube(Param 3x4) has no second-order rule yet"));
     // jvp needs only the tangent rule.

@@ -143,3 +143,22 @@ TEST_CASE("backward(output, seed) refuses a seed of another run-time shape befor
     CHECK(A.grad().isZero());
     CHECK_THROWS_AS(tape.backward(y, Eigen::MatrixXd::Ones(2, 2)), shape_error);
 }
+
+TEST_CASE("a tape made for forward mode or second order by hand, in a program compiled without them, names the macro") {
+    // This program defines neither TAPESTRY_FORWARD_MODE nor TAPESTRY_SECOND_ORDER.
+    Param<double, 2, 2> W(Eigen::Matrix2d::Identity());
+    {
+        Tape tape(Tape::WithTangents{});
+        const Var<double, 2, 2> y = tanh(W);
+        CHECK_THROWS_MATCHES(detail::Recording::active()->sweep_tangents(tape.size()), tape_error,
+                             MessageContains("forward mode is not compiled into this program: define "
+                                             "TAPESTRY_FORWARD_MODE for every file"));
+    }
+    {
+        Tape tape(Tape::WithSecondOrder{});
+        const Var<double, 1, 1> y = sum(tanh(W));
+        CHECK_THROWS_MATCHES(detail::Recording::active()->sweep_backward_with_tangents(tape.size()), tape_error,
+                             MessageContains("second order is not compiled into this program: define "
+                                             "TAPESTRY_SECOND_ORDER for every file"));
+    }
+}

@@ -94,8 +94,8 @@ TEST_CASE("jvp refuses a direction of the wrong length, and names an operation w
     const nn::ParamSet<double> params{{"W", W}};
     CHECK_THROWS_MATCHES(jvp([&] { return tanh(W); }, params, Eigen::VectorXd::Ones(11)), shape_error,
                          MessageContains("the direction has 11 elements, the Params 12"));
-    CHECK_THROWS_MATCHES(jvp([&] { return softmax(W); }, params, Eigen::VectorXd::Ones(12)), tape_error,
-                         MessageContains("forward mode: softmax") && MessageContains("has no tangent rule yet"));
+    CHECK_THROWS_MATCHES(jvp([&] { return test::cube_without_tangent(W); }, params, Eigen::VectorXd::Ones(12)),
+                         tape_error, MessageContains("forward mode: cube(Param 3x4) has no tangent rule yet"));
     CHECK(W.grad().isZero());
 }
 

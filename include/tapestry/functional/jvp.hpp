@@ -17,6 +17,7 @@
 
 #include "tapestry/core/errors.hpp"
 #include "tapestry/functional/flat_params.hpp"
+#include "tapestry/graph/second_order_form.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/tape.hpp"
 
@@ -32,6 +33,9 @@ template <class F, class T, class Direction>
 JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "jvp: the direction has another scalar type than the Params");
+    static_assert(detail::forward_mode_compiled_for<T>,
+                  "jvp needs the tangent steps compiled: define TAPESTRY_FORWARD_MODE (or TAPESTRY_SECOND_ORDER) for "
+                  "the whole program (-DTAPESTRY_FORWARD_MODE on every file)");
     detail::check_direction("jvp", params, v.size());
     const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();  // contiguous, alive through the sweep
 

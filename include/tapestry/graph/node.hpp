@@ -206,6 +206,11 @@ struct TangentOutput {
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_no_second_order_rule(const std::string& node) {
     throw tape_error("second order (hvp): " + node + " has no second-order rule yet");
 }
+// A tape made for forward mode or second order by hand, in a program compiled without them.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_not_compiled(const char* what, const char* macro) {
+    throw tape_error(std::string(what) + " is not compiled into this program: define " + macro +
+                     " for every file of it (graph/second_order_form.hpp)");
+}
 
 template <class T, int R, int C, class Op, class... Inputs>
 class OpNode final : public Node {
@@ -225,6 +230,23 @@ public:
     }
 
     void tangent() override {
+        if constexpr (!forward_mode_compiled) {
+            throw_not_compiled("forward mode", "TAPESTRY_FORWARD_MODE");
+        } else {
+            tangent_step();
+        }
+    }
+
+    void backward_with_tangents() override {
+        if constexpr (!second_order_compiled) {
+            throw_not_compiled("second order", "TAPESTRY_SECOND_ORDER");
+        } else {
+            second_order_step();
+        }
+    }
+
+private:
+    void tangent_step() {
         std::apply(
             [&](const Inputs&... inputs) {
                 (inputs.verify(), ...);
@@ -240,7 +262,7 @@ public:
             inputs_);
     }
 
-    void backward_with_tangents() override {
+    void second_order_step() {
         std::apply(
             [&](const Inputs&... inputs) {
                 (inputs.verify(), ...);
@@ -249,7 +271,6 @@ public:
                 const Map dy(adjoint_, rows_, cols_), y(value_, rows_, cols_);
                 const Map dy_tangent(Recording::adjoint_tangent_of(adjoint_, n), rows_, cols_);
                 const Map y_tangent(Recording::tangent_of(adjoint_, n), rows_, cols_);
-                // Nested, so that a program without second order does not even check the op's rule.
                 if constexpr ((second_order_input_v<Inputs> && ...)) {
                     if constexpr (requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); }) {
                         op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
@@ -268,7 +289,6 @@ public:
             inputs_);
     }
 
-private:
     Op op_;
     T* value_;
     T* adjoint_;

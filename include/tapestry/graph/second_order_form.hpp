@@ -31,19 +31,28 @@ class BroadcastExpr;
 
 namespace detail {
 
-// Second order is compiled only into programs that ask for it, by defining
-// TAPESTRY_SECOND_ORDER (-DTAPESTRY_SECOND_ORDER) for every file of the program, as
-// Eigen's configuration macros are: the second-order steps would otherwise make every
-// program half as slow again to compile (docs/performance.md), used or not. Without it,
-// hvp and gnvp do not compile, with a message that says so.
+// Forward mode and second order are compiled only into programs that ask for them, by
+// defining TAPESTRY_FORWARD_MODE (jvp) or TAPESTRY_SECOND_ORDER (hvp, gnvp, hessian, and
+// jvp too) for every file of the program, as Eigen's configuration macros are: each
+// node's tangent step would otherwise make every program a fifth slower to compile, and
+// its second-order step half as slow again (docs/performance.md), used or not. Without
+// them, jvp, hvp and gnvp do not compile, with a message that names the macro.
 #ifdef TAPESTRY_SECOND_ORDER
 inline constexpr bool second_order_compiled = true;
 #else
 inline constexpr bool second_order_compiled = false;
 #endif
+#if defined(TAPESTRY_FORWARD_MODE) || defined(TAPESTRY_SECOND_ORDER)
+inline constexpr bool forward_mode_compiled = true;
+#else
+inline constexpr bool forward_mode_compiled = false;
+#endif
 
-template <class T>  // for a static_assert that fires only where hvp or gnvp is used
+// For a static_assert that fires only where jvp, hvp or gnvp is used.
+template <class T>
 inline constexpr bool second_order_compiled_for = second_order_compiled;
+template <class T>
+inline constexpr bool forward_mode_compiled_for = forward_mode_compiled;
 
 template <LazyExpression E>
 ValueParts<typename E::Scalar> evaluate_parts(const E& e);  // graph/evaluate.hpp
