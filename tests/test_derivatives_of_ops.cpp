@@ -64,12 +64,15 @@ TEST_CASE("jvp and hvp of softmax and log_softmax with masked classes stay finit
     // softmax gives the masked classes exactly 0, with tangent 0.
     check_jvp([&] { return softmax(P + constant(mask)); }, params);
     check_hvp([&] { return scalar_of(softmax(P + constant(mask))); }, params);
-    // log_softmax's masked entries are -inf; a loss that reads the others only.
-    const std::vector<int> labels{0, 1, 3};
+    // log_softmax's masked entries are -inf; a loss that reads the others only, its
+    // adjoint's tangent not zero (each example's loss weighted by a function of P).
+    const std::vector<int> labels{0, 1, 1};
     check_hvp([&] { return nll_loss(log_softmax(hadamard(P, P) + constant(mask)), labels); }, params);
-    const HvpResult<double> result =
-        hvp([&] { return nll_loss(log_softmax(P + constant(mask)), labels); }, params, test::random_matrix(12, 1));
-    CHECK(result.product.allFinite());
+    auto weighted = [&] {
+        return sum(hadamard(nll_loss(log_softmax(P + constant(mask)), labels, Reduction::None), tanh(row(P, 3))));
+    };
+    check_hvp(weighted, params);
+    CHECK(hvp(weighted, params, test::random_matrix(12, 1)).product.allFinite());
 }
 
 TEST_CASE("jvp and hvp of softmax_cross_entropy and nll_loss, in every reduction") {
@@ -84,6 +87,9 @@ TEST_CASE("jvp and hvp of softmax_cross_entropy and nll_loss, in every reduction
         check_jvp([&] { return softmax_cross_entropy(logits(), labels, Reduction::None); }, params);
         check_hvp([&] { return softmax_cross_entropy(logits(), labels); }, params);
         check_hvp([&] { return softmax_cross_entropy(logits(), labels, Reduction::Sum); }, params);
+        // Not at the root: the reduced loss's adjoint has a tangent.
+        check_hvp([&] { return hadamard(softmax_cross_entropy(logits(), labels), sum(tanh(b))); }, params);
+        check_hvp([&] { return square(softmax_cross_entropy(logits(), labels, Reduction::Sum)); }, params);
         check_hvp([&] { return scalar_of(softmax_cross_entropy(logits(), labels, Reduction::None)); }, params);
     }
     SECTION("nll_loss of log_softmax") {
@@ -177,6 +183,29 @@ TEST_CASE("jvp and hvp of layer_norm, with and without its scale and shift, and 
     check_hvp([&] { return scalar_of(norm(hadamard(P, Q) + P, Mode::Train)); }, with_norm);
 }
 
+TEST_CASE("hvp holds a Param outside the set fixed through the views and the piecewise-linear ops") {
+    auto P = test::random_param<4, 5>(4, 5);
+    Param<double, Dynamic, Dynamic> Q(test::random_matrix(4, 5));
+    Param<double, 2, 1> bias(test::random_matrix(2, 1));
+    const nn::ParamSet<double> only_P{{"P", P}};
+    const std::vector<int> ids{1, 3, 1};
+    auto f = [&] {
+        auto mixed = hadamard(P, P) + P;
+        return scalar_of(hadamard(block<2, 3>(mixed, 1, 1), block<2, 3>(Q, 0, 2))) +
+               scalar_of(hadamard(concat_rows(mixed, Q), concat_rows(Q, mixed))) +
+               scalar_of(hadamard(gather_columns(Q, ids), gather_columns(tanh(P), ids))) +
+               scalar_of(hadamard(reshape<5, 4>(Q), reshape<5, 4>(mixed))) + scalar_of(col_max(mixed + Q)) +
+               scalar_of(add_channel_bias(as_images<2, 2, 5>(reshape<20, 1>(mixed)), bias).flat());
+    };
+    Q.grad().setConstant(7.0);
+    bias.zero_grad();
+    const HvpResult<double> result = hvp(f, only_P, test::random_matrix(20, 1));
+    CHECK((Q.grad().array() == 7.0).all());
+    CHECK(bias.grad().isZero());
+    CHECK(result.product.allFinite());
+    check_hvp(f, only_P);  // its differences move P alone
+}
+
 TEST_CASE("gnvp of a softmax cross-entropy is Jᵀ H J v, H = (diag(p) - p pᵀ) / B per example") {
     auto W1 = test::random_param<4, 3>(4, 3);
     auto W2 = test::random_param<3, 4>(3, 4);
@@ -217,6 +246,7 @@ TEST_CASE("jvp and hvp of prod, with no zero, one zero and two zeros") {
     for (const int zeros : {1, 2, 3}) {
         SECTION(std::to_string(zeros) + " zeros") {
             for (int k = 0; k < zeros; ++k) P.value()(k, 2 - k) = 0.0;  // exactly zero: the exact paths
+            check_jvp([&] { return prod(P) + prod(Q); }, params);
             // The gradient is a polynomial: central differences step off the zeros exactly.
             check_hvp([&] { return prod(P) + prod(P) * prod(Q); }, params, 1e-6);
         }

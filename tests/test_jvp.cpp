@@ -168,3 +168,18 @@ TEST_CASE("jvp runs inside a user's tape, and refuses an f that leaves another r
                              params, v),
                          tape_error, MessageContains("f must record on jvp's own tape"));
 }
+
+TEST_CASE("jvp through views, ops whose tangent comes from their forward, softmax and layer_norm") {
+    // This program defines TAPESTRY_FORWARD_MODE alone: the tangent rules compile without second order.
+    auto P = test::random_param<4, 6>(4, 6);
+    Param<double, Dynamic, Dynamic> Q(test::random_matrix(4, 6));
+    const nn::ParamSet<double> params{{"P", P}, {"Q", Q}};
+    check_jvp(
+        [&] {
+            return reshape<6, 4>(hadamard(P, Q)) +
+                   reshape<6, 4>(concat_rows(block<2, 6>(P, 0, 0), tanh(block(Q, 1, 0, 2, 6))));
+        },
+        params);
+    check_jvp([&] { return softmax(P + Q) + layer_norm(tanh(P), 0.1); }, params);
+    check_jvp([&] { return avg_pool2d<2>(as_images<1, 4, 6>(reshape<24, 1>(hadamard(P, Q)))).flat(); }, params);
+}
