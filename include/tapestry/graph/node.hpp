@@ -271,16 +271,18 @@ private:
                 const Map dy(adjoint_, rows_, cols_), y(value_, rows_, cols_);
                 const Map dy_tangent(Recording::adjoint_tangent_of(adjoint_, n), rows_, cols_);
                 const Map y_tangent(Recording::tangent_of(adjoint_, n), rows_, cols_);
-                if constexpr ((second_order_input_v<Inputs> && ...)) {
-                    if constexpr (requires { op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...); }) {
-                        op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
-                    } else if constexpr (PiecewiseLinearOp<Op> && (is_leaf_v<Inputs> && ...)) {
-                        // The Jacobian does not move: the adjoint's tangent goes down as the adjoint does.
-                        op_.backward(dy, y, gradient_view(inputs)...);
-                        op_.backward(dy_tangent, y, adjoint_tangent_view(inputs)...);
-                    } else {
-                        throw_no_second_order_rule(describe_node(op_, inputs...));
-                    }
+                // In this order, so that the op's rule is not even looked up for an input
+                // whose second-order step is not compiled (graph/second_order_form.hpp).
+                if constexpr (!(second_order_input_v<Inputs> && ...)) {
+                    throw_no_second_order_rule(describe_node(op_, inputs...));
+                } else if constexpr (requires {
+                                         op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
+                                     }) {
+                    op_.backward_with_tangents(dy, dy_tangent, y, y_tangent, inputs...);
+                } else if constexpr (PiecewiseLinearOp<Op> && (is_leaf_v<Inputs> && ...)) {
+                    // The Jacobian does not move: the adjoint's tangent goes down as the adjoint does.
+                    op_.backward(dy, y, gradient_view(inputs)...);
+                    op_.backward(dy_tangent, y, adjoint_tangent_view(inputs)...);
                 } else {
                     throw_no_second_order_rule(describe_node(op_, inputs...));
                 }
