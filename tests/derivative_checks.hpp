@@ -97,6 +97,13 @@ void check_hvp(F&& f, const tapestry::nn::ParamSet<double>& params, double toler
     CHECK(relative_difference(result.product, by_differences) < tolerance);
 }
 
+// A scalar in which an op's curvature meets another: its values squashed and multiplied
+// by themselves, so that both g and ġ reach the op's second-order step non-trivially.
+template <class V>
+auto scalar_of(const V& v) {
+    return sum(hadamard(tanh(v), v));
+}
+
 // A user's operation with forward and backward rules only (no tangent rule): cube(x).
 struct CubeWithoutTangent {
     static constexpr const char* name = "cube";

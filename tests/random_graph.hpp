@@ -108,55 +108,6 @@ inline constexpr const char* unary_formulas[] = {
 };
 inline constexpr int batch_norm_formula = 29;  // run by the Runner, which keeps the layer
 
-// A mask of alternating true and false, for where.
-inline Eigen::Array<bool, Dynamic, Dynamic> checkerboard(Index rows, Index cols) {
-    return Eigen::Array<bool, Dynamic, Dynamic>::NullaryExpr(rows, cols,
-                                                             [](Index i, Index j) { return (i + j) % 2 == 0; });
-}
-// Ids that repeat some columns and skip others (for an even count): j -> (2j + 1) mod n.
-inline std::vector<int> shuffled_ids(Index n) {
-    std::vector<int> ids(static_cast<std::size_t>(n));
-    for (Index j = 0; j < n; ++j) ids[static_cast<std::size_t>(j)] = static_cast<int>((2 * j + 1) % n);
-    return ids;
-}
-
-inline auto apply_unary(int variant, const auto& a) -> Value {
-    switch (variant) {
-        case 0: return sigmoid(2.0 * a - 1.0);
-        case 1: return tanh(a);
-        case 2: return relu(a);
-        case 3: return softplus(a);
-        case 4: return exp(-square(a));
-        case 5: return log(square(a) + 0.5);
-        case 6: return sqrt(square(a) + 0.25);
-        case 7: return pow(square(a) + 0.5, 1.5);
-        case 8: return abs(a);
-        case 9: return 3.0 / (square(a) + 1.0);
-        case 10: return 0.5 - a / 4.0;
-        case 11: return square(tanh(a));
-        case 12: return exp(a);
-        case 13: return leaky_relu(a, 0.1);
-        case 14: return elu(a);
-        case 15: return silu(a);
-        case 16: return gelu(a);
-        case 17: return log1p(square(a));
-        case 18: return expm1(a / 2.0);
-        case 19: return clamp(a, -0.5, 0.5);
-        case 20: return softmax(a);
-        case 21: return log_softmax(a, Each::Row);
-        case 22: return layer_norm(a, 0.1);
-        case 23: return where(checkerboard(as_expression(a).rows(), as_expression(a).cols()), a, square(a));
-        case 24: return block(concat_rows(tanh(a), a), 1, 0, as_expression(a).rows(), as_expression(a).cols());
-        case 25: return block(concat_columns(a, sigmoid(a)), 0, 1, as_expression(a).rows(), as_expression(a).cols());
-        case 26: return reshape(flatten(a), as_expression(a).rows(), as_expression(a).cols());
-        case 27: return gather_columns(a, shuffled_ids(as_expression(a).cols()));
-        default: {  // the same mask at every evaluation, so finite differences see one function
-            std::mt19937_64 rng(7);
-            return dropout(a, 0.25, rng, Mode::Train);
-        }
-    }
-}
-
 // Two operands of the same shape. The last ones use an operand twice in one fused node.
 inline constexpr const char* elementwise_formulas[] = {
     "{a} + {b}",
@@ -168,18 +119,6 @@ inline constexpr const char* elementwise_formulas[] = {
     "maximum({a}, {b})",
     "minimum(tanh({a}), {b})",
 };
-inline auto apply_elementwise(int variant, const auto& a, const auto& b) -> Value {
-    switch (variant) {
-        case 0: return a + b;
-        case 1: return a - b;
-        case 2: return hadamard(a, b);
-        case 3: return divide(a, square(b) + 1.0);
-        case 4: return tanh(hadamard(a, b) + a);
-        case 5: return hadamard(softplus(a), exp(-square(b)));
-        case 6: return maximum(a, b);
-        default: return minimum(tanh(a), b);
-    }
-}
 
 // An RxC operand with a broadcast one: b is a column (Rx1), a row (1xC) or a 1x1.
 enum class Repeat { column, row, scalar };
@@ -191,39 +130,11 @@ inline constexpr const char* broadcast_formulas[] = {
     "divide({a}, square({b}) + 1)",
     "layer_norm({a}, {b}, tanh({b}), 0.1)",  // b a column only
 };
-inline auto apply_broadcast(int variant, const auto& a, const auto& b) -> Value {
-    switch (variant) {
-        case 0: return a + b;
-        case 1: return a - b;
-        case 2: return hadamard(a, b);
-        case 3: return sigmoid(a + b);
-        case 4: return divide(a, square(b) + 1.0);
-        default:
-            // (Compiled for every pair of types; drawn only for a column of a's rows.)
-            if constexpr (expression_t<decltype(b)>::Cols == 1 &&
-                          shape_rules::agree(expression_t<decltype(a)>::Rows, expression_t<decltype(b)>::Rows))
-                return layer_norm(a, b, tanh(b), 0.1);
-            else
-                throw std::logic_error("layer_norm's scale and shift must be columns");
-    }
-}
 
 inline constexpr const char* reduction_formulas[] = {
     "sum({a})",           "mean({a})",    "row_sum({a})", "col_sum({a})", "row_sum(square({a}))",
     "mean(sigmoid({a}))", "col_max({a})", "row_min({a})",
 };
-inline auto apply_reduction(int variant, const auto& a) -> Value {
-    switch (variant) {
-        case 0: return sum(a);
-        case 1: return mean(a);
-        case 2: return row_sum(a);
-        case 3: return col_sum(a);
-        case 4: return row_sum(square(a));
-        case 5: return mean(sigmoid(a));
-        case 6: return col_max(a);
-        default: return row_min(a);
-    }
-}
 inline std::pair<Index, Index> reduced_shape(int variant, Index rows, Index cols) {
     if (variant == 2 || variant == 4 || variant == 7) return {rows, 1};
     if (variant == 3 || variant == 6) return {1, cols};
@@ -258,24 +169,11 @@ public:
 
     Value run_step(const Step& step) {
         switch (step.op) {
-            case Op::product:
-                return with_gemm_operand(step.a, [&](const auto& a) {
-                    return with_gemm_operand(step.b, [&](const auto& b) -> Value { return a * b; });
-                });
-            case Op::elementwise:
-                return with_operand(step.a, [&](const auto& a) {
-                    return with_operand(step.b, [&](const auto& b) { return apply_elementwise(step.variant, a, b); });
-                });
-            case Op::broadcast:
-                return with_operand(step.a, [&](const auto& a) {
-                    return with_repeated(step.b, step.rows, step.cols,
-                                         [&](const auto& b) { return apply_broadcast(step.variant, a, b); });
-                });
-            case Op::unary:
-                if (step.variant == batch_norm_formula) return batch_norm(step);
-                return with_operand(step.a, [&](const auto& a) { return apply_unary(step.variant, a); });
-            case Op::reduction:
-                return with_operand(step.a, [&](const auto& a) { return apply_reduction(step.variant, a); });
+            case Op::product: return run_product(step);
+            case Op::elementwise: return run_elementwise(step);
+            case Op::broadcast: return run_broadcast(step);
+            case Op::unary: return step.variant == batch_norm_formula ? batch_norm(step) : run_unary(step);
+            case Op::reduction: return run_reduction(step);
             case Op::loss: return run_loss(step);
             case Op::total: {
                 Value total = values_[static_cast<std::size_t>(step.a.index)];
@@ -290,35 +188,20 @@ public:
     const std::vector<Value>& values() const { return values_; }
 
 private:
-    // Batch norm's layer (its scale and shift Params) outlives the step's recording: one
-    // per step, kept across runs. Its running statistics change each run; its output in
-    // training mode does not depend on them.
-    Value batch_norm(const Step& step) {
-        auto& layer = batch_norms_[&step];
-        if (!layer) layer = std::make_unique<nn::BatchNorm<double, Dynamic>>(step.rows, 0.1, 0.1);
-        return (*layer)(as_value(step.a), Mode::Train);
-    }
-
-    Value run_loss(const Step& step) {
-        const Value a = as_value(step.a);
-        if (step.variant == loss_with_labels)
-            return softmax_cross_entropy(a, graph_.labels[static_cast<std::size_t>(step.b.index)]);
-        if (step.variant == nll_loss_with_labels)
-            return nll_loss(log_softmax(a), graph_.labels[static_cast<std::size_t>(step.b.index)]);
-        if (step.variant == loss_with_trainable_target)
-            return with_operand(step.b, [&](const auto& b) -> Value { return mse(a, b); });
-        const Matrix& b = graph_.constants[static_cast<std::size_t>(step.b.index)];
-        switch (step.variant) {
-            case 0: return mse(a, b);
-            case 2: return sigmoid_cross_entropy(a, b);
-            default: return sum(hadamard(a, constant(b)));
-        }
-    }
-
+    // Each kind of step is defined in its own file, tests/random_graph_<kind>.cpp. Each
+    // instantiates the library's templates for every operand type it can meet, and g++
+    // 12's front end slows down more than linearly with the instantiations in one file
+    // (each typedef of double lengthens a list it walks whenever it forms const double):
+    // 182 s of g++ -fsyntax-only in one file, 93 s in five.
+    Value run_product(const Step& step);
+    Value run_elementwise(const Step& step);
+    Value run_broadcast(const Step& step);
+    Value run_unary(const Step& step);
+    Value run_reduction(const Step& step);
+    Value run_loss(const Step& step);
+    Value batch_norm(const Step& step);
     // The operand as a Value: a Param is copied, a transpose materialised.
-    Value as_value(const Operand& o) {
-        return with_gemm_operand(o, [](const auto& x) -> Value { return x; });
-    }
+    Value as_value(const Operand& o);
 
     // A product reads Values, Params of kind free or 3x3, and their transposes in place.
     template <class F>

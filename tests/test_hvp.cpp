@@ -1,19 +1,16 @@
 // Second order: hvp(f, params, v) against central differences of the gradient along v
-// (every elementwise op, products, broadcasts, sums and losses, a Param used more than
-// once), the Hessian's symmetry, hessian() against a quadratic's known Hessian, gnvp
-// against Jᵀ H J from jacobian() and the loss's Hessian worked out by hand, and what an
-// operation without a second-order rule yet says.
+// (products, broadcasts, sums and losses, a Param used more than once), the Hessian's
+// symmetry, hessian() against a quadratic's known Hessian, and what an operation without
+// a second-order rule yet says. Every elementwise op: test_hvp_elementwise.cpp; gnvp:
+// test_gnvp.cpp.
 
+#include <algorithm>
 #include <cmath>
-#include <functional>
-#include <string>
-#include <vector>
+#include <cstddef>
 
 #include <catch2/catch.hpp>
 
-#include <tapestry/functional/gnvp.hpp>
 #include <tapestry/functional/hvp.hpp>
-#include <tapestry/functional/jacobian.hpp>
 #include <tapestry/functional/jvp.hpp>
 #include <tapestry/tapestry.hpp>
 
@@ -21,10 +18,9 @@
 #include "helpers.hpp"
 
 using namespace tapestry;
-using test::MessageContains;
-
 using test::check_hvp;
 using test::gradient_difference;
+using test::MessageContains;
 using test::relative_difference;
 
 TEST_CASE("hvp of a tied autoencoder: products, broadcast biases, W used twice and transposed") {
@@ -52,50 +48,6 @@ TEST_CASE("hvp of a tied autoencoder: products, broadcast biases, W used twice a
     }
     SECTION("a product of two computed values (both sides need a gradient)") {
         check_hvp([&] { return sum(tanh((W * constant(x) + b1).transpose() * tanh(W))); }, params);
-    }
-}
-
-TEST_CASE("hvp of every elementwise op, each reading a Param twice, in fixed and Dynamic shapes") {
-    // Positive values for the ops defined on them; each f reads P in the op and again beside it.
-    auto P = test::random_param<3, 4>(3, 4, 0.5, 2.0);
-    Param<double, Dynamic, Dynamic> Q(test::random_matrix(3, 4, 0.5, 2.0));
-    const nn::ParamSet<double> params{{"P", P}, {"Q", Q}};
-    const Eigen::Array<bool, 3, 4> mask = test::random_matrix(3, 4).array() > 0;
-    const std::vector<std::pair<std::string, std::function<Var<double, 3, 4>()>>> unary{
-        {"sigmoid", [&] { return evaluate(sigmoid(hadamard(P, Q) - 1.0)); }},
-        {"tanh", [&] { return evaluate(tanh(hadamard(P, Q) - 1.0)); }},
-        {"relu", [&] { return evaluate(relu(hadamard(P, Q) - 1.5)); }},
-        {"leaky_relu", [&] { return evaluate(leaky_relu(hadamard(P, Q) - 1.5, 0.1)); }},
-        {"elu", [&] { return evaluate(elu(hadamard(P, Q) - 1.5, 0.7)); }},
-        {"silu", [&] { return evaluate(silu(hadamard(P, Q) - 1.5)); }},
-        {"softplus", [&] { return evaluate(softplus(hadamard(P, Q) - 1.5)); }},
-        {"gelu", [&] { return evaluate(gelu(hadamard(P, Q) - 1.5)); }},
-        {"gelu_tanh", [&] { return evaluate(gelu_tanh(hadamard(P, Q) - 1.5)); }},
-        {"exp", [&] { return evaluate(exp(hadamard(P, Q) - 1.0)); }},
-        {"log", [&] { return evaluate(log(hadamard(P, Q))); }},
-        {"log1p", [&] { return evaluate(log1p(hadamard(P, Q) - 0.2)); }},
-        {"expm1", [&] { return evaluate(expm1(hadamard(P, Q) - 1.0)); }},
-        {"sqrt", [&] { return evaluate(sqrt(hadamard(P, Q))); }},
-        {"square", [&] { return evaluate(square(hadamard(P, Q) - 1.0)); }},
-        {"abs", [&] { return evaluate(abs(hadamard(P, Q) - 1.5)); }},
-        {"pow", [&] { return evaluate(pow(hadamard(P, Q), 2.5)); }},
-        {"negate", [&] { return evaluate(-hadamard(P, Q)); }},
-        {"scale", [&] { return evaluate(3.0 * hadamard(P, Q)); }},
-        {"divide_by_scalar", [&] { return evaluate(hadamard(P, Q) / 3.0); }},
-        {"scalar_over", [&] { return evaluate(2.0 / hadamard(P, Q)); }},
-        {"shift and scalar_minus", [&] { return evaluate(2.0 - (hadamard(P, Q) + 1.0)); }},
-        {"clamp", [&] { return evaluate(clamp(hadamard(P, Q), 0.8, 2.0)); }},
-        {"divide", [&] { return evaluate(divide(P + 0.5, Q)); }},
-        {"maximum", [&] { return evaluate(maximum(P, Q)); }},
-        {"minimum", [&] { return evaluate(minimum(P, Q) - P); }},
-        {"where", [&] { return evaluate(where(mask, hadamard(P, P), exp(Q))); }},
-    };
-    for (const auto& [name, make] : unary) {
-        SECTION(name) {
-            // The op's value times a function of P: its curvature meets the product's.
-            const auto& op = make;  // a structured binding cannot be captured before C++20's P1091 in clang 14
-            check_hvp([&] { return sum(hadamard(op(), tanh(P)) + square(op())); }, params);
-        }
     }
 }
 
@@ -279,62 +231,4 @@ TEST_CASE("hvp inside a user's tape leaves that tape as it was") {
     CHECK(user.size() == recorded);
     user.backward(before);
     CHECK(relative_difference(P.grad().reshaped(), 2 * P.value().reshaped()) < 1e-15);
-}
-
-TEST_CASE("gnvp is Jᵀ H J v: against jacobian() and the loss's Hessian worked out by hand") {
-    auto W1 = test::random_param<4, 3>(4, 3);
-    auto b1 = test::random_param<4, 1>(4, 1);
-    auto W2 = test::random_param<2, 4>(2, 4);
-    const Eigen::MatrixXd x = test::random_matrix(3, 5);
-    const nn::ParamSet<double> params{{"W1", W1}, {"b1", b1}, {"W2", W2}};
-    auto model = [&] { return W2 * tanh(W1 * constant(x) + b1); };
-    const Eigen::MatrixXd J = jacobian(model, params);  // 10 x 24
-    Eigen::VectorXd z;
-    {
-        InferenceMode plain;
-        z = evaluate(model()).value().reshaped();
-    }
-    const Eigen::VectorXd v = test::random_matrix(J.cols(), 1);
-    SECTION("mse: H = 2 I / n") {
-        const Eigen::MatrixXd y = test::random_matrix(2, 5);
-        const GnvpResult<double> result = gnvp(
-            model, [&](const auto& out) { return mse(out, constant(y)); }, params, v);
-        const Eigen::VectorXd expected = J.transpose() * ((2.0 / 10.0) * (J * v));
-        CHECK(relative_difference(result.product, expected) < 1e-13);
-        CHECK(result.value == Approx((z - y.reshaped()).squaredNorm() / 10).epsilon(1e-14));
-    }
-    SECTION("sigmoid cross-entropy: H = diag(σ(z)(1 - σ(z)))") {
-        const Eigen::MatrixXd t = (test::random_matrix(2, 5).array() > 0).cast<double>();
-        const GnvpResult<double> result = gnvp(
-            model, [&](const auto& out) { return sigmoid_cross_entropy(out, constant(t)); }, params, v);
-        const Eigen::ArrayXd s = 1.0 / (1.0 + (-z.array()).exp());
-        const Eigen::VectorXd expected = J.transpose() * (s * (1 - s) * (J * v).array() / 10.0).matrix();
-        CHECK(relative_difference(result.product, expected) < 1e-13);
-    }
-    SECTION("a loss that reads a Param itself is refused; Params outside the set are held fixed") {
-        auto s = test::random_param<1, 1>(1, 1);
-        const Eigen::MatrixXd y = test::random_matrix(2, 5);
-        CHECK_THROWS_MATCHES(
-            gnvp(
-                model, [&](const auto& out) { return mse(out, constant(y)) + sum(square(W2)); }, params, v),
-            value_error, MessageContains("gnvp: the loss reads the Param \"W2\" itself"));
-        W1.grad().setConstant(3.0);
-        s.zero_grad();
-        const GnvpResult<double> result = gnvp(
-            model, [&](const auto& out) { return mse(out, constant(y)) + sum(square(s)); }, params, v);
-        CHECK((W1.grad().array() == 3.0).all());
-        CHECK(s.grad().isZero());
-        const Eigen::VectorXd expected = J.transpose() * ((2.0 / 10.0) * (J * v));
-        CHECK(relative_difference(result.product, expected) < 1e-13);
-    }
-    SECTION("positive semi-definite") {
-        const Eigen::MatrixXd y = test::random_matrix(2, 5);
-        auto loss = [&](const auto& out) { return mse(out, constant(y)); };
-        for (int trial = 0; trial < 20; ++trial) {
-            const Eigen::VectorXd u = test::random_matrix(J.cols(), 1);
-            const Eigen::VectorXd Gu = gnvp(model, loss, params, u).product;
-            CHECK(Gu.norm() > 0);
-            CHECK(u.dot(Gu) >= 0);
-        }
-    }
 }
