@@ -316,8 +316,12 @@ inline std::string kind_name(ParamKind kind) {
 }
 
 inline std::string operand_name(const Operand& o) {
-    const char* prefix = o.source == Operand::Source::value ? "v" : o.source == Operand::Source::param ? "p" : "c";
-    return prefix + std::to_string(o.index) + (o.transposed ? ".transpose()" : "");
+    // Appended one piece at a time: g++ 12 -O3 warns (-Wrestrict, a false positive, GCC
+    // bug 105329) on "p" + std::string.
+    std::string name = o.source == Operand::Source::value ? "v" : o.source == Operand::Source::param ? "p" : "c";
+    name += std::to_string(o.index);
+    if (o.transposed) name += ".transpose()";
+    return name;
 }
 
 // The formula with {a} and {b} replaced by the operands' names.

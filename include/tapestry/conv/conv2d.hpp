@@ -5,6 +5,7 @@
 //     forward   y_b = im2col(x_b) K
 //     backward  dK += im2col(x_b)^T dy_b,   dx_b += col2im(dy_b K^T)
 // When the kernel takes a gradient, forward keeps the im2col matrices on the tape for it.
+// Being bilinear in (x, K), it has the product rule's tangent and second-order rules.
 //
 // The output's shape is in its type. A kernel whose input channels are not the images'
 // channels, or a window larger than the padded image, does not compile; the first error
@@ -18,6 +19,7 @@
 #include "tapestry/conv/images.hpp"
 #include "tapestry/conv/kernel.hpp"
 #include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 #include "tapestry/graph/node.hpp"
 
 namespace tapestry {
@@ -77,6 +79,45 @@ struct Conv2d {
                     detail::add_to_image(dy_b, kernel.value_data(), out_channels, geometry, fields.buffer(),
                                          dx + b * geometry.image_size());
             });
+    }
+
+    // Forward mode: the product rule of a bilinear map, ẏ = conv(ẋ, K) + conv(x, K̇). The
+    // tangents are looked up here: a Param finds its own through the thread's recording,
+    // which the threads of for_each_image do not have.
+    template <class X, class K>
+    void tangent(const auto& out, const auto&, const X& x, const K& kernel) const {
+        const Index out_size = out_channels * geometry.output_pixels();
+        const T* const x_tangent = x.has_tangent() ? x.tangent_data() : nullptr;
+        const T* const kernel_tangent = kernel.has_tangent() ? kernel.tangent_data() : nullptr;
+        const T* const x_value = x.value_data();
+        const T* const kernel_value = kernel.value_data();
+        out.value().setZero();
+        detail::for_each_image<T>(
+            x.cols(), geometry, out_channels, detail::GradientSink<T>::nowhere(),
+            [&](Index b, auto& fields, const auto&) {
+                T* const out_b = out.data() + b * out_size;
+                const Index first = b * geometry.image_size();
+                if (x_tangent != nullptr)
+                    detail::convolve(fields.of(x_tangent + first), kernel_value, out_channels, geometry, out_b, true);
+                if (kernel_tangent != nullptr)
+                    detail::convolve(fields.of(x_value + first), kernel_tangent, out_channels, geometry, out_b, true);
+            });
+    }
+
+    // Second order: backward's two products are bilinear in (x or dy, K or dy), so their
+    // tangents, F(x)ᵀ ḋy + F(ẋ)ᵀ dy for the kernel and col2im(ḋy Kᵀ + dy K̇ᵀ) for the
+    // images, are backward itself run on views of x and K (graph/leaf_views.hpp).
+    template <class X, class K>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& y, const auto&, const X& x,
+                                const K& kernel) const {
+        using detail::adjoint_tangent_view, detail::gradient_view, detail::tangent_view;
+        backward(dy, y, gradient_view(x), gradient_view(kernel));
+        backward(dy_tangent, y, adjoint_tangent_view(x), adjoint_tangent_view(kernel));
+        if (x.has_tangent()) {
+            const Conv2d without_kept_fields{geometry, out_channels};  // forward kept x's im2col matrices, not ẋ's
+            without_kept_fields.backward(dy, y, tangent_view(x), adjoint_tangent_view(kernel));
+        }
+        if (kernel.has_tangent()) backward(dy, y, adjoint_tangent_view(x), tangent_view(kernel));
     }
 
     template <class X, class K>

@@ -22,6 +22,7 @@
 #include "tapestry/conv/images.hpp"
 #include "tapestry/conv/kernel.hpp"
 #include "tapestry/graph/evaluate.hpp"
+#include "tapestry/graph/leaf_views.hpp"
 #include "tapestry/graph/node.hpp"
 
 namespace tapestry {
@@ -42,15 +43,16 @@ struct ConvTranspose2d {
 
     template <class H, class K>
     void forward(const auto& out, const H& h, const K& kernel) const {
-        using T = typename H::Scalar;
         out.value().setZero();
-        const Index h_size = h_channels * geometry.output_pixels();
-        detail::for_each_image<T>(h.cols(), geometry, h_channels, detail::GradientSink<T>::nowhere(),
-                                  [&](Index b, auto& fields, const auto&) {
-                                      detail::add_to_image(h.value_data() + b * h_size, kernel.value_data(), h_channels,
-                                                           geometry, fields.buffer(),
-                                                           out.data() + b * geometry.image_size());
-                                  });
+        add_transposed(h.value_data(), kernel.value_data(), h.cols(), out.data());
+    }
+
+    // Forward mode: the product rule of a bilinear map, ẏ = T(ḣ, K) + T(h, K̇).
+    template <class H, class K>
+    void tangent(const auto& out, const auto&, const H& h, const K& kernel) const {
+        out.value().setZero();
+        if (h.has_tangent()) add_transposed(h.tangent_data(), kernel.value_data(), h.cols(), out.data());
+        if (kernel.has_tangent()) add_transposed(h.value_data(), kernel.tangent_data(), h.cols(), out.data());
     }
 
     template <class H, class K>
@@ -69,9 +71,33 @@ struct ConvTranspose2d {
             });
     }
 
+    // Second order: backward's two products are bilinear in (dy, K or h), so their
+    // tangents are backward itself run on views of h and K (graph/leaf_views.hpp).
+    template <class H, class K>
+    void backward_with_tangents(const auto& dy, const auto& dy_tangent, const auto& y, const auto&, const H& h,
+                                const K& kernel) const {
+        using detail::adjoint_tangent_view, detail::gradient_view, detail::tangent_view;
+        backward(dy, y, gradient_view(h), gradient_view(kernel));
+        backward(dy_tangent, y, adjoint_tangent_view(h), adjoint_tangent_view(kernel));
+        if (h.has_tangent()) backward(dy, y, tangent_view(h), adjoint_tangent_view(kernel));
+        if (kernel.has_tangent()) backward(dy, y, adjoint_tangent_view(h), tangent_view(kernel));
+    }
+
     template <class H, class K>
     [[gnu::cold]] std::string describe(const H& h, const K& kernel) const {
         return "conv_transpose2d(" + h.describe() + ", " + kernel.describe() + ")";
+    }
+
+private:
+    // out_b += col2im(h_b K^T) for every image b.
+    template <class T>
+    void add_transposed(const T* h, const T* kernel, Index images, T* out) const {
+        const Index h_size = h_channels * geometry.output_pixels();
+        detail::for_each_image<T>(images, geometry, h_channels, detail::GradientSink<T>::nowhere(),
+                                  [&](Index b, auto& fields, const auto&) {
+                                      detail::add_to_image(h + b * h_size, kernel, h_channels, geometry,
+                                                           fields.buffer(), out + b * geometry.image_size());
+                                  });
     }
 };
 
