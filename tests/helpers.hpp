@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <tapestry/check/gradcheck.hpp>
+#include <tapestry/functional/flat_params.hpp>
 #include <tapestry/tapestry.hpp>
 
 namespace test {
@@ -30,22 +31,24 @@ inline Eigen::MatrixXd random_matrix(Index rows, Index cols, double lo = -1.0, d
     return m;
 }
 
-// Magnitudes in [0.5, 2] with random signs: safe as a denominator, and both signs tested.
 // Moves every Param of the set by step * v (v laid out as jacobian's columns).
 inline void move_params(const tapestry::nn::ParamSet<double>& params, const Eigen::VectorXd& v, double step) {
-    Index offset = 0;
-    for (const auto& p : params) {
-        p.value().reshaped() += step * v.segment(offset, p.rows * p.cols);
-        offset += p.rows * p.cols;
-    }
+    tapestry::detail::for_each_segment(
+        params, [&](const auto& p, Index offset, Index n) { p.value().reshaped() += step * v.segment(offset, n); });
 }
 
+// Magnitudes in [0.5, 2] with random signs: safe as a denominator, and both signs tested.
 inline Eigen::MatrixXd random_away_from_zero(Index rows, Index cols) {
     std::bernoulli_distribution negative(0.5);
     Eigen::MatrixXd m = random_matrix(rows, cols, 0.5, 2.0);
     for (Index i = 0; i < m.size(); ++i)
         if (negative(rng())) m.data()[i] = -m.data()[i];
     return m;
+}
+
+// Each element's logistic function, computed without tapestry: the reference for sigmoid.
+inline Eigen::MatrixXd reference_sigmoid(const Eigen::MatrixXd& x) {
+    return (1.0 / (1.0 + (-x.array()).exp())).matrix();
 }
 
 template <int R, int C>

@@ -35,6 +35,17 @@ using Value = Var<double, Dynamic, Dynamic>;
 // which of these types holds it.
 enum class ParamKind { free, column, fixed_3x3, fixed_3x1 };
 
+// A program compiled with RANDOM_GRAPH_VALUES_ONLY (test_random_graphs_second_order)
+// hands every step its operands as Values (Var<double, Dynamic, Dynamic>, a broadcast
+// one as a column, row or 1x1 Var), so that each formula instantiates the library's
+// templates once: the second-order steps of every operand type would take minutes to
+// compile. The variety of static types is test_random_graphs's.
+#ifdef RANDOM_GRAPH_VALUES_ONLY
+inline constexpr bool values_only = true;
+#else
+inline constexpr bool values_only = false;
+#endif
+
 using FreeParam = Param<double, Dynamic, Dynamic>;
 using ColumnParam = Param<double, Dynamic, 1>;
 using Fixed3x3 = Param<double, 3, 3>;
@@ -206,21 +217,27 @@ private:
     // A product reads Values, Params of kind free or 3x3, and their transposes in place.
     template <class F>
     Value with_gemm_operand(const Operand& o, F&& f) {
+        const auto pass = [&](const auto& x) -> Value {
+            if constexpr (values_only)
+                return f(Value(x));
+            else
+                return f(x);
+        };
         if (o.source == Operand::Source::value) {
             const Value& v = values_[static_cast<std::size_t>(o.index)];
-            return o.transposed ? f(v.transpose()) : f(v);
+            return o.transposed ? pass(v.transpose()) : pass(v);
         }
         if (o.source == Operand::Source::constant) {
             const Value c = constant(graph_.constants[static_cast<std::size_t>(o.index)]);
-            return o.transposed ? f(c.transpose()) : f(c);
+            return o.transposed ? pass(c.transpose()) : pass(c);
         }
         return std::visit(
             [&](const auto& p) -> Value {
                 using P = std::remove_cvref_t<decltype(p)>;
                 if constexpr (std::is_same_v<P, FreeParam> || std::is_same_v<P, Fixed3x3>)
-                    return o.transposed ? f(p.transpose()) : f(p);
+                    return o.transposed ? pass(p.transpose()) : pass(p);
                 else
-                    return o.transposed ? f(Value(p.transpose())) : f(Value(p));
+                    return o.transposed ? pass(Value(p.transpose())) : pass(Value(p));
             },
             params_[static_cast<std::size_t>(o.index)]);
     }
@@ -228,11 +245,14 @@ private:
     // Elementwise operands: Values, free Params, 3x3 Params transposed; others as Values.
     template <class F>
     Value with_operand(const Operand& o, F&& f) {
-        if (o.source == Operand::Source::param && !o.transposed) {
-            if (auto* p = std::get_if<FreeParam>(&params_[static_cast<std::size_t>(o.index)])) return f(*p);
-        }
-        if (o.source == Operand::Source::param && o.transposed) {
-            if (auto* p = std::get_if<Fixed3x3>(&params_[static_cast<std::size_t>(o.index)])) return f(p->transpose());
+        if constexpr (!values_only) {
+            if (o.source == Operand::Source::param && !o.transposed) {
+                if (auto* p = std::get_if<FreeParam>(&params_[static_cast<std::size_t>(o.index)])) return f(*p);
+            }
+            if (o.source == Operand::Source::param && o.transposed) {
+                if (auto* p = std::get_if<Fixed3x3>(&params_[static_cast<std::size_t>(o.index)]))
+                    return f(p->transpose());
+            }
         }
         return f(as_value(o));
     }
@@ -242,16 +262,20 @@ private:
     // row (a column Param transposed, or Var<double, 1, Dynamic>) or a 1x1.
     template <class F>
     Value with_repeated(const Operand& o, Index rows, Index cols, F&& f) {
-        const AnyParam* p = o.source == Operand::Source::param ? &params_[static_cast<std::size_t>(o.index)] : nullptr;
         const Index r = o.transposed ? operand_cols(o) : operand_rows(o);
         const Index c = o.transposed ? operand_rows(o) : operand_cols(o);
         if (r == 1 && c == 1 && (rows != 1 || cols != 1)) return f(Var<double, 1, 1>(as_value(o)));
-        if (c == 1 && !o.transposed && p != nullptr) {
-            if (auto* column = std::get_if<ColumnParam>(p)) return f(*column);
-            if (auto* column = std::get_if<Fixed3x1>(p)) return f(*column);
-        }
-        if (r == 1 && o.transposed && p != nullptr) {
-            if (auto* column = std::get_if<ColumnParam>(p)) return f(column->transpose());
+        if constexpr (!values_only) {
+            if (o.source == Operand::Source::param) {
+                const AnyParam& p = params_[static_cast<std::size_t>(o.index)];
+                if (c == 1 && !o.transposed) {
+                    if (auto* column = std::get_if<ColumnParam>(&p)) return f(*column);
+                    if (auto* column = std::get_if<Fixed3x1>(&p)) return f(*column);
+                }
+                if (r == 1 && o.transposed) {
+                    if (auto* column = std::get_if<ColumnParam>(&p)) return f(column->transpose());
+                }
+            }
         }
         if (c == 1) return f(Var<double, Dynamic, 1>(as_value(o)));
         return f(Var<double, 1, Dynamic>(as_value(o)));

@@ -48,12 +48,8 @@ struct LeastSquares {
 };
 
 Eigen::VectorXd flat_values(const nn::ParamSet<double>& params) {
-    Eigen::VectorXd v(detail::flat_size(params));
-    Index offset = 0;
-    for (const auto& p : params) {
-        v.segment(offset, p.rows * p.cols) = p.value().reshaped();
-        offset += p.rows * p.cols;
-    }
+    Eigen::VectorXd v;
+    detail::gather_values(params, v);
     return v;
 }
 

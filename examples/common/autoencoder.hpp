@@ -22,6 +22,21 @@
 
 namespace examples {
 
+// The sigmoid cross-entropy of `logits_of`'s reconstructions of images [first, first +
+// count), summed over their pixels and over them: without a tape, in chunks of 1000.
+template <class LogitsOf>
+double summed_reconstruction_loss(const Eigen::MatrixXf& images, tapestry::Index first, tapestry::Index count,
+                                  LogitsOf logits_of) {
+    using namespace tapestry;
+    InferenceMode no_recording;
+    double total = 0;
+    for (Index begin = first; begin < first + count; begin += 1000) {
+        auto x = constant(images.middleCols(begin, std::min<Index>(1000, first + count - begin)));
+        total += static_cast<double>(sigmoid_cross_entropy(logits_of(x), x, Reduction::Sum).value()(0, 0));
+    }
+    return total;
+}
+
 // Trains `logits_of(x)` (an autoencoder's output logits for the 784 x B batch x) with
 // sigmoid cross-entropy against x, in `job` (this process, or every rank of an MPI job,
 // job.hpp). `filters` gives the matrix whose rows are drawn in filters.png, each as a
@@ -49,16 +64,10 @@ int train_autoencoder(const RunOptions& o, Job& job, const tapestry::nn::ParamSe
     auto batch_loss = [&](const auto& x, Index images) {
         return sigmoid_cross_entropy(logits_of(x), x, Reduction::Sum) * (1.0f / static_cast<float>(images));
     };
-    // Over this process's share of the test set, in chunks of 1000, summed over the job.
+    // Over this process's share of the test set, summed over the job.
     auto test_loss = [&] {
-        InferenceMode no_recording;
         const Share share = job.share(data.test_images.cols());
-        double total = 0;
-        for (Index begin = share.first; begin < share.first + share.count; begin += 1000) {
-            const Index n = std::min<Index>(1000, share.first + share.count - begin);
-            auto x = constant(data.test_images.middleCols(begin, n));
-            total += static_cast<double>(sigmoid_cross_entropy(logits_of(x), x, Reduction::Sum).value()(0, 0));
-        }
+        const double total = summed_reconstruction_loss(data.test_images, share.first, share.count, logits_of);
         return job.sum(total) / static_cast<double>(data.test_images.cols());
     };
 

@@ -33,20 +33,11 @@ struct RunOptions {
     bool distributed = false;
 };
 
-// Adds the flags every example takes; CLI11 checks their ranges when it parses.
-inline void add_common_flags(CLI::App& app, RunOptions& o) {
+// Adds the flags of what data a run reads, where it writes, its seed and its threads;
+// CLI11 checks their ranges when it parses.
+inline void add_run_flags(CLI::App& app, RunOptions& o) {
     app.add_option("--data", o.data, "folder with Fashion-MNIST's IDX files (.gz or plain)")->capture_default_str();
     app.add_option("--out", o.out, "folder for loss.csv, PNGs and checkpoint.safetensors")->capture_default_str();
-    app.add_option("--resume", o.resume, "checkpoint to continue from")->check(CLI::ExistingFile);
-    app.add_option("--epochs", o.epochs, "epochs to train (in all, counting resumed ones)")
-        ->check(CLI::Range(1, 100000))
-        ->capture_default_str();
-    app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(1L, 60000L))->capture_default_str();
-    app.add_option("--lr", o.lr, "base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
-    app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (biases: decay_mult 0)")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
     app.add_option("--seed", o.seed, "seed of the initialisation and the shuffles")->capture_default_str();
     app.add_option("--limit", o.limit, "use only the first N train and test examples (quick runs)")
         ->check(CLI::NonNegativeNumber);
@@ -54,6 +45,27 @@ inline void add_common_flags(CLI::App& app, RunOptions& o) {
            "--threads", [](int n) { tapestry::set_num_threads(n); },
            "threads for products and large loops (default: TAPESTRY_NUM_THREADS, else one per core)")
         ->check(CLI::Range(1, 4096));
+}
+
+// Adds the flags of SGD with momentum and weight decay on batches.
+inline void add_sgd_flags(CLI::App& app, RunOptions& o) {
+    app.add_option("--batch", o.batch, "examples per batch")->check(CLI::Range(1L, 60000L))->capture_default_str();
+    app.add_option("--lr", o.lr, "base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "L2 weight decay (biases: decay_mult 0)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+}
+
+// Adds the flags every example that trains by epochs takes: the two above, --epochs
+// and --resume.
+inline void add_common_flags(CLI::App& app, RunOptions& o) {
+    add_run_flags(app, o);
+    add_sgd_flags(app, o);
+    app.add_option("--resume", o.resume, "checkpoint to continue from")->check(CLI::ExistingFile);
+    app.add_option("--epochs", o.epochs, "epochs to train (in all, counting resumed ones)")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
 }
 
 // Adds --distributed, for the examples that can train on the ranks of an MPI job.

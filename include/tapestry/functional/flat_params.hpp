@@ -27,16 +27,48 @@ void check_direction(const char* function, const nn::ParamSet<T>& params, Index 
                           " elements, the Params " + std::to_string(size));
 }
 
-// The Params' gradients, one after the other.
-template <class T>
-Eigen::Matrix<T, Eigen::Dynamic, 1> gather_gradients(const nn::ParamSet<T>& params) {
-    Eigen::Matrix<T, Eigen::Dynamic, 1> flat(flat_size(params));
+// Calls visit(param, offset, size) for each Param of the set, offset being where its
+// elements begin in the flat layout.
+template <class T, class Visit>
+void for_each_segment(const nn::ParamSet<T>& params, Visit&& visit) {
     Index offset = 0;
     for (const auto& p : params) {
-        flat.segment(offset, p.rows * p.cols) = p.grad().reshaped();
+        visit(p, offset, p.rows * p.cols);
         offset += p.rows * p.cols;
     }
+}
+
+// The Params' values, one after the other, into `flat` (resized, which allocates only
+// when its size changes).
+template <class T>
+void gather_values(const nn::ParamSet<T>& params, Eigen::Matrix<T, Eigen::Dynamic, 1>& flat) {
+    flat.resize(flat_size(params));
+    for_each_segment(params,
+                     [&](const auto& p, Index offset, Index n) { flat.segment(offset, n) = p.value().reshaped(); });
+}
+
+// The Params' gradients, one after the other, into `flat` (resized likewise).
+template <class T>
+void gather_gradients(const nn::ParamSet<T>& params, Eigen::Matrix<T, Eigen::Dynamic, 1>& flat) {
+    flat.resize(flat_size(params));
+    for_each_segment(params,
+                     [&](const auto& p, Index offset, Index n) { flat.segment(offset, n) = p.grad().reshaped(); });
+}
+
+template <class T>
+Eigen::Matrix<T, Eigen::Dynamic, 1> gather_gradients(const nn::ParamSet<T>& params) {
+    Eigen::Matrix<T, Eigen::Dynamic, 1> flat;
+    gather_gradients(params, flat);
     return flat;
+}
+
+// Sets the Params' values from `flat`, laid out as gather_values's. An expression such as
+// `start + alpha * direction` is evaluated one Param's segment at a time, without a
+// temporary.
+template <class T, class Flat>
+void set_values(const nn::ParamSet<T>& params, const Eigen::MatrixBase<Flat>& flat) {
+    for_each_segment(params,
+                     [&](const auto& p, Index offset, Index n) { p.value().reshaped() = flat.segment(offset, n); });
 }
 
 // Keeps the Params' gradients as they were when it was made, and puts them back when it

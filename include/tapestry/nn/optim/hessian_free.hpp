@@ -111,7 +111,7 @@ public:
         const double predicted = double(gp + pGp / 2);
         if (!(predicted < 0)) return report;  // CG found no descent (G + λ I singular along g)
 
-        gather_values(start_);
+        detail::gather_values(params_, start_);
         try {
             double alpha = 1;
             double trial = loss_at(model, loss, alpha);
@@ -122,7 +122,7 @@ public:
                 damping_ *= 2.0 / 3.0;
             for (int backtrack = 0; !(trial <= report.loss + options_.armijo * alpha * double(gp)); ++backtrack) {
                 if (backtrack == options_.max_backtracks) {
-                    restore_start();
+                    detail::set_values(params_, start_);
                     return report;
                 }
                 alpha *= 0.8;
@@ -131,7 +131,7 @@ public:
             report.step_length = alpha;
             report.new_loss = trial;
         } catch (...) {
-            restore_start();
+            detail::set_values(params_, start_);
             throw;
         }
         return report;
@@ -152,14 +152,14 @@ private:
             value = double(f.item());
             tape.backward(f);
         }
-        gradient_ = detail::gather_gradients(params_);
+        detail::gather_gradients(params_, gradient_);
         return value;
     }
 
     // f at θ + α p, without a tape.
     template <class Model, class Loss>
     double loss_at(Model& model, Loss& loss, double alpha) {
-        move_to(alpha);
+        detail::set_values(params_, start_ + T(alpha) * step_);  // θ = start + α p
         InferenceMode plain_values;
         const double value = double(evaluate(loss(model())).item());
         return std::isfinite(value) ? value : std::numeric_limits<double>::infinity();
@@ -188,8 +188,7 @@ private:
         const int warm_start_products = products;
         direction_ = residual_;
         T rr = residual_.squaredNorm();
-        std::vector<double>& phi = phi_;
-        phi.assign(1, double(step_.dot(gradient_ - residual_) / 2));
+        phi_.assign(1, double(step_.dot(gradient_ - residual_) / 2));
         const T solved = T(1e-20) * gradient_.squaredNorm();  // |r| at 1e-10 |g|: the system is solved
         while (products - warm_start_products < options_.max_cg_iterations && rr > solved) {
             A(direction_, product_);
@@ -202,36 +201,11 @@ private:
             const T rr_next = residual_.squaredNorm();
             direction_ = residual_ + (rr_next / rr) * direction_;
             rr = rr_next;
-            phi.push_back(double(step_.dot(gradient_ - residual_) / 2));
-            const std::size_t i = phi.size() - 1, k = std::max<std::size_t>(10, i / 10);
-            if (i > k && phi[i] < 0 && (phi[i] - phi[i - k]) / phi[i] < double(k) * options_.cg_progress) break;
+            phi_.push_back(double(step_.dot(gradient_ - residual_) / 2));
+            const std::size_t i = phi_.size() - 1, k = std::max<std::size_t>(10, i / 10);
+            if (i > k && phi_[i] < 0 && (phi_[i] - phi_[i - k]) / phi_[i] < double(k) * options_.cg_progress) break;
         }
         return products - warm_start_products;
-    }
-
-    void gather_values(Vector& into) const {
-        into.resize(gradient_.size());
-        Index offset = 0;
-        for (const auto& p : params_) {
-            into.segment(offset, p.rows * p.cols) = p.value().reshaped();
-            offset += p.rows * p.cols;
-        }
-    }
-    void restore_start() {
-        Index offset = 0;
-        for (const auto& p : params_) {
-            p.value().reshaped() = start_.segment(offset, p.rows * p.cols);
-            offset += p.rows * p.cols;
-        }
-    }
-    // θ = start + α p.
-    void move_to(double alpha) {
-        Index offset = 0;
-        for (const auto& p : params_) {
-            const Index n = p.rows * p.cols;
-            p.value().reshaped() = start_.segment(offset, n) + T(alpha) * step_.segment(offset, n);
-            offset += n;
-        }
     }
 
     ParamSet<T> params_;

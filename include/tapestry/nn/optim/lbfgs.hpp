@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "tapestry/core/errors.hpp"
+#include "tapestry/functional/flat_params.hpp"
 #include "tapestry/nn/param_set.hpp"
 
 namespace tapestry::nn {
@@ -108,7 +109,7 @@ public:
             ++total_evaluations_;
             params_.zero_grad();
             const double loss = static_cast<double>(closure());
-            gather_gradient(trial_gradient_);
+            detail::gather_gradients(params_, trial_gradient_);
             return loss;
         };
 
@@ -149,7 +150,7 @@ public:
             if (slope > -options_.tolerance_change)
                 return finish(initial_loss, final_loss, iteration, evaluations, LbfgsStop::NoDescent);
 
-            gather_values(x_start_);
+            detail::gather_values(params_, x_start_);
             bool small_gradient = false;
             try {
                 if (options_.line_search == LineSearch::StrongWolfe) {
@@ -240,32 +241,12 @@ private:
 
     static bool usable(double loss, const Vector& gradient) { return std::isfinite(loss) && gradient.allFinite(); }
 
-    void gather_gradient(Vector& into) const {
-        Index offset = 0;
-        for (const auto& p : params_) {
-            into.segment(offset, p.rows * p.cols) = p.grad().reshaped();
-            offset += p.rows * p.cols;
-        }
-    }
-    void gather_values(Vector& into) const {
-        Index offset = 0;
-        for (const auto& p : params_) {
-            into.segment(offset, p.rows * p.cols) = p.value().reshaped();
-            offset += p.rows * p.cols;
-        }
-    }
     // Params = x_start + t d, where the iteration began and along its direction.
     void move_to(double t) {
-        Index offset = 0;
-        const T length = static_cast<T>(t);
-        for (const auto& p : params_) {
-            const Index n = p.rows * p.cols;
-            if (t == 0.0)
-                p.value().reshaped() = x_start_.segment(offset, n);
-            else
-                p.value().reshaped() = x_start_.segment(offset, n) + length * direction_.segment(offset, n);
-            offset += n;
-        }
+        if (t == 0.0)
+            detail::set_values(params_, x_start_);
+        else
+            detail::set_values(params_, x_start_ + static_cast<T>(t) * direction_);
     }
 
     // The direction -H g, H the inverse Hessian estimate from the history (the two-loop
