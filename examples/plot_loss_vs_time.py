@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-LABELS = {"sgd": "SGD (Caffe's recipe)", "hessian_free": "Hessian-free"}
+LABELS = {"sgd": "SGD (Caffe's settings, fixed lr)", "hessian_free": "Hessian-free"}
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("csv", help="a loss_vs_time.csv: optimizer,seconds,steps,test_loss")

@@ -37,7 +37,8 @@ struct RunOptions {
 // CLI11 checks their ranges when it parses.
 inline void add_run_flags(CLI::App& app, RunOptions& o) {
     app.add_option("--data", o.data, "folder with Fashion-MNIST's IDX files (.gz or plain)")->capture_default_str();
-    app.add_option("--out", o.out, "folder for loss.csv, PNGs and checkpoint.safetensors")->capture_default_str();
+    app.add_option("--out", o.out, "folder for the run's outputs (CSV files, PNGs, checkpoints)")
+        ->capture_default_str();
     app.add_option("--seed", o.seed, "seed of the initialisation and the shuffles")->capture_default_str();
     app.add_option("--limit", o.limit, "use only the first N train and test examples (quick runs)")
         ->check(CLI::NonNegativeNumber);

@@ -3,7 +3,7 @@
 Gauss-Newton-vector product and the logits' Jacobian-vector product of three tied
 autoencoders (dense, deep, convolutional), from torch.autograd.functional in float64,
 for tests/test_second_order_reference.cpp to compare tapestry's hvp, gnvp and jvp with
-(to 1e-10). Run once with Debian's python3-torch; the output is committed, so CI does
+(to 1e-12 of each vector's largest element). Run once with Debian's python3-torch; the output is committed, so CI does
 not need PyTorch.
 
     /usr/bin/python3 tests/torch/make_second_order_reference.py > tests/second_order_reference.inc

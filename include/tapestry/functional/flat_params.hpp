@@ -62,9 +62,9 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> gather_gradients(const nn::ParamSet<T>& para
     return flat;
 }
 
-// Sets the Params' values from `flat`, laid out as gather_values's. An expression such as
-// `start + alpha * direction` is evaluated one Param's segment at a time, without a
-// temporary.
+// Sets the Params' values from `flat`, laid out as gather_values's. A coefficient-wise
+// expression such as `start + alpha * direction` is evaluated one Param's segment at a
+// time, without a temporary (a product would be evaluated whole for each segment).
 template <class T, class Flat>
 void set_values(const nn::ParamSet<T>& params, const Eigen::MatrixBase<Flat>& flat) {
     for_each_segment(params,
