@@ -45,12 +45,10 @@ void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& 
                             const Eigen::Matrix<T, Eigen::Dynamic, 1>& direction, T* product, Sweep&& sweep) {
     Tape tape(Tape::WithSecondOrder{});
     Recording& recording = *Recording::active();
-    Index offset = 0;
-    for (const auto& p : params) {
+    for_each_segment(params, [&](const auto& p, Index offset, Index) {
         recording.set_param_tangent(p.identity(), direction.data() + offset,
                                     product != nullptr ? product + offset : nullptr);
-        offset += p.rows * p.cols;
-    }
+    });
     const auto output = evaluate(f());
     const ValueParts<typename decltype(output)::Scalar>& parts = VarAccess::parts(output);
     // The Params' directions are found through the active recording: f must leave it active.

@@ -41,11 +41,9 @@ JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<D
 
     Tape tape(Tape::WithTangents{});
     detail::Recording& recording = *detail::Recording::active();
-    Index offset = 0;
-    for (const auto& p : params) {
+    detail::for_each_segment(params, [&](const auto& p, Index offset, Index) {
         recording.set_param_tangent(p.identity(), direction.data() + offset);
-        offset += p.rows * p.cols;
-    }
+    });
     const auto output = evaluate(f());
     const detail::ValueParts<T>& parts = detail::VarAccess::parts(output);
     // The Params' tangents are found through the active recording: f must leave jvp's active.
