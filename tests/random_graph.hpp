@@ -117,7 +117,8 @@ inline constexpr const char* unary_formulas[] = {
     "dropout({a}, 0.25, the same seed each time, Mode::Train)",
     "nn::BatchNorm(eps 0.1)({a}, Mode::Train)",
 };
-inline constexpr int batch_norm_formula = 29;  // run by the Runner, which keeps the layer
+inline constexpr int first_structural_unary_formula = 20;  // softmax and after: run_structural_unary
+inline constexpr int batch_norm_formula = 29;              // run by the Runner, which keeps the layer
 
 // Two operands of the same shape. The last ones use an operand twice in one fused node.
 inline constexpr const char* elementwise_formulas[] = {
@@ -183,7 +184,9 @@ public:
             case Op::product: return run_product(step);
             case Op::elementwise: return run_elementwise(step);
             case Op::broadcast: return run_broadcast(step);
-            case Op::unary: return step.variant == batch_norm_formula ? batch_norm(step) : run_unary(step);
+            case Op::unary:
+                if (step.variant == batch_norm_formula) return batch_norm(step);
+                return step.variant < first_structural_unary_formula ? run_unary(step) : run_structural_unary(step);
             case Op::reduction: return run_reduction(step);
             case Op::loss: return run_loss(step);
             case Op::total: {
@@ -208,6 +211,7 @@ private:
     Value run_elementwise(const Step& step);
     Value run_broadcast(const Step& step);
     Value run_unary(const Step& step);
+    Value run_structural_unary(const Step& step);
     Value run_reduction(const Step& step);
     Value run_loss(const Step& step);
     Value batch_norm(const Step& step);

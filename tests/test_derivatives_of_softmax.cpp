@@ -1,10 +1,10 @@
-// Forward mode and second order through softmax and its kin: softmax and log_softmax
-// (down columns and along rows, with masked classes), softmax_cross_entropy and
-// nll_loss (every reduction), log_sum_exp and the extremes along an axis. jvp against
-// central differences of values and against reverse mode's Jacobian; hvp against central
-// differences of gradients; gnvp of a softmax cross-entropy against Jᵀ H J with the
-// loss's Hessian worked out by hand. Every f reads a Param more than once, in fixed and
-// Dynamic shapes. (The other operations: test_derivatives_of_ops.cpp.)
+// Forward mode and second order through softmax and log_softmax (down columns and along
+// rows, with masked classes), softmax_cross_entropy and nll_loss (every reduction). jvp
+// against central differences of values and against reverse mode's Jacobian; hvp against
+// central differences of gradients; gnvp of a softmax cross-entropy against Jᵀ H J with
+// the loss's Hessian worked out by hand. Every f reads a Param more than once, in fixed
+// and Dynamic shapes. log_sum_exp and the extremes along an axis:
+// test_derivatives_of_extremes.cpp; the other operations: test_derivatives_of_ops.cpp.
 
 #include <limits>
 #include <vector>
@@ -94,20 +94,6 @@ TEST_CASE("jvp and hvp of softmax_cross_entropy and nll_loss, in every reduction
             hvp([&] { return nll_loss(log_softmax(logits()), labels); }, params, v).product;
         CHECK(relative_difference(direct, in_two_steps) < 1e-13);
     }
-}
-
-TEST_CASE("jvp and hvp of log_sum_exp and of the extremes along an axis") {
-    test::for_each_shape([]<int R, int C>(Index rows, Index cols) {
-        auto A = test::random_param<R, C>(rows, cols);
-        Param<double, R, C> B(test::random_matrix(rows, cols));
-        const nn::ParamSet<double> params{{"A", A}, {"B", B}};
-        check_jvp([&] { return log_sum_exp(hadamard(A, B) + A); }, params);
-        check_hvp([&] { return log_sum_exp(hadamard(A, B) + A) * log_sum_exp(tanh(A)); }, params);
-        // Random values have no ties: the extreme does not move within the differences' step.
-        check_jvp([&] { return col_max(hadamard(A, B)); }, params);
-        check_jvp([&] { return row_min(A + B); }, params);
-        check_hvp([&] { return scalar_of(col_min(hadamard(A, B))) + scalar_of(row_max(tanh(A) + B)); }, params);
-    });
 }
 
 TEST_CASE("gnvp of a softmax cross-entropy is Jᵀ H J v, H = (diag(p) - p pᵀ) / B per example") {

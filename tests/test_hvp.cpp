@@ -1,8 +1,10 @@
 // Second order: hvp(f, params, v) against central differences of the gradient along v
-// (products, broadcasts, sums and losses, a Param used more than once), the Hessian's
-// symmetry, hessian() against a quadratic's known Hessian, and what an operation without
-// a second-order rule yet says. Every elementwise op: test_hvp_elementwise.cpp; gnvp:
-// test_gnvp.cpp.
+// on a tied autoencoder, the Hessian's symmetry, hessian() against a quadratic's known
+// Hessian, Params outside the set, a user's tape, and what an operation without a
+// second-order rule yet says. The losses and reductions: test_hvp_losses.cpp; products and
+// broadcasts, float and threads: test_hvp_products.cpp; every elementwise op:
+// test_hvp_elementwise.cpp; gnvp: test_gnvp.cpp (one binary, several files:
+// tests/CMakeLists.txt says why).
 
 #include <algorithm>
 #include <cmath>
@@ -48,60 +50,6 @@ TEST_CASE("hvp of a tied autoencoder: products, broadcast biases, W used twice a
     }
     SECTION("a product of two computed values (both sides need a gradient)") {
         check_hvp([&] { return sum(tanh((W * constant(x) + b1).transpose() * tanh(W))); }, params);
-    }
-}
-
-TEST_CASE("hvp of the losses and reductions, with a target that takes a gradient") {
-    auto P = test::random_param<3, 4>(3, 4);
-    auto T = test::random_param<3, 4>(3, 4, 0.1, 0.9);
-    auto b = test::random_param<3, 1>(3, 1);
-    const nn::ParamSet<double> params{{"P", P}, {"T", T}, {"b", b}};
-    SECTION("sigmoid_cross_entropy, the target a Param") {
-        check_hvp([&] { return sigmoid_cross_entropy(hadamard(P, T) + b, T); }, params);
-    }
-    SECTION("sigmoid_cross_entropy per example, summed") {
-        check_hvp([&] { return sum(sigmoid_cross_entropy(P + b, T, Reduction::None)); }, params);
-    }
-    SECTION("mse") {
-        check_hvp([&] { return mse(tanh(P + b), hadamard(T, T)); }, params);
-    }
-    SECTION("row_sum and col_sum, squared") {
-        check_hvp([&] { return sum(square(row_sum(hadamard(P, T)))) + sum(exp(col_sum(tanh(P + b)))); }, params);
-    }
-    SECTION("mean") {
-        check_hvp([&] { return mean(square(hadamard(P, T) + b)); }, params);
-    }
-}
-
-TEST_CASE("hvp through every transpose combination of a product, row broadcasts, one-sided binary ops") {
-    auto W = test::random_param<3, 4>(3, 4);
-    auto V = test::random_param<5, 4>(5, 4);
-    auto r = test::random_param<1, 4>(1, 4, 0.5, 1.5);
-    const Eigen::MatrixXd c = test::random_matrix(3, 4, 0.5, 1.5);
-    const nn::ParamSet<double> params{{"W", W}, {"V", V}, {"r", r}};
-    SECTION("W Vᵀ, W's product with a transposed Param") {
-        check_hvp([&] { return sum(tanh(W * V.transpose())); }, params);
-    }
-    SECTION("Wᵀ times a computed value, inside which W Vᵀ") {
-        check_hvp([&] { return sum(sigmoid(W.transpose() * (W * V.transpose()))); }, params);
-    }
-    SECTION("both operands transposed leaves") {
-        check_hvp([&] { return sum(square(V.transpose().transpose() * W.transpose())) / 10.0; }, params);
-    }
-    SECTION("a row broadcast down the rows, and a 1x1 broadcast") {
-        check_hvp([&] { return sum(softplus(hadamard(W, W) + r)) + sum(exp(W + sum(r) / 4.0)); }, params);
-    }
-    SECTION("binary ops where only one side takes a gradient") {
-        check_hvp(
-            [&] {
-                return sum(divide(constant(c), W + 2.0)) + sum(divide(W, constant(c))) +
-                       sigmoid_cross_entropy(constant(c), tanh(W) * 0.4 + 0.5) + sum(hadamard(constant(c), square(W)));
-            },
-            params);
-    }
-    SECTION("where with a constant branch") {
-        const Eigen::Array<bool, 3, 4> mask = test::random_matrix(3, 4).array() > 0;
-        check_hvp([&] { return sum(square(where(mask, exp(W), 2.0))); }, params);
     }
 }
 
@@ -161,26 +109,6 @@ TEST_CASE("hvp leaves the Params' gradients as they were, and holds Params outsi
     CHECK(b.grad().isZero());  // held fixed: no gradient sent to it
     // b held fixed: the same as differences of W's gradient with b unmoved.
     CHECK(relative_difference(result.product, gradient_difference(f, only_W, v)) < 1e-7);
-}
-
-TEST_CASE("hvp in float agrees with double; a large product cut among threads agrees with differences") {
-    SECTION("float") {
-        const Eigen::MatrixXd w0 = test::random_matrix(4, 5), x = test::random_matrix(5, 3);
-        Param<double, 4, 5> Wd(w0);
-        Param<float, 4, 5> Wf(w0.cast<float>());
-        const Eigen::VectorXd v = test::random_matrix(20, 1);
-        const auto d = hvp([&] { return sum(sigmoid(Wd * constant(x))); }, nn::ParamSet<double>{{"W", Wd}}, v);
-        const Eigen::MatrixXf xf = x.cast<float>();
-        const auto f = hvp([&] { return sum(sigmoid(Wf * constant(xf))); }, nn::ParamSet<float>{{"W", Wf}},
-                           Eigen::VectorXf(v.cast<float>()));
-        CHECK((f.product.cast<double>() - d.product).cwiseAbs().maxCoeff() < 1e-5);
-    }
-    SECTION("300 x 200, in pieces for threads") {
-        Param<double, Dynamic, Dynamic> W(test::random_matrix(300, 200, -0.1, 0.1));
-        const Eigen::MatrixXd x = test::random_matrix(200, 40);
-        const nn::ParamSet<double> params{{"W", W}};
-        check_hvp([&] { return mean(softplus(W * constant(x))) + mean(square(W)); }, params);
-    }
 }
 
 namespace {

@@ -1,7 +1,9 @@
-// Forward mode, jvp(f, params, v): against central differences of f's value along v,
-// against jacobian(f, params) v (reverse mode, one sweep per element), with a Param used
-// more than once, with Params left out of the direction, and what an operation without a
-// tangent rule yet says.
+// Forward mode, jvp(f, params, v): against central differences of f's value along v and
+// against jacobian(f, params) v (reverse mode, one sweep per element), on a tied
+// autoencoder's layers, with Params left out of the direction, in float, on sizes cut among
+// threads, inside a user's tape, and what an operation without a tangent rule yet says.
+// The elementwise chains: test_jvp_elementwise.cpp; sums, losses and the other operations:
+// test_jvp_ops.cpp (one binary, three files: tests/CMakeLists.txt says why).
 
 #include <optional>
 
@@ -32,35 +34,6 @@ TEST_CASE("jvp of a tied autoencoder's layers: products, broadcast bias, transpo
             return sigmoid(W.transpose() * h + b2) + tanh(W.transpose() * (W * constant(x)));
         },
         params);
-}
-
-TEST_CASE("jvp of elementwise chains, in fixed and Dynamic shapes") {
-    test::for_each_shape([]<int R, int C>(Index rows, Index cols) {
-        auto A = test::random_param<R, C>(rows, cols);
-        Param<double, R, C> B(test::random_away_from_zero(rows, cols));
-        auto column = test::random_param<R, 1>(rows, 1);
-        auto row = test::random_param<1, C>(1, cols);
-        Param<double, 1, 1> s(Eigen::Matrix<double, 1, 1>(0.7));
-        const nn::ParamSet<double> params{{"A", A}, {"B", B}, {"column", column}, {"row", row}, {"s", s}};
-        check_jvp([&] { return hadamard(exp(A), tanh(B)) - divide(sigmoid(A), B) + softplus(A - column) + 2.0 / B; },
-                  params);
-        check_jvp([&] { return log(square(B)) * 0.5 + sqrt(abs(B)) + (A + row) * 3.0 - s + 2.0; }, params);
-        check_jvp([&] { return hadamard(A, A) + leaky_relu(B) + elu(A) + silu(B) + gelu(A) + gelu_tanh(B); }, params);
-        check_jvp([&] { return pow(abs(B), 3) + log1p(square(A)) + expm1(A) + maximum(A, B) + minimum(A, B); }, params);
-    });
-}
-
-TEST_CASE("jvp through sums, row and column sums, and losses") {
-    auto W = test::random_param<3, 4>(3, 4);
-    auto b = test::random_param<3, 1>(3, 1);
-    const Eigen::MatrixXd x = test::random_matrix(4, 5);
-    const Eigen::MatrixXd target = test::random_matrix(3, 5, 0.0, 1.0);
-    const nn::ParamSet<double> params{{"W", W}, {"b", b}};
-    check_jvp([&] { return sum(square(W * constant(x) + b)); }, params);
-    check_jvp([&] { return hadamard(row_sum(tanh(W * constant(x))), b) + sum(b); }, params);
-    check_jvp([&] { return col_sum(square(W)) * 2.0; }, params);
-    check_jvp([&] { return mse(W * constant(x) + b, target); }, params);
-    check_jvp([&] { return sigmoid_cross_entropy(W * constant(x) + b, target); }, params);
 }
 
 TEST_CASE("jvp treats a Param outside the ParamSet, and a constant, as fixed") {
@@ -111,24 +84,6 @@ TEST_CASE("jvp gives exactly zero for the term of what has no tangent, even wher
     check_jvp([&] { return hadamard(W, sqrt(P + 1.0)) + sqrt(constant(c)); }, params);
 }
 
-TEST_CASE("jvp through relu, clamp, negation, products with either side transposed, and per-example losses") {
-    auto A = test::random_param<4, 3>(4, 3);
-    auto B = test::random_param<5, 3>(5, 3);
-    const Eigen::MatrixXd x = test::random_matrix(3, 6);
-    const Eigen::MatrixXd target = test::random_matrix(4, 6, 0.0, 1.0);
-    const nn::ParamSet<double> params{{"A", A}, {"B", B}};
-    check_jvp([&] { return relu(A) - clamp(-A, -0.3, 0.4); }, params);
-    check_jvp([&] { return A * B.transpose(); }, params);
-    check_jvp([&] { return B * A.transpose() * 2.0; }, params);
-    check_jvp(
-        [&] {
-            Var<double, 4, 6> h = tanh(A * constant(x));
-            return h.transpose() * A + sigmoid(h.transpose() * A);
-        },
-        params);
-    check_jvp([&] { return sigmoid_cross_entropy(A * constant(x), target, Reduction::None); }, params);
-}
-
 TEST_CASE("jvp on sizes that are cut into pieces for threads") {
     auto W = test::random_param<Dynamic, Dynamic>(300, 200);
     auto b = test::random_param<Dynamic, 1>(300, 1);
@@ -167,19 +122,4 @@ TEST_CASE("jvp runs inside a user's tape, and refuses an f that leaves another r
                              },
                              params, v),
                          tape_error, MessageContains("f must record on jvp's own tape"));
-}
-
-TEST_CASE("jvp through views, ops whose tangent comes from their forward, softmax and layer_norm") {
-    // This program defines TAPESTRY_FORWARD_MODE alone: the tangent rules compile without second order.
-    auto P = test::random_param<4, 6>(4, 6);
-    Param<double, Dynamic, Dynamic> Q(test::random_matrix(4, 6));
-    const nn::ParamSet<double> params{{"P", P}, {"Q", Q}};
-    check_jvp(
-        [&] {
-            return reshape<6, 4>(hadamard(P, Q)) +
-                   reshape<6, 4>(concat_rows(block<2, 6>(P, 0, 0), tanh(block(Q, 1, 0, 2, 6))));
-        },
-        params);
-    check_jvp([&] { return softmax(P + Q) + layer_norm(tanh(P), 0.1); }, params);
-    check_jvp([&] { return avg_pool2d<2>(as_images<1, 4, 6>(reshape<24, 1>(hadamard(P, Q)))).flat(); }, params);
 }
