@@ -71,7 +71,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 enum class Derivative { jvp, hvp, gnvp };
 
-template <class Model, Derivative Kind>
+// With a workspace, each call reuses the tape and buffers of the one before (as a
+// solver's loop would); without, each call makes its own.
+template <class Model, Derivative Kind, bool WithWorkspace = false>
 void derivative_cost(benchmark::State& state) {
     Model model(state.range(0));
     std::mt19937 rng(7);
@@ -79,6 +81,13 @@ void derivative_cost(benchmark::State& state) {
     const Eigen::VectorXd direction =
         Eigen::VectorXd::NullaryExpr(detail::flat_size(model.params), [&] { return normal(rng); });
     Tape tape;
+    DerivativeWorkspace<T> workspace;
+    const auto call = [&](auto&& function, auto&&... arguments) -> decltype(auto) {
+        if constexpr (WithWorkspace)
+            return function(arguments..., model.params, direction, workspace);
+        else
+            return function(arguments..., model.params, direction);
+    };
     double gradient_seconds = 0, derivative_seconds = 0;
     for (auto _ : state) {
         auto start = std::chrono::steady_clock::now();
@@ -89,15 +98,18 @@ void derivative_cost(benchmark::State& state) {
         const double gradient = seconds_since(start);
 
         start = std::chrono::steady_clock::now();
+        const auto loss = [&] { return model.loss(); };
         if constexpr (Kind == Derivative::jvp) {
-            const JvpResult<T> result = jvp([&] { return model.loss(); }, model.params, direction);
+            const JvpResult<T>& result = call([](auto&&... a) -> decltype(auto) { return jvp(a...); }, loss);
             benchmark::DoNotOptimize(result.tangent.data());
         } else if constexpr (Kind == Derivative::hvp) {
-            const HvpResult<T> result = hvp([&] { return model.loss(); }, model.params, direction);
+            const HvpResult<T>& result = call([](auto&&... a) -> decltype(auto) { return hvp(a...); }, loss);
             benchmark::DoNotOptimize(result.product.data());
         } else {
-            const GnvpResult<T> result = gnvp([&] { return model.logits(); },
-                                              [&](const auto& z) { return model.loss_of(z); }, model.params, direction);
+            const auto logits = [&] { return model.logits(); };
+            const auto loss_of = [&](const auto& z) { return model.loss_of(z); };
+            const GnvpResult<T>& result =
+                call([](auto&&... a) -> decltype(auto) { return gnvp(a...); }, logits, loss_of);
             benchmark::DoNotOptimize(result.product.data());
         }
         const double derivative = seconds_since(start);
@@ -115,6 +127,9 @@ void model_a_gnvp(benchmark::State& state) { derivative_cost<ModelA, Derivative:
 void model_b_jvp(benchmark::State& state) { derivative_cost<ModelB, Derivative::jvp>(state); }
 void model_b_hvp(benchmark::State& state) { derivative_cost<ModelB, Derivative::hvp>(state); }
 void model_b_gnvp(benchmark::State& state) { derivative_cost<ModelB, Derivative::gnvp>(state); }
+void model_a_jvp_workspace(benchmark::State& state) { derivative_cost<ModelA, Derivative::jvp, true>(state); }
+void model_a_hvp_workspace(benchmark::State& state) { derivative_cost<ModelA, Derivative::hvp, true>(state); }
+void model_a_gnvp_workspace(benchmark::State& state) { derivative_cost<ModelA, Derivative::gnvp, true>(state); }
 
 BENCHMARK(model_a_jvp)->Arg(1)->Arg(64)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(model_a_hvp)->Arg(1)->Arg(64)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -122,6 +137,9 @@ BENCHMARK(model_a_gnvp)->Arg(1)->Arg(64)->Arg(256)->UseManualTime()->Unit(benchm
 BENCHMARK(model_b_jvp)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(model_b_hvp)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(model_b_gnvp)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(model_a_jvp_workspace)->Arg(1)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(model_a_hvp_workspace)->Arg(1)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(model_a_gnvp_workspace)->Arg(1)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

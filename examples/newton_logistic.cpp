@@ -141,10 +141,11 @@ int main(int argc, char** argv) {
     std::printf("%ld training examples (classes %d and %d), %ld test, l2 %g\n", static_cast<long>(train.x.cols()),
                 classes[0], classes[1], static_cast<long>(test.x.cols()), l2);
     Vector direction = Vector::Zero(784 + 1);  // w's elements, then b: the ParamSet's order
+    DerivativeWorkspace<double> workspace;     // hvp's tape and buffers, reused by every product
     for (int step = 0;; ++step) {
         // The loss and its gradient at the step's start come with a Hessian-vector product (of
         // the last step's direction: not needed, and cheap beside the CG iterations).
-        const HvpResult<double> here = hvp(loss, params, direction);
+        const HvpResult<double> here = hvp(loss, params, direction, workspace);  // a copy: CG reuses the workspace
         const double gradient_norm = here.gradient.norm();
         int cg_iterations = 0;
         if (gradient_norm < 1e-10 || step == max_steps) {
@@ -160,8 +161,8 @@ int main(int argc, char** argv) {
         }
         // Solve H p = -g to a relative residual of min(0.5, sqrt|g|): loose far away, tight near the minimum.
         const double forcing = std::min(0.5, std::sqrt(gradient_norm));
-        direction = conjugate_gradients([&](const Vector& v) { return hvp(loss, params, v).product; }, here.gradient,
-                                        forcing, 500, cg_iterations);
+        direction = conjugate_gradients([&](const Vector& v) { return hvp(loss, params, v, workspace).product; },
+                                        here.gradient, forcing, 500, cg_iterations);
         if (cg_iterations == 0) direction = -here.gradient;  // no curvature found: steepest descent
         // Backtracking from the full Newton step while it does not decrease the loss by
         // 1e-4 of what the slope promises (Armijo). Near the minimum the decrease a Newton

@@ -16,6 +16,7 @@
 #include <tapestry/nn/optim/sgd.hpp>
 
 #include "../bench/model_a.hpp"
+#include "allocation_count.hpp"
 #include "temp_files.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -84,16 +85,14 @@ void free(void* p) { __libc_free(p); }
 }
 #endif
 
-namespace {
+namespace test {
 
-template <class Step>
-long allocations_during(Step&& step, int times) {
-    const long before = allocation_count.load();
-    for (int i = 0; i < times; ++i) step();
-    return allocation_count.load() - before;
-}
+long allocations_so_far() { return allocation_count.load(); }
+bool counts_allocations() { return TAPESTRY_COUNTS_ALLOCATIONS != 0; }
 
-}  // namespace
+}  // namespace test
+
+using test::allocations_during;
 
 TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first", "", float, double) {
     if (!TAPESTRY_COUNTS_ALLOCATIONS) {

@@ -2,9 +2,7 @@
 // The Params of a ParamSet as one flat vector, as jacobian's columns and the directions
 // of jvp, hvp and gnvp lay them out: the ParamSet's order, each Param column-major.
 
-#include <cstddef>
 #include <string>
-#include <vector>
 
 #include "tapestry/core/errors.hpp"
 #include "tapestry/nn/param_set.hpp"
@@ -71,25 +69,27 @@ void set_values(const nn::ParamSet<T>& params, const Eigen::MatrixBase<Flat>& fl
                      [&](const auto& p, Index offset, Index n) { p.value().reshaped() = flat.segment(offset, n); });
 }
 
-// Keeps the Params' gradients as they were when it was made, and puts them back when it
-// goes, also when what ran in between threw: the functions that sweep backward to
-// compute something else leave the user's gradients alone.
+// Keeps the Params' gradients as they were when it was made, in `storage` (resized,
+// which allocates only when the Params' size changes), and puts them back when it goes,
+// also when what ran in between threw: the functions that sweep backward to compute
+// something else leave the user's gradients alone.
 template <class T>
 class KeptGradients {
 public:
-    explicit KeptGradients(const nn::ParamSet<T>& params) : params_(params) {
-        kept_.reserve(params.size());
-        for (const auto& p : params) kept_.emplace_back(p.grad());
+    KeptGradients(const nn::ParamSet<T>& params, Eigen::Matrix<T, Eigen::Dynamic, 1>& storage)
+        : params_(params), kept_(storage) {
+        gather_gradients(params, kept_);
     }
     KeptGradients(const KeptGradients&) = delete;
     KeptGradients& operator=(const KeptGradients&) = delete;
     ~KeptGradients() {
-        for (std::size_t i = 0; i < kept_.size(); ++i) params_[i].grad() = kept_[i];
+        for_each_segment(params_,
+                         [&](const auto& p, Index offset, Index n) { p.grad().reshaped() = kept_.segment(offset, n); });
     }
 
 private:
     const nn::ParamSet<T>& params_;
-    std::vector<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> kept_;
+    Eigen::Matrix<T, Eigen::Dynamic, 1>& kept_;
 };
 
 }  // namespace tapestry::detail

@@ -17,34 +17,38 @@
 // value_error (G covers the loss's dependence on z alone; add a penalty's curvature,
 // such as weight decay's, yourself). Nor should it read the model's values before z:
 // their curvature would not be in G, and G v would not be symmetric.
+//
+// gnvp(model, loss, params, v, workspace) reuses a DerivativeWorkspace's tape and
+// buffers: no allocation after the first call (functional/workspace.hpp).
 
 #include <type_traits>
 #include <utility>
 
 #include "tapestry/functional/hvp.hpp"
+#include "tapestry/functional/workspace.hpp"
 
 namespace tapestry {
 
-template <class T>
-struct GnvpResult {
-    T value;                                      // the loss
-    Eigen::Matrix<T, Eigen::Dynamic, 1> product;  // G v
-};
-
+// With a workspace kept between calls: the result lives in it until its next use, and a
+// call after the first allocates nothing (functional/workspace.hpp).
 template <class Model, class Loss, class T, class Direction>
-GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+const GnvpResult<T>& gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params,
+                          const Eigen::MatrixBase<Direction>& v, DerivativeWorkspace<T>& workspace) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "gnvp: the direction has another scalar type than the Params");
     static_assert(detail::second_order_compiled_for<T>,
                   "gnvp needs the second-order steps compiled: define TAPESTRY_SECOND_ORDER for the whole program "
                   "(-DTAPESTRY_SECOND_ORDER on every file)");
+    using Access = detail::WorkspaceAccess;
+    const detail::WorkspaceClaim<T> claim(workspace, "gnvp");
     detail::check_direction("gnvp", params, v.size());
-    const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();
-    GnvpResult<T> result;
-    const detail::KeptGradients<T> kept(params);
+    Access::direction(workspace) = v.reshaped();
+
+    GnvpResult<T>& result = Access::gnvp(workspace);
+    const detail::KeptGradients<T> kept(params, Access::kept_gradients(workspace));
     params.zero_grad();
     detail::record_with_directions(
-        "gnvp", std::forward<Model>(model), params, direction, static_cast<T*>(nullptr),
+        "gnvp", std::forward<Model>(model), params, workspace, static_cast<T*>(nullptr),
         [&](detail::Recording& recording, const auto& z) {
             using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
             const auto& z_parts = detail::VarAccess::parts(z);
@@ -56,7 +60,7 @@ GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, co
                 throw tape_error("gnvp: the loss must record on gnvp's own tape");
             result.value = parts.value[0];
             if (parts.adjoint == nullptr || z_parts.adjoint == nullptr) {  // no Param reaches the loss
-                result.product.setZero(direction.size());
+                result.product.setZero(v.size());
                 return;
             }
             recording.zero_adjoints();
@@ -71,14 +75,22 @@ GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, co
                                       "\" itself, but G = Jᵀ H J covers its dependence on the model's output "
                                       "only: read the Param in the model, or add its curvature separately");
             const Index n = z.rows() * z.cols();
-            const Matrix curvature =
+            Matrix& curvature = Access::curvature(workspace);
+            curvature =
                 Eigen::Map<const Matrix>(detail::Recording::adjoint_tangent_of(z_parts.adjoint, n), z.rows(), z.cols());
             recording.zero_adjoints();  // and the tangents: the last sweep is first order
             Eigen::Map<Matrix>(z_parts.adjoint, z.rows(), z.cols()) = curvature;
             recording.sweep_backward_with_tangents(z_parts.position);
-            result.product = detail::gather_gradients(params);
+            detail::gather_gradients(params, result.product);
         });
     return result;
+}
+
+template <class Model, class Loss, class T, class Direction>
+GnvpResult<T> gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+    DerivativeWorkspace<T> workspace;
+    gnvp(std::forward<Model>(model), std::forward<Loss>(loss), params, v, workspace);
+    return std::move(detail::WorkspaceAccess::gnvp(workspace));
 }
 
 }  // namespace tapestry

@@ -14,6 +14,9 @@
 //
 // hessian(f, params): the dense Hessian, one hvp per column, for tests and small models.
 //
+// hvp(f, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers: no
+// allocation after the first call (functional/workspace.hpp).
+//
 // An elementwise op's second-order rule is its curvature term g f''(x) ẋ (expr/unary.hpp,
 // expr/binary.hpp); every other op has backward_with_tangents beside its backward
 // (graph/node.hpp). An op without one yet throws tape_error naming it.
@@ -23,31 +26,26 @@
 
 #include "tapestry/core/errors.hpp"
 #include "tapestry/functional/flat_params.hpp"
+#include "tapestry/functional/workspace.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/tape.hpp"
 
 namespace tapestry {
 
-template <class T>
-struct HvpResult {
-    T value;                                       // f's value
-    Eigen::Matrix<T, Eigen::Dynamic, 1> gradient;  // its gradient
-    Eigen::Matrix<T, Eigen::Dynamic, 1> product;   // H v
-};
-
 namespace detail {
 
-// Records f on a second-order tape, with v as the Params' tangents and `product` (if
-// not null) where their adjoints' tangents go, and runs `sweep(recording, value)`
-// on f's value. Params outside the set are held fixed.
+// Records f on the workspace's second-order tape, with the workspace's direction as the
+// Params' tangents and `product` (if not null) where their adjoints' tangents go, and
+// runs `sweep(recording, value)` on f's value. Params outside the set are held fixed.
 template <class T, class F, class Sweep>
 void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& params,
-                            const Eigen::Matrix<T, Eigen::Dynamic, 1>& direction, T* product, Sweep&& sweep) {
-    Tape tape(Tape::WithSecondOrder{});
+                            DerivativeWorkspace<T>& workspace, T* product, Sweep&& sweep) {
+    ReusableTape& tape = WorkspaceAccess::second_order_tape(workspace);
+    const ActiveScope active = tape.begin();
     Recording& recording = *Recording::active();
+    const T* direction = WorkspaceAccess::direction(workspace).data();
     for_each_segment(params, [&](const auto& p, Index offset, Index) {
-        recording.set_param_tangent(p.identity(), direction.data() + offset,
-                                    product != nullptr ? product + offset : nullptr);
+        recording.set_param_tangent(p.identity(), direction + offset, product != nullptr ? product + offset : nullptr);
     });
     const auto output = evaluate(f());
     const ValueParts<typename decltype(output)::Scalar>& parts = VarAccess::parts(output);
@@ -60,20 +58,26 @@ void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& 
 
 }  // namespace detail
 
+// With a workspace kept between calls: the result lives in it until its next use, and a
+// call after the first allocates nothing (functional/workspace.hpp).
 template <class F, class T, class Direction>
-HvpResult<T> hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+const HvpResult<T>& hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v,
+                        DerivativeWorkspace<T>& workspace) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "hvp: the direction has another scalar type than the Params");
     static_assert(detail::second_order_compiled_for<T>,
                   "hvp needs the second-order steps compiled: define TAPESTRY_SECOND_ORDER for the whole program "
                   "(-DTAPESTRY_SECOND_ORDER on every file)");
+    using Access = detail::WorkspaceAccess;
+    const detail::WorkspaceClaim<T> claim(workspace, "hvp");
     detail::check_direction("hvp", params, v.size());
-    const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();  // contiguous, alive through the sweeps
-    HvpResult<T> result;
-    result.product.setZero(direction.size());
-    const detail::KeptGradients<T> kept(params);
+    Access::direction(workspace) = v.reshaped();
+
+    HvpResult<T>& result = Access::hvp(workspace);
+    result.product.setZero(v.size());
+    const detail::KeptGradients<T> kept(params, Access::kept_gradients(workspace));
     params.zero_grad();
-    detail::record_with_directions("hvp", std::forward<F>(f), params, direction, result.product.data(),
+    detail::record_with_directions("hvp", std::forward<F>(f), params, workspace, result.product.data(),
                                    [&](detail::Recording& recording, const auto& output) {
                                        if (output.rows() != 1 || output.cols() != 1)
                                            detail::throw_shape_error("hvp", output.rows(), output.cols(), 1, 1,
@@ -84,8 +88,15 @@ HvpResult<T> hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<D
                                            return;  // nothing trainable upstream: gradient and H v are zero
                                        recording.sweep_second_order(parts.position, [&] { parts.adjoint[0] = T(1); });
                                    });
-    result.gradient = detail::gather_gradients(params);
+    detail::gather_gradients(params, result.gradient);
     return result;
+}
+
+template <class F, class T, class Direction>
+HvpResult<T> hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+    DerivativeWorkspace<T> workspace;
+    hvp(std::forward<F>(f), params, v, workspace);
+    return std::move(detail::WorkspaceAccess::hvp(workspace));
 }
 
 // The Hessian of a scalar f with respect to the Params, one hvp per column.
@@ -94,9 +105,10 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> hessian(F&& f, const nn::ParamS
     const Index n = detail::flat_size(params);
     Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> result(n, n);
     Eigen::Matrix<T, Eigen::Dynamic, 1> unit = Eigen::Matrix<T, Eigen::Dynamic, 1>::Zero(n);
+    DerivativeWorkspace<T> workspace;
     for (Index k = 0; k < n; ++k) {
         unit(k) = T(1);
-        result.col(k) = hvp(f, params, unit).product;
+        result.col(k) = hvp(f, params, unit, workspace).product;
         unit(k) = T(0);
     }
     return result;

@@ -10,10 +10,10 @@
 // is row i + j R); the columns are the Params' elements in the ParamSet's order (or the
 // order listed), each Param's column-major. The Params' gradients are left as they were.
 
-#include <cstddef>
+#include <string>
 #include <utility>
-#include <vector>
 
+#include "tapestry/functional/flat_params.hpp"
 #include "tapestry/nn/param_set.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/tape.hpp"
@@ -23,28 +23,21 @@ namespace tapestry {
 template <class F, class T>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> jacobian(F&& f, const nn::ParamSet<T>& params) {
     using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-    Index columns = 0;
-    std::vector<Matrix> saved_grads;
-    for (const auto& p : params) {
-        saved_grads.emplace_back(p.grad());
-        columns += p.rows * p.cols;
-    }
+    Eigen::Matrix<T, Eigen::Dynamic, 1> gradients_before;
+    const detail::KeptGradients<T> kept(params, gradients_before);
     Tape tape;
     const auto output = evaluate(f());
-    Matrix result(output.rows() * output.cols(), columns);
+    Matrix result(output.rows() * output.cols(), detail::flat_size(params));
     Matrix seed = Matrix::Zero(output.rows(), output.cols());
     for (Index k = 0; k < seed.size(); ++k) {
         params.zero_grad();
         seed(k) = T(1);
         tape.backward(output, seed);
         seed(k) = T(0);
-        Index column = 0;
-        for (const auto& p : params) {
-            result.row(k).segment(column, p.rows * p.cols) = p.grad().reshaped().transpose();
-            column += p.rows * p.cols;
-        }
+        detail::for_each_segment(params, [&](const auto& p, Index offset, Index n) {
+            result.row(k).segment(offset, n) = p.grad().reshaped().transpose();
+        });
     }
-    for (std::size_t i = 0; i < params.size(); ++i) params[i].grad() = saved_grads[i];
     return result;
 }
 

@@ -11,35 +11,40 @@
 // Each node's tangent rule sits beside its forward and backward (graph/node.hpp): an
 // elementwise chain's is its backward rule applied to its operands' tangents. An
 // operation without one yet throws tape_error naming it.
+//
+// jvp(f, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers: no
+// allocation after the first call (functional/workspace.hpp).
 
 #include <type_traits>
 #include <utility>
 
 #include "tapestry/core/errors.hpp"
 #include "tapestry/functional/flat_params.hpp"
+#include "tapestry/functional/workspace.hpp"
 #include "tapestry/graph/second_order_form.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/tape.hpp"
 
 namespace tapestry {
 
-template <class T>
-struct JvpResult {
-    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> value;    // f's value
-    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> tangent;  // J v, of the value's shape
-};
-
+// With a workspace kept between calls: the result lives in it until its next use, and a
+// call after the first allocates nothing (functional/workspace.hpp).
 template <class F, class T, class Direction>
-JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+const JvpResult<T>& jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v,
+                        DerivativeWorkspace<T>& workspace) {
     static_assert(std::is_same_v<typename Direction::Scalar, T>,
                   "jvp: the direction has another scalar type than the Params");
     static_assert(detail::forward_mode_compiled_for<T>,
                   "jvp needs the tangent steps compiled: define TAPESTRY_FORWARD_MODE (or TAPESTRY_SECOND_ORDER) for "
                   "the whole program (-DTAPESTRY_FORWARD_MODE on every file)");
+    using Access = detail::WorkspaceAccess;
+    const detail::WorkspaceClaim<T> claim(workspace, "jvp");
     detail::check_direction("jvp", params, v.size());
-    const Eigen::Matrix<T, Eigen::Dynamic, 1> direction = v.reshaped();  // contiguous, alive through the sweep
+    auto& direction = Access::direction(workspace);
+    direction = v.reshaped();
 
-    Tape tape(Tape::WithTangents{});
+    detail::ReusableTape& tape = Access::forward_tape(workspace);
+    const detail::ActiveScope active = tape.begin();
     detail::Recording& recording = *detail::Recording::active();
     detail::for_each_segment(params, [&](const auto& p, Index offset, Index) {
         recording.set_param_tangent(p.identity(), direction.data() + offset);
@@ -51,7 +56,7 @@ JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<D
         throw tape_error("jvp: f must record on jvp's own tape, but it left another Tape or an InferenceMode active");
     recording.sweep_tangents(tape.size());
 
-    JvpResult<T> result;
+    JvpResult<T>& result = Access::jvp(workspace);
     result.value = output.value();
     if (parts.adjoint != nullptr)
         result.tangent = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(
@@ -59,6 +64,13 @@ JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<D
     else
         result.tangent.setZero(parts.rows, parts.cols);
     return result;
+}
+
+template <class F, class T, class Direction>
+JvpResult<T> jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v) {
+    DerivativeWorkspace<T> workspace;
+    jvp(std::forward<F>(f), params, v, workspace);
+    return std::move(detail::WorkspaceAccess::jvp(workspace));
 }
 
 }  // namespace tapestry

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -233,11 +234,23 @@ public:
     const TapeLife* life() const { return life_.get(); }
 
 protected:
-    Recording() : life_(TapeLife::acquire()), scope_(this) {}
+    Recording() : life_(TapeLife::acquire()) { scope_.emplace(this); }
     // 1: adjoints only; 2: each followed by its value's tangent (forward mode); 3: and by
     // the adjoint's tangent (second order).
     explicit Recording(int blocks_per_adjoint) : Recording() { blocks_per_adjoint_ = blocks_per_adjoint; }
+    // A recording that is not active when made, but for each scope that activate()
+    // returns: one reused across calls (functional/workspace.hpp) must not record what
+    // the user computes between them.
+    struct Dormant {};
+    Recording(int blocks_per_adjoint, Dormant) : life_(TapeLife::acquire()) {
+        blocks_per_adjoint_ = blocks_per_adjoint;
+    }
     ~Recording() { destroy_nodes(); }
+
+    // Makes this recording the thread's active one until the returned scope ends.
+    [[nodiscard]] ActiveScope activate() { return ActiveScope(this); }
+    // Forgets every Param's direction (set_param_tangent), keeping the memory.
+    void forget_param_directions() { param_directions_.clear(); }
 
     // Zeroes every adjoint, lets `seed` write the output's (a value of this recording),
     // and runs the steps from the output's own position down to the first. Adjoints start
@@ -292,7 +305,7 @@ private:
     std::vector<ParamDirection> param_directions_;
     // Retired after the scope has unlinked, and also if the scope's constructor throws.
     std::unique_ptr<TapeLife, TapeLife::Retire> life_;
-    ActiveScope scope_;  // last: the recording is complete before it becomes active
+    std::optional<ActiveScope> scope_;  // last: the recording is complete before it becomes active; empty if Dormant
 };
 
 }  // namespace tapestry::detail

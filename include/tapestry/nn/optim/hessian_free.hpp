@@ -27,8 +27,9 @@
 // Every Param of the set moves along one direction: lr_mult other than 1 is refused
 // (leave a frozen Param out of the set). A damping of 0 stays 0 (undamped Gauss-Newton).
 // If a closure throws, the Params are put back where the step began. Needs
-// TAPESTRY_SECOND_ORDER on every file of the program. The vectors are allocated in the
-// first step(); gnvp allocates its tape as every call does.
+// TAPESTRY_SECOND_ORDER on every file of the program. The vectors and gnvp's workspace
+// are allocated in the first step(); a later step on a batch of the same size allocates
+// only the gradient's tape.
 
 #include <algorithm>
 #include <cmath>
@@ -101,7 +102,7 @@ public:
         if (gradient_.isZero(0)) return report;  // a stationary point: no step, nothing learnt about λ
 
         const auto damped_product = [&](const Vector& v, Vector& into) {
-            into = gnvp(model, loss, params_, v).product + T(damping_) * v;
+            into = gnvp(model, loss, params_, v, workspace_).product + T(damping_) * v;
         };
         report.cg_iterations = solve_for_step(damped_product);
 
@@ -212,7 +213,8 @@ private:
     HessianFreeOptions options_;
     double damping_;
     Vector gradient_, step_, residual_, direction_, product_, start_;
-    std::vector<double> phi_;  // φ after each CG iteration
+    std::vector<double> phi_;           // φ after each CG iteration
+    DerivativeWorkspace<T> workspace_;  // gnvp's tape and buffers, reused by every product
 };
 
 }  // namespace tapestry::nn
