@@ -1,10 +1,8 @@
 // After the first training step, a step allocates nothing: the tape reuses its arenas,
-// GEMMs pack into a reused workspace, the optimizer updates in place. Counted here by
-// replacing malloc (which operator new, Eigen's aligned_malloc and everything else in
-// the process end in) for the whole test binary.
+// GEMMs pack into a reused workspace, the optimizer updates in place. Counted by
+// allocation_count.cpp's malloc, for the whole test binary. (jvp, hvp and gnvp:
+// test_allocations_of_derivatives.cpp, a program with second order compiled in.)
 
-#include <atomic>
-#include <cerrno>
 #include <cstdlib>
 #include <random>
 #include <vector>
@@ -19,83 +17,10 @@
 #include "allocation_count.hpp"
 #include "temp_files.hpp"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TAPESTRY_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define TAPESTRY_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef TAPESTRY_COUNTS_ALLOCATIONS
-#define TAPESTRY_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<long> allocation_count{0};
-// Fault injection: when set to n >= 0, the allocation after the next n ones fails.
-std::atomic<long> allocations_before_failure{-1};
-
-// Bytes requested in blocks of 1 MiB or more: what a file's size in memory shows up as.
-std::atomic<std::size_t> large_bytes{0};
-
-#if TAPESTRY_COUNTS_ALLOCATIONS
-bool count_allocation(std::size_t size) {  // false: this allocation is made to fail
-    allocation_count.fetch_add(1, std::memory_order_relaxed);
-    if (size >= (std::size_t{1} << 20)) large_bytes.fetch_add(size, std::memory_order_relaxed);
-    return allocations_before_failure.load(std::memory_order_relaxed) < 0 ||
-           allocations_before_failure.fetch_sub(1, std::memory_order_relaxed) != 0;
-}
-#endif
-}  // namespace
-
-#if TAPESTRY_COUNTS_ALLOCATIONS
-// glibc's own entry points, under the names it exports for exactly this purpose.
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-
-void* malloc(std::size_t size) {
-    if (!count_allocation(size)) return nullptr;
-    return __libc_malloc(size);
-}
-void* calloc(std::size_t count, std::size_t size) {
-    if (!count_allocation(count * size)) return nullptr;
-    return __libc_calloc(count, size);
-}
-void* realloc(void* p, std::size_t size) {
-    if (!count_allocation(size)) return nullptr;
-    return __libc_realloc(p, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) {
-    if (!count_allocation(size)) return nullptr;
-    return __libc_memalign(alignment, size);
-}
-void* memalign(std::size_t alignment, std::size_t size) {
-    if (!count_allocation(size)) return nullptr;
-    return __libc_memalign(alignment, size);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t size) {
-    *out = count_allocation(size) ? __libc_memalign(alignment, size) : nullptr;
-    return *out == nullptr ? ENOMEM : 0;
-}
-void free(void* p) { __libc_free(p); }
-}
-#endif
-
-namespace test {
-
-long allocations_so_far() { return allocation_count.load(); }
-bool counts_allocations() { return TAPESTRY_COUNTS_ALLOCATIONS != 0; }
-
-}  // namespace test
-
 using test::allocations_during;
 
 TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first", "", float, double) {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -118,7 +43,7 @@ TEMPLATE_TEST_CASE("a training step of Model A allocates nothing after the first
 }
 
 TEMPLATE_TEST_CASE("a training step on two or three threads allocates nothing after the first", "", float, double) {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -146,7 +71,7 @@ struct Tied {
 }  // namespace
 
 TEST_CASE("DataParallel: a step on two replicas allocates nothing after the first") {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -187,7 +112,7 @@ TEMPLATE_TEST_CASE("Model A's tape holds little more than the values its backwar
 }
 
 TEST_CASE("a step through the everyday operations allocates nothing after the first") {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -216,7 +141,7 @@ TEST_CASE("a step through the everyday operations allocates nothing after the fi
 }
 
 TEST_CASE("a step of a small convolutional network allocates nothing after the first") {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -243,7 +168,7 @@ TEST_CASE("a step of a small convolutional network allocates nothing after the f
 }
 
 TEST_CASE("a convolution step on two threads allocates nothing after the first") {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -269,7 +194,7 @@ TEST_CASE("a convolution step on two threads allocates nothing after the first")
 }
 
 TEST_CASE("a load that runs out of memory at any allocation changes every Param or none") {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("no fault injection under a sanitizer, which owns malloc");
         return;
     }
@@ -297,14 +222,14 @@ TEST_CASE("a load that runs out of memory at any allocation changes every Param 
             b2.value().setConstant(7.0f);
             W2.value().setConstant(7.0f);
             bool loaded = false;
-            allocations_before_failure = n;
+            test::fail_allocation_after(n);
             try {
                 if (loader == 0) io::load_params(path, sgd.params());
                 if (loader == 1) io::load_checkpoint(path, sgd);
                 loaded = true;
             } catch (const std::exception&) {  // bad_alloc, or file_error made of one
             }
-            const bool injected = allocations_before_failure.exchange(-1) < 0;
+            const bool injected = test::stop_failing_allocations();
             const bool changed_b = (b2.value().array() != 7.0f).any(), changed_W = (W2.value().array() != 7.0f).any();
             if (changed_b != changed_W || changed_b != loaded) ++partial;
             if (!loaded) ++failed;
@@ -319,7 +244,7 @@ TEST_CASE("a load that runs out of memory at any allocation changes every Param 
 }
 
 TEST_CASE("a save streams its tensors through a fixed buffer; a load reads them from the mapped file") {
-    if (!TAPESTRY_COUNTS_ALLOCATIONS) {
+    if (!test::counts_allocations()) {
         WARN("not counted under a sanitizer, which owns malloc");
         return;
     }
@@ -333,20 +258,20 @@ TEST_CASE("a save streams its tensors through a fixed buffer; a load reads them 
     Param<double, Dynamic, Dynamic> V(Eigen::MatrixXd::Constant(1024, 512, -0.5));
     const std::string path = dir.file("big.safetensors");
 
-    const std::size_t before_save = large_bytes.load();
+    const std::size_t before_save = test::large_bytes_so_far();
     io::save_params(path, nn::ParamSet<double>{{"W", W}, {"V", V}});
-    const std::size_t save_bytes = large_bytes.load() - before_save;
+    const std::size_t save_bytes = test::large_bytes_so_far() - before_save;
     CHECK(save_bytes == 0);  // no block of 1 MiB or more at all
 
     W.value().setZero();
     V.value().setZero();
-    const std::size_t before_load = large_bytes.load();
+    const std::size_t before_load = test::large_bytes_so_far();
     const long load_allocations = allocations_during(
         [&] {
             io::load_params(path, nn::ParamSet<double>{{"W", W}, {"V", V}});
         },
         1);
-    const std::size_t load_bytes = large_bytes.load() - before_load;
+    const std::size_t load_bytes = test::large_bytes_so_far() - before_load;
     INFO("large blocks during the load: " << load_bytes << " bytes; allocations: " << load_allocations);
     CHECK(load_bytes == 0);
     CHECK((W.value().array() == 0.5).all());

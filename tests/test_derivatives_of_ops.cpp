@@ -8,6 +8,7 @@
 // test_derivatives_of_softmax.cpp (one binary per area, several files: tests/CMakeLists.txt
 // says why).
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,6 +84,35 @@ TEST_CASE("jvp and hvp of prod, with no zero, one zero and two zeros") {
             check_hvp([&] { return prod(P) + prod(P) * prod(Q); }, params, 1e-6);
         }
     }
+}
+
+TEST_CASE("jvp and hvp of prod whose running product underflows: the exponent-tracking path") {
+    // Six elements near 1e-52: the product, near 1e-312, is subnormal (its digits lost),
+    // while every product of all elements but one or two is a normal number. Against the
+    // formulas, summed in long double logarithms: g_i = c prod_{j != i} x_j, and along v = x ∘ r,
+    // J v = sum_i g_i v_i and (H v)_i = g_i (sum_j r_j - r_i).
+    const Eigen::MatrixXd mantissas = test::random_matrix(3, 2, 0.5, 2.0);
+    Param<double, 3, 2> P(Eigen::MatrixXd(mantissas * 1e-52));
+    const nn::ParamSet<double> params{{"P", P}};
+    const double c = 1e260;  // so that the gradient's elements are near 1
+    const auto f = [&] { return prod(P) * c; };
+    const Eigen::ArrayXd x = P.value().reshaped().array(), r = test::random_matrix(6, 1).array();
+    const Eigen::VectorXd v = (x * r).matrix();
+    using LongArray = Eigen::Array<long double, Eigen::Dynamic, 1>;
+    const LongArray log_x = x.cast<long double>().log();
+    const long double log_all = std::log(static_cast<long double>(c)) + log_x.sum();
+    const Eigen::ArrayXd g = (log_all - log_x).exp().cast<double>();
+    REQUIRE(!std::isnormal(x.prod()));  // the path under test
+    REQUIRE((g.abs() > 1e-3).all());
+
+    const auto relative = [](const Eigen::VectorXd& a, const Eigen::ArrayXd& b) {
+        return (a.array() - b).abs().maxCoeff() / b.abs().maxCoeff();
+    };
+    const HvpResult<double> second = hvp(f, params, v);
+    CHECK(relative(second.gradient, g) < 1e-12);
+    CHECK(relative(second.product, g * (r.sum() - r)) < 1e-12);
+    const double expected_jvp = (g * x * r).sum();
+    CHECK(jvp(f, params, v).tangent(0, 0) == Approx(expected_jvp).epsilon(1e-12));
 }
 
 TEST_CASE("jvp and hvp of stationary_ar1, phi and the innovations used more than once") {

@@ -19,6 +19,10 @@
 
 namespace tapestry {
 
+namespace detail {
+class ReusableTape;  // functional/workspace.hpp
+}
+
 class Tape : private detail::Recording {
 public:
     Tape() = default;
@@ -106,9 +110,10 @@ public:
     // Heap memory the tape holds (arenas and step index), whether used or kept for reuse.
     std::size_t bytes() const { return bytes_reserved(); }
 
-protected:
+private:
     // A tape that is not active when made, and is activated, emptied, for one use at a
     // time: jvp, hvp and gnvp reuse one across calls (functional/workspace.hpp).
+    friend class detail::ReusableTape;
     using Recording::Dormant;
     Tape(int blocks_per_adjoint, Dormant) : Recording(blocks_per_adjoint, Dormant{}) {}
     [[nodiscard]] detail::ActiveScope activate_emptied() {
@@ -117,7 +122,6 @@ protected:
         return activate();
     }
 
-private:
     template <class E>
     static constexpr bool may_be_1x1 = shape_rules::agree(E::Rows, 1) && shape_rules::agree(E::Cols, 1);
 

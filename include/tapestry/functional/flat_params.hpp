@@ -83,8 +83,12 @@ public:
     KeptGradients(const KeptGradients&) = delete;
     KeptGradients& operator=(const KeptGradients&) = delete;
     ~KeptGradients() {
-        for_each_segment(params_,
-                         [&](const auto& p, Index offset, Index n) { p.grad().reshaped() = kept_.segment(offset, n); });
+        for_each_segment(params_, [&](const auto& p, Index offset, Index n) {
+            try {
+                p.grad().reshaped() = kept_.segment(offset, n);
+            } catch (const value_error&) {  // f resized or destroyed the Param: nothing to put back
+            }
+        });
     }
 
 private:

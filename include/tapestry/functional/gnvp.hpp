@@ -18,8 +18,8 @@
 // such as weight decay's, yourself). Nor should it read the model's values before z:
 // their curvature would not be in G, and G v would not be symmetric.
 //
-// gnvp(model, loss, params, v, workspace) reuses a DerivativeWorkspace's tape and
-// buffers: no allocation after the first call (functional/workspace.hpp).
+// gnvp(model, loss, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers:
+// a call that records what the last one did allocates nothing (functional/workspace.hpp).
 
 #include <type_traits>
 #include <utility>
@@ -29,8 +29,9 @@
 
 namespace tapestry {
 
-// With a workspace kept between calls: the result lives in it until its next use, and a
-// call after the first allocates nothing (functional/workspace.hpp).
+// With a workspace kept between calls: the result lives in it until this function's next
+// call on it starts, and a call that records what the last one did allocates nothing
+// (functional/workspace.hpp).
 template <class Model, class Loss, class T, class Direction>
 const GnvpResult<T>& gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& params,
                           const Eigen::MatrixBase<Direction>& v, DerivativeWorkspace<T>& workspace) {

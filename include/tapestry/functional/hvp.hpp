@@ -14,8 +14,8 @@
 //
 // hessian(f, params): the dense Hessian, one hvp per column, for tests and small models.
 //
-// hvp(f, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers: no
-// allocation after the first call (functional/workspace.hpp).
+// hvp(f, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers:
+// a call that records what the last one did allocates nothing (functional/workspace.hpp).
 //
 // An elementwise op's second-order rule is its curvature term g f''(x) ẋ (expr/unary.hpp,
 // expr/binary.hpp); every other op has backward_with_tangents beside its backward
@@ -58,8 +58,9 @@ void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& 
 
 }  // namespace detail
 
-// With a workspace kept between calls: the result lives in it until its next use, and a
-// call after the first allocates nothing (functional/workspace.hpp).
+// With a workspace kept between calls: the result lives in it until this function's next
+// call on it starts, and a call that records what the last one did allocates nothing
+// (functional/workspace.hpp).
 template <class F, class T, class Direction>
 const HvpResult<T>& hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v,
                         DerivativeWorkspace<T>& workspace) {

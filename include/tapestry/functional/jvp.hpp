@@ -12,8 +12,8 @@
 // elementwise chain's is its backward rule applied to its operands' tangents. An
 // operation without one yet throws tape_error naming it.
 //
-// jvp(f, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers: no
-// allocation after the first call (functional/workspace.hpp).
+// jvp(f, params, v, workspace) reuses a DerivativeWorkspace's tape and buffers:
+// a call that records what the last one did allocates nothing (functional/workspace.hpp).
 
 #include <type_traits>
 #include <utility>
@@ -27,8 +27,9 @@
 
 namespace tapestry {
 
-// With a workspace kept between calls: the result lives in it until its next use, and a
-// call after the first allocates nothing (functional/workspace.hpp).
+// With a workspace kept between calls: the result lives in it until this function's next
+// call on it starts, and a call that records what the last one did allocates nothing
+// (functional/workspace.hpp).
 template <class F, class T, class Direction>
 const JvpResult<T>& jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::MatrixBase<Direction>& v,
                         DerivativeWorkspace<T>& workspace) {

@@ -1,22 +1,30 @@
 #pragma once
-// DerivativeWorkspace<T>: what jvp, hvp and gnvp keep between calls, so that a call after
-// the first allocates nothing when it records what the one before did (the same f on
-// data of the same sizes): the tapes, emptied and refilled; the direction; the Params'
-// gradients, kept while the sweeps use them; and the results, returned by reference.
+// DerivativeWorkspace<T>: what jvp, hvp and gnvp keep between calls, so that a call
+// allocates nothing when it records what that function's previous call on the workspace
+// recorded (the same f on data of the same sizes, on the same thread, f allocating
+// nothing itself): the tapes, emptied and refilled; the direction; the Params' gradients,
+// kept while the sweeps use them; and the results, returned by reference.
 //
 //   DerivativeWorkspace<double> workspace;
 //   for (int i = 0; i < cg_iterations; ++i) {
-//       const GnvpResult<double>& Gv = gnvp(model, loss, params, p, workspace);  // valid until the next call
+//       const GnvpResult<double>& Gv = gnvp(model, loss, params, p, workspace);
 //       ...
 //   }
 //
-// A workspace's tape is active only inside a call: what the program computes between
-// calls records onto its own Tape, or nothing. Vars that f returned or made are gone
-// once the next call starts (reading one throws tape_error, as after Tape::clear()).
-// One call at a time: f must not use the workspace it is differentiated with (that
-// throws tape_error). One workspace serves one thread at a time; it may be moved to
-// another between calls.
+// Each function has its result in the workspace, overwritten when that function's next
+// call on it starts (so also while its f runs, and if that call throws): bind it by
+// reference, or copy what must outlive the next call. jvp records on a tape of its own,
+// hvp and gnvp share one; a tape is active only inside a call, so what the program
+// computes between calls records onto its own Tape, or nothing. A Var that f made is
+// gone when the next call on its tape starts (reading it throws tape_error, as after
+// Tape::clear()); until then the tape keeps the last call's steps and values, and what
+// they hold alive, and its memory, for as long as the workspace lives.
+//
+// One call at a time: f must not use the workspace it is differentiated with, nor may
+// another thread use it meanwhile, nor may it be moved during a call (each throws
+// tape_error). It may be moved, or handed to another thread, between calls.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -49,24 +57,29 @@ public:
     DerivativeWorkspace() = default;
     DerivativeWorkspace(const DerivativeWorkspace&) = delete;
     DerivativeWorkspace& operator=(const DerivativeWorkspace&) = delete;
-    DerivativeWorkspace(DerivativeWorkspace&&) noexcept = default;
-    DerivativeWorkspace& operator=(DerivativeWorkspace&&) noexcept = default;
-
-    // Heap memory held for reuse, in bytes: the tapes' and the buffers'.
-    std::size_t bytes() const {
-        std::size_t total = 0;
-        for (const auto* tape : {forward_tape_.get(), second_order_tape_.get()})
-            if (tape != nullptr) total += tape->bytes();
-        for (const auto* buffer : {&direction_, &kept_gradients_, &hvp_.gradient, &hvp_.product, &gnvp_.product})
-            total += static_cast<std::size_t>(buffer->size()) * sizeof(T);
-        for (const auto* buffer : {&jvp_.value, &jvp_.tangent, &curvature_})
-            total += static_cast<std::size_t>(buffer->size()) * sizeof(T);
-        return total;
+    // Between calls only: the tapes move with the workspace, and Vars made on them stay valid.
+    DerivativeWorkspace(DerivativeWorkspace&& other) : DerivativeWorkspace() { take(other); }
+    DerivativeWorkspace& operator=(DerivativeWorkspace&& other) {
+        if (this != &other) take(other);
+        return *this;
     }
 
 private:
     friend struct detail::WorkspaceAccess;
     using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+    void take(DerivativeWorkspace& other) {
+        if (in_use_.load() || other.in_use_.load())
+            throw tape_error("DerivativeWorkspace: moved while a call on it has not returned");
+        forward_tape_ = std::move(other.forward_tape_);
+        second_order_tape_ = std::move(other.second_order_tape_);
+        direction_ = std::move(other.direction_);
+        kept_gradients_ = std::move(other.kept_gradients_);
+        curvature_ = std::move(other.curvature_);
+        jvp_ = std::move(other.jvp_);
+        hvp_ = std::move(other.hvp_);
+        gnvp_ = std::move(other.gnvp_);
+    }
 
     // Made at their first use: a program that calls only jvp holds no second-order tape.
     std::unique_ptr<detail::ReusableTape> forward_tape_;
@@ -77,26 +90,25 @@ private:
     JvpResult<T> jvp_;
     HvpResult<T> hvp_;
     GnvpResult<T> gnvp_;
-    bool in_use_ = false;  // a call has it (WorkspaceClaim)
+    std::atomic<bool> in_use_{false};  // a call holds it (WorkspaceClaim); atomic, to catch a second thread
 };
 
 namespace detail {
 
 // jvp's, hvp's and gnvp's way into a workspace.
 struct WorkspaceAccess {
-    // A call's claim on the workspace: a second, nested one would overwrite the direction
-    // and the tape the first is reading.
+    // A call's claim on the workspace: a second one, nested or on another thread, would
+    // overwrite the direction and the tape the first is reading.
     template <class T>
     static void claim(DerivativeWorkspace<T>& w, const char* function) {
-        if (w.in_use_)
+        if (w.in_use_.exchange(true))
             throw tape_error(std::string(function) +
-                             ": its DerivativeWorkspace is in use by a call that has not returned: f must not use "
-                             "the workspace it is differentiated with (give it one of its own)");
-        w.in_use_ = true;
+                             ": its DerivativeWorkspace is in use by a call that has not returned (f must not use "
+                             "the workspace it is differentiated with, nor another thread meanwhile)");
     }
     template <class T>
     static void release(DerivativeWorkspace<T>& w) {
-        w.in_use_ = false;
+        w.in_use_.store(false);
     }
 
     template <class T>

@@ -305,7 +305,8 @@ private:
     std::vector<ParamDirection> param_directions_;
     // Retired after the scope has unlinked, and also if the scope's constructor throws.
     std::unique_ptr<TapeLife, TapeLife::Retire> life_;
-    std::optional<ActiveScope> scope_;  // last: the recording is complete before it becomes active; empty if Dormant
+    // Destroyed first, so that the recording is no longer active when its parts go; empty if Dormant.
+    std::optional<ActiveScope> scope_;
 };
 
 }  // namespace tapestry::detail

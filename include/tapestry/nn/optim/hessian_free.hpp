@@ -29,7 +29,8 @@
 // If a closure throws, the Params are put back where the step began. Needs
 // TAPESTRY_SECOND_ORDER on every file of the program. The vectors and gnvp's workspace
 // are allocated in the first step(); a later step on a batch of the same size allocates
-// only the gradient's tape.
+// only for the gradient's tape and the trial steps' values, whatever its CG iterations.
+// Not copyable (it holds the workspace); movable between steps.
 
 #include <algorithm>
 #include <cmath>
