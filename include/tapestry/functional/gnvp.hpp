@@ -49,7 +49,8 @@ const GnvpResult<T>& gnvp(Model&& model, Loss&& loss, const nn::ParamSet<T>& par
     const detail::KeptGradients<T> kept(params, Access::kept_gradients(workspace));
     params.zero_grad();
     detail::record_with_directions(
-        "gnvp", std::forward<Model>(model), params, workspace, static_cast<T*>(nullptr),
+        "gnvp", Access::second_order_tape(workspace), std::forward<Model>(model), params,
+        Access::direction(workspace).data(), static_cast<T*>(nullptr),
         [&](detail::Recording& recording, const auto& z) {
             using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
             const auto& z_parts = detail::VarAccess::parts(z);

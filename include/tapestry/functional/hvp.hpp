@@ -32,32 +32,6 @@
 
 namespace tapestry {
 
-namespace detail {
-
-// Records f on the workspace's second-order tape, with the workspace's direction as the
-// Params' tangents and `product` (if not null) where their adjoints' tangents go, and
-// runs `sweep(recording, value)` on f's value. Params outside the set are held fixed.
-template <class T, class F, class Sweep>
-void record_with_directions(const char* function, F&& f, const nn::ParamSet<T>& params,
-                            DerivativeWorkspace<T>& workspace, T* product, Sweep&& sweep) {
-    ReusableTape& tape = WorkspaceAccess::second_order_tape(workspace);
-    const ActiveScope active = tape.begin();
-    Recording& recording = *Recording::active();
-    const T* direction = WorkspaceAccess::direction(workspace).data();
-    for_each_segment(params, [&](const auto& p, Index offset, Index) {
-        recording.set_param_tangent(p.identity(), direction + offset, product != nullptr ? product + offset : nullptr);
-    });
-    const auto output = evaluate(f());
-    const ValueParts<typename decltype(output)::Scalar>& parts = VarAccess::parts(output);
-    // The Params' directions are found through the active recording: f must leave it active.
-    if (Recording::active() != &recording || (parts.life != nullptr && parts.life != recording.life()))
-        throw tape_error(std::string(function) +
-                         ": f must record on its own tape, but it left another Tape or an InferenceMode active");
-    sweep(recording, output);
-}
-
-}  // namespace detail
-
 // With a workspace kept between calls: the result lives in it until this function's next
 // call on it starts, and a call that records what the last one did allocates nothing
 // (functional/workspace.hpp).
@@ -78,17 +52,16 @@ const HvpResult<T>& hvp(F&& f, const nn::ParamSet<T>& params, const Eigen::Matri
     result.product.setZero(v.size());
     const detail::KeptGradients<T> kept(params, Access::kept_gradients(workspace));
     params.zero_grad();
-    detail::record_with_directions("hvp", std::forward<F>(f), params, workspace, result.product.data(),
-                                   [&](detail::Recording& recording, const auto& output) {
-                                       if (output.rows() != 1 || output.cols() != 1)
-                                           detail::throw_shape_error("hvp", output.rows(), output.cols(), 1, 1,
-                                                                     "f must give a 1x1 value");
-                                       const auto& parts = detail::VarAccess::parts(output);
-                                       result.value = parts.value[0];
-                                       if (parts.adjoint == nullptr)
-                                           return;  // nothing trainable upstream: gradient and H v are zero
-                                       recording.sweep_second_order(parts.position, [&] { parts.adjoint[0] = T(1); });
-                                   });
+    detail::record_with_directions(
+        "hvp", Access::second_order_tape(workspace), std::forward<F>(f), params, Access::direction(workspace).data(),
+        result.product.data(), [&](detail::Recording& recording, const auto& output) {
+            if (output.rows() != 1 || output.cols() != 1)
+                detail::throw_shape_error("hvp", output.rows(), output.cols(), 1, 1, "f must give a 1x1 value");
+            const auto& parts = detail::VarAccess::parts(output);
+            result.value = parts.value[0];
+            if (parts.adjoint == nullptr) return;  // nothing trainable upstream: gradient and H v are zero
+            recording.sweep_second_order(parts.position, [&] { parts.adjoint[0] = T(1); });
+        });
     detail::gather_gradients(params, result.gradient);
     return result;
 }

@@ -41,29 +41,21 @@ const JvpResult<T>& jvp(F&& f, const nn::ParamSet<T>& params, const Eigen::Matri
     using Access = detail::WorkspaceAccess;
     const detail::WorkspaceClaim<T> claim(workspace, "jvp");
     detail::check_direction("jvp", params, v.size());
-    auto& direction = Access::direction(workspace);
-    direction = v.reshaped();
-
-    detail::ReusableTape& tape = Access::forward_tape(workspace);
-    const detail::ActiveScope active = tape.begin();
-    detail::Recording& recording = *detail::Recording::active();
-    detail::for_each_segment(params, [&](const auto& p, Index offset, Index) {
-        recording.set_param_tangent(p.identity(), direction.data() + offset);
-    });
-    const auto output = evaluate(f());
-    const detail::ValueParts<T>& parts = detail::VarAccess::parts(output);
-    // The Params' tangents are found through the active recording: f must leave jvp's active.
-    if (detail::Recording::active() != &recording || (parts.life != nullptr && parts.life != recording.life()))
-        throw tape_error("jvp: f must record on jvp's own tape, but it left another Tape or an InferenceMode active");
-    recording.sweep_tangents(tape.size());
+    Access::direction(workspace) = v.reshaped();
 
     JvpResult<T>& result = Access::jvp(workspace);
-    result.value = output.value();
-    if (parts.adjoint != nullptr)
-        result.tangent = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(
-            detail::Recording::tangent_of(parts.adjoint, parts.rows * parts.cols), parts.rows, parts.cols);
-    else
-        result.tangent.setZero(parts.rows, parts.cols);
+    detail::record_with_directions(
+        "jvp", Access::forward_tape(workspace), std::forward<F>(f), params, Access::direction(workspace).data(),
+        static_cast<T*>(nullptr), [&](detail::Recording& recording, const auto& output) {
+            recording.sweep_tangents(recording.size());
+            const detail::ValueParts<T>& parts = detail::VarAccess::parts(output);
+            result.value = output.value();
+            if (parts.adjoint != nullptr)
+                result.tangent = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(
+                    detail::Recording::tangent_of(parts.adjoint, parts.rows * parts.cols), parts.rows, parts.cols);
+            else
+                result.tangent.setZero(parts.rows, parts.cols);
+        });
     return result;
 }
 

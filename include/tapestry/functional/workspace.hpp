@@ -29,7 +29,9 @@
 #include <string>
 
 #include "tapestry/core/errors.hpp"
+#include "tapestry/functional/flat_params.hpp"
 #include "tapestry/functional/results.hpp"
+#include "tapestry/operand.hpp"
 #include "tapestry/tape.hpp"
 
 namespace tapestry {
@@ -147,6 +149,28 @@ struct WorkspaceAccess {
         return w.gnvp_;
     }
 };
+
+// Records f on `tape` (a workspace's, emptied and made active for the call), with
+// `direction` as the Params' tangents and `product` (if not null) where their adjoints'
+// tangents go, and runs `sweep(recording, value)` on f's value. Params outside the set
+// have no direction: forward mode reads a zero tangent for them, second order holds them
+// fixed. jvp, hvp and gnvp share it.
+template <class T, class F, class Sweep>
+void record_with_directions(const char* function, ReusableTape& tape, F&& f, const nn::ParamSet<T>& params,
+                            const T* direction, T* product, Sweep&& sweep) {
+    const ActiveScope active = tape.begin();
+    Recording& recording = *Recording::active();
+    for_each_segment(params, [&](const auto& p, Index offset, Index) {
+        recording.set_param_tangent(p.identity(), direction + offset, product != nullptr ? product + offset : nullptr);
+    });
+    const auto output = evaluate(f());
+    const ValueParts<typename decltype(output)::Scalar>& parts = VarAccess::parts(output);
+    // The Params' directions are found through the active recording: f must leave it active.
+    if (Recording::active() != &recording || (parts.life != nullptr && parts.life != recording.life()))
+        throw tape_error(std::string(function) + ": f must record on " + function +
+                         "'s own tape, but it left another Tape or an InferenceMode active");
+    sweep(recording, output);
+}
 
 // Holds a workspace for one call (WorkspaceAccess::claim), until it returns or throws.
 template <class T>
