@@ -72,5 +72,7 @@ BENCHMARK_TEMPLATE(versus, Softmax)->Name("ops/softmax/10xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, LayerNorm)->Name("ops/layer_norm/256xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Gather)->Name("ops/gather_columns/64x10000")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Concat)->Name("ops/concat_rows/2x256xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, Gelu<float>)->Name("ops/gelu/f32/256xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, Gelu<double>)->Name("ops/gelu/f64/256xB")->Apply(batches);
 
 BENCHMARK_MAIN();

@@ -4,10 +4,12 @@
 // their gradients into the Params' grad(), so that bench/ops_agree.cpp can check
 // that the two compute the same thing.
 
+#include <numbers>
 #include <random>
 #include <vector>
 
 #include <tapestry/tapestry.hpp>
+#include <unsupported/Eigen/SpecialFunctions>  // erf, for the gelu twin
 
 namespace bench::ops {
 
@@ -413,4 +415,37 @@ struct Concat {
     }
 };
 
+// loss = sum(gelu(x) ∘ G) over a 256 x B hidden layer: gelu in its exact (erf) form, in
+// float and in double. Twin: Φ(x) = (1 + erf(x / √2)) / 2 with Eigen's own erf (vectorised
+// in float, a rational approximation; the C library's in double), φ with Eigen's exp, and
+// the loss and the gradient in one pass. tapestry takes erfc instead, which keeps Φ's
+// digits where it is tiny (x < -5).
+template <class T>
+struct Gelu {
+    using Values = Eigen::Array<T, Dynamic, Dynamic>;
+    tapestry::Param<T, Dynamic, Dynamic> x;
+    Values G, cdf;
+    tapestry::Var<T, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit Gelu(Index batch)
+        : x(random(256, batch, 25, -4, 4).cast<T>()),
+          G(random(256, batch, 26).cast<T>().array()),
+          cdf(256, batch),
+          weights(tapestry::shared_constant(G.matrix())) {}
+    std::vector<tapestry::Param<T, Dynamic, Dynamic>*> params() { return {&x}; }
+    T ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(gelu(x), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    T hand() {
+        const auto X = x.value().array();
+        cdf = T(0.5) * (T(1) + (X * T(std::numbers::sqrt2 / 2)).erf());
+        x.grad().array() +=
+            G * (cdf + X * (T(-0.5) * X.square()).exp() * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2));
+        return (X * cdf * G).sum();
+    }
+};
 }  // namespace bench::ops

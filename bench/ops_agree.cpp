@@ -14,27 +14,30 @@ int failures = 0;
 template <class Case>
 void check(const char* name, Index size) {
     Case c(size);
+    using Scalar = decltype(c.ours());
+    using Gradient = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
     // Every Param's gradient, whatever its static shape.
     const auto gradients = [&] {
-        std::vector<Matrix> grads;
-        for (Param* p : c.params()) grads.push_back(p->grad());
+        std::vector<Gradient> grads;
+        for (auto* p : c.params()) grads.push_back(p->grad());
         if constexpr (requires { c.column_params(); })
             for (auto* p : c.column_params()) grads.push_back(p->grad());
         return grads;
     };
     const auto zero = [&] {
-        for (Param* p : c.params()) p->zero_grad();
+        for (auto* p : c.params()) p->zero_grad();
         if constexpr (requires { c.column_params(); })
             for (auto* p : c.column_params()) p->zero_grad();
     };
     zero();
-    const float ours = c.ours();
-    const std::vector<Matrix> our_grads = gradients();
+    const Scalar ours = c.ours();
+    const std::vector<Gradient> our_grads = gradients();
     zero();
-    const float hand = c.hand();
-    const std::vector<Matrix> hand_grads = gradients();
-    bool ok = std::abs(ours - hand) <= 1e-4f * std::max(1.0f, std::abs(hand));
-    for (std::size_t i = 0; i < our_grads.size(); ++i) ok = ok && our_grads[i].isApprox(hand_grads[i], 1e-4f);
+    const Scalar hand = c.hand();
+    const std::vector<Gradient> hand_grads = gradients();
+    const Scalar tolerance(1e-4);
+    bool ok = std::abs(ours - hand) <= tolerance * std::max(Scalar(1), std::abs(hand));
+    for (std::size_t i = 0; i < our_grads.size(); ++i) ok = ok && our_grads[i].isApprox(hand_grads[i], tolerance);
     if (!ok) {
         ++failures;
         std::printf("FAILED %s (size %ld): losses %g and %g\n", name, static_cast<long>(size), ours, hand);
@@ -59,6 +62,8 @@ int main() {
         check<LayerNorm>("layer_norm", n);
         check<Gather>("gather_columns", n);
         check<Concat>("concat_rows", n);
+        check<Gelu<float>>("gelu (float)", n);
+        check<Gelu<double>>("gelu (double)", n);
     }
     if (failures == 0) std::printf("all op cases agree\n");
     return failures == 0 ? 0 : 1;

@@ -334,3 +334,60 @@ TEMPLATE_TEST_CASE("log1p, expm1 and tanh run vectorised, within 4 ulps of the C
         }
     }
 }
+
+TEMPLATE_TEST_CASE("erfc runs vectorised, within 8 ulps of the C library's, with its limits", "", float, double) {
+    using T = TestType;
+    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+    // gelu's normal distribution function: the C library's erfc, one element at a time,
+    // made the whole fused gelu loop scalar, exp and all.
+    const Array probe = Array::Ones(4);
+    using GeluForward = decltype(tapestry::ops::Gelu{}.forward(probe));
+    using GeluBackward = decltype(tapestry::ops::Gelu{}.backward(probe, probe, probe));
+    if constexpr (tapestry::detail::has_vectorised_log_and_exp<T>) {
+        STATIC_REQUIRE((Eigen::internal::evaluator<GeluForward>::Flags & Eigen::PacketAccessBit) != 0);
+        STATIC_REQUIRE((Eigen::internal::evaluator<GeluBackward>::Flags & Eigen::PacketAccessBit) != 0);
+    }
+
+    // Both signs, uniform up to where erfc underflows to 0 (28 in double, 10.5 in float:
+    // the subnormal results near the end included), and log-uniform from 1e-12 to 1,
+    // where erfc is near 1 and 2 - erfc is formed.
+    const double end = std::is_same_v<T, float> ? 10.6 : 28.0;
+    std::mt19937 rng(29);
+    std::uniform_real_distribution<double> uniform(0, end), exponent(-12, 0);
+    Array x(60001);  // an odd size: the packet loop and its scalar tail
+    for (Eigen::Index i = 0; i < x.size(); ++i) {
+        const double magnitude = i % 3 == 0 ? std::pow(10.0, exponent(rng)) : uniform(rng);
+        x[i] = static_cast<T>(i % 2 == 0 ? magnitude : -magnitude);
+    }
+    const Array erfc_x = tapestry::detail::vectorised_erfc(x);
+    double worst = 0, total = 0;
+    T worst_at = 0;
+    for (Eigen::Index i = 0; i < x.size(); ++i) {
+        const double apart = ulps_apart(erfc_x[i], std::erfc(x[i]));
+        total += apart;
+        if (apart > worst) {
+            worst = apart;
+            worst_at = x[i];
+        }
+    }
+    INFO("worst " << worst << " ulps at x = " << worst_at << ", mean " << total / double(x.size()));
+    CHECK(worst <= 8);
+    CHECK(total / double(x.size()) <= 1);
+
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    const T subnormal_at = std::is_same_v<T, float> ? T(9.5) : T(26.8);  // erfc there is subnormal
+    Array limits(12);
+    limits << 0, T(-0.0), inf, -inf, std::numeric_limits<T>::max(), std::numeric_limits<T>::lowest(),
+        std::numeric_limits<T>::denorm_min(), subnormal_at, -subnormal_at, T(40), T(-40),
+        std::numeric_limits<T>::quiet_NaN();
+    const Array erfc_limits = tapestry::detail::vectorised_erfc(limits);
+    for (Eigen::Index i = 0; i < limits.size(); ++i) {
+        const T expected = std::erfc(limits[i]);
+        INFO("erfc(" << limits[i] << "): " << erfc_limits[i] << ", C library: " << expected);
+        if (std::isnan(expected))
+            CHECK(std::isnan(erfc_limits[i]));
+        else
+            CHECK((erfc_limits[i] == expected || ulps_apart(erfc_limits[i], expected) <= 8));
+    }
+    CHECK(std::fpclassify(std::erfc(subnormal_at)) == FP_SUBNORMAL);  // the case is what it says
+}
