@@ -133,7 +133,6 @@ struct ErfcFunctor {
     Packet packetOp(const Packet& x) const {
         using namespace Eigen::internal;
         using Series = ErfcSeries<T>;
-        using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
         // scale_exponent ln 2, rounded to a multiple of 2^-12 so that shift - high^2 is
         // exact wherever high^2 is large; its own rounding goes into d.
         constexpr T shift = T(std::int64_t(Series::scale_exponent * std::numbers::ln2 * 4096 + 0.5)) / T(4096);
@@ -147,7 +146,7 @@ struct ErfcFunctor {
         Packet g = pset1<Packet>(Series::coefficients[terms - 1]);
         for (int k = terms - 2; k >= 0; --k) g = pmadd(g, y, pset1<Packet>(Series::coefficients[k]));
 
-        const Packet high = pand(z, pset1<Packet>(std::bit_cast<T>(Bits(Series::high_bits))));
+        const Packet high = pand(z, pset1<Packet>(std::bit_cast<T>(Series::high_bits)));
         const Packet minus_high_squared = pnegate(pmul(high, high));  // exact
         const Packet argument = padd(pset1<Packet>(shift), minus_high_squared);
         const Packet back = psub(argument, minus_high_squared);  // Knuth's two-sum: argument's rounding
@@ -165,7 +164,7 @@ struct ErfcFunctor {
 
 // The standard normal density e^(-x^2 / 2) / sqrt(2 pi), vectorised, and exactly 0 where
 // it underflows (|x| beyond 40 in double, 15 in float): Eigen 3.4's packet exp stops at
-// the end of its range instead of reaching 0 (its e^-inf is 1e-308 in double), and
+// the end of its range instead of reaching 0 (its e^-inf is 5.6e-309 in double), and
 // x φ(x) at x = 1e300 would then be 0.1 instead of 0. It is computed as (e^(-x^2 / 4))^2,
 // so that where the density is subnormal each factor is still within exp's range.
 template <class T>
