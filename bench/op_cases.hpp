@@ -448,4 +448,59 @@ struct Gelu {
         return (X * cdf * G).sum();
     }
 };
+// loss = sum(leaky_relu(x) ∘ G) over a 256 x B hidden layer, slope 0.01, in float and in
+// double: a choice per element (kernels/choose.hpp). Twin: one pass in Eigen's packets,
+// d = x > 0 ? g : s g by a blend, the gradient += d, and the loss as the sum of x d
+// (leaky_relu(x) g = x leaky_relu'(x) g): it reads x and G once. Eigen's select would run
+// one element at a time, and a plain loop is not vectorised without -march (g++ 12 keeps
+// a branch there, mispredicted half the time on these random signs).
+// (Eigen's packet types as template arguments: see sum_of_elements in kernels/parallel.hpp.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+template <class T>
+struct LeakyRelu {
+    static constexpr T slope = T(0.01);
+    using Values = Eigen::Array<T, Dynamic, Dynamic>;
+    tapestry::Param<T, Dynamic, Dynamic> x;
+    Values G;
+    tapestry::Var<T, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit LeakyRelu(Index batch)
+        : x(random(256, batch, 27, -4, 4).cast<T>()),
+          G(random(256, batch, 28).cast<T>().array()),
+          weights(tapestry::shared_constant(G.matrix())) {}
+    std::vector<tapestry::Param<T, Dynamic, Dynamic>*> params() { return {&x}; }
+    T ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(leaky_relu(x, slope), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    T hand() {
+        namespace ei = Eigen::internal;
+        using Packet = typename ei::packet_traits<T>::type;
+        constexpr Index n = ei::unpacket_traits<Packet>::size;
+        const T* values = x.value().data();
+        const T* weight = G.data();
+        T* gradient = x.grad().data();
+        const Index size = G.size(), packets_end = size / n * n;
+        const Packet s = ei::pset1<Packet>(slope);
+        Packet loss = ei::pzero(s);
+        for (Index i = 0; i < packets_end; i += n) {
+            const Packet v = ei::ploadu<Packet>(values + i), w = ei::ploadu<Packet>(weight + i);
+            const Packet d = ei::pselect(ei::pcmp_lt(ei::pzero(v), v), w, ei::pmul(s, w));
+            ei::pstoreu(gradient + i, ei::padd(ei::ploadu<Packet>(gradient + i), d));
+            loss = ei::pmadd(v, d, loss);
+        }
+        T total = ei::predux(loss);
+        for (Index i = packets_end; i < size; ++i) {
+            const T d = values[i] > T(0) ? weight[i] : slope * weight[i];
+            gradient[i] += d;
+            total += values[i] * d;
+        }
+        return total;
+    }
+};
+#pragma GCC diagnostic pop
 }  // namespace bench::ops

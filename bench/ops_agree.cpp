@@ -64,6 +64,8 @@ int main() {
         check<Concat>("concat_rows", n);
         check<Gelu<float>>("gelu (float)", n);
         check<Gelu<double>>("gelu (double)", n);
+        check<LeakyRelu<float>>("leaky_relu (float)", n);
+        check<LeakyRelu<double>>("leaky_relu (double)", n);
     }
     if (failures == 0) std::printf("all op cases agree\n");
     return failures == 0 ? 0 : 1;

@@ -59,3 +59,36 @@ TEST_CASE("activations match their formulas and their gradients match finite dif
         check_unary_everywhere([](auto& a) { return gelu_tanh(a); }, ref_gelu_tanh, -4.0, 4.0);
     }
 }
+
+// Each of these picks a branch per element. With every element on one side of the kink
+// (as above) a vectorised loop's lanes all agree; here the sides mix within one 3x4
+// array, read beside a Dynamic operand, the case g++ 12.2 at -O3 with AVX-512
+// miscompiled through Eigen's select: the lanes of later groups of four took the first
+// group's mask, and leaky_relu's gradient was 0 where x > 0 (kernels/choose.hpp).
+TEST_CASE("ops that pick a branch per element are right where the branches mix in one small fixed-size array") {
+    // P's values are ±[0.2, 0.6] or ±[1.6, 2], Q's near 1: x = P ∘ Q is away from every kink (0, ±1).
+    Eigen::Matrix<double, 3, 4> p = test::random_matrix(3, 4, 0.2, 0.6);
+    const Eigen::Array<bool, 3, 4> far = test::random_matrix(3, 4).array() > 0;
+    const Eigen::Array<bool, 3, 4> negative = test::random_matrix(3, 4).array() > 0;
+    p = far.select(p.array() + 1.4, p.array()).matrix();
+    p = negative.select(-p.array(), p.array()).matrix();
+    INFO("P = " << p);
+    Param<double, 3, 4> P(p);
+    Param<double, Dynamic, Dynamic> Q(test::random_matrix(3, 4, 0.9, 1.1));
+    const Eigen::Array<bool, 3, 4> mask = test::random_matrix(3, 4).array() > 0;
+    const Eigen::MatrixXd weights = test::random_matrix(3, 4);
+
+    const auto check = [&](const char* name, auto op) {
+        INFO(name);
+        // evaluate(): the op at the root of its node, its gradient read from the node's adjoint.
+        const double err =
+            gradcheck([&] { return sum(hadamard(evaluate(op(hadamard(P, Q))), constant(weights))); }, P, Q);
+        CHECK(err < test::gradient_tolerance);
+    };
+    check("relu", [](const auto& x) { return relu(x); });
+    check("leaky_relu", [](const auto& x) { return leaky_relu(x, 0.1); });
+    check("elu", [](const auto& x) { return elu(x, 0.7); });
+    check("clamp", [](const auto& x) { return clamp(x, -1.0, 1.0); });
+    check("where", [&](const auto& x) { return where(mask, x, square(x)); });
+    check("maximum", [&](const auto& x) { return maximum(x, square(P)); });
+}

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <type_traits>
@@ -390,4 +391,46 @@ TEMPLATE_TEST_CASE("erfc runs vectorised, within 8 ulps of the C library's, with
             CHECK((erfc_limits[i] == expected || ulps_apart(erfc_limits[i], expected) <= 8));
     }
     CHECK(std::fpclassify(std::erfc(subnormal_at)) == FP_SUBNORMAL);  // the case is what it says
+}
+
+TEMPLATE_TEST_CASE("a branch picked per element runs vectorised and agrees with the scalar test, NaN and -0 included",
+                   "", float, double) {
+    using T = TestType;
+    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+    namespace detail = tapestry::detail;
+    const Array probe = Array::Ones(4);
+    using Relu = decltype(tapestry::ops::Relu{}.backward(probe, probe, probe));
+    using Clamp = decltype(tapestry::ops::Clamp<T>{T(-1), T(1)}.backward(probe, probe, probe));
+    using LeakyRelu = decltype(tapestry::ops::LeakyRelu<T>{T(0.1)}.forward(probe));
+    STATIC_REQUIRE((Eigen::internal::evaluator<Relu>::Flags & Eigen::PacketAccessBit) != 0);
+    STATIC_REQUIRE((Eigen::internal::evaluator<Clamp>::Flags & Eigen::PacketAccessBit) != 0);
+    STATIC_REQUIRE((Eigen::internal::evaluator<LeakyRelu>::Flags & Eigen::PacketAccessBit) != 0);
+
+    // An odd size: the packet loop and its scalar tail; the edge values at every offset.
+    constexpr T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+    const T edges[] = {nan, T(-0.0), T(0), T(1), T(-1), inf, -inf, std::numeric_limits<T>::denorm_min(), T(0.5)};
+    Array x(101), a(101), b(101);
+    for (Eigen::Index i = 0; i < x.size(); ++i) {
+        x[i] = edges[static_cast<std::size_t>(i) % std::size(edges)];
+        a[i] = T(i);
+        b[i] = -T(i) - T(1);
+    }
+    const auto check = [&](const char* name, auto test) {
+        INFO(name);
+        const Array picked = detail::choose_if(x, test, a, b);
+        for (Eigen::Index i = 0; i < x.size(); ++i) {
+            INFO("x = " << x[i]);
+            CHECK(picked[i] == (test(x[i]) ? a[i] : b[i]));
+        }
+    };
+    check("x > 0", detail::Positive{});
+    check("-1 <= x <= 1", detail::Within<T>{T(-1), T(1)});
+    check("x != 0", detail::Nonzero{});
+    // The scalar tests are the comparisons they stand for, NaN and -0 included.
+    CHECK_FALSE(detail::Positive{}(nan));
+    CHECK_FALSE(detail::Positive{}(T(-0.0)));
+    CHECK_FALSE(detail::Within<T>{T(-1), T(1)}(nan));
+    CHECK(detail::Within<T>{T(-0.0), T(0)}(T(0)));
+    CHECK(detail::Nonzero{}(nan));
+    CHECK_FALSE(detail::Nonzero{}(T(-0.0)));
 }

@@ -1,15 +1,16 @@
 #pragma once
 // where(mask, a, b) as a lazy node: a where the mask is set, b elsewhere. The gradient
-// each branch receives is g where it was taken and exactly 0 where it was not, chosen
-// with select(), never multiplied by the mask: a branch that is NaN or infinite where
-// it is not taken contributes neither its value nor a NaN to the gradient. (A function
-// inside the untaken branch whose own derivative is infinite there still computes
-// 0 x inf = NaN, as in PyTorch; clamp its input if that can happen.)
+// each branch receives is g where it was taken and exactly 0 where it was not, picked
+// by choose_if (kernels/choose.hpp), never multiplied by the mask: a branch that is NaN
+// or infinite where it is not taken contributes neither its value nor a NaN to the
+// gradient. (A function inside the untaken branch whose own derivative is infinite
+// there still computes 0 x inf = NaN, as in PyTorch; clamp its input if that can happen.)
 
 #include <string>
 #include <utility>
 
 #include "tapestry/expr/expression.hpp"
+#include "tapestry/kernels/choose.hpp"
 
 namespace tapestry {
 
@@ -26,7 +27,7 @@ public:
 
     Index rows() const { return left_.rows(); }
     Index cols() const { return left_.cols(); }
-    auto array() const { return taken().select(left_.array(), right_.array()); }
+    auto array() const { return pick(left_.array(), right_.array()); }
     bool needs_grad() const { return left_.needs_grad() || right_.needs_grad(); }
     void verify() const {
         mask_.verify();
@@ -36,8 +37,8 @@ public:
 
     template <class G>
     void backprop(const G& g) const {
-        if (left_.needs_grad()) left_.backprop(taken().select(g, Scalar(0)));
-        if (right_.needs_grad()) right_.backprop(taken().select(Scalar(0), g));
+        if (left_.needs_grad()) left_.backprop(pick(g, Scalar(0)));
+        if (right_.needs_grad()) right_.backprop(pick(Scalar(0), g));
     }
 
     // Forward mode and second order: the branch taken passes its tangent, and the
@@ -48,16 +49,14 @@ public:
             b.tangent();
         }
     {
-        return taken().select(left_.tangent(), right_.tangent());
+        return pick(left_.tangent(), right_.tangent());
     }
     bool has_tangent() const { return left_.has_tangent() || right_.has_tangent(); }
     template <class G, class Gt>
         requires detail::SecondOrder<Left> && detail::SecondOrder<Right>
     void backprop_with_tangents(const G& g, const Gt& gt) const {
-        if (left_.needs_grad())
-            left_.backprop_with_tangents(taken().select(g, Scalar(0)), taken().select(gt, Scalar(0)));
-        if (right_.needs_grad())
-            right_.backprop_with_tangents(taken().select(Scalar(0), g), taken().select(Scalar(0), gt));
+        if (left_.needs_grad()) left_.backprop_with_tangents(pick(g, Scalar(0)), pick(gt, Scalar(0)));
+        if (right_.needs_grad()) right_.backprop_with_tangents(pick(Scalar(0), g), pick(Scalar(0), gt));
     }
 
     // The same selection over f(left), f(right) (graph/second_order_form.hpp).
@@ -83,7 +82,11 @@ public:
     }
 
 private:
-    auto taken() const { return mask_.array() != Scalar(0); }
+    // a where the mask is set, b elsewhere.
+    template <class A, class B>
+    auto pick(const A& a, const B& b) const {
+        return detail::choose_if(mask_.array(), detail::Nonzero{}, a, b);
+    }
 
     Mask mask_;
     Left left_;

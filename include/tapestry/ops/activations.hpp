@@ -6,6 +6,7 @@
 #include <numbers>
 #include <type_traits>
 
+#include "tapestry/kernels/choose.hpp"
 #include "tapestry/kernels/vectorised_math.hpp"
 #include "tapestry/ops/elementwise.hpp"
 
@@ -49,7 +50,7 @@ struct Relu {
     // The derivative at 0 is taken as 0, as PyTorch does.
     auto backward(const auto& g, const auto& x, const auto&) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
-        return (x > T(0)).select(g, T(0));
+        return detail::choose_if(x, detail::Positive{}, g, T(0));
     }
     auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
@@ -58,9 +59,11 @@ template <class T>
 struct LeakyRelu {  // x for x > 0, slope x otherwise
     static constexpr const char* name = "leaky_relu";
     T slope;
-    auto forward(const auto& x) const { return (x > T(0)).select(x, slope * x); }
+    auto forward(const auto& x) const { return detail::choose_if(x, detail::Positive{}, x, slope * x); }
     // At 0 the slope, as PyTorch takes it.
-    auto backward(const auto& g, const auto& x, const auto&) const { return (x > T(0)).select(g, slope * g); }
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        return detail::choose_if(x, detail::Positive{}, g, slope * g);
+    }
     auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
@@ -68,11 +71,15 @@ template <class T>
 struct Elu {  // x for x > 0, alpha (e^x - 1) otherwise
     static constexpr const char* name = "elu";
     T alpha;
-    auto forward(const auto& x) const { return (x > T(0)).select(x, alpha * detail::vectorised_expm1(x)); }
+    auto forward(const auto& x) const {
+        return detail::choose_if(x, detail::Positive{}, x, alpha * detail::vectorised_expm1(x));
+    }
     // alpha e^x = y + alpha for x <= 0: cheaper in the output.
-    auto backward(const auto& g, const auto& x, const auto& y) const { return (x > T(0)).select(g, g * (y + alpha)); }
+    auto backward(const auto& g, const auto& x, const auto& y) const {
+        return detail::choose_if(x, detail::Positive{}, g, g * (y + alpha));
+    }
     auto curvature(const auto& g, const auto& x, const auto& y, const auto& dx) const {
-        return (x > T(0)).select(T(0), g * (y + alpha) * dx);
+        return detail::choose_if(x, detail::Positive{}, T(0), g * (y + alpha) * dx);
     }
 };
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "tapestry/core/errors.hpp"
+#include "tapestry/kernels/choose.hpp"
 #include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
@@ -43,7 +44,7 @@ private:
             else
                 return mine < other;
         }();
-        return wins.select(g, (mine == other).select(T(0.5) * g, T(0)));
+        return detail::choose(wins, g, detail::choose(mine == other, T(0.5) * g, T(0)));
     }
 };
 
@@ -52,7 +53,9 @@ struct Clamp {
     static constexpr const char* name = "clamp";
     T lo, hi;
     auto forward(const auto& x) const { return x.cwiseMax(lo).cwiseMin(hi); }
-    auto backward(const auto& g, const auto& x, const auto&) const { return (x >= lo && x <= hi).select(g, T(0)); }
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        return detail::choose_if(x, detail::Within<T>{lo, hi}, g, T(0));
+    }
     auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
 };
 
