@@ -451,9 +451,10 @@ struct Gelu {
 // loss = sum(leaky_relu(x) ∘ G) over a 256 x B hidden layer, slope 0.01, in float and in
 // double: a choice per element (kernels/choose.hpp). Twin: one pass in Eigen's packets,
 // d = x > 0 ? g : s g by a blend, the gradient += d, and the loss as the sum of x d
-// (leaky_relu(x) g = x leaky_relu'(x) g): it reads x and G once. Eigen's select would run
-// one element at a time, and a plain loop is not vectorised without -march (g++ 12 keeps
-// a branch there, mispredicted half the time on these random signs).
+// (leaky_relu(x) g = x leaky_relu'(x) g) in two accumulators: it reads x and G once.
+// Eigen's select would run one element at a time, and a plain loop is not vectorised
+// without -march (g++ 12 keeps a branch there, mispredicted half the time on these
+// random signs).
 // (Eigen's packet types as template arguments: see sum_of_elements in kernels/parallel.hpp.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
@@ -486,15 +487,22 @@ struct LeakyRelu {
         T* gradient = x.grad().data();
         const Index size = G.size(), packets_end = size / n * n;
         const Packet s = ei::pset1<Packet>(slope);
-        Packet loss = ei::pzero(s);
-        for (Index i = 0; i < packets_end; i += n) {
+        const auto step = [&](Index i, Packet& loss) {
             const Packet v = ei::ploadu<Packet>(values + i), w = ei::ploadu<Packet>(weight + i);
             const Packet d = ei::pselect(ei::pcmp_lt(ei::pzero(v), v), w, ei::pmul(s, w));
             ei::pstoreu(gradient + i, ei::padd(ei::ploadu<Packet>(gradient + i), d));
             loss = ei::pmadd(v, d, loss);
+        };
+        // Two accumulators: one would wait on its own addition's latency.
+        Packet loss0 = ei::pzero(s), loss1 = ei::pzero(s);
+        Index i = 0;
+        for (; i + 2 * n <= packets_end; i += 2 * n) {
+            step(i, loss0);
+            step(i + n, loss1);
         }
-        T total = ei::predux(loss);
-        for (Index i = packets_end; i < size; ++i) {
+        if (i < packets_end) step(i, loss0);
+        T total = ei::predux(ei::padd(loss0, loss1));
+        for (i = packets_end; i < size; ++i) {
             const T d = values[i] > T(0) ? weight[i] : slope * weight[i];
             gradient[i] += d;
             total += values[i] * d;

@@ -66,7 +66,8 @@ TEST_CASE("activations match their formulas and their gradients match finite dif
 // miscompiled through Eigen's select: the lanes of later groups of four took the first
 // group's mask, and leaky_relu's gradient was 0 where x > 0 (kernels/choose.hpp).
 TEST_CASE("ops that pick a branch per element are right where the branches mix in one small fixed-size array") {
-    // P's values are ±[0.2, 0.6] or ±[1.6, 2], Q's near 1: x = P ∘ Q is away from every kink (0, ±1).
+    // P's values are ±[0.2, 0.6] or ±[1.6, 2], Q's near 1: x = P ∘ Q is away from every
+    // kink (0, ±1), and x - 1 from 0.
     Eigen::Matrix<double, 3, 4> p = test::random_matrix(3, 4, 0.2, 0.6);
     const Eigen::Array<bool, 3, 4> far = test::random_matrix(3, 4).array() > 0;
     const Eigen::Array<bool, 3, 4> negative = test::random_matrix(3, 4).array() > 0;
@@ -87,6 +88,7 @@ TEST_CASE("ops that pick a branch per element are right where the branches mix i
     };
     check("relu", [](const auto& x) { return relu(x); });
     check("leaky_relu", [](const auto& x) { return leaky_relu(x, 0.1); });
+    check("leaky_relu of x - 1", [](const auto& x) { return leaky_relu(x - 1.0, 0.1); });
     check("elu", [](const auto& x) { return elu(x, 0.7); });
     check("clamp", [](const auto& x) { return clamp(x, -1.0, 1.0); });
     check("where", [&](const auto& x) { return where(mask, x, square(x)); });

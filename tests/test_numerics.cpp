@@ -415,17 +415,19 @@ TEMPLATE_TEST_CASE("a branch picked per element runs vectorised and agrees with 
         a[i] = T(i);
         b[i] = -T(i) - T(1);
     }
-    const auto check = [&](const char* name, auto test) {
+    // Against Eigen's select of the comparison each test stands for, which the rules used.
+    const auto check = [&](const char* name, auto test, const auto& condition) {
         INFO(name);
         const Array picked = detail::choose_if(x, test, a, b);
+        const Array selected = condition.select(a, b);
         for (Eigen::Index i = 0; i < x.size(); ++i) {
             INFO("x = " << x[i]);
-            CHECK(picked[i] == (test(x[i]) ? a[i] : b[i]));
+            CHECK(picked[i] == selected[i]);
         }
     };
-    check("x > 0", detail::Positive{});
-    check("-1 <= x <= 1", detail::Within<T>{T(-1), T(1)});
-    check("x != 0", detail::Nonzero{});
+    check("x > 0", detail::Positive{}, x > T(0));
+    check("-1 <= x <= 1", detail::Within<T>{T(-1), T(1)}, x >= T(-1) && x <= T(1));
+    check("x != 0", detail::Nonzero{}, x != T(0));
     // The scalar tests are the comparisons they stand for, NaN and -0 included.
     CHECK_FALSE(detail::Positive{}(nan));
     CHECK_FALSE(detail::Positive{}(T(-0.0)));

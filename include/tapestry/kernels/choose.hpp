@@ -1,20 +1,19 @@
 #pragma once
-// Elementwise choices, as Eigen expressions: every select in tapestry's rules is one.
+// choose_if(x, test, a, b): a where test(x) holds, b elsewhere, elementwise, as an Eigen
+// expression on packets; x, a and b of one scalar type. Every branch picked per element in
+// tapestry's rules is one (relu, leaky_relu, elu, clamp, where; maximum and minimum pick
+// with their own functor, ops/extremes.hpp).
 //
-//   choose_if(x, test, a, b)  a where test(x) holds, b elsewhere; x, a, b of one scalar
-//                             type: vectorised (relu, leaky_relu, elu, clamp, where)
-//   choose(condition, a, b)   the same for an array of bool (a comparison of two arrays)
-//
-// Why not Eigen's select: it reads only the arm it picks, so it has no packet form and
-// a compiler's vectorised loop must load each arm under a mask. g++ 12.2 at -O3 with
-// AVX-512 (-march=native on such a CPU) gives those masked loads the wrong mask in a
-// small fixed-size loop unrolled by groups of four: every group loads with the first
-// group's mask, and a lane whose group's differs reads 0 (leaky_relu's gradient came out
-// 0 where x > 0, seen in the disassembly; docs/reliability.md). Both forms here read both
-// arms everywhere: a blend, with no masked load to get wrong; and choose_if runs on
-// Eigen's packets, where select ran one element at a time without -march. An arm that
-// is NaN or infinite where it is not taken is still not picked up: the choice is a
-// pick, not a product by a 0/1 mask.
+// Why not Eigen's select: it reads only the arm it picks, so it has no packet form, and
+// a compiler that vectorises its loop loads each arm under a mask. g++ 12.2 at -O3 with
+// AVX or later (-mavx, -mavx2, -march=native) gives those masked loads the wrong mask in
+// a small fixed-size loop unrolled by groups of lanes: every group loads with the first
+// group's mask, and a lane whose group's mask differs reads 0 (leaky_relu's gradient came
+// out 0 where x > 0, seen in the disassembly; docs/reliability.md). choose_if tests x on
+// packets and blends a and b, both read everywhere: no masked load to get wrong, and
+// vectorised without -march too, where select ran one element at a time. An arm that is
+// NaN or infinite where it is not taken is still not picked up: the choice is a pick,
+// not a product by a 0/1 mask.
 
 #include <type_traits>
 
@@ -74,18 +73,11 @@ struct ChooseIfOp {
     }
 };
 
-struct ChooseOp {
-    template <class T>
-    T operator()(bool condition, const T& a, const T& b) const {
-        return condition ? a : b;
-    }
-};
-
-// X's shape filled with one value: a scalar arm.
-template <class T, class X>
-auto filled_like(const X& x, T value) {
-    using Filled = Eigen::Array<T, X::RowsAtCompileTime, X::ColsAtCompileTime>;
-    return Filled::Constant(x.rows(), x.cols(), value);
+// X's shape and storage order filled with one value: a scalar arm. (Orders that differ
+// would cost the expression its packets.)
+template <class X>
+auto filled_like(const X& x, typename X::Scalar value) {
+    return X::Constant(x.rows(), x.cols(), value);
 }
 
 // The operands nest as Eigen nests them: expressions by value, plain arrays by reference
@@ -106,26 +98,10 @@ auto choose_if(const X& x, Test test, typename X::Scalar a, const B& b) {
     return choose_if(x, test, filled_like(x, a), b);
 }
 
-template <ArrayExpression Condition, ArrayExpression A, ArrayExpression B>
-auto choose(const Condition& condition, const A& a, const B& b) {
-    static_assert(std::is_same_v<typename Condition::Scalar, bool>, "choose: the condition is an array of bool");
-    static_assert(std::is_same_v<typename A::Scalar, typename B::Scalar>, "choose: both arms have one scalar type");
-    return Eigen::CwiseTernaryOp<ChooseOp, const Condition, const A, const B>(condition, a, b);
-}
-template <ArrayExpression Condition, ArrayExpression A>
-auto choose(const Condition& condition, const A& a, typename A::Scalar b) {
-    return choose(condition, a, filled_like(condition, b));
-}
-
 }  // namespace tapestry::detail
 
-// A pick costs one operation, as Select's does. Only choose_if has a packet form: Eigen
-// 3.4 compares arrays one element at a time, so an array of bool has no packets.
+// A test and a pick.
 template <class Test>
 struct Eigen::internal::functor_traits<tapestry::detail::ChooseIfOp<Test>> {
     enum { Cost = 2, PacketAccess = true };
-};
-template <>
-struct Eigen::internal::functor_traits<tapestry::detail::ChooseOp> {
-    enum { Cost = 1, PacketAccess = false };
 };

@@ -12,6 +12,31 @@
 #include "tapestry/ops/elementwise.hpp"
 
 namespace tapestry {
+namespace detail {
+
+// The share of g that goes to `mine`, an operand of maximum (Larger) or minimum: all of it
+// where mine wins, half where the two tie, none where it loses or either is NaN. On
+// packets, and reading g everywhere: Eigen's select would load g under masks, which g++
+// 12 can get wrong (kernels/choose.hpp).
+template <bool Larger>
+struct ExtremeShareOp {
+    template <class T>
+    T operator()(const T& mine, const T& other, const T& g) const {
+        const bool wins = Larger ? other < mine : mine < other;
+        return wins ? g : mine == other ? T(0.5) * g : T(0);
+    }
+    template <class Packet>
+    Packet packetOp(const Packet& mine, const Packet& other, const Packet& g) const {
+        namespace ei = Eigen::internal;
+        using T = typename ei::unpacket_traits<Packet>::type;
+        const Packet wins = Larger ? ei::pcmp_lt(other, mine) : ei::pcmp_lt(mine, other);
+        const Packet tie_share = ei::pand(ei::pcmp_eq(mine, other), ei::pmul(ei::pset1<Packet>(T(0.5)), g));
+        return ei::pselect(wins, g, tie_share);
+    }
+};
+
+}  // namespace detail
+
 namespace ops {
 
 template <bool Larger>  // maximum, or minimum
@@ -35,16 +60,11 @@ struct Extreme {
     }
 
 private:
-    // The share of g that goes to `mine`: all where it wins, half where it ties, none where it loses.
     static auto share(const auto& g, const auto& mine, const auto& other) {
-        using T = typename std::decay_t<decltype(mine)>::Scalar;
-        const auto wins = [&] {
-            if constexpr (Larger)
-                return mine > other;
-            else
-                return mine < other;
-        }();
-        return detail::choose(wins, g, detail::choose(mine == other, T(0.5) * g, T(0)));
+        using Mine = std::decay_t<decltype(mine)>;
+        using Other = std::decay_t<decltype(other)>;
+        using G = std::decay_t<decltype(g)>;
+        return Eigen::CwiseTernaryOp<detail::ExtremeShareOp<Larger>, const Mine, const Other, const G>(mine, other, g);
     }
 };
 
@@ -84,3 +104,8 @@ auto clamp(X&& x, L lo, H hi) {
 }
 
 }  // namespace tapestry
+
+template <bool Larger>
+struct Eigen::internal::functor_traits<tapestry::detail::ExtremeShareOp<Larger>> {
+    enum { Cost = 4, PacketAccess = true };
+};
