@@ -62,9 +62,9 @@ TEST_CASE("activations match their formulas and their gradients match finite dif
 
 // Each of these picks a branch per element. With every element on one side of the kink
 // (as above) a vectorised loop's lanes all agree; here the sides mix within one 3x4
-// array, read beside a Dynamic operand, the case g++ 12.2 at -O3 with AVX-512
-// miscompiled through Eigen's select: the lanes of later groups of four took the first
-// group's mask, and leaky_relu's gradient was 0 where x > 0 (kernels/choose.hpp).
+// array, read beside a Dynamic operand, the case g++ 12.2 at -O3 with AVX or later
+// miscompiled through Eigen's select: the lanes of later groups took the first group's
+// mask, and leaky_relu's gradient was 0 where x > 0 (kernels/choose.hpp).
 TEST_CASE("ops that pick a branch per element are right where the branches mix in one small fixed-size array") {
     // P's values are ±[0.2, 0.6] or ±[1.6, 2], Q's near 1: x = P ∘ Q is away from every
     // kink (0, ±1), and x - 1 from 0.

@@ -393,7 +393,7 @@ TEMPLATE_TEST_CASE("erfc runs vectorised, within 8 ulps of the C library's, with
     CHECK(std::fpclassify(std::erfc(subnormal_at)) == FP_SUBNORMAL);  // the case is what it says
 }
 
-TEMPLATE_TEST_CASE("a branch picked per element runs vectorised and agrees with the scalar test, NaN and -0 included",
+TEMPLATE_TEST_CASE("a branch picked per element runs vectorised and agrees with Eigen's select, NaN and -0 included",
                    "", float, double) {
     using T = TestType;
     using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
