@@ -304,7 +304,7 @@ TEST_CASE("large reductions on two threads: a sum to rounding, row and column su
         set_num_threads(threads);
         InferenceMode plain;
         Var<double, 1, 1> cheap = sum(square(w + b));   // a broadcast: summed column by column
-        Var<double, 1, 1> costly = sum(log1p(exp(w)));  // evaluated into scratch, then summed
+        Var<double, 1, 1> costly = sum(log1p(exp(w)));  // summed as read, into one accumulator per piece
         Var<double, Dynamic, 1> rows = row_sum(w + b);
         Var<double, 1, Dynamic> columns = col_sum(square(w));
         return std::tuple{cheap.value()(0, 0), costly.value()(0, 0), Eigen::MatrixXd(rows.value()),
@@ -323,4 +323,5 @@ TEST_CASE("large reductions on two threads: a sum to rounding, row and column su
     const Eigen::MatrixXd shifted = w.value().colwise() + b.value().col(0);
     CHECK(std::abs(cheap_one - shifted.squaredNorm()) <= 1e-10 * cheap_one);
     CHECK(rows_one.isApprox(shifted.rowwise().sum(), 1e-12));
+    CHECK(std::abs(costly_one - w.value().array().exp().log1p().sum()) <= 1e-12 * costly_one);
 }

@@ -153,3 +153,29 @@ TEST_CASE("float works throughout, with gradients close to double's") {
     }
     CHECK(Wf.grad().cast<double>().isApprox(Wd.grad(), 1e-5));
 }
+
+TEMPLATE_TEST_CASE(
+    "a sum of a transcendental per element, read once into one accumulator, is the sum at every column length", "",
+    float, double) {
+    // Columns of 1 to 40 rows reach every end of kernels/parallel.hpp's column loop
+    // (whole packets, a half and a quarter packet, single values) in SSE2, AVX and
+    // AVX-512 builds; the reference sums the C library's values in long double.
+    using T = TestType;
+    for (Index rows = 1; rows <= 40; ++rows) {
+        const Index cols = 3;
+        const Eigen::Matrix<T, Dynamic, Dynamic> w = random_matrix(rows, cols).template cast<T>();
+        Param<T, Dynamic, Dynamic> p(w);
+        Tape tape;
+        auto loss = sum(log1p(exp(p)));
+        static_assert(detail::costly_to_recompute<decltype(as_expression(log1p(exp(p))).array())>);
+        long double expected = 0;
+        for (Index j = 0; j < cols; ++j)
+            for (Index i = 0; i < rows; ++i) expected += std::log1p(std::exp(static_cast<long double>(w(i, j))));
+        INFO(rows << " rows");
+        const T tolerance = T(8) * std::numeric_limits<T>::epsilon() * static_cast<T>(expected);
+        CHECK(std::abs(static_cast<long double>(loss.value()(0, 0)) - expected) <= tolerance);
+        tape.backward(loss);
+        const Eigen::Matrix<T, Dynamic, Dynamic> logistic = (T(1) / (T(1) + (-w.array()).exp())).matrix();
+        CHECK(p.grad().isApprox(logistic, T(16) * std::numeric_limits<T>::epsilon()));
+    }
+}

@@ -9,8 +9,10 @@ Prints, per epoch, the train loss, test loss, test accuracy and the epoch's trai
 
 Usage: bench/torch/mlp_classifier_recipe.py [--data DIR] [--epochs 10] [--seed 1]
                                             [--norm layer|none] [--threads 1]
-Needs Debian's python3-torch and dataset-fashion-mnist (run with /usr/bin/python3). One
-thread by default, with the OpenBLAS core it picks for this CPU (printed first).
+Needs Debian's python3-torch and dataset-fashion-mnist (run with /usr/bin/python3), and
+OpenBLAS (libopenblas0): without it libblas.so.3 is the reference BLAS, and the core
+printed first reads "not OpenBLAS". One thread by default, with the OpenBLAS core it picks
+for this CPU; OPENBLAS_CORETYPE pins another (docs/performance.md compares them).
 """
 import argparse
 import os

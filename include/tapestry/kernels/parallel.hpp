@@ -119,6 +119,10 @@ void parallel_assign(Destination&& dst, const Source& src, double work = -1) {
         dst, src, [](auto&& d, const auto& s) { d = s; }, work);
 }
 
+// Whether evaluating `G` costs about a transcendental function per element or more.
+template <class G>
+inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::CoeffReadCost >= 20;
+
 // dst += src, elementwise, on as many threads as pay.
 template <class Destination, class Source>
 void parallel_add(Destination&& dst, const Source& src) {
@@ -130,7 +134,10 @@ void parallel_add(Destination&& dst, const Source& src) {
 // until several run at once: Eigen's reductions keep one (a 2-D expression without
 // linear access) or two, and a column-wise sum of sums copies the expression per column.
 // A column's end is read in half and quarter packets: a short column (10 classes) would
-// otherwise be all scalar additions in one chain.
+// otherwise be all scalar additions in one chain. An expression with a transcendental per
+// element (a loss) is summed as it is read, into one accumulator: its own latency hides
+// the additions', and one loop body keeps the code to one copy of it per packet size,
+// where storing it first would cost a pass over memory (docs/performance.md).
 // (Eigen's packet types carry vector attributes that g++ warns are dropped when one is a
 // template argument, as Eigen's own kernels do: its headers silence that warning too.)
 #pragma GCC diagnostic push
@@ -157,18 +164,21 @@ typename Source::Scalar sum_of_elements(const Source& src) {
         if (linear && src.rows() < 4 * n) return src.sum();
         const Evaluator values(src);
         const Index rows = src.rows(), cols = src.cols();
-        const Index in_fours = rows / (4 * n) * (4 * n), in_packets = rows / n * n;
+        constexpr bool unrolled = !costly_to_recompute<Source>;
+        const Index in_fours = unrolled ? rows / (4 * n) * (4 * n) : 0, in_packets = rows / n * n;
         Packet sum0 = ei::pset1<Packet>(T(0)), sum1 = sum0, sum2 = sum0, sum3 = sum0;
         Half half_sum = ei::pset1<Half>(T(0));
         Quarter quarter_sum = ei::pset1<Quarter>(T(0));
         T rest = 0;
         for (Index j = 0; j < cols; ++j) {
             Index i = 0;
-            for (; i < in_fours; i += 4 * n) {
-                sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));
-                sum1 = ei::padd(sum1, values.template packet<Eigen::Unaligned, Packet>(i + n, j));
-                sum2 = ei::padd(sum2, values.template packet<Eigen::Unaligned, Packet>(i + 2 * n, j));
-                sum3 = ei::padd(sum3, values.template packet<Eigen::Unaligned, Packet>(i + 3 * n, j));
+            if constexpr (unrolled) {
+                for (; i < in_fours; i += 4 * n) {
+                    sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));
+                    sum1 = ei::padd(sum1, values.template packet<Eigen::Unaligned, Packet>(i + n, j));
+                    sum2 = ei::padd(sum2, values.template packet<Eigen::Unaligned, Packet>(i + 2 * n, j));
+                    sum3 = ei::padd(sum3, values.template packet<Eigen::Unaligned, Packet>(i + 3 * n, j));
+                }
             }
             for (; i < in_packets; i += n)
                 sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));

@@ -127,10 +127,6 @@ private:
     Index rows_, cols_;
 };
 
-// Whether evaluating `G` costs about a transcendental function per element or more.
-template <class G>
-inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::CoeffReadCost >= 20;
-
 // send(g, gt), with both evaluated once into scratch if either is costly to recompute:
 // for a second-order step, which reads each more than once.
 template <class T, int R, int C, class G, class Gt, class Send>

@@ -10,7 +10,6 @@
 #include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/parallel.hpp"
-#include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -24,16 +23,7 @@ struct ScaledSum {
 
     template <class E>
     void forward(const auto& out, const E& e) const {
-        if constexpr (detail::costly_to_recompute<decltype(e.array())>) {
-            // A transcendental per element (a loss): evaluated into scratch, then summed. The
-            // fused reduction would inline the vectorised transcendentals into each of its
-            // unrolled accumulators and its tail: several times the code of one loop, for
-            // one pass over memory that the transcendentals' cost hides.
-            const detail::EvaluatedOnce<T, E::Rows, E::Cols> values(e.array());
-            out.data()[0] = scale * detail::parallel_sum(values.array());
-        } else {
-            out.data()[0] = scale * detail::parallel_sum(e.array());
-        }
+        out.data()[0] = scale * detail::parallel_sum(e.array());
     }
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
