@@ -300,28 +300,33 @@ TEST_CASE("large reductions on two threads: a sum to rounding, row and column su
     const ThreadsForThisScope restore(1);
     Param<double, Dynamic, Dynamic> w(test::random_matrix(300, 400));
     Param<double, Dynamic, 1> b(test::random_matrix(300, 1));
+    Param<double, Dynamic, 1> v(test::random_matrix(1 << 17, 1));  // one long column: cut by rows
     const auto reductions = [&](int threads) {
         set_num_threads(threads);
         InferenceMode plain;
         Var<double, 1, 1> cheap = sum(square(w + b));   // a broadcast: summed column by column
         Var<double, 1, 1> costly = sum(log1p(exp(w)));  // summed as read, into one accumulator per piece
+        Var<double, 1, 1> column = sum(log1p(exp(v)));
         Var<double, Dynamic, 1> rows = row_sum(w + b);
         Var<double, 1, Dynamic> columns = col_sum(square(w));
-        return std::tuple{cheap.value()(0, 0), costly.value()(0, 0), Eigen::MatrixXd(rows.value()),
-                          Eigen::MatrixXd(columns.value())};
+        return std::tuple{cheap.value()(0, 0), costly.value()(0, 0), column.value()(0, 0),
+                          Eigen::MatrixXd(rows.value()), Eigen::MatrixXd(columns.value())};
     };
-    const auto [cheap_one, costly_one, rows_one, columns_one] = reductions(1);
-    const auto [cheap_two, costly_two, rows_two, columns_two] = reductions(2);
+    const auto [cheap_one, costly_one, column_one, rows_one, columns_one] = reductions(1);
+    const auto [cheap_two, costly_two, column_two, rows_two, columns_two] = reductions(2);
     CHECK(std::abs(cheap_two - cheap_one) <= 1e-12 * std::abs(cheap_one));
     CHECK(std::abs(costly_two - costly_one) <= 1e-12 * std::abs(costly_one));
+    CHECK(std::abs(column_two - column_one) <= 1e-12 * std::abs(column_one));
     CHECK((rows_two.array() == rows_one.array()).all());
     CHECK((columns_two.array() == columns_one.array()).all());
-    const auto [cheap_again, costly_again, rows_again, columns_again] = reductions(2);
+    const auto [cheap_again, costly_again, column_again, rows_again, columns_again] = reductions(2);
     CHECK(cheap_again == cheap_two);  // a fixed order: the same bits run after run
     CHECK(costly_again == costly_two);
+    CHECK(column_again == column_two);
     // And they are the sums.
     const Eigen::MatrixXd shifted = w.value().colwise() + b.value().col(0);
     CHECK(std::abs(cheap_one - shifted.squaredNorm()) <= 1e-10 * cheap_one);
     CHECK(rows_one.isApprox(shifted.rowwise().sum(), 1e-12));
     CHECK(std::abs(costly_one - w.value().array().exp().log1p().sum()) <= 1e-12 * costly_one);
+    CHECK(std::abs(column_two - v.value().array().exp().log1p().sum()) <= 1e-12 * column_two);
 }

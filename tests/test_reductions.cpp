@@ -157,11 +157,13 @@ TEST_CASE("float works throughout, with gradients close to double's") {
 TEMPLATE_TEST_CASE(
     "a sum of a transcendental per element, read once into one accumulator, is the sum at every column length", "",
     float, double) {
-    // Columns of 1 to 40 rows reach every end of kernels/parallel.hpp's column loop
-    // (whole packets, a half and a quarter packet, single values) in SSE2, AVX and
-    // AVX-512 builds; the reference sums the C library's values in long double.
+    // Columns of 1 to 100 rows reach every end of kernels/parallel.hpp's column loop
+    // (whole packets and, where the instruction set has them, a half and a quarter
+    // packet, then single values) for packets of 2 to 16 values; a column of fewer than
+    // four packets goes to Eigen's own sum. The reference sums the C library's values in
+    // long double.
     using T = TestType;
-    for (Index rows = 1; rows <= 40; ++rows) {
+    for (Index rows = 1; rows <= 100; ++rows) {
         const Index cols = 3;
         const Eigen::Matrix<T, Dynamic, Dynamic> w = random_matrix(rows, cols).template cast<T>();
         Param<T, Dynamic, Dynamic> p(w);

@@ -119,15 +119,15 @@ void parallel_assign(Destination&& dst, const Source& src, double work = -1) {
         dst, src, [](auto&& d, const auto& s) { d = s; }, work);
 }
 
-// Whether evaluating `G` costs about a transcendental function per element or more.
-template <class G>
-inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::CoeffReadCost >= 20;
-
 // dst += src, elementwise, on as many threads as pay.
 template <class Destination, class Source>
 void parallel_add(Destination&& dst, const Source& src) {
     write_elementwise(dst, src, [](auto&& d, const auto& s) { d += s; });
 }
+
+// Whether evaluating `G` costs about a transcendental function per element or more.
+template <class G>
+inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::CoeffReadCost >= 20;
 
 // The sum of all elements of a column-major Eigen array expression, read once, column by
 // column, into four packet accumulators. A sum is bound by the latency of its additions
@@ -205,20 +205,27 @@ typename Source::Scalar sum_of_elements(const Source& src) {
 #pragma GCC diagnostic pop
 
 // The sum of all elements of an Eigen array expression. A large one is cut into ranges
-// of columns, one per thread, whose sums are added in order: the same bits run after
-// run; one piece is exactly sum_of_elements(src).
+// of columns (of rows, for a single column), one per thread, whose sums are added in
+// order: the same bits run after run; one piece is exactly sum_of_elements(src).
 template <class Source>
 typename Source::Scalar parallel_sum(const Source& src) {
     using T = typename Source::Scalar;
-    const Index cols = src.cols();
+    const Index rows = src.rows(), cols = src.cols();
+    const bool by_columns = cols > 1;
     constexpr int most_pieces = 64;
-    const int pieces =
-        std::min(most_pieces, pieces_for(double(src.rows()) * double(cols), elementwise_min_work_per_thread, cols));
+    constexpr Index row_grain = 64;  // whole unrolled packet groups in every piece but the last
+    const int pieces = std::min(most_pieces, pieces_for(double(rows) * double(cols), elementwise_min_work_per_thread,
+                                                        by_columns ? cols : rows / row_grain));
     if (pieces == 1) return sum_of_elements(src);
     T partial[most_pieces];
     run_pieces(pieces, [&](int p) {
-        const auto [c0, c1] = piece_range(cols, pieces, p, 1);
-        partial[p] = sum_of_elements(src.middleCols(c0, c1 - c0));
+        if (by_columns) {
+            const auto [c0, c1] = piece_range(cols, pieces, p, 1);
+            partial[p] = sum_of_elements(src.middleCols(c0, c1 - c0));
+        } else {
+            const auto [r0, r1] = piece_range(rows, pieces, p, row_grain);
+            partial[p] = sum_of_elements(src.middleRows(r0, r1 - r0));
+        }
     });
     T total = partial[0];
     for (int p = 1; p < pieces; ++p) total += partial[p];

@@ -1,7 +1,7 @@
 #pragma once
 // Short-lived memory, per thread: a costly gradient expression evaluated once
-// (BinaryExpr::backprop), the sum of a loss (ops/sum.hpp), what a node's forward keeps
-// only while it runs (graph/node.hpp). Uses nest, so buffers are taken and given back
+// (BinaryExpr::backprop), what a node's forward keeps only while it runs
+// (graph/node.hpp). Uses nest, so buffers are taken and given back
 // last-in first-out from a bump stack that grows on demand and keeps its memory: after
 // the first step that needed it, scratch allocates nothing.
 
