@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 #include <utility>
 
 #include "tapestry/core/shape.hpp"
@@ -80,30 +81,48 @@ void run_pieces(int pieces, const Piece& piece) {
 // Below this many elements per thread an elementwise loop stays on one thread.
 inline constexpr double elementwise_min_work_per_thread = 1 << 15;
 
-// write(dst, src) for an elementwise Eigen expression src, cut into ranges of columns
-// (of rows, for a single column), one per thread, when it is large enough to pay. One
-// piece is exactly write(dst, src).
+// How a loop over the elements of a rows x cols array is cut into `pieces`, one per
+// thread: into ranges of columns, or of rows for a single column, in grains of 64 rows
+// (whole unrolled packet groups in every piece but the last). `work` is the number of
+// elements the loop reads; no more than `most` pieces.
+struct ElementwiseCut {
+    static constexpr Index row_grain = 64;
+    Index rows, cols;
+    int pieces;
+
+    ElementwiseCut(Index rows_, Index cols_, double work, int most = std::numeric_limits<int>::max())
+        : rows(rows_),
+          cols(cols_),
+          pieces(std::min(most,
+                          pieces_for(work, elementwise_min_work_per_thread, cols_ > 1 ? cols_ : rows_ / row_grain))) {}
+
+    // f(piece p of each x), each x an Eigen expression of this shape.
+    template <class F, class... X>
+    void on_piece(int p, const F& f, X&&... x) const {
+        if (cols > 1) {
+            const auto [c0, c1] = piece_range(cols, pieces, p, 1);
+            f(x.middleCols(c0, c1 - c0)...);
+        } else {
+            const auto [r0, r1] = piece_range(rows, pieces, p, row_grain);
+            f(x.middleRows(r0, r1 - r0)...);
+        }
+    }
+};
+
+// write(dst, src) for an elementwise Eigen expression src, cut as above when it is large
+// enough to pay. One piece is exactly write(dst, src).
 // `work` is the number of source elements read (the destination's size if not given:
 // more for a reduction along rows or columns).
 template <class Destination, class Source, class Write>
 void write_elementwise(Destination&& dst, const Source& src, const Write& write, double work = -1) {
     const Index rows = dst.rows(), cols = dst.cols();
-    const bool by_columns = cols > 1;
     if (work < 0) work = double(rows) * double(cols);
-    const int pieces = pieces_for(work, elementwise_min_work_per_thread, by_columns ? cols : rows / 64);
-    if (pieces == 1) {
+    const ElementwiseCut cut(rows, cols, work);
+    if (cut.pieces == 1) {
         write(dst, src);
         return;
     }
-    run_pieces(pieces, [&](int p) {
-        if (by_columns) {
-            const auto [c0, c1] = piece_range(cols, pieces, p, 1);
-            write(dst.middleCols(c0, c1 - c0), src.middleCols(c0, c1 - c0));
-        } else {
-            const auto [r0, r1] = piece_range(rows, pieces, p, 64);
-            write(dst.middleRows(r0, r1 - r0), src.middleRows(r0, r1 - r0));
-        }
-    });
+    run_pieces(cut.pieces, [&](int p) { cut.on_piece(p, write, dst, src); });
 }
 
 // The contract of parallel_assign and parallel_add: element (i, j) of src depends on
@@ -204,31 +223,22 @@ typename Source::Scalar sum_of_elements(const Source& src) {
 }
 #pragma GCC diagnostic pop
 
-// The sum of all elements of an Eigen array expression. A large one is cut into ranges
-// of columns (of rows, for a single column), one per thread, whose sums are added in
-// order: the same bits run after run; one piece is exactly sum_of_elements(src).
+// The sum of all elements of an Eigen array expression. A large one is cut as
+// ElementwiseCut cuts a loop, one piece per thread, whose sums are added in order: the
+// same bits run after run; one piece is exactly sum_of_elements(src).
 template <class Source>
 typename Source::Scalar parallel_sum(const Source& src) {
     using T = typename Source::Scalar;
-    const Index rows = src.rows(), cols = src.cols();
-    const bool by_columns = cols > 1;
     constexpr int most_pieces = 64;
-    constexpr Index row_grain = 64;  // whole unrolled packet groups in every piece but the last
-    const int pieces = std::min(most_pieces, pieces_for(double(rows) * double(cols), elementwise_min_work_per_thread,
-                                                        by_columns ? cols : rows / row_grain));
-    if (pieces == 1) return sum_of_elements(src);
+    const ElementwiseCut cut(src.rows(), src.cols(), double(src.rows()) * double(src.cols()), most_pieces);
+    if (cut.pieces == 1) return sum_of_elements(src);
     T partial[most_pieces];
-    run_pieces(pieces, [&](int p) {
-        if (by_columns) {
-            const auto [c0, c1] = piece_range(cols, pieces, p, 1);
-            partial[p] = sum_of_elements(src.middleCols(c0, c1 - c0));
-        } else {
-            const auto [r0, r1] = piece_range(rows, pieces, p, row_grain);
-            partial[p] = sum_of_elements(src.middleRows(r0, r1 - r0));
-        }
+    run_pieces(cut.pieces, [&](int p) {
+        cut.on_piece(
+            p, [&](const auto& piece) { partial[p] = sum_of_elements(piece); }, src);
     });
     T total = partial[0];
-    for (int p = 1; p < pieces; ++p) total += partial[p];
+    for (int p = 1; p < cut.pieces; ++p) total += partial[p];
     return total;
 }
 
