@@ -14,6 +14,7 @@
 #include <tapestry/tapestry.hpp>
 
 #include "sgd_by_hand.hpp"
+#include "sigmoid_cross_entropy_by_hand.hpp"
 
 namespace bench {
 
@@ -67,7 +68,7 @@ struct ModelBNet {
     tapestry::Var<T, 1, 1> loss(const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& x, tapestry::Index first,
                                 tapestry::Index count) {
         using namespace tapestry;
-        auto share = constant(x.middleCols(first, count));
+        auto share = constant_view(x.middleCols(first, count));  // read in place: no copy per step
         return sigmoid_cross_entropy(logits(share), share, Reduction::Sum) * (T(1) / static_cast<T>(x.cols()));
     }
 
@@ -113,7 +114,7 @@ public:
     T infer() {
         using namespace tapestry;
         InferenceMode no_recording;
-        Var<T, 784, Dynamic> y = sigmoid(net_.logits(constant(data_.x)));
+        Var<T, 784, Dynamic> y = sigmoid(net_.logits(constant_view(data_.x)));
         return y.value()(0, 0);
     }
 
@@ -187,14 +188,9 @@ public:
     T step() {
         const T scale = T(1) / static_cast<T>(x_.cols());
         forward();
-        const auto Y = D_[0].array();
-        // log(1 + e^-|y|) on Eigen's vectorised log and exp, in float and double: the
-        // fastest stable formulation (Eigen 3.4's log1p is scalar in double; what log
-        // loses where e^-|y| < eps is far below the sum's rounding).
-        const T loss = scale * (Y.max(T(0)) - Y * x_.array() + (T(1) + (-Y.abs()).exp()).log()).sum();
-
-        // backward through the decoder: dD_0 = (sigmoid(logits) - x) / B
-        dD_[0].array() = scale * (Y.logistic() - x_.array());
+        // The loss, and the decoder's backward from dD_0 = (sigmoid(logits) - x) / B, in one pass
+        const T loss =
+            scale * sigmoid_cross_entropy_and_gradient(D_[0].data(), x_.data(), D_[0].size(), scale, dD_[0].data());
         for (int i = 0; i < 4; ++i) {
             if (i > 0) dD_[i].array() *= D_[i].array() * (T(1) - D_[i].array());  // through the sigmoid
             dc_[i] = dD_[i].rowwise().sum();
@@ -229,17 +225,22 @@ public:
     const Matrix& W1() const { return W_[0]; }
 
 private:
+    // Each GEMM adds into its bias, copied column by column where a product assigned with
+    // `=` would write zeros: no pass of its own for the bias (see ModelAEigen::forward).
     void forward() {
+        const auto fill_columns = [](Matrix& out, const Vector& bias) {
+            for (tapestry::Index j = 0; j < out.cols(); ++j) out.col(j) = bias;
+        };
         // encoder: H_i = sigmoid(W_i H_{i-1} + b_i), the code (i = 3) linear
         for (int i = 0; i < 4; ++i) {
-            H_[i].noalias() = W_[i] * (i == 0 ? x_ : H_[i - 1]);
-            H_[i].colwise() += b_[i];
+            fill_columns(H_[i], b_[i]);
+            H_[i].noalias() += W_[i] * (i == 0 ? x_ : H_[i - 1]);
             if (i < 3) H_[i].array() = H_[i].array().logistic();
         }
         // decoder: D_i = sigmoid(W_i^T D_{i+1} + c_i) (from the code down), logits D_0 linear
         for (int i = 3; i >= 0; --i) {
-            D_[i].noalias() = W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]);
-            D_[i].colwise() += c_[i];
+            fill_columns(D_[i], c_[i]);
+            D_[i].noalias() += W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]);
             if (i > 0) D_[i].array() = D_[i].array().logistic();
         }
     }

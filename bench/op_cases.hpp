@@ -11,6 +11,9 @@
 #include <tapestry/tapestry.hpp>
 #include <unsupported/Eigen/SpecialFunctions>  // erf, for the gelu twin
 
+#include "packet_loop.hpp"
+#include "sigmoid_cross_entropy_by_hand.hpp"
+
 namespace bench::ops {
 
 using tapestry::Dynamic;
@@ -153,14 +156,11 @@ struct Reductions {
 // The losses over a 784 x B batch (10 x B for softmax), as the training steps use them.
 struct SigmoidCrossEntropy {
     Param z;
-    Matrix x, dz;
+    Matrix x;
     tapestry::Var<float, Dynamic, Dynamic> target;
     tapestry::Tape tape;
     explicit SigmoidCrossEntropy(Index batch)
-        : z(random(784, batch, 10, -4, 4)),
-          x(random(784, batch, 11, 0, 1)),
-          dz(784, batch),
-          target(tapestry::shared_constant(x)) {}
+        : z(random(784, batch, 10, -4, 4)), x(random(784, batch, 11, 0, 1)), target(tapestry::shared_constant(x)) {}
     std::vector<Param*> params() { return {&z}; }
     float ours() {
         tape.clear();
@@ -168,11 +168,10 @@ struct SigmoidCrossEntropy {
         tape.backward(loss);
         return loss.value()(0, 0);
     }
+    // The loss and its gradient in one pass, as the training steps' floors compute them.
     float hand() {
-        const auto Z = z.value().array();
-        const float loss = (Z.max(0.f) - Z * x.array() + (1.f + (-Z.abs()).exp()).log()).sum();  // as bench/model_a.hpp
-        z.grad().array() += Z.logistic() - x.array();
-        return loss;
+        return bench::sigmoid_cross_entropy_and_gradient<true>(z.value().data(), x.data(), x.size(), 1.f,
+                                                               z.grad().data());
     }
 };
 
@@ -481,11 +480,10 @@ struct LeakyRelu {
     T hand() {
         namespace ei = Eigen::internal;
         using Packet = typename ei::packet_traits<T>::type;
-        constexpr Index n = ei::unpacket_traits<Packet>::size;
         const T* values = x.value().data();
         const T* weight = G.data();
         T* gradient = x.grad().data();
-        const Index size = G.size(), packets_end = size / n * n;
+        const Index size = G.size();
         const Packet s = ei::pset1<Packet>(slope);
         const auto step = [&](Index i, Packet& loss) {
             const Packet v = ei::ploadu<Packet>(values + i), w = ei::ploadu<Packet>(weight + i);
@@ -493,16 +491,8 @@ struct LeakyRelu {
             ei::pstoreu(gradient + i, ei::padd(ei::ploadu<Packet>(gradient + i), d));
             loss = ei::pmadd(v, d, loss);
         };
-        // Two accumulators: one would wait on its own addition's latency.
-        Packet loss0 = ei::pzero(s), loss1 = ei::pzero(s);
-        Index i = 0;
-        for (; i + 2 * n <= packets_end; i += 2 * n) {
-            step(i, loss0);
-            step(i + n, loss1);
-        }
-        if (i < packets_end) step(i, loss0);
-        T total = ei::predux(ei::padd(loss0, loss1));
-        for (i = packets_end; i < size; ++i) {
+        T total = sum_over_packets<Packet>(size, step);
+        for (Index i = whole_packets<Packet>(size); i < size; ++i) {
             const T d = values[i] > T(0) ? weight[i] : slope * weight[i];
             gradient[i] += d;
             total += values[i] * d;

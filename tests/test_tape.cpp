@@ -421,6 +421,76 @@ TEST_CASE("a shared_constant belongs to no tape: every tape reads its values in 
     CHECK(gradcheck(loss, w) < test::gradient_tolerance);
 }
 
+TEST_CASE("a constant_view reads its matrix in place on any tape, with constant()'s values and gradients") {
+    const Eigen::MatrixXd x = random_matrix(5, 7);
+    auto W = random_param<3, 5>(3, 5);  // used twice: W and W^T, as a tied autoencoder does
+    Param<double, 3, 1> b(random_matrix(3, 1));
+    const auto reconstruction_error = [&](const auto& data) {
+        return sum(square(W.transpose() * sigmoid(W * data + b) - data));
+    };
+
+    Eigen::MatrixXd copied_grad;
+    double copied_loss = 0;
+    {
+        Tape tape;
+        const auto loss = reconstruction_error(constant(x));
+        tape.backward(loss);
+        copied_loss = loss.item();
+        copied_grad = W.grad();
+    }
+    W.zero_grad();
+    b.zero_grad();
+    Tape tape;
+    const auto view = constant_view(x);
+    CHECK(view.value().data() == x.data());  // not a copy
+    CHECK_FALSE(view.requires_grad());
+    CHECK(tape.bytes_used().values_and_steps == 0);
+    const auto loss = reconstruction_error(view);
+    tape.backward(loss);
+    CHECK(loss.item() == copied_loss);  // the same arithmetic on the same values
+    CHECK(W.grad() == copied_grad);
+    CHECK(gradcheck([&] { return reconstruction_error(constant_view(x)); }, W, b) < test::gradient_tolerance);
+
+    SECTION("after the tape it was made under is cleared, as a value that belongs to no tape") {
+        tape.clear();
+        CHECK(view.value() == x);
+        Tape other;
+        W.zero_grad();
+        other.backward(reconstruction_error(view));
+        CHECK(W.grad() == copied_grad);
+    }
+    SECTION("a block of whole columns is read in place too, with its static shape") {
+        const Eigen::Matrix<double, 5, 7> fixed = x;
+        const Var<double, 5, 2> middle = constant_view(fixed.middleCols<2>(3));
+        CHECK(middle.value().data() == fixed.data() + 15);
+        CHECK(middle.value() == x.middleCols(3, 2));
+        const Var<double, 5, Dynamic> none = constant_view(x.leftCols(0));
+        CHECK(none.cols() == 0);
+        CHECK(none.value().size() == 0);
+    }
+    SECTION("a row of a row-major matrix, or a Ref, is read in place too") {
+        const Eigen::Matrix<double, 5, 7, Eigen::RowMajor> by_rows = x;
+        const Var<double, 1, 7> third_row = constant_view(by_rows.row(2));
+        CHECK(third_row.value().data() == by_rows.data() + 14);
+        CHECK(third_row.value() == x.row(2));
+        const Eigen::Ref<const Eigen::MatrixXd> columns = x.rightCols(4);
+        CHECK(constant_view(columns).value().data() == x.data() + 15);
+    }
+    SECTION("some rows, or a row of a column-major matrix, are not one value in memory: value_error") {
+        const std::size_t recorded = tape.size();
+        CHECK_THROWS_AS(constant_view(x.topRows(2)), value_error);
+        CHECK_THROWS_WITH(constant_view(x.topRows(2)),
+                          Catch::Contains("constant_view") && Catch::Contains("2x7") && Catch::Contains("constant()"));
+        CHECK_THROWS_AS(constant_view(x.topRows(1)), value_error);         // one value every 5
+        CHECK_THROWS_AS(constant_view(x.row(1)), value_error);             // the same, typed as a row
+        CHECK_THROWS_AS(constant_view(x.block(2, 1, 1, 4)), value_error);  // part of a row
+        const Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>> strided(x.data(), 1, 7,
+                                                                                 Eigen::OuterStride<>(5));
+        CHECK_THROWS_AS(constant_view(strided), value_error);
+        CHECK(tape.size() == recorded);
+    }
+}
+
 TEST_CASE("auto keeps an expression lazy and correct, with no dangling temporaries") {
     auto W = random_param<4, 3>(4, 3);
     Param<double, 4, 1> b(random_matrix(4, 1));

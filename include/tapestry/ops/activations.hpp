@@ -105,7 +105,7 @@ struct Softplus {
     // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large x, no lost digits for small.
     auto forward(const auto& x) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
-        return x.max(T(0)) + detail::vectorised_log1p((-x.abs()).exp());
+        return x.max(T(0)) + detail::log1p_exp_minus_abs(x);
     }
     auto backward(const auto& g, const auto& x, const auto&) const { return g * x.logistic(); }
     auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {

@@ -30,7 +30,7 @@ struct SigmoidCrossEntropy {
     static constexpr const char* name = "sigmoid_cross_entropy";
     auto forward(const auto& x, const auto& t) const {
         using T = typename std::decay_t<decltype(x)>::Scalar;
-        return x.max(T(0)) - x * t + detail::vectorised_log1p((-x.abs()).exp());
+        return x.max(T(0)) - x * t + detail::log1p_exp_minus_abs(x);
     }
     auto backward_left(const auto& g, const auto& x, const auto& t) const { return g * (x.logistic() - t); }
     auto backward_right(const auto& g, const auto& x, const auto&) const { return -g * x; }
