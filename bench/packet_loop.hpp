@@ -2,6 +2,7 @@
 // The floors' hand-written packet loops: a sum over whole packets in two accumulators.
 
 #include <tapestry/core/eigen.hpp>
+#include <tapestry/core/shape.hpp>
 
 namespace bench {
 

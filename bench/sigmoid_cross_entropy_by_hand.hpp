@@ -6,6 +6,9 @@
 // y's sign. The library cannot do this: its loss's forward runs before backward() knows
 // the gradient's scale, and its backward computes e^-|y| again.
 
+#include <algorithm>
+#include <cmath>
+
 #include <tapestry/kernels/vectorised_math.hpp>
 
 #include "packet_loop.hpp"
