@@ -420,7 +420,7 @@ struct Concat {
 // vectorised rational approximation, faster than any erfc; it gives up Φ's digits where Φ
 // is tiny, x < -5, which tapestry keeps); in double Φ(x) = erfc(-x / √2) / 2 with the
 // library's vectorised erfc (Eigen's double erf is the C library's, one element at a time:
-// the twin took 2-2.6x tapestry's time with it). φ with Eigen's exp, and the loss and the
+// the twin took 1.5-2.6x tapestry's time with it). φ with Eigen's exp, and the loss and the
 // gradient in one pass.
 template <class T>
 struct Gelu {

@@ -365,7 +365,8 @@ TEMPLATE_TEST_CASE("log(1 + e^-|x|), softplus's and the cross-entropy's, runs wi
         else
             worst = std::max(worst, ulps_apart(y[i], reference(x[i])));
     }
-    // Eigen's float exp with AVX-512 is 5 ulps off for |x| in [86.6, 87] (every float checked).
+    // Eigen's float exp with AVX-512 is 5 ulps off for |x| in [86.6, 87] (a standalone scan of
+    // every float from 1e-4 to 104 found it).
 #ifdef EIGEN_VECTORIZE_AVX512
     constexpr bool avx512 = true;
 #else

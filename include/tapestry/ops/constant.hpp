@@ -65,9 +65,10 @@ concept TemporaryOwner =
 
 // A constant that reads m where it is, on any tape: nothing is copied. For a batch of
 // data read once per step, which constant(m) would copy into the tape on every step.
-// m (a Matrix, an Array, a Map, or a block of whole columns of one) must stay alive and
-// unchanged until the Var's last use, the tape's backward() included (a product's
-// gradient reads its constant operand there): nothing can check that it has. A Var's
+// m (a Matrix, an Array, a Map, a Ref, a block of whole columns or part of a column of
+// one, or a row of a row-major one) must stay alive and unchanged until the Var's last
+// use, the tape's backward() included (a product's gradient reads its constant operand
+// there): nothing can check that it has. A Var's
 // own values are not m's to view (the tape reuses them after clear()): detach(v) is
 // that constant.
 template <class Derived>
