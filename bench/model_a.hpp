@@ -135,17 +135,13 @@ public:
     const Matrix<T>& W1() const { return W_; }
 
 private:
-    // H = sigmoid(W x + b1), Y = W^T H + b2 (the logits). Each GEMM adds into its bias,
-    // copied column by column where a product assigned with `=` would write zeros: no
-    // pass of its own for the bias (Eigen's replicate() would take a modulo per element).
-    // The sigmoid is a statement of its own: Eigen 3.4 evaluates the logistic of a
-    // colwise() sum one element at a time, with the C library's exp (4-12x slower here).
+    // H = sigmoid(W x + b1), Y = W^T H + b2 (the logits). The sigmoid is a statement of
+    // its own: Eigen 3.4 evaluates the logistic of a colwise() sum one element at a time,
+    // with the C library's exp (4-12x slower here).
     void forward() {
-        for (Index j = 0; j < x_.cols(); ++j) H_.col(j) = b1_.col(0);
-        H_.noalias() += W_ * x_;
+        assign_bias_plus(H_, b1_.col(0), W_ * x_);
         H_.array() = H_.array().logistic();
-        for (Index j = 0; j < x_.cols(); ++j) Y_.col(j) = b2_.col(0);
-        Y_.noalias() += W_.transpose() * H_;
+        assign_bias_plus(Y_, b2_.col(0), W_.transpose() * H_);
     }
 
     template <class G>

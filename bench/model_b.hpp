@@ -225,22 +225,15 @@ public:
     const Matrix& W1() const { return W_[0]; }
 
 private:
-    // Each GEMM adds into its bias, copied column by column where a product assigned with
-    // `=` would write zeros: no pass of its own for the bias (see ModelAEigen::forward).
     void forward() {
-        const auto fill_columns = [](Matrix& out, const Vector& bias) {
-            for (tapestry::Index j = 0; j < out.cols(); ++j) out.col(j) = bias;
-        };
         // encoder: H_i = sigmoid(W_i H_{i-1} + b_i), the code (i = 3) linear
         for (int i = 0; i < 4; ++i) {
-            fill_columns(H_[i], b_[i]);
-            H_[i].noalias() += W_[i] * (i == 0 ? x_ : H_[i - 1]);
+            assign_bias_plus(H_[i], b_[i], W_[i] * (i == 0 ? x_ : H_[i - 1]));
             if (i < 3) H_[i].array() = H_[i].array().logistic();
         }
         // decoder: D_i = sigmoid(W_i^T D_{i+1} + c_i) (from the code down), logits D_0 linear
         for (int i = 3; i >= 0; --i) {
-            fill_columns(D_[i], c_[i]);
-            D_[i].noalias() += W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]);
+            assign_bias_plus(D_[i], c_[i], W_[i].transpose() * (i == 3 ? H_[3] : D_[i + 1]));
             if (i > 0) D_[i].array() = D_[i].array().logistic();
         }
     }

@@ -42,7 +42,7 @@ T sigmoid_cross_entropy_and_gradient(const T* logits, const T* targets, tapestry
     T total = sum_over_packets<Packet>(size, step);
     for (tapestry::Index i = whole_packets<Packet>(size); i < size; ++i) {
         const T y = logits[i], t = targets[i];
-        total += std::max(y, T(0)) - y * t + std::log1p(std::exp(-std::abs(y)));
+        total += std::max(y, T(0)) - y * t + Series{}(y);
         const T g = gradient_scale * (T(1) / (T(1) + std::exp(-y)) - t);
         gradient[i] = AddIntoGradient ? gradient[i] + g : g;
     }

@@ -40,11 +40,12 @@ struct Log1pFunctor {
 // atanh(s) = s (1 + s^2/3 + s^4/5 + ...) converges fast there (s^2 <= 1/9): one division
 // and a polynomial, where log1p(u) takes a logarithm (a division of its own) and
 // Goldberg's correction (another). Taylor's terms up to s^30 in double and s^12 in
-// float (the first left out is below a quarter of an ulp). Within 4 ulps of log(1 + e^-|x|)
-// at every magnitude, subnormal results included, except in float with AVX-512, where
-// Eigen's exp itself is 5 ulps off for |x| in [86.6, 87] and so is this (test_numerics
-// samples it; a standalone scan of every float from 1e-4 to 104 found the 5). Over 200,704 values drawn from N(0, 9) it
-// takes 0.6x log1p's time in double and 0.4x in float with -march=native (AVX-512), 0.7x and 0.6x with SSE2
+// float (the first left out is below a quarter of an ulp). Within 4 ulps of
+// log(1 + e^-|x|) at every magnitude, subnormal results included, except in float with
+// AVX-512, where Eigen's exp itself is 5 ulps off for |x| in [86.6, 87] and so is this
+// (test_numerics samples it; a standalone scan of every float from 1e-4 to 104 found the
+// 5). Over 200,704 values drawn from N(0, 9) it takes 0.6x log1p's time in double and
+// 0.4x in float with -march=native (AVX-512), 0.7x and 0.6x with SSE2
 // (docs/performance.md).
 //
 // Eigen 3.4's exp stops short of the subnormals (in double it returns 5.6e-309 for

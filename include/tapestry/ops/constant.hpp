@@ -68,9 +68,8 @@ concept TemporaryOwner =
 // m (a Matrix, an Array, a Map, a Ref, a block of whole columns or part of a column of
 // one, or a row of a row-major one) must stay alive and unchanged until the Var's last
 // use, the tape's backward() included (a product's gradient reads its constant operand
-// there): nothing can check that it has. A Var's
-// own values are not m's to view (the tape reuses them after clear()): detach(v) is
-// that constant.
+// there): nothing can check that it has. A Var's own values are not m's to view (the
+// tape reuses them after clear()): detach(v) is that constant.
 template <class Derived>
 auto constant_view(const Eigen::DenseBase<Derived>& m) {
     using T = typename Derived::Scalar;
