@@ -2,8 +2,10 @@
 // (for the prediction and, where it has one, the target), and stability at
 // extreme inputs in float and double.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -52,6 +54,81 @@ TEST_CASE("sigmoid_cross_entropy equals binary cross-entropy of sigmoid(logits)"
     SECTION("a trainable target") {
         auto T = random_param<Dynamic, Dynamic>(5, 3, 0.0, 1.0);
         CHECK(gradcheck([&] { return sigmoid_cross_entropy(X * 2.0, T); }, X, T) < gradient_tolerance);
+    }
+}
+
+// Summed or averaged, the loss is one node that keeps sigmoid(y) - t from its forward for
+// its backward (kernels/logistic_loss.hpp); per example (Reduction::None) it is the fused
+// elementwise form. Both must give the same loss and gradients.
+TEST_CASE("sigmoid_cross_entropy summed keeps its derivative: the same as per example, summed") {
+    test::for_each_shape([]<int R, int C>(Index rows, Index cols) {
+        INFO(rows << "x" << cols);
+        auto W = random_param<R, R>(rows, rows);
+        auto b = random_param<R, 1>(rows, 1);
+        auto Z = random_param<R, C>(rows, cols, -3.0, 3.0);
+        const Eigen::MatrixXd target = random_matrix(rows, cols, 0.0, 1.0);
+        // W used twice, as W and W^T; the target a constant, then a Param.
+        auto logits = [&] { return W.transpose() * tanh(W * Z) + b; };
+        auto summed = [&] { return sigmoid_cross_entropy(logits(), target, Reduction::Sum); };
+        auto per_example = [&] { return sum(sigmoid_cross_entropy(logits(), target, Reduction::None)); };
+
+        auto gradients_of = [&](auto loss_of) {
+            W.zero_grad(), b.zero_grad(), Z.zero_grad();
+            Tape tape;
+            auto loss = loss_of();
+            tape.backward(loss);
+            return std::vector<Eigen::MatrixXd>{loss.value(), W.grad(), b.grad(), Z.grad()};
+        };
+        const auto kept = gradients_of(summed), fused = gradients_of(per_example);
+        for (std::size_t k = 0; k < kept.size(); ++k) CHECK(kept[k].isApprox(fused[k], 1e-13));
+        // A sum of up to 35 losses of a few units each: at the default step of 1e-6 its
+        // rounding (1e-16 of the sum, over 1e-6) is 1e-6 of a small gradient component.
+        const GradcheckOptions step{.step = 1e-5};
+        CHECK(gradcheck(step, summed, W, b, Z) < gradient_tolerance);
+        CHECK(gradcheck([&] { return sigmoid_cross_entropy(logits(), target); }, W, b, Z) < gradient_tolerance);
+
+        auto T = random_param<R, C>(rows, cols, 0.0, 1.0);
+        CHECK(gradcheck(
+                  step, [&] { return sigmoid_cross_entropy(logits(), T, Reduction::Sum); }, W, b, Z, T) <
+              gradient_tolerance);
+        // The target only: its gradient is -y scale.
+        CHECK(gradcheck([&] { return sigmoid_cross_entropy(constant(Z.value()), T); }, T) < gradient_tolerance);
+    });
+}
+
+TEMPLATE_TEST_CASE("sigmoid_cross_entropy summed gives the same bits with and without a tape", "", float, double) {
+    using T = TestType;
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    auto check = [](auto& X, const auto& t) {
+        const Matrix y = X.value();
+        T without_tape;
+        {
+            InferenceMode no_recording;
+            without_tape = sigmoid_cross_entropy(X, t, Reduction::Sum).value()(0, 0);
+        }
+        Tape tape;
+        auto loss = sigmoid_cross_entropy(X, t, Reduction::Sum);
+        CHECK(loss.value()(0, 0) == without_tape);
+        tape.backward(loss);
+        const Matrix expected_gradient = (T(1) / (T(1) + (-y.array()).exp())).matrix() - Matrix(t);
+        CHECK(Matrix(X.grad()).isApprox(expected_gradient, std::is_same_v<T, float> ? T(1e-6) : T(1e-14)));
+        // Against the formula in long double.
+        long double expected = 0;
+        for (Index i = 0; i < y.size(); ++i) {
+            const long double v = y(i), target = Matrix(t)(i);
+            expected += std::max(v, 0.0L) - v * target + std::log1p(std::exp(-std::abs(v)));
+        }
+        CHECK(static_cast<long double>(without_tape) ==
+              Approx(expected).epsilon(std::is_same_v<T, float> ? 1e-5 : 1e-12));
+    };
+    SECTION("columns of 301 rows: cut among threads on two, and ending in part of a packet") {
+        Param<T, Dynamic, Dynamic> X(Matrix::Random(301, 300) * T(60));  // logits from -60 to 60
+        check(X, Matrix((Matrix::Random(301, 300).array() + T(1)) / T(2)));
+    }
+    SECTION("a row vector of fixed length (stored row-major)") {
+        using Row = Eigen::Matrix<T, 1, 1001>;
+        Param<T, 1, 1001> X(Row::Random() * T(60));
+        check(X, Row((Row::Random().array() + T(1)) / T(2)));
     }
 }
 

@@ -26,6 +26,8 @@ public:
 
     Index rows() const { return left_.rows(); }
     Index cols() const { return left_.cols(); }
+    const Left& left() const { return left_; }
+    const Right& right() const { return right_; }
     auto array() const { return op_.forward(left_.array(), right_.array()); }
     bool needs_grad() const { return left_.needs_grad() || right_.needs_grad(); }
     void verify() const {
@@ -125,5 +127,13 @@ private:
     Left left_;
     Right right_;
 };
+
+namespace detail {
+// Is E a BinaryExpr of Op?
+template <class Op, class E>
+inline constexpr bool is_binary_expr_of = false;
+template <class Op, class Left, class Right>
+inline constexpr bool is_binary_expr_of<Op, BinaryExpr<Op, Left, Right>> = true;
+}  // namespace detail
 
 }  // namespace tapestry

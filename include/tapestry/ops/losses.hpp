@@ -2,12 +2,14 @@
 // Elementwise losses, mse and sigmoid_cross_entropy: a 1x1 Var averaged over the
 // elements by default, summed with Reduction::Sum, or one per example (a 1 x B row of
 // each column's sum) with Reduction::None. Each is one fused loop forward and
-// one backward (an elementwise node consumed by a sum). A target may be a Var (usually
-// a constant()) or an Eigen matrix.
+// one backward (an elementwise node consumed by a sum), except sigmoid_cross_entropy
+// summed or averaged, whose forward also keeps its derivative for backward (below). A
+// target may be a Var (usually a constant()) or an Eigen matrix.
 
 #include <type_traits>
 #include <utility>
 
+#include "tapestry/kernels/logistic_loss.hpp"
 #include "tapestry/kernels/vectorised_math.hpp"
 #include "tapestry/ops/arithmetic.hpp"
 #include "tapestry/ops/constant.hpp"
@@ -39,6 +41,45 @@ struct SigmoidCrossEntropy {
         return g * (x.logistic() * (T(1) - x.logistic()) * dx - dt);
     }
     auto curvature_right(const auto& g, const auto&, const auto&, const auto& dx, const auto&) const { return -g * dx; }
+};
+
+// The same loss summed (times `scale`) into one value, as one node whose forward keeps
+// sigmoid(y) - t for its backward: one pass over the logits that computes e^-|y| once
+// for both (kernels/logistic_loss.hpp), where the fused form above computes it again in
+// backward, from the logits read again (issue 23). First order only: a recording made
+// for forward mode or second order takes the fused form, whose rules those sweeps use.
+template <class T>
+struct SigmoidCrossEntropySum {
+    static constexpr const char* name = "sigmoid_cross_entropy";
+    T scale;
+    const T* derivative = nullptr;  // sigmoid(y) - t, on the tape
+
+    template <class L, class Tg>
+    void forward(const auto& out, const L& logits, const Tg& targets) {
+        if (!out.recording()) {
+            out.data()[0] = scale * detail::parallel_sigmoid_cross_entropy_and_derivative(
+                                        logits.array(), targets.array(), detail::NoDerivative{});
+            return;
+        }
+        T* kept = out.template keep<T>(logits.rows() * logits.cols());
+        out.data()[0] = scale * detail::parallel_sigmoid_cross_entropy_and_derivative(logits.array(), targets.array(),
+                                                                                      derivative_map<L>(kept, logits));
+        derivative = kept;
+    }
+    template <class L, class Tg>
+    void backward(const auto& dy, const auto&, const L& logits, const Tg& targets) const {
+        const T g = scale * dy(0, 0);
+        if (logits.needs_grad()) logits.backprop(g * derivative_map<L>(derivative, logits));
+        if (targets.needs_grad()) targets.backprop(-g * logits.array());
+    }
+
+private:
+    template <class L, class P>
+    static auto derivative_map(P* data, const L& logits) {
+        using Array = detail::KernelArray<T, L::Rows, L::Cols>;
+        using Map = Eigen::Map<std::conditional_t<std::is_const_v<P>, const Array, Array>>;
+        return Map(data, logits.rows(), logits.cols());
+    }
 };
 
 }  // namespace ops
@@ -100,6 +141,16 @@ auto sigmoid_cross_entropy(L&& logits, Target&& target, R reduction = Reduction:
     auto elementwise_loss =
         detail::same_shape("sigmoid_cross_entropy", ops::SigmoidCrossEntropy{}, as_expression(std::forward<L>(logits)),
                            detail::as_target(std::forward<Target>(target)));
+    using E = decltype(elementwise_loss);
+    if constexpr (std::is_same_v<R, Reduction> && detail::is_binary_expr_of<ops::SigmoidCrossEntropy, E>) {
+        using T = typename E::Scalar;
+        const detail::Recording* recording = detail::Recording::active();
+        if (recording == nullptr || !recording->with_tangents()) {
+            const T scale = detail::reduction_scale<T>(reduction, elementwise_loss.rows() * elementwise_loss.cols());
+            return detail::make_node<Var<T, 1, 1>>(ops::SigmoidCrossEntropySum<T>{scale}, 1, 1, elementwise_loss.left(),
+                                                   elementwise_loss.right());
+        }
+    }
     return detail::reduce(elementwise_loss, reduction);
 }
 
