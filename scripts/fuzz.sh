@@ -17,19 +17,35 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMP
 cmake --build "$dir" --target fuzz_idx fuzz_checkpoint
 
 mkdir -p "$dir/crashes"
-for target in idx checkpoint; do
-    work="$dir/corpus/$target"  # grows as the fuzzer finds new paths; the repo's corpus stays as it is
+# Each loader's fuzzer on its own core, at the same time: one fuzzer is one process, and
+# run one after the other they left a core idle for the whole stage.
+fuzz() {
+    local target=$1
+    local work="$dir/corpus/$target"  # grows as the fuzzer finds new paths; the repo's corpus stays as it is
     mkdir -p "$work"
-    echo "==== fuzzing the ${target} loader for ${seconds} s"
-    log="$dir/fuzz_${target}.log"
-    status=0
     "$dir/tests/fuzz/fuzz_${target}" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$dir/crashes/${target}-" \
-        "$work" "tests/fuzz/corpus/$target" >"$log" 2>&1 || status=$?
+        "$work" "tests/fuzz/corpus/$target" >"$dir/fuzz_${target}.log" 2>&1
+}
+targets=(idx checkpoint)
+pids=()
+for target in "${targets[@]}"; do
+    echo "==== fuzzing the ${target} loader for ${seconds} s"
+    fuzz "$target" &
+    pids+=($!)
+done
+failed=0
+for i in "${!targets[@]}"; do
+    target=${targets[$i]}
+    status=0
+    wait "${pids[$i]}" || status=$?
+    log="$dir/fuzz_${target}.log"
+    echo "==== the ${target} loader:"
     grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Test unit written)" "$log" || true
     if [ "$status" -ne 0 ]; then
         tail -n 40 "$log"
         echo "fuzz_${target} found a crash (exit status $status): its input is in $dir/crashes/"
-        exit 1
+        failed=1
     fi
 done
+exit "$failed"

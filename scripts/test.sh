@@ -5,7 +5,7 @@
 # the unit tests, compile-fail and consumer tests, on two threads). Warnings are errors in both; the suite compiles
 # every header on its own and checks that headers include only downward. Then the
 # thread tests under ThreadSanitizer, one training example under valgrind, and
-# libFuzzer on the file loaders for 60 s each.
+# libFuzzer on the file loaders, 60 s each, both at once.
 # Installs missing Debian packages first. Each stage prints the minutes it started at.
 # Usage: scripts/test.sh
 set -euo pipefail
