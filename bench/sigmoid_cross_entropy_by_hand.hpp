@@ -3,8 +3,10 @@
 // the fastest way we know to write them by hand. e^-|y| is computed once per element and
 // serves both log(1 + e^-|y|) (as a series: the library's kernel, shared so that the floor
 // computes the same math) and the sigmoid, 1 / (1 + e^-|y|) or e^-|y| / (1 + e^-|y|) by
-// y's sign. The library cannot do this: its loss's forward runs before backward() knows
-// the gradient's scale, and its backward computes e^-|y| again.
+// y's sign. The library does the same pass in its forward (kernels/logistic_loss.hpp) but
+// cannot write the gradient there: its forward runs before backward() knows the
+// gradient's scale, so it keeps sigmoid(y) - t and its backward scales that in a pass of
+// its own.
 
 #include <algorithm>
 #include <cmath>
