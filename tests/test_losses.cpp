@@ -57,18 +57,33 @@ TEST_CASE("sigmoid_cross_entropy equals binary cross-entropy of sigmoid(logits)"
     }
 }
 
-// Summed or averaged, the loss is one node that keeps sigmoid(y) - t from its forward for
-// its backward (kernels/logistic_loss.hpp); per example (Reduction::None) it is the fused
-// elementwise form. Both must give the same loss and gradients.
+// Summed or averaged over column-major operands with long columns, the loss is one node
+// that keeps sigmoid(y) - t from its forward for its backward (kernels/logistic_loss.hpp);
+// otherwise, and per example (Reduction::None), it is the fused elementwise form. Both
+// must give the same loss and gradients.
+namespace {
+// The one pass keeps one value per logit on the tape; the fused form keeps none.
+template <class X, class Target>
+bool takes_the_one_pass(X& x, const Target& target) {
+    Tape tape;
+    auto loss = sigmoid_cross_entropy(x, constant_view(target), Reduction::Sum);  // the target read in place
+    const auto logits = static_cast<std::size_t>(x.value().size());
+    return tape.bytes_used().values_and_steps >= logits * sizeof(typename X::Scalar);
+}
+}  // namespace
+
 TEST_CASE("sigmoid_cross_entropy summed keeps its derivative: the same as per example, summed") {
-    test::for_each_shape([]<int R, int C>(Index rows, Index cols) {
+    // 37 and 40 rows: long columns that end in part of a packet; a fixed 40 x 3 (Dynamic
+    // in its kernel form) and a single column (cut by rows among threads).
+    auto check = []<int R, int C>(Index rows, Index cols) {
         INFO(rows << "x" << cols);
         auto W = random_param<R, R>(rows, rows);
         auto b = random_param<R, 1>(rows, 1);
         auto Z = random_param<R, C>(rows, cols, -3.0, 3.0);
         const Eigen::MatrixXd target = random_matrix(rows, cols, 0.0, 1.0);
+        REQUIRE(takes_the_one_pass(Z, target));
         // W used twice, as W and W^T; the target a constant, then a Param.
-        auto logits = [&] { return W.transpose() * tanh(W * Z) + b; };
+        auto logits = [&] { return W.transpose() * tanh(W * Z) * (1.0 / static_cast<double>(rows)) + b; };
         auto summed = [&] { return sigmoid_cross_entropy(logits(), target, Reduction::Sum); };
         auto per_example = [&] { return sum(sigmoid_cross_entropy(logits(), target, Reduction::None)); };
 
@@ -81,25 +96,69 @@ TEST_CASE("sigmoid_cross_entropy summed keeps its derivative: the same as per ex
         };
         const auto kept = gradients_of(summed), fused = gradients_of(per_example);
         for (std::size_t k = 0; k < kept.size(); ++k) CHECK(kept[k].isApprox(fused[k], 1e-13));
-        // A sum of up to 35 losses of a few units each: at the default step of 1e-6 its
-        // rounding (1e-16 of the sum, over 1e-6) is 1e-6 of a small gradient component.
-        const GradcheckOptions step{.step = 1e-5};
-        CHECK(gradcheck(step, summed, W, b, Z) < gradient_tolerance);
+        // Averaged: a sum of 120-185 losses of about a unit each rounds, at gradcheck's step
+        // of 1e-6, to 1e-6 of a small gradient component (the sum's gradients are the same
+        // node's, checked against the fused form above).
         CHECK(gradcheck([&] { return sigmoid_cross_entropy(logits(), target); }, W, b, Z) < gradient_tolerance);
-
         auto T = random_param<R, C>(rows, cols, 0.0, 1.0);
-        CHECK(gradcheck(
-                  step, [&] { return sigmoid_cross_entropy(logits(), T, Reduction::Sum); }, W, b, Z, T) <
-              gradient_tolerance);
+        CHECK(gradcheck([&] { return sigmoid_cross_entropy(logits(), T); }, W, b, Z, T) < gradient_tolerance);
         // The target only: its gradient is -y scale.
         CHECK(gradcheck([&] { return sigmoid_cross_entropy(constant(Z.value()), T); }, T) < gradient_tolerance);
-    });
+    };
+    check.operator()<Dynamic, Dynamic>(37, 5);
+    check.operator()<40, 3>(40, 3);
+    check.operator()<Dynamic, 1>(40, 1);
+}
+
+TEST_CASE("sigmoid_cross_entropy takes the fused form for short columns and operands not stored by columns") {
+    const Eigen::MatrixXd short_target = random_matrix(3, 50, 0.0, 1.0);
+    auto Short = random_param<Dynamic, Dynamic>(3, 50, -3.0, 3.0);
+    CHECK_FALSE(takes_the_one_pass(Short, short_target));
+    // Each against the per-example form summed; each compiles (the one pass reads down columns).
+    auto agrees = [](auto loss_of_reduction, auto&... params) {
+        auto loss_of = [&](auto reduction) {
+            for (auto* p : {&params...}) p->zero_grad();
+            Tape tape;
+            auto loss = loss_of_reduction(reduction);
+            tape.backward(loss);
+            std::vector<Eigen::MatrixXd> result{loss.value()};
+            (result.push_back(params.grad()), ...);
+            return result;
+        };
+        const auto summed = loss_of(Reduction::Sum);
+        const auto per_example = loss_of(Reduction::None);
+        for (std::size_t k = 0; k < summed.size(); ++k) CHECK(summed[k].isApprox(per_example[k], 1e-13));
+        CHECK(gradcheck([&] { return loss_of_reduction(Reduction::Mean); }, params...) < gradient_tolerance);
+    };
+    auto sum_of = [](auto loss) {
+        if constexpr (std::is_same_v<decltype(loss), Var<double, 1, 1>>)
+            return loss;
+        else
+            return sum(loss);
+    };
+    SECTION("a transposed Param against a matrix") {
+        auto X = random_param<Dynamic, Dynamic>(40, 5, -3.0, 3.0);
+        const Eigen::MatrixXd target = random_matrix(5, 40, 0.0, 1.0);
+        agrees([&](auto r) { return sum_of(sigmoid_cross_entropy(X.transpose(), target, r)); }, X);
+        agrees([&](auto r) { return sum_of(sigmoid_cross_entropy(constant(target), X.transpose(), r)); }, X);
+    }
+    SECTION("a fixed row (stored row-major) against a Dynamic matrix") {
+        auto X = random_param<1, 4>(1, 4, -3.0, 3.0);
+        const Eigen::MatrixXd target = random_matrix(1, 4, 0.0, 1.0);
+        agrees([&](auto r) { return sum_of(sigmoid_cross_entropy(X, target, r)); }, X);
+    }
+    SECTION("a row and a block of a fixed Param") {
+        auto X = random_param<4, 4>(4, 4, -3.0, 3.0);
+        const Eigen::MatrixXd target = random_matrix(1, 4, 0.0, 1.0);
+        agrees([&](auto r) { return sum_of(sigmoid_cross_entropy(row(X, 1), target, r)); }, X);
+        agrees([&](auto r) { return sum_of(sigmoid_cross_entropy(block<1, 4>(X, 2, 0), target, r)); }, X);
+    }
 }
 
 TEMPLATE_TEST_CASE("sigmoid_cross_entropy summed gives the same bits with and without a tape", "", float, double) {
     using T = TestType;
     using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-    auto check = [](auto& X, const auto& t) {
+    auto check = [](auto& X, const auto& t, double float_tolerance = 1e-5) {
         const Matrix y = X.value();
         T without_tape;
         {
@@ -119,16 +178,17 @@ TEMPLATE_TEST_CASE("sigmoid_cross_entropy summed gives the same bits with and wi
             expected += std::max(v, 0.0L) - v * target + std::log1p(std::exp(-std::abs(v)));
         }
         CHECK(static_cast<long double>(without_tape) ==
-              Approx(expected).epsilon(std::is_same_v<T, float> ? 1e-5 : 1e-12));
+              Approx(expected).epsilon(std::is_same_v<T, float> ? float_tolerance : 1e-12));
     };
     SECTION("columns of 301 rows: cut among threads on two, and ending in part of a packet") {
         Param<T, Dynamic, Dynamic> X(Matrix::Random(301, 300) * T(60));  // logits from -60 to 60
         check(X, Matrix((Matrix::Random(301, 300).array() + T(1)) / T(2)));
     }
-    SECTION("a row vector of fixed length (stored row-major)") {
-        using Row = Eigen::Matrix<T, 1, 1001>;
-        Param<T, 1, 1001> X(Row::Random() * T(60));
-        check(X, Row((Row::Random().array() + T(1)) / T(2)));
+    SECTION("a 1 x B row and 3 x B (the fused form: columns shorter than four packets)") {
+        for (Index rows : {1, 3}) {
+            Param<T, Dynamic, Dynamic> X(Matrix::Random(rows, 100000) * T(60));
+            check(X, Matrix((Matrix::Random(rows, 100000).array() + T(1)) / T(2)), 1e-4);
+        }
     }
 }
 

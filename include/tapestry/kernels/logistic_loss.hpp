@@ -24,10 +24,11 @@ namespace tapestry::detail {
 struct NoDerivative {};
 
 // Returns the sum over the elements of max(y, 0) - y t + log(1 + e^-|y|), and writes
-// sigmoid(y) - t into `derivative` (unless it is NoDerivative). Logits and targets are
-// Eigen array expressions of the derivative's shape and storage order, read along their
-// inner dimension (down columns, or along a row vector) a packet at a time, or one
-// element at a time if either cannot be read in packets.
+// sigmoid(y) - t into `derivative` (unless it is NoDerivative). Logits, targets and the
+// derivative are column-major Eigen arrays or expressions of one shape, read down each
+// column a packet at a time (one element at a time if an operand cannot be read in
+// packets). A column's last elements, fewer than a packet, are summed in double in float:
+// many short columns would otherwise add up their rounding.
 template <class Logits, class Targets, class Derivative>
 typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logits, const Targets& targets,
                                                              Derivative&& derivative) {
@@ -37,49 +38,43 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
     using Series = Log1pExpMinusAbsFunctor<T>;
     constexpr Index n = ei::unpacket_traits<Packet>::size;
     constexpr bool keeps_derivative = !std::is_same_v<std::remove_cvref_t<Derivative>, NoDerivative>;
-    constexpr bool row_major = Logits::IsRowMajor;
-    static_assert(bool(Targets::IsRowMajor) == row_major, "logits and targets in the same storage order");
-    if constexpr (keeps_derivative)
-        static_assert(bool(std::remove_cvref_t<Derivative>::IsRowMajor) == row_major, "and the derivative too");
+    static_assert(!Logits::IsRowMajor && !Targets::IsRowMajor, "read down columns");
+    if constexpr (keeps_derivative) static_assert(!std::remove_cvref_t<Derivative>::IsRowMajor, "written down columns");
     constexpr bool by_packets = n > 1 && bool(ei::evaluator<Logits>::Flags & Eigen::PacketAccessBit) &&
                                 bool(ei::evaluator<Targets>::Flags & Eigen::PacketAccessBit);
     const ei::evaluator<Logits> y_of(logits);
     const ei::evaluator<Targets> t_of(targets);
-    const Index inner = row_major ? logits.cols() : logits.rows(), outer = row_major ? logits.rows() : logits.cols();
-    const Index in_packets = by_packets ? inner / n * n : 0;
-    // (row, column) of element i along the inner dimension of line k
-    const auto row = [](Index i, Index k) { return row_major ? k : i; };
-    const auto col = [](Index i, Index k) { return row_major ? i : k; };
+    const Index rows = logits.rows(), cols = logits.cols(), in_packets = by_packets ? rows / n * n : 0;
     const Packet zero = ei::pset1<Packet>(T(0)), one = ei::pset1<Packet>(T(1));
     // Two accumulators: one would wait on its own addition's latency.
     Packet sum0 = zero, sum1 = zero;
-    T rest = 0;
-    const auto packet_at = [&](Index i, Index k, auto& sum) {  // generic: compiled only if called
-        const Packet y = y_of.template packet<Eigen::Unaligned, Packet>(row(i, k), col(i, k));
-        const Packet t = t_of.template packet<Eigen::Unaligned, Packet>(row(i, k), col(i, k));
+    double rest = 0;
+    const auto packet_at = [&](Index i, Index j, auto& sum) {  // generic: compiled only if called
+        const Packet y = y_of.template packet<Eigen::Unaligned, Packet>(i, j);
+        const Packet t = t_of.template packet<Eigen::Unaligned, Packet>(i, j);
         const Packet u = Series::exp_of_minus_abs(y);
         sum = ei::padd(sum, ei::padd(ei::psub(ei::pmax(y, zero), ei::pmul(y, t)), Series::of_exp(u)));
         const Packet r = ei::pdiv(one, ei::padd(one, u));
         const Packet sigmoid = ei::pselect(ei::pcmp_le(zero, y), r, ei::pmul(u, r));
-        if constexpr (keeps_derivative) ei::pstoreu(&derivative.coeffRef(row(i, k), col(i, k)), ei::psub(sigmoid, t));
+        if constexpr (keeps_derivative) ei::pstoreu(&derivative.coeffRef(i, j), ei::psub(sigmoid, t));
     };
-    for (Index k = 0; k < outer; ++k) {
+    for (Index j = 0; j < cols; ++j) {
         if constexpr (by_packets) {
             Index i = 0;
             for (; i + 2 * n <= in_packets; i += 2 * n) {
-                packet_at(i, k, sum0);
-                packet_at(i + n, k, sum1);
+                packet_at(i, j, sum0);
+                packet_at(i + n, j, sum1);
             }
-            if (i < in_packets) packet_at(i, k, sum0);
+            if (i < in_packets) packet_at(i, j, sum0);
         }
-        for (Index i = in_packets; i < inner; ++i) {
-            const T y = y_of.coeff(row(i, k), col(i, k)), t = t_of.coeff(row(i, k), col(i, k));
+        for (Index i = in_packets; i < rows; ++i) {
+            const T y = y_of.coeff(i, j), t = t_of.coeff(i, j);
             const T u = std::exp(-std::abs(y)), r = T(1) / (T(1) + u);
-            rest += std::max(y, T(0)) - y * t + Series{}(y);
-            if constexpr (keeps_derivative) derivative.coeffRef(row(i, k), col(i, k)) = (y >= T(0) ? r : u * r) - t;
+            rest += double(std::max(y, T(0)) - y * t + Series{}(y));
+            if constexpr (keeps_derivative) derivative.coeffRef(i, j) = (y >= T(0) ? r : u * r) - t;
         }
     }
-    return ei::predux(ei::padd(sum0, sum1)) + rest;
+    return ei::predux(ei::padd(sum0, sum1)) + static_cast<T>(rest);
 }
 
 #pragma GCC diagnostic pop

@@ -46,8 +46,10 @@ struct SigmoidCrossEntropy {
 // The same loss summed (times `scale`) into one value, as one node whose forward keeps
 // sigmoid(y) - t for its backward: one pass over the logits that computes e^-|y| once
 // for both (kernels/logistic_loss.hpp), where the fused form above computes it again in
-// backward, from the logits read again (issue 23). First order only: a recording made
-// for forward mode or second order takes the fused form, whose rules those sweeps use.
+// backward, from the logits read again (issue 23). Taken for operands stored column by
+// column, with columns of at least four packets (detail::one_pass_reads_down_columns,
+// long_columns), and first order only: a recording made for forward mode or second order
+// takes the fused form, whose rules those sweeps use.
 template <class T>
 struct SigmoidCrossEntropySum {
     static constexpr const char* name = "sigmoid_cross_entropy";
@@ -85,6 +87,26 @@ private:
 }  // namespace ops
 
 namespace detail {
+
+// Whether sigmoid_cross_entropy's one pass (SigmoidCrossEntropySum) takes a loss of these
+// operands: it reads the logits and targets, and writes its derivative, down columns a
+// packet at a time, so all three must be stored column by column (a transposed operand,
+// or a short fixed row, is not) ...
+template <class E>
+constexpr bool one_pass_reads_down_columns() {
+    using L = decltype(std::declval<const E&>().left().kernel_form());
+    using Tg = decltype(std::declval<const E&>().right().kernel_form());
+    using LogitsArray = std::remove_cvref_t<decltype(std::declval<const L&>().array())>;
+    using TargetsArray = std::remove_cvref_t<decltype(std::declval<const Tg&>().array())>;
+    return !LogitsArray::IsRowMajor && !TargetsArray::IsRowMajor &&
+           !KernelArray<typename E::Scalar, L::Rows, L::Cols>::IsRowMajor;
+}
+// ... and its columns must be long enough (four packets) to be read that way: shorter ones,
+// a binary classifier's 1 x B row, are summed better by the fused form, as one line.
+template <class T>
+bool long_columns(Index rows) {
+    return rows >= 4 * Index(Eigen::internal::packet_traits<T>::size);
+}
 
 // A target given as an Eigen matrix becomes a constant leaf; an operand stays itself.
 template <class Target>
@@ -143,12 +165,16 @@ auto sigmoid_cross_entropy(L&& logits, Target&& target, R reduction = Reduction:
                            detail::as_target(std::forward<Target>(target)));
     using E = decltype(elementwise_loss);
     if constexpr (std::is_same_v<R, Reduction> && detail::is_binary_expr_of<ops::SigmoidCrossEntropy, E>) {
-        using T = typename E::Scalar;
-        const detail::Recording* recording = detail::Recording::active();
-        if (recording == nullptr || !recording->with_tangents()) {
-            const T scale = detail::reduction_scale<T>(reduction, elementwise_loss.rows() * elementwise_loss.cols());
-            return detail::make_node<Var<T, 1, 1>>(ops::SigmoidCrossEntropySum<T>{scale}, 1, 1, elementwise_loss.left(),
-                                                   elementwise_loss.right());
+        if constexpr (detail::one_pass_reads_down_columns<E>()) {
+            using T = typename E::Scalar;
+            const detail::Recording* recording = detail::Recording::active();
+            if (detail::long_columns<T>(elementwise_loss.rows()) &&
+                (recording == nullptr || !recording->with_tangents())) {
+                const T scale =
+                    detail::reduction_scale<T>(reduction, elementwise_loss.rows() * elementwise_loss.cols());
+                return detail::make_node<Var<T, 1, 1>>(ops::SigmoidCrossEntropySum<T>{scale}, 1, 1,
+                                                       elementwise_loss.left(), elementwise_loss.right());
+            }
         }
     }
     return detail::reduce(elementwise_loss, reduction);
