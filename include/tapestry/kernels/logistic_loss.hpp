@@ -20,8 +20,12 @@ namespace tapestry::detail {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 
-// Passed as the derivative when only the sum is wanted (inference): the same sum, bit for bit.
-struct NoDerivative {};
+// Passed as the derivative when only the sum is wanted (inference): the same sum, bit for
+// bit. Cut into pieces as a derivative map is (ElementwiseCut::on_piece), into itself.
+struct NoDerivative {
+    NoDerivative middleCols(Index, Index) const { return {}; }
+    NoDerivative middleRows(Index, Index) const { return {}; }
+};
 
 // Returns the sum over the elements of max(y, 0) - y t + log(1 + e^-|y|), and writes
 // sigmoid(y) - t into `derivative` (unless it is NoDerivative). Logits, targets and the
@@ -70,7 +74,7 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
         for (Index i = in_packets; i < rows; ++i) {
             const T y = y_of.coeff(i, j), t = t_of.coeff(i, j);
             const T u = std::exp(-std::abs(y)), r = T(1) / (T(1) + u);
-            rest += double(std::max(y, T(0)) - y * t + Series{}(y));
+            rest += double(std::max(y, T(0)) - y * t + std::log1p(u));  // Series{}(y), e^-|y| taken once
             if constexpr (keeps_derivative) derivative.coeffRef(i, j) = (y >= T(0) ? r : u * r) - t;
         }
     }
@@ -90,20 +94,10 @@ typename Logits::Scalar parallel_sigmoid_cross_entropy_and_derivative(const Logi
     if (cut.pieces == 1) return sigmoid_cross_entropy_and_derivative(logits, targets, derivative);
     T partial[most_pieces];
     run_pieces(cut.pieces, [&](int p) {
-        if constexpr (std::is_same_v<std::remove_cvref_t<Derivative>, NoDerivative>)
-            cut.on_piece(
-                p,
-                [&](const auto& y, const auto& t) {
-                    partial[p] = sigmoid_cross_entropy_and_derivative(y, t, derivative);
-                },
-                logits, targets);
-        else
-            cut.on_piece(
-                p,
-                [&](const auto& y, const auto& t, auto&& d) {
-                    partial[p] = sigmoid_cross_entropy_and_derivative(y, t, d);
-                },
-                logits, targets, derivative);
+        cut.on_piece(
+            p,
+            [&](const auto& y, const auto& t, auto&& d) { partial[p] = sigmoid_cross_entropy_and_derivative(y, t, d); },
+            logits, targets, derivative);
     });
     T total = partial[0];
     for (int p = 1; p < cut.pieces; ++p) total += partial[p];
