@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -94,6 +95,87 @@ TEST_CASE("a column whose every class is masked gives NaN, as in PyTorch") {
     const double inf = std::numeric_limits<double>::infinity();
     Param<double, 2, 1> Z(Eigen::Vector2d(-inf, -inf));
     CHECK(softmax(Z).value().array().isNaN().all());
+}
+
+TEST_CASE("softmax_cross_entropy gives a masked class (-inf) no gradient, exactly, and an all-masked column NaN") {
+    const double inf = std::numeric_limits<double>::infinity();
+    Eigen::Matrix<double, 3, 2> logits;
+    logits << 1.0, -inf, -inf, 2.0, 0.5, -inf;
+    Param<double, 3, 2> Z(logits);
+    const std::vector<int> labels{0, 1};
+    Tape tape;
+    Var<double, 1, 1> loss = softmax_cross_entropy(Z, labels, Reduction::Sum);
+    tape.backward(loss);
+    // Column 0 is log(e + e^0.5) - 1; column 1 has one class left, its label: a loss of 0.
+    CHECK(loss.item() == Approx(std::log(std::exp(1.0) + std::exp(0.5)) - 1.0).epsilon(1e-14));
+    CHECK(Z.grad()(1, 0) == 0.0);
+    CHECK(Z.grad()(0, 1) == 0.0);
+    CHECK(Z.grad()(2, 1) == 0.0);
+    CHECK(Z.grad()(1, 1) == 0.0);
+
+    const float masked = -std::numeric_limits<float>::infinity();
+    Param<float, 2, 1> all_masked(Eigen::Vector2f(masked, masked));
+    CHECK(std::isnan(softmax_cross_entropy(all_masked, std::vector<int>{0}).item()));
+}
+
+// Ten classes, the shape of a classifier's loss: every column is shorter than an AVX-512
+// packet of floats, and the exponentials are taken over the whole array at once
+// (kernels/column_softmax.hpp); 10 x 37 values end in part of a packet at any width.
+TEMPLATE_TEST_CASE("softmax_cross_entropy and log_softmax over 10 classes match long double", "", float, double) {
+    using T = TestType;
+    using Reference = Eigen::Array<long double, Dynamic, Dynamic>;
+    const Index classes = 10, examples = 37;
+    const Eigen::MatrixXd x = random_matrix(classes, examples, -30.0, 30.0);
+    const auto labels = random_labels(classes, examples);
+    const Eigen::Matrix<T, Dynamic, Dynamic> z = x.cast<T>();
+
+    // log softmax and softmax in long double, from the same T values.
+    Reference log_p = z.template cast<long double>().array();
+    for (Index j = 0; j < examples; ++j) {
+        const long double top = log_p.col(j).maxCoeff();
+        long double total = 0;
+        for (Index i = 0; i < classes; ++i) total += std::exp(log_p(i, j) - top);
+        log_p.col(j) -= top + std::log(total);
+    }
+    const Reference p = log_p.exp();
+    long double expected_loss = 0;
+    Reference expected_gradient = p;
+    for (Index j = 0; j < examples; ++j) {
+        expected_loss -= log_p(labels[static_cast<std::size_t>(j)], j);
+        expected_gradient(labels[static_cast<std::size_t>(j)], j) -= 1;
+    }
+    const double tolerance = std::is_same_v<T, float> ? 2e-6 : 1e-14;
+    const auto close = [&](const auto& actual, const Reference& expected) {
+        return ((actual.template cast<long double>().array() - expected).abs() <= tolerance * (1 + expected.abs()))
+            .all();
+    };
+
+    Param<T, Dynamic, Dynamic> Z(z);
+    Param<T, Dynamic, Dynamic> Z_transposed(z.transpose());
+    {
+        Tape tape;
+        Var<T, 1, 1> loss = softmax_cross_entropy(Z, labels, Reduction::Sum);
+        tape.backward(loss);
+        CHECK(std::abs(loss.item() - expected_loss) <= tolerance * examples * (1 + std::abs(expected_loss)));
+        CHECK(close(Z.grad(), expected_gradient));
+    }
+    {  // stored by rows: the operand's kernel form is row-major
+        Tape tape;
+        Var<T, 1, 1> loss = softmax_cross_entropy(Z_transposed.transpose(), labels, Reduction::Sum);
+        tape.backward(loss);
+        CHECK(std::abs(loss.item() - expected_loss) <= tolerance * examples * (1 + std::abs(expected_loss)));
+        CHECK(close(Z_transposed.grad().transpose(), expected_gradient));
+    }
+    Z.zero_grad();
+    {
+        Tape tape;
+        Var<T, Dynamic, Dynamic> log_probabilities = log_softmax(Z);
+        CHECK(close(log_probabilities.value(), log_p));
+        tape.backward(nll_loss(log_probabilities, labels, Reduction::Sum));
+        CHECK(close(Z.grad(), expected_gradient));
+    }
+    CHECK(close(log_softmax(Z_transposed, Each::Row).value().transpose(), log_p));
+    CHECK(close(softmax(Z).value(), p));
 }
 
 TEST_CASE("nll_loss of log_softmax is softmax_cross_entropy, in value and gradient") {

@@ -12,6 +12,7 @@
 
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/column_softmax.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/ops/axis.hpp"
@@ -23,8 +24,13 @@ template <class T, bool Log>
 struct Softmax {
     static constexpr const char* name = Log ? "log_softmax" : "softmax";
     Each each;
+    // Whether any class is masked (-inf): log_softmax's backward passes over them. Its
+    // backward takes e^y again rather than keeping forward's exponentials on the tape:
+    // keeping them measured slower (bench_ops' log_softmax_nll at B = 256: 1.37-1.50 of
+    // the twin against 1.29-1.32, alternated).
+    bool any_masked = false;
 
-    void forward(const auto& out, const auto& x) const {
+    void forward(const auto& out, const auto& x) {
         auto y = out.value();
         if (y.size() == 0) return;  // no lines, or lines of no elements
         if (each == Each::Column) {
@@ -45,7 +51,8 @@ struct Softmax {
             Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(y.cols()), y.cols());
             if constexpr (Log) {
                 line = dy.colwise().sum();
-                dx = dy - y.exp() * line.colwise().replicate(y.rows());
+                dx = y.exp();  // alone, over the whole array (kernels/column_softmax.hpp)
+                dx = dy - dx * line.colwise().replicate(y.rows());
             } else {
                 line = (dy * y).colwise().sum();
                 dx = y * (dy - line.colwise().replicate(y.rows()));
@@ -54,13 +61,14 @@ struct Softmax {
             Eigen::Map<Eigen::Array<T, Dynamic, 1>> line(scratch.take<T>(y.rows()), y.rows());
             if constexpr (Log) {
                 line = dy.rowwise().sum();
-                dx = dy - y.exp() * line.rowwise().replicate(y.cols());
+                dx = y.exp();
+                dx = dy - dx * line.rowwise().replicate(y.cols());
             } else {
                 line = (dy * y).rowwise().sum();
                 dx = y * (dy - line.rowwise().replicate(y.cols()));
             }
         }
-        if constexpr (Log) {  // a masked class (y = -inf) passes dy on unchanged, exactly
+        if (Log && any_masked) {  // a masked class (y = -inf) passes dy on unchanged, exactly
             for (Index k = 0; k < y.size(); ++k)
                 if (y.data()[k] == -std::numeric_limits<T>::infinity()) dx.data()[k] = dy.data()[k];
         }
@@ -78,7 +86,7 @@ struct Softmax {
                 detail::ScratchScope scratch;
                 Line line(scratch.take<T>(y.cols()), y.cols());
                 if constexpr (Log) {
-                    line = (y.exp() * dx).colwise().sum();
+                    line = (detail::exp_of_whole_array(scratch, y) * dx).colwise().sum();
                     dy = dx - line.replicate(y.rows(), 1);
                 } else {
                     line = (y * dx).colwise().sum();
@@ -107,8 +115,9 @@ struct Softmax {
                 if constexpr (Log) {
                     s = g.colwise().sum();
                     s_tangent = g_tangent.colwise().sum();
-                    a = g - y.exp() * s.replicate(n, 1);
-                    a_tangent = g_tangent - y.exp() * (y_tangent * s.replicate(n, 1) + s_tangent.replicate(n, 1));
+                    const auto p = detail::exp_of_whole_array(lines, y);
+                    a = g - p * s.replicate(n, 1);
+                    a_tangent = g_tangent - p * (y_tangent * s.replicate(n, 1) + s_tangent.replicate(n, 1));
                 } else {
                     s = (g * y).colwise().sum();
                     s_tangent = (g_tangent * y + g * y_tangent).colwise().sum();
@@ -132,13 +141,16 @@ private:
     using Line = Eigen::Map<Eigen::Array<T, 1, Dynamic>>;
 
     // y = softmax (or log_softmax) of each column of x.
-    static void normalize_columns(const auto& x, auto& y) {
+    void normalize_columns(const auto& x, auto& y) {
         detail::ScratchScope scratch;
         Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(x.cols()), x.cols());
         line = x.colwise().maxCoeff();
         y = x - line.colwise().replicate(x.rows());
         if constexpr (Log) {
-            line = y.exp().colwise().sum().log();
+            constexpr T infinity = std::numeric_limits<T>::infinity();
+            any_masked = !(y.minCoeff() > -infinity);  // a vectorised pass; NaN (a line all -inf) too
+            line = detail::exp_of_whole_array(scratch, y).colwise().sum();
+            line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
             y -= line.colwise().replicate(x.rows());
         } else {
             y = y.exp();

@@ -5,6 +5,7 @@
 // a 1 x B row, one loss per example). Uses log-sum-exp with the column maximum
 // subtracted, so any finite logits give a finite loss.
 
+#include <algorithm>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -13,6 +14,7 @@
 #include "tapestry/core/errors.hpp"
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/column_softmax.hpp"
 #include "tapestry/kernels/scratch.hpp"
 #include "tapestry/operand.hpp"
 #include "tapestry/ops/class_labels.hpp"
@@ -31,32 +33,39 @@ struct SoftmaxCrossEntropy {
     static constexpr const char* name = "softmax_cross_entropy";
     std::span<const int> labels;  // the caller's until forward keeps a copy for backward
     T scale;
-    // Per column, for backward: the maximum and the log of the sum of e^(z - max). Kept
-    // apart, not as their sum (the log-sum-exp), because the loss log(sum) - (z_label - max)
-    // then cancels nothing: at logits of 1e4 in float, (max + log(sum)) - z_label would
-    // round away 3 digits.
-    T* column_max = nullptr;
-    T* log_sum = nullptr;
+    // Kept by forward for backward: e^(z - max) per column and the inverse of each
+    // column's sum, whose product is softmax(z). Forward has the exponentials anyway; taking
+    // them again in backward would cost as much as forward did.
+    T* exponentials = nullptr;
+    T* inverse_sum = nullptr;
 
     void forward(const auto& out, const auto& z) {
         const auto Z = z.array();
-        const Index examples = z.cols();
+        const Index classes = z.rows(), examples = z.cols();
         int* kept_labels = out.template keep<int>(examples);
-        column_max = out.template keep<T>(examples);
-        log_sum = out.template keep<T>(examples);
+        exponentials = out.template keep<T>(classes * examples);
+        inverse_sum = out.template keep<T>(examples);
+        std::copy(labels.begin(), labels.end(), kept_labels);
+        labels = {kept_labels, labels.size()};
+
+        detail::ScratchScope scratch;
+        Line column_max(scratch.take<T>(examples), examples), sum(scratch.take<T>(examples), examples);
+        Exponentials e(exponentials, classes, examples);
+        detail::exponentials_of_columns(Z, e, column_max, sum);
+        Line(inverse_sum, examples) = sum.inverse();
+        // The loss per column is log(sum) - (z_label - max), with the maximum kept apart
+        // from log(sum): at logits of 1e4 in float, (max + log(sum)) - z_label would round
+        // away 3 digits.
+        auto& log_sum = sum;
+        log_sum = log_sum.log();
         T total = 0;
         for (Index j = 0; j < examples; ++j) {
-            const auto column = Z.col(j);
-            column_max[j] = column.maxCoeff();
-            log_sum[j] = std::log((column - column_max[j]).exp().sum());
-            const T loss = log_sum[j] - (column(labels[j]) - column_max[j]);
+            const T loss = log_sum(j) - (Z(labels[j], j) - column_max(j));
             if constexpr (PerExample)
                 out.data()[j] = loss;
             else
                 total += loss;
-            kept_labels[j] = labels[j];
         }
-        labels = {kept_labels, labels.size()};
         if constexpr (!PerExample) out.data()[0] = scale * total;
     }
 
@@ -66,10 +75,10 @@ struct SoftmaxCrossEntropy {
         const Index classes = z.rows(), examples = z.cols();
         detail::ScratchScope scratch;
         Eigen::Map<detail::KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
-        const auto values = z.array();
+        const Exponentials e(exponentials, classes, examples);
         for (Index j = 0; j < examples; ++j) {
             const T g = detail::example_weight<PerExample>(dy, scale, j);
-            dz.col(j) = g * probabilities(values, j);
+            dz.col(j) = (g * inverse_sum[j]) * e.col(j);
             dz(labels[j], j) -= g;
         }
         z.backprop(Eigen::Map<const detail::KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
@@ -78,11 +87,10 @@ struct SoftmaxCrossEntropy {
     // Forward mode: per example, sum(p z') - z'[label], with p = softmax(z).
     template <class Z>
     void tangent(const auto& out, const auto&, const Z& z) const {
-        const auto values = z.array();
         const auto dz = z.tangent();
         T total = 0;
         for (Index j = 0; j < z.cols(); ++j) {
-            const T t = (probabilities(values, j) * dz.col(j)).sum() - dz(labels[j], j);
+            const T t = (probabilities(z.rows(), j) * dz.col(j)).sum() - dz(labels[j], j);
             if constexpr (PerExample)
                 out.data()[j] = t;
             else
@@ -99,13 +107,12 @@ struct SoftmaxCrossEntropy {
         detail::ScratchScope scratch;
         auto dz = scratch.array<T, Z::Rows, Z::Cols>(classes, examples);
         auto dz_tangent = scratch.array<T, Z::Rows, Z::Cols>(classes, examples);
-        const auto values = z.array();
         const auto z_tangent = z.tangent();
         for (Index j = 0; j < examples; ++j) {
             const T w = detail::example_weight<PerExample>(dy, scale, j);
             const T w_tangent = detail::example_weight<PerExample>(dy_tangent, scale, j);
             auto p = dz.col(j);
-            p = probabilities(values, j);
+            p = probabilities(classes, j);
             const T p_dot_tangent = (p * z_tangent.col(j)).sum();
             dz_tangent.col(j) = w_tangent * p + w * p * (z_tangent.col(j) - p_dot_tangent);
             dz_tangent(labels[j], j) -= w_tangent;
@@ -116,9 +123,12 @@ struct SoftmaxCrossEntropy {
     }
 
 private:
+    using Line = Eigen::Map<Eigen::Array<T, 1, Dynamic>>;
+    using Exponentials = Eigen::Map<Eigen::Array<T, Dynamic, Dynamic>>;
+
     // softmax of example j's logits, from what forward kept.
-    auto probabilities(const auto& values, Index j) const {
-        return ((values.col(j) - column_max[j]) - log_sum[j]).exp();
+    auto probabilities(Index classes, Index j) const {
+        return Eigen::Map<const Eigen::Array<T, Dynamic, 1>>(exponentials + j * classes, classes) * inverse_sum[j];
     }
 };
 
