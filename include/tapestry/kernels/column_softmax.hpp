@@ -30,8 +30,8 @@ auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
 // Per column j of x (any Eigen array expression): max(j) = the column's maximum,
 // e.col(j) = e^(x.col(j) - max(j)), and sum(j) = the sum of e.col(j). e is stored, of
 // x's shape; max and sum are rows of x.cols() values. A masked class (x = -inf) gets e
-// = 0 exactly: Eigen's vectorised exp clamps its argument, and gives e^-inf as 1e-38 in
-// float (4e-309 in double). A column that is all -inf gives NaN, as in PyTorch.
+// = 0 exactly: Eigen's vectorised exp clamps its argument, and gives e^-inf as 3e-39 in
+// float (6e-309 in double). A column that is all -inf gives NaN, as in PyTorch.
 template <class X, class E, class Line>
 void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
     using T = typename X::Scalar;
@@ -43,7 +43,9 @@ void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
     }
     max = x.colwise().maxCoeff();
     for (Index j = 0; j < x.cols(); ++j) e.col(j) = x.col(j) - max(j);
-    const bool any_masked = !(e.minCoeff() > -infinity);  // one vectorised pass; NaN (a column all -inf) too
+    // One vectorised pass. PropagateNaN: Eigen's default minimum drops a NaN (a column all
+    // -inf) or keeps it depending on its lane, which hid another column's -inf.
+    const bool any_masked = !(e.template minCoeff<Eigen::PropagateNaN>() > -infinity);
     e = e.exp();
     if (any_masked) {
         for (Index j = 0; j < x.cols(); ++j)

@@ -148,7 +148,8 @@ private:
         y = x - line.colwise().replicate(x.rows());
         if constexpr (Log) {
             constexpr T infinity = std::numeric_limits<T>::infinity();
-            any_masked = !(y.minCoeff() > -infinity);  // a vectorised pass; NaN (a line all -inf) too
+            // A vectorised pass; a NaN (a line all -inf) counts too (kernels/column_softmax.hpp).
+            any_masked = !(y.template minCoeff<Eigen::PropagateNaN>() > -infinity);
             line = detail::exp_of_whole_array(scratch, y).colwise().sum();
             line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
             y -= line.colwise().replicate(x.rows());
@@ -159,8 +160,8 @@ private:
         }
     }
 
-    // Eigen's vectorised exp clamps its argument, so e^-inf comes out as 4e-309 (float:
-    // 1e-38): a masked class (x = -inf) is given its probability of exactly 0 here, unless
+    // Eigen's vectorised exp clamps its argument, so e^-inf comes out as 6e-309 (float:
+    // 3e-39): a masked class (x = -inf) is given its probability of exactly 0 here, unless
     // its whole line is masked (NaN, left as it is).
     static void exactly_zero_where_masked(const T* x, T* y, Index size) {
         for (Index k = 0; k < size; ++k)
