@@ -27,6 +27,14 @@ auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
     return e;
 }
 
+// Whether a (not empty) may hold a masked class (-inf) or a line all masked (NaN, once
+// its maximum is subtracted): one vectorised minimum. PropagateNaN: Eigen's default
+// minimum drops a NaN or keeps it depending on its lane, which hid another line's -inf.
+template <class A>
+bool may_hold_minus_infinity(const A& a) {
+    return !(a.template minCoeff<Eigen::PropagateNaN>() > -std::numeric_limits<typename A::Scalar>::infinity());
+}
+
 // Per column j of x (any Eigen array expression): max(j) = the column's maximum,
 // e.col(j) = e^(x.col(j) - max(j)), and sum(j) = the sum of e.col(j). e is stored, of
 // x's shape; max and sum are rows of x.cols() values. A masked class (x = -inf) gets e
@@ -43,9 +51,7 @@ void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
     }
     max = x.colwise().maxCoeff();
     for (Index j = 0; j < x.cols(); ++j) e.col(j) = x.col(j) - max(j);
-    // One vectorised pass. PropagateNaN: Eigen's default minimum drops a NaN (a column all
-    // -inf) or keeps it depending on its lane, which hid another column's -inf.
-    const bool any_masked = !(e.template minCoeff<Eigen::PropagateNaN>() > -infinity);
+    const bool any_masked = may_hold_minus_infinity(e);
     e = e.exp();
     if (any_masked) {
         for (Index j = 0; j < x.cols(); ++j)

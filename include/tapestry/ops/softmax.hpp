@@ -147,9 +147,7 @@ private:
         line = x.colwise().maxCoeff();
         y = x - line.colwise().replicate(x.rows());
         if constexpr (Log) {
-            constexpr T infinity = std::numeric_limits<T>::infinity();
-            // A vectorised pass; a NaN (a line all -inf) counts too (kernels/column_softmax.hpp).
-            any_masked = !(y.template minCoeff<Eigen::PropagateNaN>() > -infinity);
+            any_masked = detail::may_hold_minus_infinity(y);
             line = detail::exp_of_whole_array(scratch, y).colwise().sum();
             line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
             y -= line.colwise().replicate(x.rows());
@@ -162,7 +160,10 @@ private:
 
     // Eigen's vectorised exp clamps its argument, so e^-inf comes out as 6e-309 (float:
     // 3e-39): a masked class (x = -inf) is given its probability of exactly 0 here, unless
-    // its whole line is masked (NaN, left as it is).
+    // its whole line is masked (NaN, left as it is). The cross-entropy's kernel does the
+    // same (kernels/column_softmax.hpp), but here a pass after the whole normalisation
+    // measured faster than that kernel's column by column shift (bench_ops softmax at
+    // B = 256: 5.3 against 5.9 us).
     static void exactly_zero_where_masked(const T* x, T* y, Index size) {
         for (Index k = 0; k < size; ++k)
             if (x[k] == -std::numeric_limits<T>::infinity() && !std::isnan(y[k])) y[k] = T(0);
