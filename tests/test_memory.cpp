@@ -1,11 +1,15 @@
-// The per-thread memory behind the speed: scratch for the backward pass
-// (kernels/scratch.hpp) and the cache of values made without a tape
-// (tape/value_cache.hpp). Both must hand out memory that nothing else uses while it
+// The memory behind the speed: the tape's arena (tape/arena.hpp), scratch for the
+// backward pass (kernels/scratch.hpp) and the cache of values made without a tape
+// (tape/value_cache.hpp). Each must hand out memory that nothing else uses while it
 // is live, keep it for reuse, and work when memory crosses threads. And the shared
 // handle (core/keep_alive.hpp) through which Vars keep that memory alive.
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -38,6 +42,54 @@ TEST_CASE("scratch is taken and given back last-in first-out, aligned, without o
     CHECK(b2 - a2 >= static_cast<std::ptrdiff_t>(100 * sizeof(double)));
     CHECK(b2 - a2 < static_cast<std::ptrdiff_t>(4096));  // same chunk, right after a2
     stack.release(outer_mark);
+}
+
+TEST_CASE(
+    "the tape's arena hands out aligned, disjoint memory across blocks, zeroes it, and reuses it after a rewind") {
+    detail::Arena arena;
+    std::mt19937 rng(7);
+    // Sizes from 1 byte to past a first block (64 KiB), small ones most often, as a step's.
+    std::uniform_int_distribution<int> small(1, 200), large(1, 40000);
+    std::vector<std::size_t> sizes;
+    for (int i = 0; i < 400; ++i) sizes.push_back(static_cast<std::size_t>(i % 10 == 0 ? large(rng) : small(rng)));
+    sizes.push_back(100000);  // larger than a fresh block
+
+    const auto hand_out = [&] {
+        std::vector<std::byte*> got;
+        for (const std::size_t n : sizes) got.push_back(static_cast<std::byte*>(arena.allocate(n)));
+        return got;
+    };
+    const std::vector<std::byte*> first = hand_out();
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        const auto address = reinterpret_cast<std::uintptr_t>(first[i]);
+        CHECK(address % detail::Arena::alignment_for(sizes[i]) == 0);
+        std::memset(first[i], static_cast<int>(i % 251) + 1, sizes[i]);
+        total += sizes[i];
+    }
+    const auto all_bytes_are = [&](std::size_t i, std::byte expected) {
+        return std::all_of(first[i], first[i] + sizes[i], [&](std::byte b) { return b == expected; });
+    };
+    for (std::size_t i = 0; i < sizes.size(); ++i)  // no allocation overwrote another
+        CHECK(all_bytes_are(i, std::byte(i % 251 + 1)));
+    CHECK(arena.bytes_used() >= total);
+    CHECK(arena.bytes_used() <= arena.bytes_reserved());
+
+    arena.zero_used();
+    for (std::size_t i = 0; i < sizes.size(); ++i) CHECK(all_bytes_are(i, std::byte{0}));
+
+    // The same requests after a rewind: the same memory, no new block.
+    const std::size_t reserved = arena.bytes_reserved(), used = arena.bytes_used();
+    arena.rewind();
+    CHECK(arena.bytes_used() == 0);
+    CHECK(hand_out() == first);
+    CHECK(arena.bytes_reserved() == reserved);
+    CHECK(arena.bytes_used() == used);
+
+    // Alignment asked for beyond the size's own (a step's type): honoured.
+    arena.rewind();
+    (void)arena.allocate(16);
+    CHECK(reinterpret_cast<std::uintptr_t>(arena.allocate(32, 64)) % 64 == 0);
 }
 
 TEST_CASE("a value evaluated once into scratch holds the expression's value") {

@@ -47,6 +47,7 @@
 
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "tapestry/graph/second_order_form.hpp"
@@ -140,9 +141,10 @@ struct NewValue {
     ValueParts<T> parts;
 };
 
-template <class T>
-NewValue<T> allocate_value(Recording* recording, Index rows, Index cols, bool needs_grad) {
-    const Index count = rows * cols;
+template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
+[[gnu::always_inline]] inline NewValue<T> allocate_value(Recording* recording, Index rows, Index cols,
+                                                         bool needs_grad) {
+    const Index count = R != Eigen::Dynamic && C != Eigen::Dynamic ? Index{R} * C : rows * cols;  // fixed: known here
     NewValue<T> fresh;
     ValueParts<T>& parts = fresh.parts;
     parts.rows = rows;
@@ -300,12 +302,12 @@ private:
 
 // The builder's work, compiled once per op and kernel form of its inputs and result.
 template <class T, int R, int C, class Op, class... Inputs>
-ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) {
+ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, const Inputs&... inputs) {
     (inputs.verify(), ...);
     const bool needs_grad = (false || ... || inputs.needs_grad());
     Recording* const tape = Recording::active();
     Recording* const recording = needs_grad ? tape : nullptr;
-    NewValue<T> fresh = allocate_value<T>(tape, rows, cols, needs_grad);
+    NewValue<T> fresh = allocate_value<T, R, C>(tape, rows, cols, needs_grad);
     T* const value = fresh.value;
     ValueParts<T>& result = fresh.parts;
     result.made_by = op_name<Op, Inputs...>();
@@ -326,6 +328,15 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, Inputs... inputs) 
     return std::move(result);
 }
 
+// An input in its kernel form: itself when that is its own form (no copy of its leaves).
+template <class Input>
+decltype(auto) kernel_form_of(const Input& input) {
+    if constexpr (std::is_same_v<decltype(input.kernel_form()), Input>)
+        return input;
+    else
+        return input.kernel_form();
+}
+
 // The builder's entry, for a result of static shape R x C and run-time shape
 // rows x cols: what a Var<T, R, C> is made of.
 template <class T, int R, int C, class Op, class... Inputs>
@@ -336,7 +347,7 @@ ValueParts<T> make_node_parts(Op op, Index rows, Index cols, const Inputs&... in
         if (recording != nullptr && recording->second_order()) [[unlikely]]
             return make_kernel_node<T, KR, KC>(std::move(op), rows, cols, second_order_form(inputs).kernel_form()...);
     }
-    return make_kernel_node<T, KR, KC>(std::move(op), rows, cols, inputs.kernel_form()...);
+    return make_kernel_node<T, KR, KC>(std::move(op), rows, cols, kernel_form_of(inputs)...);
 }
 
 // The same, as the Var an operation returns. `Result` is a Var<T, R, C>, whose

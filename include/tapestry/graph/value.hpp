@@ -34,7 +34,7 @@ struct ValueParts {
 
 // Throws tape_error unless the memory a value points to is still its own.
 template <class T>
-void verify_value(const ValueParts<T>& v) {
+[[gnu::always_inline]] inline void verify_value(const ValueParts<T>& v) {
     if (v.value == nullptr) throw_tape_error("this Var is empty: it was never assigned a value");
     if (v.life != nullptr && v.life->epoch() != v.epoch) [[unlikely]] {
         if (v.life->destroyed_since(v.epoch))
@@ -46,7 +46,7 @@ void verify_value(const ValueParts<T>& v) {
 
 // What a value read by an expression must also be: on the active recording, or on none.
 template <class T>
-void verify_operand(const ValueParts<T>& v) {
+[[gnu::always_inline]] inline void verify_operand(const ValueParts<T>& v) {
     verify_value(v);
     const Recording* active = Recording::active();
     if (active != nullptr && v.life != nullptr && v.life != active->life()) [[unlikely]]

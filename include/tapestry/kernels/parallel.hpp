@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <exception>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "tapestry/core/shape.hpp"
@@ -109,20 +110,34 @@ struct ElementwiseCut {
     }
 };
 
+// Whether an array of this type is too small to cut, whatever the work per element: a
+// fixed shape with fewer than two columns, or one column of fewer than two row grains.
+// Its loop skips asking how many threads there are, which cost a 1 x 1 node a tenth.
+template <class Array>
+inline constexpr bool never_cut =
+    Array::RowsAtCompileTime != Eigen::Dynamic && Array::ColsAtCompileTime != Eigen::Dynamic &&
+    (Array::ColsAtCompileTime > 1 ? Array::ColsAtCompileTime : Array::RowsAtCompileTime / ElementwiseCut::row_grain) <
+        2;
+
 // write(dst, src) for an elementwise Eigen expression src, cut as above when it is large
 // enough to pay. One piece is exactly write(dst, src).
 // `work` is the number of source elements read (the destination's size if not given:
 // more for a reduction along rows or columns).
 template <class Destination, class Source, class Write>
 void write_elementwise(Destination&& dst, const Source& src, const Write& write, double work = -1) {
-    const Index rows = dst.rows(), cols = dst.cols();
-    if (work < 0) work = double(rows) * double(cols);
-    const ElementwiseCut cut(rows, cols, work);
-    if (cut.pieces == 1) {
+    if constexpr (never_cut<std::remove_cvref_t<Destination>>) {
+        (void)work;
         write(dst, src);
-        return;
+    } else {
+        const Index rows = dst.rows(), cols = dst.cols();
+        if (work < 0) work = double(rows) * double(cols);
+        const ElementwiseCut cut(rows, cols, work);
+        if (cut.pieces == 1) {
+            write(dst, src);
+            return;
+        }
+        run_pieces(cut.pieces, [&](int p) { cut.on_piece(p, write, dst, src); });
     }
-    run_pieces(cut.pieces, [&](int p) { cut.on_piece(p, write, dst, src); });
 }
 
 // The contract of parallel_assign and parallel_add: element (i, j) of src depends on

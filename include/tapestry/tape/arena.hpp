@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -15,22 +16,33 @@ namespace tapestry::detail {
 
 class Arena {
 public:
-    // Cache-line alignment: Eigen's packets are at most 64 bytes wide.
-    static constexpr std::size_t alignment = 64;
+    // A value of 64 bytes or more starts on a cache line (Eigen's packets are at most 64
+    // bytes wide); a smaller one on 16 bytes, so that the values, adjoints and steps of
+    // scalar nodes lie side by side instead of a cache line each (docs/performance.md).
+    static constexpr std::size_t wide_alignment = 64;
+    static constexpr std::size_t narrow_alignment = 16;
+    static constexpr std::size_t alignment_for(std::size_t bytes) {
+        return bytes >= wide_alignment ? wide_alignment : narrow_alignment;
+    }
 
     Arena() = default;
     Arena(const Arena&) = delete;
     Arena& operator=(const Arena&) = delete;
     ~Arena() {
-        for (Block& block : blocks_) ::operator delete(block.data, std::align_val_t{alignment});
+        for (Block& block : blocks_) ::operator delete(block.data, std::align_val_t{wide_alignment});
     }
 
-    // Inlined: a small node makes three of these (docs/performance.md).
-    [[gnu::always_inline]] void* allocate(std::size_t bytes) {
-        bytes = round_up(std::max<std::size_t>(bytes, 1));
-        if (current_ < blocks_.size() && fits(blocks_[current_], bytes)) return bump(blocks_[current_], bytes);
-        return allocate_past_current(bytes);
+    // Inlined, and a bump of a cursor: a small node makes three of these (docs/performance.md).
+    [[gnu::always_inline]] void* allocate(std::size_t bytes, std::size_t alignment) {
+        bytes = round_up(std::max<std::size_t>(bytes, 1), narrow_alignment);
+        const std::uintptr_t start = round_up(cursor_, alignment);
+        if (start <= limit_ && bytes <= limit_ - start) {
+            cursor_ = start + bytes;
+            return reinterpret_cast<void*>(start);
+        }
+        return allocate_past_current(bytes, alignment);
     }
+    [[gnu::always_inline]] void* allocate(std::size_t bytes) { return allocate(bytes, alignment_for(bytes)); }
 
     template <class T>
     T* allocate_array(std::size_t count) {
@@ -40,11 +52,15 @@ public:
     void rewind() {
         for (Block& block : blocks_) block.used = 0;
         current_ = 0;
+        // Not make_current(0): its read of `used` just after these writes stalled (5 ns a tape).
+        cursor_ = blocks_.empty() ? 0 : reinterpret_cast<std::uintptr_t>(blocks_[0].data);
+        limit_ = blocks_.empty() ? 0 : cursor_ + blocks_[0].size;
     }
 
     // Zero-fills everything handed out since the last rewind (a large block on several
     // threads: at a few megabytes the fill is memory-bound, and each core has its own path).
     void zero_used() {
+        save_current();
         constexpr double min_bytes_per_thread = 1 << 18;
         for (Block& block : blocks_) {
             const auto used = static_cast<Index>(block.used);
@@ -64,34 +80,54 @@ public:
 
     std::size_t bytes_used() const {
         std::size_t total = 0;
-        for (const Block& block : blocks_) total += block.used;
+        for (std::size_t b = 0; b < blocks_.size(); ++b) total += b == current_ ? used_of_current() : blocks_[b].used;
         return total;
     }
 
 private:
+    // `used` is kept up to date for every block but the current one, whose end of use
+    // is the cursor.
     struct Block {
         std::byte* data;
         std::size_t size;
         std::size_t used;
     };
 
-    static constexpr std::size_t round_up(std::size_t n) { return (n + alignment - 1) / alignment * alignment; }
+    static constexpr std::uintptr_t round_up(std::uintptr_t n, std::size_t alignment) {
+        return (n + alignment - 1) & ~std::uintptr_t(alignment - 1);
+    }
 
-    static bool fits(const Block& block, std::size_t bytes) { return block.used + bytes <= block.size; }
-
-    static void* bump(Block& block, std::size_t bytes) {
-        void* p = block.data + block.used;
-        block.used += bytes;
-        return p;
+    std::size_t used_of_current() const { return cursor_ - reinterpret_cast<std::uintptr_t>(blocks_[current_].data); }
+    void save_current() {
+        if (current_ < blocks_.size()) blocks_[current_].used = used_of_current();
+    }
+    void make_current(std::size_t b) {
+        current_ = b;
+        if (b < blocks_.size()) {
+            const Block& block = blocks_[b];
+            cursor_ = reinterpret_cast<std::uintptr_t>(block.data) + block.used;
+            limit_ = reinterpret_cast<std::uintptr_t>(block.data) + block.size;
+        } else {
+            cursor_ = limit_ = 0;
+        }
     }
 
     // When the current block is full: the next one that fits, or a new one. Not inlined
     // into allocate(), which every recording operation inlines.
-    [[gnu::noinline]] void* allocate_past_current(std::size_t bytes) {
-        for (; current_ < blocks_.size(); ++current_)
-            if (fits(blocks_[current_], bytes)) return bump(blocks_[current_], bytes);
+    [[gnu::noinline]] void* allocate_past_current(std::size_t bytes, std::size_t alignment) {
+        save_current();
+        for (std::size_t b = current_ + 1; b < blocks_.size(); ++b) {
+            make_current(b);
+            const std::uintptr_t start = round_up(cursor_, alignment);
+            if (start <= limit_ && bytes <= limit_ - start) {
+                cursor_ = start + bytes;
+                return reinterpret_cast<void*>(start);
+            }
+            save_current();
+        }
         add_block(bytes);
-        return bump(blocks_.back(), bytes);
+        cursor_ += bytes;  // a new block starts on a cache line
+        return blocks_.back().data;
     }
 
     // Blocks grow geometrically so that a step needs few of them; after the first
@@ -99,13 +135,15 @@ private:
     void add_block(std::size_t at_least) {
         std::size_t previous = blocks_.empty() ? 0 : blocks_.back().size;
         std::size_t size = std::max({at_least, 2 * previous, std::size_t{1} << 16});
-        auto* data = static_cast<std::byte*>(::operator new(size, std::align_val_t{alignment}));
+        auto* data = static_cast<std::byte*>(::operator new(size, std::align_val_t{wide_alignment}));
         blocks_.push_back(Block{data, size, 0});
-        current_ = blocks_.size() - 1;
+        make_current(blocks_.size() - 1);
     }
 
     std::vector<Block> blocks_;
     std::size_t current_ = 0;
+    // The current block's next free byte and its end (0 and 0 before the first block).
+    std::uintptr_t cursor_ = 0, limit_ = 0;
 };
 
 }  // namespace tapestry::detail

@@ -7,6 +7,7 @@
 // The user's handle is Tape (tapestry/tape.hpp), which adds backward(loss); everything
 // below it (values, nodes, operations) needs only this.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -100,6 +101,7 @@ public:
         below_ = list_->top;
         if (below_ != nullptr) below_->above_ = this;
         list_->top = this;
+        list_->publish();
     }
     ActiveScope(const ActiveScope&) = delete;
     ActiveScope& operator=(const ActiveScope&) = delete;
@@ -109,22 +111,37 @@ public:
         else
             list_->top = below_;
         if (below_ != nullptr) below_->above_ = above_;
+        list_->publish();
     }
 
-    static Recording* active() {
-        const ActiveScope* scope = this_thread_list()->top;
-        return scope != nullptr ? scope->recording_ : nullptr;
-    }
+    // One load: every operation asks, some more than once (docs/performance.md).
+    static Recording* active() { return active_on_this_thread; }
 
 private:
     struct List {
         ActiveScope* top = nullptr;
+        // The thread's copy of top's recording, while the thread lives.
+        Recording** active = nullptr;
+        void publish() const {
+            if (active != nullptr) *active = top != nullptr ? top->recording_ : nullptr;
+        }
     };
     // Made on a thread's first use; lives while that thread or any scope made on it does.
+    struct ListOfThisThread {
+        std::shared_ptr<List> list = std::make_shared<List>();
+        ListOfThisThread() { list->active = &active_on_this_thread; }
+        ~ListOfThisThread() {
+            list->active = nullptr;
+            active_on_this_thread = nullptr;
+        }
+    };
     static const std::shared_ptr<List>& this_thread_list() {
-        thread_local const std::shared_ptr<List> list = std::make_shared<List>();
-        return list;
+        thread_local const ListOfThisThread holder;
+        return holder.list;
     }
+    // The active recording, kept by publish(); plain data, so that reading it is one
+    // load, where reading through the list took four dependent ones.
+    static inline thread_local constinit Recording* active_on_this_thread = nullptr;
 
     Recording* recording_;
     std::shared_ptr<List> list_;
@@ -166,8 +183,8 @@ public:
     // Records a step (a Node made in place from `args`). Returns its position on the tape.
     template <class N, class... Args>
     std::size_t record(Args&&... args) {
-        static_assert(alignof(N) <= Arena::alignment);
-        void* where = values_.allocate(sizeof(N));
+        static_assert(alignof(N) <= Arena::wide_alignment);
+        void* where = values_.allocate(sizeof(N), std::max(alignof(N), Arena::alignment_for(sizeof(N))));
         return append(new (where) N(std::forward<Args>(args)...));
     }
 
@@ -276,11 +293,14 @@ protected:
     }
 
 private:
-    // Not inlined into record(): one copy of the vector's growth path serves every kind of step.
-    [[gnu::noinline]] std::size_t append(Node* node) {
+    // Inlined but for the vector's growth, whose one copy serves every kind of step.
+    [[gnu::always_inline]] std::size_t append(Node* node) {
+        if (nodes_.size() == nodes_.capacity()) [[unlikely]]
+            grow_nodes();
         nodes_.push_back(node);
         return nodes_.size();
     }
+    [[gnu::noinline]] void grow_nodes() { nodes_.reserve(std::max<std::size_t>(64, 2 * nodes_.capacity())); }
 
     struct ParamDirection {
         const void* record;
