@@ -89,7 +89,7 @@ TEST_CASE(
     // Alignment asked for beyond the size's own (a step's type): honoured.
     arena.rewind();
     (void)arena.allocate(16);
-    CHECK(reinterpret_cast<std::uintptr_t>(arena.allocate(32, 64)) % 64 == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(arena.allocate_aligned<64>(32)) % 64 == 0);
 }
 
 TEST_CASE("a value evaluated once into scratch holds the expression's value") {

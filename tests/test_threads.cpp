@@ -2,6 +2,7 @@
 // get exactly what training them one after the other gives; one model trained on
 // several threads (replicas, gradients added before the step) matches one thread.
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -46,6 +47,28 @@ struct Model {
 };
 
 }  // namespace
+
+// A Tape made on a thread that hands it over and ends: destroying it here writes that
+// thread's copy of its active recording (tape/recording.hpp), while the thread may be
+// exiting. ThreadSanitizer checks the lock between the two; the next thread, which may
+// be given the ended one's thread-local memory, must find its own tape active.
+TEST_CASE("a tape handed over by a thread that ends is destroyed here while that thread exits") {
+    for (int round = 0; round < 100; ++round) {
+        std::atomic<Tape*> handed{nullptr};
+        std::thread maker([&] { handed.store(new Tape, std::memory_order_release); });
+        Tape* tape = nullptr;
+        while ((tape = handed.load(std::memory_order_acquire)) == nullptr) std::this_thread::yield();
+        delete tape;
+        maker.join();
+        bool own_tape_active = false;
+        std::thread([&] {
+            Tape mine;
+            own_tape_active = Tape::active() == &mine;
+        }).join();
+        REQUIRE(own_tape_active);
+    }
+    CHECK(Tape::active() == nullptr);
+}
 
 TEST_CASE("two threads training separate models at once match training them one after the other") {
     Model a1(1), b1(2), a2(1), b2(2);

@@ -112,7 +112,7 @@ struct ElementwiseCut {
 
 // Whether an array of this type is too small to cut, whatever the work per element: a
 // fixed shape with fewer than two columns, or one column of fewer than two row grains.
-// Its loop skips asking how many threads there are, which cost a 1 x 1 node a tenth.
+// Its loop skips the piece count (and OpenMP's omp_in_parallel), a tenth of a 1 x 1 node.
 template <class Array>
 inline constexpr bool never_cut =
     Array::RowsAtCompileTime != Eigen::Dynamic && Array::ColsAtCompileTime != Eigen::Dynamic &&
@@ -127,6 +127,7 @@ template <class Destination, class Source, class Write>
 void write_elementwise(Destination&& dst, const Source& src, const Write& write, double work = -1) {
     if constexpr (never_cut<std::remove_cvref_t<Destination>>) {
         (void)work;
+        (void)num_threads();  // as pieces_for: a bad TAPESTRY_NUM_THREADS throws at the first operation
         write(dst, src);
     } else {
         const Index rows = dst.rows(), cols = dst.cols();

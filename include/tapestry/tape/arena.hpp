@@ -33,16 +33,15 @@ public:
     }
 
     // Inlined, and a bump of a cursor: a small node makes three of these (docs/performance.md).
-    [[gnu::always_inline]] void* allocate(std::size_t bytes, std::size_t alignment) {
-        bytes = round_up(std::max<std::size_t>(bytes, 1), narrow_alignment);
-        const std::uintptr_t start = round_up(cursor_, alignment);
-        if (start <= limit_ && bytes <= limit_ - start) {
-            cursor_ = start + bytes;
-            return reinterpret_cast<void*>(start);
-        }
-        return allocate_past_current(bytes, alignment);
+    [[gnu::always_inline]] void* allocate(std::size_t bytes) { return bump(bytes, alignment_for(bytes)); }
+    // For an object whose type asks for more than its size would get (a step holding a
+    // fixed-size Eigen member): at most a cache line, which is what a block starts on.
+    template <std::size_t Alignment>
+    [[gnu::always_inline]] void* allocate_aligned(std::size_t bytes) {
+        static_assert(Alignment <= wide_alignment && (Alignment & (Alignment - 1)) == 0,
+                      "the arena aligns to a power of two up to 64 bytes");
+        return bump(bytes, std::max(Alignment, alignment_for(bytes)));
     }
-    [[gnu::always_inline]] void* allocate(std::size_t bytes) { return allocate(bytes, alignment_for(bytes)); }
 
     template <class T>
     T* allocate_array(std::size_t count) {
@@ -95,6 +94,16 @@ private:
 
     static constexpr std::uintptr_t round_up(std::uintptr_t n, std::size_t alignment) {
         return (n + alignment - 1) & ~std::uintptr_t(alignment - 1);
+    }
+
+    [[gnu::always_inline]] void* bump(std::size_t bytes, std::size_t alignment) {
+        bytes = round_up(std::max<std::size_t>(bytes, 1), narrow_alignment);
+        const std::uintptr_t start = round_up(cursor_, alignment);
+        if (start <= limit_ && bytes <= limit_ - start) {
+            cursor_ = start + bytes;
+            return reinterpret_cast<void*>(start);
+        }
+        return allocate_past_current(bytes, alignment);
     }
 
     std::size_t used_of_current() const { return cursor_ - reinterpret_cast<std::uintptr_t>(blocks_[current_].data); }

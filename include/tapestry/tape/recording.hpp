@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -94,7 +95,8 @@ class Recording;
 // itself from the list of the thread it was made on. Until then it stays that thread's
 // active scope, and the unlinking edits that thread's list without a lock: the thread
 // that made it must run no tapestry code while another thread destroys it (join it, or
-// hand the Tape over once it is done with it).
+// hand the Tape over once it is done with it). Only the thread's copy of its active
+// recording, which the thread's exit clears, is written under a lock.
 class ActiveScope {
 public:
     explicit ActiveScope(Recording* recording) : recording_(recording), list_(this_thread_list()) {
@@ -120,9 +122,12 @@ public:
 private:
     struct List {
         ActiveScope* top = nullptr;
-        // The thread's copy of top's recording, while the thread lives.
+        // The thread's copy of top's recording, while the thread lives. Locked: a Tape
+        // handed over may be destroyed on another thread while its own thread exits.
         Recording** active = nullptr;
-        void publish() const {
+        std::mutex active_lock;
+        void publish() {
+            const std::lock_guard<std::mutex> lock(active_lock);
             if (active != nullptr) *active = top != nullptr ? top->recording_ : nullptr;
         }
     };
@@ -131,6 +136,7 @@ private:
         std::shared_ptr<List> list = std::make_shared<List>();
         ListOfThisThread() { list->active = &active_on_this_thread; }
         ~ListOfThisThread() {
+            const std::lock_guard<std::mutex> lock(list->active_lock);
             list->active = nullptr;
             active_on_this_thread = nullptr;
         }
@@ -183,8 +189,7 @@ public:
     // Records a step (a Node made in place from `args`). Returns its position on the tape.
     template <class N, class... Args>
     std::size_t record(Args&&... args) {
-        static_assert(alignof(N) <= Arena::wide_alignment);
-        void* where = values_.allocate(sizeof(N), std::max(alignof(N), Arena::alignment_for(sizeof(N))));
+        void* where = values_.allocate_aligned<alignof(N)>(sizeof(N));
         return append(new (where) N(std::forward<Args>(args)...));
     }
 
