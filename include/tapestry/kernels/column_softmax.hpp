@@ -27,6 +27,25 @@ auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
     return e;
 }
 
+// out(i, j) = a(i, j) - b(i, j) * line(j), or a(i, j) - line(j) without b: a value of a
+// row broadcast down its column. Plain loops down each column, which the compiler
+// vectorises where the arrays are stored by columns; Eigen's replicate of a row has no
+// packet access and went one element at a time.
+template <class A, class Line, class Out>
+void subtract_per_column(const A& a, const Line& line, Out&& out) {
+    for (Index j = 0; j < a.cols(); ++j) {
+        const auto c = line(j);
+        for (Index i = 0; i < a.rows(); ++i) out(i, j) = a(i, j) - c;
+    }
+}
+template <class A, class B, class Line, class Out>
+void subtract_per_column(const A& a, const B& b, const Line& line, Out&& out) {
+    for (Index j = 0; j < a.cols(); ++j) {
+        const auto c = line(j);
+        for (Index i = 0; i < a.rows(); ++i) out(i, j) = a(i, j) - b(i, j) * c;
+    }
+}
+
 // Whether a (not empty) may hold a masked class (-inf) or a line all masked (NaN, once
 // its maximum is subtracted): one vectorised minimum. PropagateNaN: Eigen's default
 // minimum drops a NaN or keeps it depending on its lane, which hid another line's -inf.

@@ -40,14 +40,16 @@ struct NllLoss {
         labels = {kept, labels.size()};
     }
 
-    // Only the labelled entries receive a gradient: -(the example's weight).
+    // Only the labelled entries receive a gradient, -(the example's weight): added into
+    // those alone (the operand is a leaf), not as a pass of mostly zeros over every class.
     template <class L>
     void backward(const auto& dy, const auto&, const L& log_probs) const {
-        const auto gradient = [&](Index i, Index j) {
-            return i == labels[j] ? -detail::example_weight<PerExample>(dy, scale, j) : T(0);
-        };
-        log_probs.backprop(
-            detail::KernelArray<T, L::Rows, L::Cols>::NullaryExpr(log_probs.rows(), log_probs.cols(), gradient));
+        const detail::GradientSink<T> sink = log_probs.gradient_sink();
+        if (!sink.wanted()) return;
+        T* gradient = sink.memory_to_add_into();
+        const Index classes = log_probs.rows();
+        for (Index j = 0; j < log_probs.cols(); ++j)
+            gradient[j * classes + labels[j]] -= detail::example_weight<PerExample>(dy, scale, j);
     }
     // Forward mode: minus the labelled entries' tangents, reduced as the loss is.
     void tangent(const auto& out, const auto&, const auto& log_probs) const {

@@ -52,7 +52,7 @@ struct Softmax {
             if constexpr (Log) {
                 line = dy.colwise().sum();
                 dx = y.exp();  // alone, over the whole array (kernels/column_softmax.hpp)
-                dx = dy - dx * line.colwise().replicate(y.rows());
+                detail::subtract_per_column(dy, dx, line, dx);
             } else {
                 line = (dy * y).colwise().sum();
                 dx = y * (dy - line.colwise().replicate(y.rows()));
@@ -145,12 +145,12 @@ private:
         detail::ScratchScope scratch;
         Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(x.cols()), x.cols());
         line = x.colwise().maxCoeff();
-        y = x - line.colwise().replicate(x.rows());
+        detail::subtract_per_column(x, line, y);
         if constexpr (Log) {
             any_masked = detail::may_hold_minus_infinity(y);
             line = detail::exp_of_whole_array(scratch, y).colwise().sum();
             line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
-            y -= line.colwise().replicate(x.rows());
+            detail::subtract_per_column(y, line, y);
         } else {
             y = y.exp();
             line = y.colwise().sum().inverse();
