@@ -238,6 +238,12 @@ TEST_CASE("nll_loss's gradient matches finite differences, its value the definit
         CHECK(nll_loss(P, labels, Reduction::Sum).item() == Approx(expected).epsilon(1e-14));
         CHECK(nll_loss(P, labels).item() == Approx(expected / static_cast<double>(cols)).epsilon(1e-14));
         CHECK(gradcheck([&] { return nll_loss(log_softmax(hadamard(P, P) - P), labels); }, P) < gradient_tolerance);
+        // Read directly, twice (the second adds where the first wrote over a zeroed
+        // gradient), and through a transpose of the transpose (a stored operand).
+        const auto other = random_labels(rows, cols);
+        CHECK(gradcheck([&] { return nll_loss(P, labels, Reduction::Sum) + 2.0 * nll_loss(P, other); }, P) <
+              gradient_tolerance);
+        CHECK(gradcheck([&] { return nll_loss(P.transpose().transpose(), labels); }, P) < gradient_tolerance);
     });
 }
 
