@@ -3,8 +3,8 @@
 // Each::Row, along each row. The line's maximum is subtracted first, so logits of
 // +-1e4 are fine and -inf entries (masked classes) get probability 0 (log_softmax:
 // -inf) with finite gradients elsewhere; a line that is all -inf gives NaN, as in PyTorch.
-// Backward reads only the result y: softmax's gradient is y (g - sum(g y)) and
-// log_softmax's g - e^y sum(g), per line.
+// Backward: softmax's gradient is y (g - sum(g y)) and log_softmax's g - e^y sum(g), per
+// line, from the result y (log_softmax down columns keeps e^y's parts from forward).
 
 #include <cmath>
 #include <limits>
@@ -24,16 +24,26 @@ template <class T, bool Log>
 struct Softmax {
     static constexpr const char* name = Log ? "log_softmax" : "softmax";
     Each each;
-    // Whether any class is masked (-inf): log_softmax's backward passes over them. Its
-    // backward takes e^y again rather than keeping forward's exponentials on the tape:
-    // keeping them measured slower (bench_ops' log_softmax_nll at B = 256: 1.37-1.50 of
-    // the twin against 1.29-1.32, alternated).
+    // Whether any class is masked (-inf): log_softmax's backward passes over them.
     bool any_masked = false;
+    // log_softmax down columns, recorded: forward's e^(x - max) and each column's 1 / sum,
+    // kept on the tape so that backward takes no exponential (e^y = e^(x - max) / sum).
+    // bench_ops' log_softmax_nll at B = 256: 1.20-1.21 of the twin against 1.23-1.24 for
+    // taking e^y again, alternated on a quiet machine (docs/performance.md). Along rows,
+    // backward takes e^y again.
+    T* exponentials = nullptr;
+    T* inverse_sums = nullptr;
 
     void forward(const auto& out, const auto& x) {
         auto y = out.value();
         if (y.size() == 0) return;  // no lines, or lines of no elements
         if (each == Each::Column) {
+            if constexpr (Log) {
+                if (out.recording()) {
+                    exponentials = out.template keep<T>(y.size());
+                    inverse_sums = out.template keep<T>(y.cols());
+                }
+            }
             normalize_columns(x.array(), y);
         } else {
             auto y_rows = y.transpose();
@@ -51,8 +61,15 @@ struct Softmax {
             Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(y.cols()), y.cols());
             if constexpr (Log) {
                 line = dy.colwise().sum();
-                dx = y.exp();  // alone, over the whole array (kernels/column_softmax.hpp)
-                detail::subtract_per_column(dy, dx, line, dx);
+                if (exponentials != nullptr) {  // e^y = e^(x - max) / sum
+                    line *= Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, y.cols());
+                    detail::subtract_per_column(
+                        dy, Eigen::Map<const Eigen::Array<T, Dynamic, Dynamic>>(exponentials, y.rows(), y.cols()), line,
+                        dx);
+                } else {
+                    dx = y.exp();  // alone, over the whole array (kernels/column_softmax.hpp)
+                    detail::subtract_per_column(dy, dx, line, dx);
+                }
             } else {
                 line = (dy * y).colwise().sum();
                 dx = y * (dy - line.colwise().replicate(y.rows()));
@@ -148,7 +165,14 @@ private:
         detail::subtract_per_column(x, line, y);
         if constexpr (Log) {
             any_masked = detail::may_hold_minus_infinity(y);
-            line = detail::exp_of_whole_array(scratch, y).colwise().sum();
+            if (exponentials != nullptr) {
+                Eigen::Map<Eigen::Array<T, Dynamic, Dynamic>> e(exponentials, x.rows(), x.cols());
+                e = y.exp();
+                line = e.colwise().sum();
+                Eigen::Map<Eigen::Array<T, 1, Dynamic>>(inverse_sums, x.cols()) = line.inverse();
+            } else {
+                line = detail::exp_of_whole_array(scratch, y).colwise().sum();
+            }
             line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
             detail::subtract_per_column(y, line, y);
         } else {
