@@ -60,16 +60,11 @@ struct Softmax {
         if (each == Each::Column) {
             Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(y.cols()), y.cols());
             if constexpr (Log) {
-                line = dy.colwise().sum();
-                if (exponentials != nullptr) {  // e^y = e^(x - max) / sum
-                    line *= Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, y.cols());
-                    detail::subtract_per_column(
-                        dy, Eigen::Map<const Eigen::Array<T, Dynamic, Dynamic>>(exponentials, y.rows(), y.cols()), line,
-                        dx);
-                } else {
-                    dx = y.exp();  // alone, over the whole array (kernels/column_softmax.hpp)
-                    detail::subtract_per_column(dy, dx, line, dx);
-                }
+                // e^y = e^(x - max) / sum, both kept by forward (a step is recorded only then)
+                line = dy.colwise().sum() * Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, y.cols());
+                detail::subtract_per_column(
+                    dy, Eigen::Map<const Eigen::Array<T, Dynamic, Dynamic>>(exponentials, y.rows(), y.cols()), line,
+                    dx);
             } else {
                 line = (dy * y).colwise().sum();
                 dx = y * (dy - line.colwise().replicate(y.rows()));
