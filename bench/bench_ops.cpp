@@ -69,6 +69,7 @@ BENCHMARK_TEMPLATE(versus, SigmoidCrossEntropy)->Name("ops/sigmoid_cross_entropy
 BENCHMARK_TEMPLATE(versus, SoftmaxCrossEntropy)->Name("ops/softmax_cross_entropy/10xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, LogSoftmaxNll)->Name("ops/log_softmax_nll/10xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Softmax)->Name("ops/softmax/10xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, LogSoftmaxRows)->Name("ops/log_softmax_rows/Bx10")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, LayerNorm)->Name("ops/layer_norm/256xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Gather)->Name("ops/gather_columns/64x10000")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Concat)->Name("ops/concat_rows/2x256xB")->Apply(batches);

@@ -310,6 +310,49 @@ struct Softmax {
     }
 };
 
+// loss = sum(log_softmax(z, Each::Row) ∘ G) over B x 10: the classes along each row, as
+// a model laid out one example per row would have them. Twin: the rows' maxima, sums
+// and scales as whole-array operations on the column-major array (a row's reduction is
+// then a packet operation across rows), the exponential once over the whole array, and
+// the gradient G - e / sum * rowsum(G) from the same exponentials.
+struct LogSoftmaxRows {
+    Param z;
+    Array G, shifted, e;
+    Eigen::ArrayXf line, g_sums;
+    tapestry::Var<float, Dynamic, Dynamic> weights;
+    tapestry::Tape tape;
+    explicit LogSoftmaxRows(Index batch)
+        : z(random(batch, 10, 18, -3, 3)),
+          G(random(batch, 10, 19).array()),
+          shifted(batch, 10),
+          e(batch, 10),
+          line(batch),
+          g_sums(batch),
+          weights(tapestry::shared_constant(G.matrix())) {}
+    std::vector<Param*> params() { return {&z}; }
+    float ours() {
+        using namespace tapestry;
+        tape.clear();
+        auto loss = sum(hadamard(log_softmax(z, Each::Row), weights));
+        tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+    float hand() {
+        const auto Z = z.value().array();
+        auto dZ = z.grad().array();
+        line = Z.rowwise().maxCoeff();
+        shifted = Z.colwise() - line;
+        e = shifted.exp();
+        line = e.rowwise().sum();
+        g_sums = G.rowwise().sum();
+        // y = shifted - log(sum), so sum(y ∘ G) = sum(shifted ∘ G) - sum(log(sum) ∘ rowsum(G))
+        const float loss = (shifted * G).sum() - (line.log() * g_sums).sum();
+        line = g_sums / line;
+        dZ += G - e.colwise() * line;
+        return loss;
+    }
+};
+
 // loss = sum(layer_norm(x, gamma, beta) ∘ G) over a 256 x B hidden layer, eps = 1e-5.
 struct LayerNorm {
     Param x;

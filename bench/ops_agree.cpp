@@ -59,6 +59,7 @@ int main() {
         check<SoftmaxCrossEntropy>("softmax cross-entropy", n);
         check<LogSoftmaxNll>("log_softmax + nll_loss", n);
         check<Softmax>("softmax", n);
+        check<LogSoftmaxRows>("log_softmax along rows", n);
         check<LayerNorm>("layer_norm", n);
         check<Gather>("gather_columns", n);
         check<Concat>("concat_rows", n);
