@@ -10,7 +10,6 @@
 // goes through libm. What is done per column afterwards (sums, scaling) is arithmetic.
 
 #include <limits>
-#include <type_traits>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/kernels/scratch.hpp"
@@ -28,33 +27,31 @@ auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
     return e;
 }
 
-// out(i, j) = a(i, j) - b(i, j) * line(j), or a(i, j) - line(j) without b: a value of a
-// row broadcast down its column. Plain loops in out's storage order (down each column,
-// or along each row of a transposed view), which the compiler vectorises; Eigen's
-// replicate of a row has no packet access and went one element at a time.
-template <class A, class Line, class Out>
-void subtract_per_column(const A& a, const Line& line, Out&& out) {
-    if constexpr ((std::remove_cvref_t<Out>::Flags & Eigen::RowMajorBit) != 0) {
-        for (Index i = 0; i < a.rows(); ++i)
-            for (Index j = 0; j < a.cols(); ++j) out(i, j) = a(i, j) - line(j);
+// out(i, j) = value(i, j, line(j)) for a value of a row broadcast down its column. Plain
+// loops in out's storage order (down each column, or along each row of a transposed
+// view), which the compiler vectorises; Eigen's replicate of a row has no packet access
+// and went one element at a time.
+template <class Line, class Out, class Value>
+void write_per_column(const Line& line, Out& out, const Value& value) {
+    if constexpr ((Out::Flags & Eigen::RowMajorBit) != 0) {
+        for (Index i = 0; i < out.rows(); ++i)
+            for (Index j = 0; j < out.cols(); ++j) out(i, j) = value(i, j, line(j));
     } else {
-        for (Index j = 0; j < a.cols(); ++j) {
+        for (Index j = 0; j < out.cols(); ++j) {
             const auto c = line(j);
-            for (Index i = 0; i < a.rows(); ++i) out(i, j) = a(i, j) - c;
+            for (Index i = 0; i < out.rows(); ++i) out(i, j) = value(i, j, c);
         }
     }
 }
+
+// out = a - line broadcast down the columns; or a - b * line.
+template <class A, class Line, class Out>
+void subtract_per_column(const A& a, const Line& line, Out&& out) {
+    write_per_column(line, out, [&](Index i, Index j, auto c) { return a(i, j) - c; });
+}
 template <class A, class B, class Line, class Out>
 void subtract_per_column(const A& a, const B& b, const Line& line, Out&& out) {
-    if constexpr ((std::remove_cvref_t<Out>::Flags & Eigen::RowMajorBit) != 0) {
-        for (Index i = 0; i < a.rows(); ++i)
-            for (Index j = 0; j < a.cols(); ++j) out(i, j) = a(i, j) - b(i, j) * line(j);
-    } else {
-        for (Index j = 0; j < a.cols(); ++j) {
-            const auto c = line(j);
-            for (Index i = 0; i < a.rows(); ++i) out(i, j) = a(i, j) - b(i, j) * c;
-        }
-    }
+    write_per_column(line, out, [&](Index i, Index j, auto c) { return a(i, j) - b(i, j) * c; });
 }
 
 // Whether a (not empty) may hold a masked class (-inf) or a line all masked (NaN, once

@@ -50,10 +50,7 @@ public:
 
     void rewind() {
         for (Block& block : blocks_) block.used = 0;
-        current_ = 0;
-        // Not make_current(0): its read of `used` just after these writes stalled (5 ns a tape).
-        cursor_ = blocks_.empty() ? 0 : reinterpret_cast<std::uintptr_t>(blocks_[0].data);
-        limit_ = blocks_.empty() ? 0 : cursor_ + blocks_[0].size;
+        enter_unused_block(0);
     }
 
     // Zero-fills everything handed out since the last rewind (a large block on several
@@ -98,24 +95,29 @@ private:
 
     [[gnu::always_inline]] void* bump(std::size_t bytes, std::size_t alignment) {
         bytes = round_up(std::max<std::size_t>(bytes, 1), narrow_alignment);
-        const std::uintptr_t start = round_up(cursor_, alignment);
-        if (start <= limit_ && bytes <= limit_ - start) {
-            cursor_ = start + bytes;
-            return reinterpret_cast<void*>(start);
-        }
+        if (void* p = bump_current(bytes, alignment)) return p;
         return allocate_past_current(bytes, alignment);
+    }
+    // In the current block, or nullptr if it has no room.
+    [[gnu::always_inline]] void* bump_current(std::size_t bytes, std::size_t alignment) {
+        const std::uintptr_t start = round_up(cursor_, alignment);
+        if (start > limit_ || bytes > limit_ - start) return nullptr;
+        cursor_ = start + bytes;
+        return reinterpret_cast<void*>(start);
     }
 
     std::size_t used_of_current() const { return cursor_ - reinterpret_cast<std::uintptr_t>(blocks_[current_].data); }
     void save_current() {
         if (current_ < blocks_.size()) blocks_[current_].used = used_of_current();
     }
-    void make_current(std::size_t b) {
+    // Makes block b (or none, past the last) current. Every block after the current one
+    // is unused since the last rewind, so the cursor starts at its beginning: reading its
+    // `used` count right after rewind() wrote it stalled (a store-forwarding stall, 5 ns a tape).
+    void enter_unused_block(std::size_t b) {
         current_ = b;
         if (b < blocks_.size()) {
-            const Block& block = blocks_[b];
-            cursor_ = reinterpret_cast<std::uintptr_t>(block.data) + block.used;
-            limit_ = reinterpret_cast<std::uintptr_t>(block.data) + block.size;
+            cursor_ = reinterpret_cast<std::uintptr_t>(blocks_[b].data);
+            limit_ = cursor_ + blocks_[b].size;
         } else {
             cursor_ = limit_ = 0;
         }
@@ -126,17 +128,11 @@ private:
     [[gnu::noinline]] void* allocate_past_current(std::size_t bytes, std::size_t alignment) {
         save_current();
         for (std::size_t b = current_ + 1; b < blocks_.size(); ++b) {
-            make_current(b);
-            const std::uintptr_t start = round_up(cursor_, alignment);
-            if (start <= limit_ && bytes <= limit_ - start) {
-                cursor_ = start + bytes;
-                return reinterpret_cast<void*>(start);
-            }
-            save_current();
+            enter_unused_block(b);
+            if (void* p = bump_current(bytes, alignment)) return p;
         }
         add_block(bytes);
-        cursor_ += bytes;  // a new block starts on a cache line
-        return blocks_.back().data;
+        return bump_current(bytes, alignment);  // a new block starts on a cache line and holds `bytes`
     }
 
     // Blocks grow geometrically so that a step needs few of them; after the first
@@ -146,7 +142,7 @@ private:
         std::size_t size = std::max({at_least, 2 * previous, std::size_t{1} << 16});
         auto* data = static_cast<std::byte*>(::operator new(size, std::align_val_t{wide_alignment}));
         blocks_.push_back(Block{data, size, 0});
-        make_current(blocks_.size() - 1);
+        enter_unused_block(blocks_.size() - 1);
     }
 
     std::vector<Block> blocks_;
