@@ -204,7 +204,9 @@ struct Mse {
 // over the whole 10 x B array at once: down one column of 10, Eigen's exp is not
 // vectorised where a packet is longer than the column (16 floats with AVX-512) and goes
 // through libm element by element. The gradient is e / sum - onehot, so backward scales
-// the same exponentials instead of taking them again.
+// the same exponentials instead of taking them again. Every other step is a plain loop
+// down each column, which g++ compiles tighter than Eigen's reductions of a column
+// shorter than a packet (those take a generic scalar path): 4.9 -> 4.0 us at B = 256.
 struct FusedCrossEntropy {
     Eigen::ArrayXXf e;  // e^(z - max), 10 x B
     Eigen::Array<float, 1, Dynamic> column_max, sum;
@@ -216,14 +218,22 @@ struct FusedCrossEntropy {
         auto dZ = z.grad().array();
         const Index batch = Z.cols();
         const float scale = 1.0f / static_cast<float>(batch);
-        column_max = Z.colwise().maxCoeff();
-        for (Index j = 0; j < batch; ++j) e.col(j) = Z.col(j) - column_max(j);
+        const Index classes = Z.rows();
+        for (Index j = 0; j < batch; ++j) {
+            float m = Z(0, j);
+            for (Index i = 1; i < classes; ++i) m = Z(i, j) > m ? Z(i, j) : m;
+            column_max(j) = m;
+            for (Index i = 0; i < classes; ++i) e(i, j) = Z(i, j) - m;
+        }
         e = e.exp();
-        sum = e.colwise().sum();
         float loss = 0;
         for (Index j = 0; j < batch; ++j) {
+            float s = 0;
+            for (Index i = 0; i < classes; ++i) s += e(i, j);
+            sum(j) = s;
+            const float weight = scale / s;
+            for (Index i = 0; i < classes; ++i) dZ(i, j) += weight * e(i, j);
             const int label = labels[static_cast<std::size_t>(j)];
-            dZ.col(j) += (scale / sum(j)) * e.col(j);
             dZ(label, j) -= scale;
             loss -= Z(label, j) - column_max(j);
         }
@@ -273,17 +283,21 @@ struct LogSoftmaxNll {
 };
 
 // loss = sum(softmax(z) ∘ G) down the columns of 10 x B: probabilities read by the loss.
-// Twin: p = e^(z - max) with the exponential as one loop over the whole array, then one
-// pass per column: p /= sum, loss += p·G, dz = p ∘ (G - p·G).
+// Twin: the exponential as one loop over the whole array, every other step a plain loop
+// down each column (g++ vectorises a loop of 10; Eigen's per-column expressions do not,
+// and took 1.6x this twin's time): p = e^(z - max), then per column with s = 1 / sum(p):
+// loss += s p·G, dz += s p ∘ (G - s p·G). p is never scaled in memory.
 struct Softmax {
     Param z;
     Array G, p;
+    Eigen::ArrayXf column_max;
     tapestry::Var<float, Dynamic, Dynamic> weights;
     tapestry::Tape tape;
     explicit Softmax(Index batch)
         : z(random(10, batch, 16, -3, 3)),
           G(random(10, batch, 17).array()),
           p(10, batch),
+          column_max(batch),
           weights(tapestry::shared_constant(G.matrix())) {}
     std::vector<Param*> params() { return {&z}; }
     float ours() {
@@ -296,15 +310,21 @@ struct Softmax {
     float hand() {
         const auto Z = z.value().array();
         auto dZ = z.grad().array();
-        for (Index j = 0; j < Z.cols(); ++j) p.col(j) = Z.col(j) - Z.col(j).maxCoeff();
-        p = p.exp();  // one vectorised loop over the whole array, not one per short column
+        const Index classes = Z.rows();
+        column_max = Z.colwise().maxCoeff();
+        for (Index j = 0; j < Z.cols(); ++j)
+            for (Index i = 0; i < classes; ++i) p(i, j) = Z(i, j) - column_max(j);
+        p = p.exp();
         float loss = 0;
         for (Index j = 0; j < Z.cols(); ++j) {
-            auto pj = p.col(j);
-            pj *= 1.0f / pj.sum();
-            const float expected = (pj * G.col(j)).sum();
+            float sum = 0, dot = 0;
+            for (Index i = 0; i < classes; ++i) {
+                sum += p(i, j);
+                dot += p(i, j) * G(i, j);
+            }
+            const float s = 1.0f / sum, expected = s * dot;
             loss += expected;
-            dZ.col(j) += pj * (G.col(j) - expected);
+            for (Index i = 0; i < classes; ++i) dZ(i, j) += s * p(i, j) * (G(i, j) - expected);
         }
         return loss;
     }

@@ -48,6 +48,41 @@ TEST_CASE("softmax and log_softmax match the definition down columns and along r
     });
 }
 
+// A column as long as a packet or longer is reduced by Eigen, a shorter one by a plain
+// loop (kernels/column_softmax.hpp): 40 classes take Eigen's at any packet width, 3 the
+// loop with AVX (packets of 4 or 8 doubles), 1 the loop with SSE2 (2 doubles).
+TEST_CASE("softmax and log_softmax of long and short columns match the definition and finite differences") {
+    for (const Index classes : {Index(40), Index(3), Index(1)}) {
+        INFO(classes << " classes");
+        Param<double, Dynamic, Dynamic> X(random_matrix(classes, 6) * 4.0);
+        CHECK(softmax(X).value().isApprox(textbook_softmax(X.value()), 1e-14));
+        CHECK(log_softmax(X).value().isApprox(textbook_softmax(X.value()).array().log().matrix(), 1e-13));
+        const Eigen::MatrixXd w = random_matrix(classes, 6);
+        // A sum over 240 log-probabilities rounds at 1e-14 of 100: at the default step of
+        // 1e-6, finite differences are that noisy at 1e-6 of a gradient of 1e-3.
+        GradcheckOptions wider_step;
+        wider_step.step = 1e-5;
+        for (const Each each : {Each::Column, Each::Row}) {
+            CHECK(gradcheck(
+                      wider_step, [&] { return sum(hadamard(softmax(X, each), constant(w))); }, X) <
+                  gradient_tolerance);
+            CHECK(gradcheck(
+                      wider_step, [&] { return sum(hadamard(log_softmax(X, each), X)); }, X) < gradient_tolerance);
+        }
+        // The cross-entropy's gradient against its formula, softmax - onehot: with 40 classes
+        // finite differences of its sum lose 1e-6 to rounding at their usual step.
+        const std::vector<int> labels = random_labels(classes, 6);
+        Eigen::MatrixXd expected = textbook_softmax(X.value());
+        for (Index j = 0; j < 6; ++j) expected(labels[static_cast<std::size_t>(j)], j) -= 1.0;
+        X.zero_grad();
+        {
+            Tape tape;
+            tape.backward(softmax_cross_entropy(X, labels, Reduction::Sum));
+        }
+        CHECK(X.grad().isApprox(expected, 1e-13));
+    }
+}
+
 TEST_CASE("softmax's and log_softmax's gradients match finite differences, with a Param used twice") {
     for_each_shape([]<int R, int C>(Index rows, Index cols) {
         INFO("shape " << rows << "x" << cols);
@@ -89,6 +124,46 @@ TEST_CASE("softmax and log_softmax stay finite at logits of +-1e4 and give maske
     CHECK(softmax(Zf).value().allFinite());
     CHECK(softmax(Zf).value()(0, 0) == Approx(1.0 / (1.0 + std::exp(-1.0))));
     CHECK(log_softmax(Zf).value().col(0).allFinite());
+}
+
+// Along rows the kernels work on transposed views; a masked class must behave there as it
+// does down columns: probability exactly 0, and dy passed on unchanged by log_softmax.
+TEST_CASE("along rows, a masked class gets probability 0 and log_softmax passes its gradient on unchanged") {
+    const double inf = std::numeric_limits<double>::infinity();
+    Eigen::MatrixXd logits = random_matrix(5, 7) * 3.0;  // 5 rows of 7 classes
+    logits(0, 2) = -inf;
+    logits(3, 0) = -inf;
+    logits(3, 6) = -inf;
+    const Eigen::MatrixXd w = random_matrix(5, 7);
+    const Eigen::MatrixXd p = textbook_softmax(logits.transpose()).transpose();
+
+    Param<double, Dynamic, Dynamic> Z(logits);
+    const Eigen::MatrixXd probabilities = softmax(Z, Each::Row).value();
+    CHECK(probabilities(0, 2) == 0.0);
+    CHECK(probabilities(3, 0) == 0.0);
+    CHECK(probabilities(3, 6) == 0.0);
+    CHECK(probabilities.isApprox(p, 1e-13));
+    {
+        Tape tape;  // recorded: log_softmax keeps its exponentials for backward
+        tape.backward(sum(hadamard(log_softmax(Z, Each::Row), constant(w))));
+        // d/dx sum(w log_softmax(x)) = w - softmax(x) * (the row's sum of w); a masked class gets w
+        Eigen::MatrixXd expected = w - (p.array().colwise() * w.rowwise().sum().array()).matrix();
+        expected(0, 2) = w(0, 2);
+        expected(3, 0) = w(3, 0);
+        expected(3, 6) = w(3, 6);
+        CHECK(Z.grad().isApprox(expected, 1e-13));
+        CHECK(Z.grad()(3, 6) == w(3, 6));
+    }
+    Z.zero_grad();
+    {
+        Tape tape;
+        tape.backward(sum(hadamard(softmax(Z, Each::Row), constant(w))));
+        // d/dx sum(w softmax(x)) = p (w - the row's sum of p w); a masked class gets 0
+        const Eigen::VectorXd pw = (p.array() * w.array()).rowwise().sum();
+        const Eigen::MatrixXd expected = (p.array() * (w.array().colwise() - pw.array())).matrix();
+        CHECK(Z.grad().isApprox(expected, 1e-13));
+        CHECK(Z.grad()(0, 2) == 0.0);
+    }
 }
 
 TEST_CASE("a column whose every class is masked gives NaN, as in PyTorch") {

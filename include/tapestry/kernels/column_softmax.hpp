@@ -10,21 +10,58 @@
 // goes through libm. What is done per column afterwards (sums, scaling) is arithmetic.
 
 #include <limits>
+#include <type_traits>
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/kernels/scratch.hpp"
 
 namespace tapestry::detail {
 
-// e^a into scratch, stored in a's order (by columns or by rows), so that the exponential
-// is one loop over contiguous memory when a is stored (a Map, or a transposed one).
+// An array of a's shape over the memory at p, in a's storage order (by columns, or by
+// rows for a transposed view), so that a whole-array loop between the two is contiguous.
+template <class A, class T>
+auto map_like(const A& a, T* p) {
+    constexpr int order = (A::Flags & Eigen::RowMajorBit) != 0 ? Eigen::RowMajor : Eigen::ColMajor;
+    using Array = Eigen::Array<std::remove_const_t<T>, Dynamic, Dynamic, order>;
+    return Eigen::Map<std::conditional_t<std::is_const_v<T>, const Array, Array>>(p, a.rows(), a.cols());
+}
+
+// e^a into scratch, stored in a's order, so that the exponential is one loop over
+// contiguous memory when a is stored (a Map, or a transposed one).
 template <class A>
 auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
-    using T = typename A::Scalar;
-    constexpr int order = (A::Flags & Eigen::RowMajorBit) != 0 ? Eigen::RowMajor : Eigen::ColMajor;
-    Eigen::Map<Eigen::Array<T, Dynamic, Dynamic, order>> e(scratch.take<T>(a.size()), a.rows(), a.cols());
+    auto e = map_like(a, scratch.take<typename A::Scalar>(a.size()));
     e = a.exp();
     return e;
+}
+
+// line(j) = the sum (or the maximum) of a's column j. Eigen's reduction where it runs on
+// packets: a transposed view, reduced across its columns, or columns of a packet or more.
+// A shorter column (10 classes) goes to a plain loop: Eigen's reduction of it takes a
+// generic scalar path with more overhead per column.
+template <class A, class Line, class Reduce, class EigenReduce>
+void reduce_each_column(const A& a, Line&& line, Reduce reduce, EigenReduce eigen_reduce) {
+    using T = typename A::Scalar;
+    constexpr bool across_columns = (A::Flags & Eigen::RowMajorBit) != 0;
+    if (across_columns || a.rows() >= Index(Eigen::internal::packet_traits<T>::size) || a.rows() == 0) {
+        line = eigen_reduce(a.colwise());
+        return;
+    }
+    for (Index j = 0; j < a.cols(); ++j) {
+        T r = a(0, j);
+        for (Index i = 1; i < a.rows(); ++i) r = reduce(r, a(i, j));
+        line(j) = r;
+    }
+}
+template <class A, class Line>
+void sum_of_each_column(const A& a, Line&& line) {
+    reduce_each_column(
+        a, line, [](auto r, auto v) { return r + v; }, [](const auto& columns) { return columns.sum(); });
+}
+template <class A, class Line>
+void max_of_each_column(const A& a, Line&& line) {
+    reduce_each_column(
+        a, line, [](auto r, auto v) { return v > r ? v : r; }, [](const auto& columns) { return columns.maxCoeff(); });
 }
 
 // out(i, j) = value(i, j, line(j)) for a value of a row broadcast down its column. Plain
@@ -54,12 +91,16 @@ void subtract_per_column(const A& a, const B& b, const Line& line, Out&& out) {
     write_per_column(line, out, [&](Index i, Index j, auto c) { return a(i, j) - b(i, j) * c; });
 }
 
-// Whether a (not empty) may hold a masked class (-inf) or a line all masked (NaN, once
-// its maximum is subtracted): one vectorised minimum. PropagateNaN: Eigen's default
-// minimum drops a NaN or keeps it depending on its lane, which hid another line's -inf.
-template <class A>
-bool may_hold_minus_infinity(const A& a) {
-    return !(a.template minCoeff<Eigen::PropagateNaN>() > -std::numeric_limits<typename A::Scalar>::infinity());
+// Whether the values at data (not empty) may hold a masked class (-inf) or a line all
+// masked (NaN, once its maximum is subtracted). A plain loop, which g++ and clang++
+// vectorise: Eigen's minCoeff drops a NaN or keeps it depending on its lane, and its
+// NaN-propagating form took a third of log_softmax's forward along rows.
+template <class T>
+bool may_hold_minus_infinity(const T* data, Index size) {
+    constexpr T minus_infinity = -std::numeric_limits<T>::infinity();
+    int not_above = 0;
+    for (Index k = 0; k < size; ++k) not_above |= !(data[k] > minus_infinity);
+    return not_above != 0;
 }
 
 // Per column j of x (any Eigen array expression): max(j) = the column's maximum,
@@ -76,16 +117,16 @@ void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
         sum.setZero();
         return;
     }
-    max = x.colwise().maxCoeff();
-    for (Index j = 0; j < x.cols(); ++j) e.col(j) = x.col(j) - max(j);
-    const bool any_masked = may_hold_minus_infinity(e);
+    max_of_each_column(x, max);
+    subtract_per_column(x, max, e);
+    const bool any_masked = may_hold_minus_infinity(e.data(), e.size());
     e = e.exp();
     if (any_masked) {
         for (Index j = 0; j < x.cols(); ++j)
             for (Index i = 0; i < x.rows(); ++i)
                 if (x(i, j) == -infinity && max(j) != -infinity) e(i, j) = T(0);
     }
-    sum = e.colwise().sum();
+    sum_of_each_column(e, sum);
 }
 
 }  // namespace tapestry::detail

@@ -4,7 +4,7 @@
 // +-1e4 are fine and -inf entries (masked classes) get probability 0 (log_softmax:
 // -inf) with finite gradients elsewhere; a line that is all -inf gives NaN, as in PyTorch.
 // Backward: softmax's gradient is y (g - sum(g y)) and log_softmax's g - e^y sum(g), per
-// line, from the result y (log_softmax down columns keeps e^y's parts from forward).
+// line, from the result y (log_softmax keeps e^y's parts from forward).
 
 #include <cmath>
 #include <limits>
@@ -24,32 +24,29 @@ template <class T, bool Log>
 struct Softmax {
     static constexpr const char* name = Log ? "log_softmax" : "softmax";
     Each each;
-    // Whether any class is masked (-inf): log_softmax's backward passes over them.
+    // Whether forward saw a masked class (-inf): only then do the passes for them run.
     bool any_masked = false;
-    // log_softmax down columns, recorded: forward's e^(x - max) and each column's 1 / sum,
-    // kept on the tape so that backward takes no exponential (e^y = e^(x - max) / sum).
-    // bench_ops' log_softmax_nll at B = 256: 1.20-1.21 of the twin against 1.23-1.24 for
-    // taking e^y again, alternated on a quiet machine (docs/performance.md). Along rows,
-    // backward takes e^y again.
+    // log_softmax, recorded: forward's e^(x - max) and each line's 1 / sum, kept on the
+    // tape so that backward takes no exponential (e^y = e^(x - max) / sum). bench_ops'
+    // log_softmax_nll at B = 256: 1.20-1.21 of the twin against 1.23-1.24 for taking e^y
+    // again, alternated on a quiet machine (docs/performance.md).
     T* exponentials = nullptr;
     T* inverse_sums = nullptr;
 
     void forward(const auto& out, const auto& x) {
         auto y = out.value();
         if (y.size() == 0) return;  // no lines, or lines of no elements
-        if (each == Each::Column) {
-            if constexpr (Log) {
-                if (out.recording()) {
-                    exponentials = out.template keep<T>(y.size());
-                    inverse_sums = out.template keep<T>(y.cols());
-                }
+        if constexpr (Log) {
+            if (out.recording()) {
+                exponentials = out.template keep<T>(y.size());
+                inverse_sums = out.template keep<T>(each == Each::Column ? y.cols() : y.rows());
             }
-            normalize_columns(x.array(), y);
-        } else {
-            auto y_rows = y.transpose();
-            normalize_columns(x.array().transpose(), y_rows);
         }
-        if constexpr (!Log) exactly_zero_where_masked(x.array().data(), out.data(), out.rows() * out.cols());
+        detail::along_lines(
+            each, [&](const auto& x, auto&& y) { normalize_columns(x, y); }, x.array(), y);
+        if constexpr (!Log) {
+            if (any_masked) exactly_zero_where_masked(x.array().data(), out.data(), out.rows() * out.cols());
+        }
     }
 
     template <class X>
@@ -57,29 +54,9 @@ struct Softmax {
         if (y.size() == 0) return;
         detail::ScratchScope scratch;
         Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
-        if (each == Each::Column) {
-            Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(y.cols()), y.cols());
-            if constexpr (Log) {
-                // e^y = e^(x - max) / sum, both kept by forward (a step is recorded only then)
-                line = dy.colwise().sum() * Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, y.cols());
-                detail::subtract_per_column(
-                    dy, Eigen::Map<const Eigen::Array<T, Dynamic, Dynamic>>(exponentials, y.rows(), y.cols()), line,
-                    dx);
-            } else {
-                line = (dy * y).colwise().sum();
-                dx = y * (dy - line.colwise().replicate(y.rows()));
-            }
-        } else {
-            Eigen::Map<Eigen::Array<T, Dynamic, 1>> line(scratch.take<T>(y.rows()), y.rows());
-            if constexpr (Log) {
-                line = dy.rowwise().sum();
-                dx = y.exp();
-                dx = dy - dx * line.rowwise().replicate(y.cols());
-            } else {
-                line = (dy * y).rowwise().sum();
-                dx = y * (dy - line.rowwise().replicate(y.cols()));
-            }
-        }
+        detail::along_lines(
+            each, [&](const auto& dy, const auto& y, auto&& dx) { gradient_of_columns(scratch, dy, y, dx); }, dy, y,
+            dx);
         if (Log && any_masked) {  // a masked class (y = -inf) passes dy on unchanged, exactly
             for (Index k = 0; k < y.size(); ++k)
                 if (y.data()[k] == -std::numeric_limits<T>::infinity()) dx.data()[k] = dy.data()[k];
@@ -152,28 +129,43 @@ struct Softmax {
 private:
     using Line = Eigen::Map<Eigen::Array<T, 1, Dynamic>>;
 
-    // y = softmax (or log_softmax) of each column of x.
-    void normalize_columns(const auto& x, auto& y) {
+    // y = softmax (or log_softmax) of each column of x. Each step is a loop over the
+    // whole array in its storage order, or a reduction Eigen vectorises across columns
+    // (along rows, the views are transposed): a column of 10 classes is shorter than a
+    // packet.
+    void normalize_columns(const auto& x, auto&& y) {
         detail::ScratchScope scratch;
-        Eigen::Map<Eigen::Array<T, 1, Dynamic>> line(scratch.take<T>(x.cols()), x.cols());
-        line = x.colwise().maxCoeff();
+        Line line(scratch.take<T>(x.cols()), x.cols());
+        detail::max_of_each_column(x, line);
         detail::subtract_per_column(x, line, y);
+        any_masked = detail::may_hold_minus_infinity(y.data(), y.size());
         if constexpr (Log) {
-            any_masked = detail::may_hold_minus_infinity(y);
-            if (exponentials != nullptr) {
-                Eigen::Map<Eigen::Array<T, Dynamic, Dynamic>> e(exponentials, x.rows(), x.cols());
-                e = y.exp();
-                line = e.colwise().sum();
-                Eigen::Map<Eigen::Array<T, 1, Dynamic>>(inverse_sums, x.cols()) = line.inverse();
-            } else {
-                line = detail::exp_of_whole_array(scratch, y).colwise().sum();
-            }
+            auto e = detail::map_like(y, exponentials != nullptr ? exponentials : scratch.take<T>(y.size()));
+            e = y.exp();
+            detail::sum_of_each_column(e, line);
+            if (inverse_sums != nullptr) Line(inverse_sums, x.cols()) = line.inverse();
             line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
             detail::subtract_per_column(y, line, y);
         } else {
             y = y.exp();
-            line = y.colwise().sum().inverse();
-            y *= line.colwise().replicate(x.rows());
+            detail::sum_of_each_column(y, line);
+            line = line.inverse();
+            detail::write_per_column(line, y, [&](Index i, Index j, T c) { return y(i, j) * c; });
+        }
+    }
+
+    // The gradient with respect to each column of x, from the result's gradient dy:
+    // dy - e^y sum(dy) for log_softmax, y (dy - sum(dy y)) for softmax.
+    void gradient_of_columns(detail::ScratchScope& scratch, const auto& dy, const auto& y, auto&& dx) const {
+        Line line(scratch.take<T>(y.cols()), y.cols());
+        if constexpr (Log) {
+            // e^y = e^(x - max) / sum, both kept by forward (a step is recorded only then)
+            detail::sum_of_each_column(dy, line);
+            line *= Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, y.cols());
+            detail::subtract_per_column(dy, detail::map_like(y, static_cast<const T*>(exponentials)), line, dx);
+        } else {
+            detail::sum_of_each_column(dy * y, line);
+            detail::write_per_column(line, dx, [&](Index i, Index j, T c) { return y(i, j) * (dy(i, j) - c); });
         }
     }
 

@@ -76,11 +76,11 @@ struct SoftmaxCrossEntropy {
         detail::ScratchScope scratch;
         Eigen::Map<detail::KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
         const Exponentials e(exponentials, classes, examples);
-        for (Index j = 0; j < examples; ++j) {
-            const T g = detail::example_weight<PerExample>(dy, scale, j);
-            dz.col(j) = (g * inverse_sum[j]) * e.col(j);
-            dz(labels[j], j) -= g;
-        }
+        Line weights(scratch.take<T>(examples), examples);
+        for (Index j = 0; j < examples; ++j) weights(j) = detail::example_weight<PerExample>(dy, scale, j);
+        detail::write_per_column(Line(inverse_sum, examples) * weights, dz,
+                                 [&](Index i, Index j, T g) { return g * e(i, j); });
+        for (Index j = 0; j < examples; ++j) dz(labels[j], j) -= weights(j);
         z.backprop(Eigen::Map<const detail::KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
     }
 
