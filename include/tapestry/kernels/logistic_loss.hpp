@@ -88,20 +88,9 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
 template <class Logits, class Targets, class Derivative>
 typename Logits::Scalar parallel_sigmoid_cross_entropy_and_derivative(const Logits& logits, const Targets& targets,
                                                                       Derivative&& derivative) {
-    using T = typename Logits::Scalar;
-    constexpr int most_pieces = 64;
-    const ElementwiseCut cut(logits.rows(), logits.cols(), double(logits.rows()) * double(logits.cols()), most_pieces);
-    if (cut.pieces == 1) return sigmoid_cross_entropy_and_derivative(logits, targets, derivative);
-    T partial[most_pieces];
-    run_pieces(cut.pieces, [&](int p) {
-        cut.on_piece(
-            p,
-            [&](const auto& y, const auto& t, auto&& d) { partial[p] = sigmoid_cross_entropy_and_derivative(y, t, d); },
-            logits, targets, derivative);
-    });
-    T total = partial[0];
-    for (int p = 1; p < cut.pieces; ++p) total += partial[p];
-    return total;
+    return sum_in_pieces<typename Logits::Scalar>(
+        [](const auto& y, const auto& t, auto&& d) { return sigmoid_cross_entropy_and_derivative(y, t, d); }, logits,
+        targets, derivative);
 }
 
 }  // namespace tapestry::detail

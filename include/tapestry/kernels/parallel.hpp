@@ -239,23 +239,29 @@ typename Source::Scalar sum_of_elements(const Source& src) {
 }
 #pragma GCC diagnostic pop
 
-// The sum of all elements of an Eigen array expression. A large one is cut as
-// ElementwiseCut cuts a loop, one piece per thread, whose sums are added in order: the
-// same bits run after run; one piece is exactly sum_of_elements(src).
-template <class Source>
-typename Source::Scalar parallel_sum(const Source& src) {
-    using T = typename Source::Scalar;
+// sum_of_piece(arrays...) over the arrays (of one shape), cut as ElementwiseCut cuts a
+// loop, one piece per thread, and the pieces' sums added in order: the same bits run
+// after run. One piece is exactly sum_of_piece(arrays...).
+template <class T, class SumOfPiece, class First, class... Rest>
+T sum_in_pieces(const SumOfPiece& sum_of_piece, First&& first, Rest&&... rest) {
     constexpr int most_pieces = 64;
-    const ElementwiseCut cut(src.rows(), src.cols(), double(src.rows()) * double(src.cols()), most_pieces);
-    if (cut.pieces == 1) return sum_of_elements(src);
+    const Index rows = first.rows(), cols = first.cols();
+    const ElementwiseCut cut(rows, cols, double(rows) * double(cols), most_pieces);
+    if (cut.pieces == 1) return sum_of_piece(first, rest...);
     T partial[most_pieces];
     run_pieces(cut.pieces, [&](int p) {
         cut.on_piece(
-            p, [&](const auto& piece) { partial[p] = sum_of_elements(piece); }, src);
+            p, [&](auto&&... pieces) { partial[p] = sum_of_piece(pieces...); }, first, rest...);
     });
     T total = partial[0];
     for (int p = 1; p < cut.pieces; ++p) total += partial[p];
     return total;
+}
+
+// The sum of all elements of an Eigen array expression, cut among threads when large.
+template <class Source>
+typename Source::Scalar parallel_sum(const Source& src) {
+    return sum_in_pieces<typename Source::Scalar>([](const auto& piece) { return sum_of_elements(piece); }, src);
 }
 
 }  // namespace tapestry::detail
