@@ -1,10 +1,11 @@
 // Op-level benchmarks: one operation's forward and backward pass with tapestry against
 // the same computation written by hand in Eigen (backward derived by hand, buffers
-// preallocated), alternated in one benchmark. Counters: ms of each (`ms`, `hand_ms`)
+// preallocated), in alternating batches in one benchmark. Counters: ms of each (`ms`, `hand_ms`)
 // and `ratio` = tapestry / hand-written. The elementwise chain is also timed unfused
 // (every intermediate stored in a Var, as an eager autodiff library would) to show
 // what fusion saves (`unfused_ms`, `unfused/fused`).
 
+#include <algorithm>
 #include <chrono>
 
 #include <benchmark/benchmark.h>
@@ -15,24 +16,40 @@ namespace {
 
 using namespace bench::ops;
 
-// Times case.ours() and case.hand() alternately; the manual time is tapestry's.
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Calls per timed batch: enough for a batch of about 5 us. Reading the clock costs 20-40
+// ns here, which timing each call of a small case (B = 1: 70-250 ns) would add to both
+// sides and so pull their ratio towards 1.
+template <class Case>
+int calls_per_batch(Case& c) {
+    const auto start = Clock::now();
+    for (int i = 0; i < 16; ++i) benchmark::DoNotOptimize(c.ours());
+    return static_cast<int>(std::clamp(5e-6 / (seconds_since(start) / 16), 1.0, 256.0));
+}
+
+// Times batches of case.ours() and of case.hand() alternately, the same number of calls
+// each; the manual time is tapestry's, per call.
 template <class Case>
 void versus(benchmark::State& state) {
     Case c(state.range(0));
-    c.ours();
     c.hand();
-    using clock = std::chrono::steady_clock;
+    const int calls = calls_per_batch(c);
     double ours = 0, hand = 0;
     for (auto _ : state) {
-        const auto t0 = clock::now();
-        benchmark::DoNotOptimize(c.ours());
-        const auto t1 = clock::now();
-        benchmark::DoNotOptimize(c.hand());
-        const auto t2 = clock::now();
-        ours += std::chrono::duration<double>(t1 - t0).count();
-        hand += std::chrono::duration<double>(t2 - t1).count();
-        state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+        const auto t0 = Clock::now();
+        for (int i = 0; i < calls; ++i) benchmark::DoNotOptimize(c.ours());
+        const auto t1 = Clock::now();
+        for (int i = 0; i < calls; ++i) benchmark::DoNotOptimize(c.hand());
+        const auto t2 = Clock::now();
+        const double ours_per_call = std::chrono::duration<double>(t1 - t0).count() / calls;
+        ours += ours_per_call;
+        hand += std::chrono::duration<double>(t2 - t1).count() / calls;
+        state.SetIterationTime(ours_per_call);
     }
+    state.counters["calls_per_batch"] = calls;
     const auto n = static_cast<double>(state.iterations());
     state.counters["ms"] = 1e3 * ours / n;
     state.counters["hand_ms"] = 1e3 * hand / n;
@@ -40,9 +57,9 @@ void versus(benchmark::State& state) {
     if constexpr (requires { c.unfused(); }) {
         double unfused = 0;
         for (int i = 0; i < 20; ++i) {
-            const auto t0 = clock::now();
+            const auto t0 = Clock::now();
             benchmark::DoNotOptimize(c.unfused());
-            unfused += std::chrono::duration<double>(clock::now() - t0).count();
+            unfused += seconds_since(t0);
         }
         state.counters["unfused_ms"] = 1e3 * unfused / 20;
         state.counters["unfused/fused"] = (unfused / 20) / (ours / n);
