@@ -27,9 +27,8 @@ struct Softmax {
     // Whether forward saw a masked class (-inf): only then do the passes for them run.
     bool any_masked = false;
     // log_softmax, recorded: forward's e^(x - max) and each line's 1 / sum, kept on the
-    // tape so that backward takes no exponential (e^y = e^(x - max) / sum). bench_ops'
-    // log_softmax_nll at B = 256: 1.20-1.21 of the twin against 1.23-1.24 for taking e^y
-    // again, alternated on a quiet machine (docs/performance.md).
+    // tape so that backward takes no exponential (e^y = e^(x - max) / sum); measured
+    // faster than taking e^y again (docs/performance.md, issue 18).
     T* exponentials = nullptr;
     T* inverse_sums = nullptr;
 
@@ -129,10 +128,10 @@ struct Softmax {
 private:
     using Line = Eigen::Map<Eigen::Array<T, 1, Dynamic>>;
 
-    // y = softmax (or log_softmax) of each column of x. Each step is a loop over the
-    // whole array in its storage order, or a reduction Eigen vectorises across columns
-    // (along rows, the views are transposed): a column of 10 classes is shorter than a
-    // packet.
+    // y = softmax (or log_softmax) of each column of x (along rows, x and y are transposed
+    // views). Each step is a loop over the whole array in its storage order, or a
+    // reduction per column, by Eigen or by a plain loop where a column is shorter than a
+    // packet (kernels/column_softmax.hpp).
     void normalize_columns(const auto& x, auto&& y) {
         detail::ScratchScope scratch;
         Line line(scratch.take<T>(x.cols()), x.cols());
