@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include <benchmark/benchmark.h>
 
@@ -20,14 +21,19 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// Calls per timed batch: enough for a batch of about 5 us. Reading the clock costs 20-40
-// ns here, which timing each call of a small case (B = 1: 70-250 ns) would add to both
-// sides and so pull their ratio towards 1.
+// Calls per timed batch: enough for the faster side's batch to take about 5 us. Reading
+// the clock costs 20-40 ns here, which timing each call of a small case (B = 1: 20-250
+// ns) would add to both sides and so pull their ratio towards 1.
 template <class Case>
 int calls_per_batch(Case& c) {
-    const auto start = Clock::now();
+    for (int i = 0; i < 16; ++i) benchmark::DoNotOptimize(c.ours());  // the tape's memory, grown
+    auto start = Clock::now();
     for (int i = 0; i < 16; ++i) benchmark::DoNotOptimize(c.ours());
-    return static_cast<int>(std::clamp(5e-6 / (seconds_since(start) / 16), 1.0, 256.0));
+    const double ours = seconds_since(start) / 16;
+    start = Clock::now();
+    for (int i = 0; i < 16; ++i) benchmark::DoNotOptimize(c.hand());
+    const double hand = seconds_since(start) / 16;
+    return static_cast<int>(std::clamp(5e-6 / std::min(ours, hand), 1.0, 1024.0));
 }
 
 // Times batches of case.ours() and of case.hand() alternately, the same number of calls
@@ -36,21 +42,26 @@ template <class Case>
 void versus(benchmark::State& state) {
     Case c(state.range(0));
     c.hand();
-    const int calls = calls_per_batch(c);
+    // Once per case and size: repetitions must run the same number of iterations.
+    static std::map<Index, int> calls_for_size;
+    if (!calls_for_size.contains(state.range(0))) calls_for_size[state.range(0)] = calls_per_batch(c);
+    const int calls = calls_for_size[state.range(0)];
     double ours = 0, hand = 0;
-    for (auto _ : state) {
+    // A batch counts as `calls` iterations, so that the benchmark's time is per call and
+    // its iteration count (to reach --benchmark_min_time) counts calls.
+    while (state.KeepRunningBatch(calls)) {
         const auto t0 = Clock::now();
         for (int i = 0; i < calls; ++i) benchmark::DoNotOptimize(c.ours());
         const auto t1 = Clock::now();
         for (int i = 0; i < calls; ++i) benchmark::DoNotOptimize(c.hand());
         const auto t2 = Clock::now();
-        const double ours_per_call = std::chrono::duration<double>(t1 - t0).count() / calls;
-        ours += ours_per_call;
-        hand += std::chrono::duration<double>(t2 - t1).count() / calls;
-        state.SetIterationTime(ours_per_call);
+        const double ours_batch = std::chrono::duration<double>(t1 - t0).count();
+        ours += ours_batch;
+        hand += std::chrono::duration<double>(t2 - t1).count();
+        state.SetIterationTime(ours_batch);
     }
     state.counters["calls_per_batch"] = calls;
-    const auto n = static_cast<double>(state.iterations());
+    const auto n = static_cast<double>(state.iterations());  // calls
     state.counters["ms"] = 1e3 * ours / n;
     state.counters["hand_ms"] = 1e3 * hand / n;
     state.counters["ratio"] = ours / hand;
