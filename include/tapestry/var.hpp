@@ -133,8 +133,15 @@ private:
     }
 
     // Held whatever the static shape, so that what does not depend on it is compiled once.
-    detail::ValueParts<T> parts_{nullptr, nullptr, Rows == Dynamic ? 0 : Rows, Cols == Dynamic ? 0 : Cols, {}, 0, 0,
-                                 {},      nullptr};
+    detail::ValueParts<T> parts_{.value = nullptr,
+                                 .adjoint = nullptr,
+                                 .rows = Rows == Dynamic ? 0 : Rows,
+                                 .cols = Cols == Dynamic ? 0 : Cols,
+                                 .life = nullptr,
+                                 .epoch = 0,
+                                 .position = 0,
+                                 .owner = {},
+                                 .made_by = nullptr};
 };
 
 namespace detail {

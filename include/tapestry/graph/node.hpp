@@ -133,42 +133,42 @@ template <class Op, class... Inputs>
     }
 }
 
-// Where a new value lives: on the active recording when there is one (with an adjoint
-// if `needs_grad`), else in memory the value owns.
-template <class T>
-struct NewValue {
-    T* value;
-    ValueParts<T> parts;
-};
-
+// Fills every field of `parts` for a new value: on the active recording when there is
+// one (with an adjoint if `needs_grad`), else in memory the value owns. Returns where its
+// numbers go.
 template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
-[[gnu::always_inline]] inline NewValue<T> allocate_value(Recording* recording, Index rows, Index cols,
-                                                         bool needs_grad) {
+[[gnu::always_inline]] inline T* allocate_value(ValueParts<T>& parts, Recording* recording, Index rows, Index cols,
+                                                bool needs_grad, std::size_t position, const char* made_by) {
     const Index count = R != Eigen::Dynamic && C != Eigen::Dynamic ? Index{R} * C : rows * cols;  // fixed: known here
-    NewValue<T> fresh;
-    ValueParts<T>& parts = fresh.parts;
-    parts.rows = rows;
-    parts.cols = cols;
-    parts.position = 0;
-    parts.made_by = nullptr;
     if (recording == nullptr) {
         auto owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
-        fresh.value = static_cast<T*>(owned.get());
-        parts.value = fresh.value;
+        T* const value = static_cast<T*>(owned.get());
+        parts.value = value;
         parts.adjoint = nullptr;
+        parts.rows = rows;
+        parts.cols = cols;
         parts.life = nullptr;
         parts.epoch = 0;
+        parts.position = position;
+        parts.made_by = made_by;
         parts.owner = std::move(owned);
-        return fresh;
+        return value;
     }
     // Field by field: a brace-initialised ValueParts is zero-filled first (rep stos),
     // which showed in a small node's profile (docs/performance.md).
-    fresh.value = recording->allocate_values<T>(count);
-    parts.value = fresh.value;
-    parts.adjoint = needs_grad ? recording->allocate_adjoints<T>(count) : nullptr;
-    parts.life = recording->life();
-    parts.epoch = parts.life->epoch();
-    return fresh;
+    T* const value = recording->allocate_values<T>(count);
+    T* const adjoint = needs_grad ? recording->allocate_adjoints<T>(count) : nullptr;
+    const TapeLife* const life = recording->life();
+    const std::uint64_t epoch = life->epoch();
+    parts.value = value;
+    parts.adjoint = adjoint;
+    parts.rows = rows;
+    parts.cols = cols;
+    parts.life = life;
+    parts.epoch = epoch;
+    parts.position = position;
+    parts.made_by = made_by;
+    return value;
 }
 
 // The name of the op that makes a value, for errors about it: the op's own, or for a
@@ -307,25 +307,31 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, const Inputs&... i
     const bool needs_grad = (false || ... || inputs.needs_grad());
     Recording* const tape = Recording::active();
     Recording* const recording = needs_grad ? tape : nullptr;
-    NewValue<T> fresh = allocate_value<T, R, C>(tape, rows, cols, needs_grad);
-    T* const value = fresh.value;
-    ValueParts<T>& result = fresh.parts;
-    result.made_by = op_name<Op, Inputs...>();
+    constexpr bool has_step = sizeof...(Inputs) > 0;  // a node without inputs (a constant) has no backward step
+    // Where backward will start from this value: past its own step, if it records one.
+    const std::size_t position = tape == nullptr ? 0 : tape->size() + (has_step && recording != nullptr ? 1 : 0);
+    // The result is written where the caller wants it (returned by name), in full, before
+    // forward runs. The caller copies it 16 bytes at a time as soon as this returns, and a
+    // load that spans two 8-byte stores still in flight waits for both to reach the cache:
+    // written last, or copied from a local at the return, it cost a stall per node
+    // (docs/performance.md, "Issue 23: a stall per node").
+    ValueParts<T> result;
+    T* const value = allocate_value<T, R, C>(result, tape, rows, cols, needs_grad, position, op_name<Op, Inputs...>());
     {
         const NodeOutput<T, R, C> out(value, rows, cols, recording);
         op.forward(out, inputs...);
     }
     check_value(value, rows, cols, [&] { return describe_node(op, inputs...); });
 
-    if constexpr (sizeof...(Inputs) > 0) {  // a node without inputs (a constant) has no backward step
+    if constexpr (has_step) {
         if (recording != nullptr) {
-            result.position =
+            const std::size_t recorded_at =
                 recording->record<OpNode<T, R, C, Op, Inputs...>>(op, value, result.adjoint, rows, cols, inputs...);
-            return std::move(result);
+            if (recorded_at != position) [[unlikely]]  // forward recorded steps of its own
+                result.position = recorded_at;
         }
     }
-    if (tape != nullptr) result.position = tape->size();
-    return std::move(result);
+    return result;
 }
 
 // An input in its kernel form: itself when that is its own form (no copy of its leaves).

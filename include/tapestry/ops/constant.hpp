@@ -95,7 +95,15 @@ auto constant_view(const Eigen::DenseBase<Derived>& m) {
         // An empty matrix may have no memory at all; a Var with a null value reads as unassigned.
         static constexpr T no_values{};
         const T* values = matrix.size() == 0 ? &no_values : matrix.data();
-        detail::ValueParts<T> parts{values, nullptr, matrix.rows(), matrix.cols(), nullptr, 0, 0, {}, "constant_view"};
+        detail::ValueParts<T> parts{.value = values,
+                                    .adjoint = nullptr,
+                                    .rows = matrix.rows(),
+                                    .cols = matrix.cols(),
+                                    .life = nullptr,
+                                    .epoch = 0,
+                                    .position = 0,
+                                    .owner = {},
+                                    .made_by = "constant_view"};
         return detail::VarAccess::make<T, Derived::RowsAtCompileTime, Derived::ColsAtCompileTime>(std::move(parts));
     }
 }

@@ -117,12 +117,12 @@ auto gather_columns(Table&& table, std::span<const int> ids) {
     // The ids are kept where the step's values are (the tape's arena): the backward step
     // reads them after the caller's span may be gone.
     const Index count = static_cast<Index>(ids.size());
-    detail::NewValue<int> kept =
-        detail::allocate_value<int>(detail::Recording::active(), std::max<Index>(count, 1), 1, false);
-    std::copy(ids.begin(), ids.end(), kept.value);
-    kept.parts.rows = count;
-    kept.parts.made_by = "gather_columns (its ids)";
-    return GatherColumnsExpr<decltype(leaf)>(std::move(leaf), std::move(kept.parts));
+    detail::ValueParts<int> kept;
+    int* const kept_ids = detail::allocate_value<int>(kept, detail::Recording::active(), std::max<Index>(count, 1), 1,
+                                                      false, 0, "gather_columns (its ids)");
+    std::copy(ids.begin(), ids.end(), kept_ids);
+    kept.rows = count;
+    return GatherColumnsExpr<decltype(leaf)>(std::move(leaf), std::move(kept));
 }
 
 // Ids as any Eigen integer vector.
