@@ -1,14 +1,13 @@
 // The memory behind the speed: the tape's arena (tape/arena.hpp), scratch for the
 // backward pass (kernels/scratch.hpp) and the cache of values made without a tape
 // (tape/value_cache.hpp). Each must hand out memory that nothing else uses while it
-// is live, keep it for reuse, and work when memory crosses threads. And the shared
+// is live, keep it for reuse, and work when memory crosses threads. And the counted
 // handle (core/keep_alive.hpp) through which Vars keep that memory alive.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -130,45 +129,65 @@ TEST_CASE("a value made on one thread can be dropped on another") {
     CHECK(total == 4 * 256.0);
 }
 
-TEST_CASE("KeepAlive holds a reference exactly while a copy of it lives") {
-    auto counted = std::make_shared<int>(7);
-    const auto references = [&] { return counted.use_count(); };
+TEST_CASE("KeepAlive counts a holder exactly while a copy of it lives, and the last gives the block back") {
+    // A block that records being given back, as the value cache's do.
+    static int given_back = 0;
+    given_back = 0;
+    detail::CountedBlock block{};
+    block.holders.store(1);
+    block.give_back = [](detail::CountedBlock*) noexcept { ++given_back; };
+    const auto holders = [&] { return block.holders.load(); };
     {
-        detail::KeepAlive<int> a(counted);
-        CHECK(references() == 2);
-        CHECK(*a.get() == 7);
-        detail::KeepAlive<int> b = a;
-        CHECK(references() == 3);
-        detail::KeepAlive<int> c = std::move(b);
-        CHECK(references() == 3);
+        auto a = detail::KeepAlive::adopt(&block);  // the count already includes it
+        CHECK(holders() == 1);
+        CHECK(a.block() == &block);
+        detail::KeepAlive b = a;
+        CHECK(holders() == 2);
+        detail::KeepAlive c = std::move(b);
+        CHECK(holders() == 2);
         CHECK_FALSE(b);  // NOLINT(bugprone-use-after-move): a moved-from handle is empty
         c = nullptr;
-        CHECK(references() == 2);
-        detail::KeepAlive<int> d;
+        CHECK(holders() == 1);
+        detail::KeepAlive d;
+        CHECK_FALSE(d);
         d = a;
-        CHECK(references() == 3);
-        d = std::move(a);  // releases what d held
-        CHECK(references() == 2);
+        CHECK(holders() == 2);
+        d = std::move(a);  // lets go of what d held
+        CHECK(holders() == 1);
+        CHECK_FALSE(a);  // NOLINT(bugprone-use-after-move)
         const auto& same = d;
-        d = same;  // self-assignment keeps the reference
-        CHECK(references() == 2);
-        CHECK(d.get() == counted.get());
+        d = same;  // self-assignment keeps its hold
+        CHECK(holders() == 1);
+        CHECK(d.block() == &block);
+        CHECK(given_back == 0);
     }
-    CHECK(references() == 1);
+    CHECK(given_back == 1);  // once, by the last holder
+    CHECK(holders() == 0);
 
-    // A shared_ptr may own a control block while pointing at nothing: it is still released.
-    const std::shared_ptr<int> owns_but_points_nowhere(counted, nullptr);
-    {
-        detail::KeepAlive<int> e(owns_but_points_nowhere);
-        CHECK(references() == 3);
-        CHECK_FALSE(e);
-    }
-    CHECK(references() == 2);
+    // Empty handles copy, move and drop without a block.
+    detail::KeepAlive empty;
+    detail::KeepAlive copy = empty;
+    detail::KeepAlive moved = std::move(copy);
+    CHECK_FALSE(moved);
+    CHECK(given_back == 1);
+}
 
-    // As a Var holds its value's owner: a pointer to const void, from any shared_ptr.
+TEST_CASE("a value without a tape holds its buffer: copies share it, the last one gives it back for reuse") {
+    const Eigen::MatrixXd m = test::random_matrix(37, 41);  // a size no other test uses
+    const double* data = nullptr;
+    Var<double, Dynamic, Dynamic> other;
     {
-        const detail::KeepAlive<const void> owner(std::shared_ptr<int>{counted});
-        CHECK(references() == 3);
+        Var<double, Dynamic, Dynamic> copy;
+        {
+            const auto original = constant(m);
+            data = original.value().data();
+            copy = original;
+        }  // the original is gone: the copy still reads the buffer, which is not reused meanwhile
+        other = constant(test::random_matrix(37, 41));
+        CHECK(other.value().data() != data);
+        CHECK(Eigen::MatrixXd(copy.value()) == m);
     }
-    CHECK(references() == 2);
+    const auto again = constant(m);  // its last holder is gone: the buffer comes back
+    CHECK(again.value().data() == data);
+    CHECK(other.value().data() != data);
 }

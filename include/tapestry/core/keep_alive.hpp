@@ -1,62 +1,70 @@
 #pragma once
-// KeepAlive<X>: holding one keeps an X alive (a Var's tape record, a value computed
-// without a tape). It is a std::shared_ptr whose copy and release are out-of-line calls,
-// compiled once per pointee type: the many small per-shape functions that copy or drop
-// Vars would otherwise each inline the atomic release again (docs/performance.md,
-// "Compile time"). A move stays inline.
+// KeepAlive: holding one keeps a counted block of memory alive (a value computed without a
+// tape, which Vars, expressions and recorded steps read). The block counts its holders in
+// a header of its own and says how it is given back, so that a handle is one pointer,
+// null for the values a tape owns (most of them), and copying or dropping an empty one is
+// a test of that pointer. Every operand is copied into its expression and into its step,
+// and a std::shared_ptr there (two words, an owner_before() test per copy) cost about a
+// fifth of a small node's time (docs/performance.md, "Issue 23: a stall per node and a
+// one-word owner"). Counting a holder in or out is an out-of-line call, compiled once:
+// inlined atomics in every small per-shape function that copies or drops a Var bloated the
+// object code (docs/performance.md, "Compile time").
 
+#include <atomic>
 #include <cstddef>
-#include <memory>
-#include <type_traits>
 #include <utility>
 
 namespace tapestry::detail {
 
-template <class X>
+// The header of a block that KeepAlive handles hold. `give_back` is called once, by
+// whichever holder lets go last, on that holder's thread.
+struct CountedBlock {
+    std::atomic<std::size_t> holders;
+    void (*give_back)(CountedBlock*) noexcept;
+};
+
 class KeepAlive {
 public:
-    KeepAlive() noexcept : ptr_() {}
-    KeepAlive(std::nullptr_t) noexcept : ptr_() {}  // NOLINT(google-explicit-constructor): as std::shared_ptr
-    template <class Y>
-        requires std::is_convertible_v<Y*, X*>
-    KeepAlive(std::shared_ptr<Y> p) noexcept : ptr_(std::move(p)) {}  // NOLINT(google-explicit-constructor)
+    KeepAlive() noexcept = default;
+    KeepAlive(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor): as a pointer
 
-    // An empty handle (a value on a tape holds one) is copied inline, with no call.
-    KeepAlive(const KeepAlive& other) noexcept {
-        if (other.owns())
-            share(other);
-        else  // no control block, but maybe a pointer (aliasing an empty owner): keep it
-            std::construct_at(&ptr_, std::shared_ptr<X>(), other.ptr_.get());
+    // The handle of a block whose count of holders already includes it.
+    static KeepAlive adopt(CountedBlock* block) noexcept {
+        KeepAlive handle;
+        handle.block_ = block;
+        return handle;
     }
-    KeepAlive(KeepAlive&& other) noexcept : ptr_(std::move(other.ptr_)) {}
-    [[gnu::noinline]] KeepAlive& operator=(const KeepAlive& other) noexcept {
-        ptr_ = other.ptr_;
+
+    KeepAlive(const KeepAlive& other) noexcept : block_(other.block_) {
+        if (block_ != nullptr) hold(block_);
+    }
+    KeepAlive(KeepAlive&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+    KeepAlive& operator=(const KeepAlive& other) noexcept {
+        KeepAlive(other).swap(*this);  // the old block is let go with the temporary
         return *this;
     }
     KeepAlive& operator=(KeepAlive&& other) noexcept {
-        KeepAlive(std::move(other)).swap(*this);  // the old value is released with the temporary
+        KeepAlive(std::move(other)).swap(*this);
         return *this;
     }
-    // Inline, so that the compiler sees a moved-from handle has nothing to release.
     ~KeepAlive() {
-        if (owns()) release();
+        if (block_ != nullptr) let_go(block_);
     }
 
-    X* get() const noexcept { return ptr_.get(); }
-    X* operator->() const noexcept { return ptr_.get(); }
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-    void swap(KeepAlive& other) noexcept { ptr_.swap(other.ptr_); }
+    explicit operator bool() const noexcept { return block_ != nullptr; }
+    const CountedBlock* block() const noexcept { return block_; }
+    void swap(KeepAlive& other) noexcept { std::swap(block_, other.block_); }
 
 private:
-    // Whether there is a control block to release (a null pointer may still have one).
-    bool owns() const noexcept { return std::shared_ptr<X>().owner_before(ptr_); }
-    [[gnu::noinline]] void release() noexcept { std::destroy_at(&ptr_); }
-    [[gnu::noinline]] void share(const KeepAlive& other) noexcept { std::construct_at(&ptr_, other.ptr_); }
+    [[gnu::noinline]] static void hold(CountedBlock* block) noexcept {
+        block->holders.fetch_add(1, std::memory_order_relaxed);
+    }
+    // acq_rel: every holder's reads of the block happen before it is given back.
+    [[gnu::noinline]] static void let_go(CountedBlock* block) noexcept {
+        if (block->holders.fetch_sub(1, std::memory_order_acq_rel) == 1) block->give_back(block);
+    }
 
-    // In a union, so that its destructor runs only through release(), not inlined.
-    union {
-        std::shared_ptr<X> ptr_;
-    };
+    CountedBlock* block_ = nullptr;
 };
 
 }  // namespace tapestry::detail

@@ -6,5 +6,5 @@
 
 namespace tapestry::detail {
 template <class X>
-using Shared [[deprecated("detail::Shared is detail::KeepAlive")]] = KeepAlive<X>;
+using Shared [[deprecated("detail::Shared is detail::KeepAlive")]] = KeepAlive;
 }  // namespace tapestry::detail

@@ -141,8 +141,8 @@ template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
                                                 bool needs_grad, std::size_t position, const char* made_by) {
     const Index count = R != Eigen::Dynamic && C != Eigen::Dynamic ? Index{R} * C : rows * cols;  // fixed: known here
     if (recording == nullptr) {
-        auto owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
-        T* const value = static_cast<T*>(owned.get());
+        OwnedBuffer owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
+        T* const value = static_cast<T*>(owned.data);
         parts.value = value;
         parts.adjoint = nullptr;
         parts.rows = rows;
@@ -151,7 +151,7 @@ template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
         parts.epoch = 0;
         parts.position = position;
         parts.made_by = made_by;
-        parts.owner = std::move(owned);
+        parts.owner = std::move(owned.owner);
         return value;
     }
     // Field by field: a brace-initialised ValueParts is zero-filled first (rep stos),

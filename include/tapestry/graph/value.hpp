@@ -18,11 +18,11 @@ struct ValueParts {
     const T* value;
     T* adjoint;  // nullptr: nothing trainable upstream, or not recorded
     Index rows, cols;
-    const TapeLife* life;         // the recording's; nullptr: owned value (inference or constant)
-    std::uint64_t epoch;          // the recording's when the value was made
-    std::size_t position;         // the recording's size after this value's node: backward starts here
-    KeepAlive<const void> owner;  // keeps an owned value alive
-    const char* made_by;          // the operation's name, for errors about this value
+    const TapeLife* life;  // the recording's; nullptr: owned value (inference or constant)
+    std::uint64_t epoch;   // the recording's when the value was made
+    std::size_t position;  // the recording's size after this value's node: backward starts here
+    KeepAlive owner;       // keeps an owned value alive; empty on a tape
+    const char* made_by;   // the operation's name, for errors about this value
 };
 
 // "this Var (128x64, made by sigmoid) <what>".

@@ -57,7 +57,7 @@ struct GemmOperand {
     Index stored_rows, stored_cols;
     bool transposed;        // read as op(X) = X^T
     const char* leaf_kind;  // "Param" or "Var", for messages
-    KeepAlive<const void> owner;
+    KeepAlive owner;
     std::optional<ParamSnapshot<T>> param;  // a Param's: checked before the backward step reads it
     T* value_adjoint = nullptr;             // a Var's adjoint, which its tangent follows (forward mode)
 

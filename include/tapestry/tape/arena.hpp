@@ -44,7 +44,7 @@ public:
     }
 
     template <class T>
-    T* allocate_array(std::size_t count) {
+    [[gnu::always_inline]] T* allocate_array(std::size_t count) {
         return static_cast<T*>(allocate(count * sizeof(T)));
     }
 

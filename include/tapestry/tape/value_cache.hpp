@@ -9,36 +9,49 @@
 // next value of the same size.
 
 #include <cstddef>
-#include <memory>
 #include <new>
 #include <vector>
 
+#include "tapestry/core/keep_alive.hpp"
+
 namespace tapestry::detail {
+
+// A value's memory and the handle that keeps it alive.
+struct OwnedBuffer {
+    void* data;
+    KeepAlive owner;
+};
 
 class ValueCache {
 public:
     // A buffer of at least `bytes` bytes, 64-byte aligned, given back to the cache of
-    // whichever thread drops the last reference.
-    static std::shared_ptr<void> take(std::size_t bytes) {
+    // whichever thread lets go of it last.
+    static OwnedBuffer take(std::size_t bytes) {
         bytes = (bytes + alignment - 1) / alignment * alignment;
-        void* data = nullptr;
-        if (ValueCache* cache = of_this_thread()) data = cache->reuse(bytes);
-        if (data == nullptr) data = ::operator new(bytes, std::align_val_t{alignment});
-        return {data, [bytes](void* p) { give_back(p, bytes); }};
+        Block* block = nullptr;
+        if (ValueCache* cache = of_this_thread()) block = cache->reuse(bytes);
+        if (block == nullptr) block = new (::operator new(header_bytes + bytes, std::align_val_t{alignment})) Block{};
+        block->holders.store(1, std::memory_order_relaxed);
+        block->give_back = &give_back;
+        block->bytes = bytes;
+        return {reinterpret_cast<std::byte*>(block) + header_bytes, KeepAlive::adopt(block)};
     }
 
 private:
     static constexpr std::size_t alignment = 64;
     static constexpr std::size_t max_kept = 32;  // per thread: a model's worth of activations
 
-    struct Buffer {
-        void* data;
+    // The header in front of a buffer: the holders' count and the buffer's size.
+    struct Block : CountedBlock {
         std::size_t bytes;
     };
+    static constexpr std::size_t header_bytes = alignment;  // so that the buffer is aligned too
+    static_assert(sizeof(Block) <= header_bytes);
 
+    ValueCache() { kept_.reserve(max_kept); }
     ~ValueCache() {
         alive() = false;
-        for (const Buffer& b : kept_) ::operator delete(b.data, std::align_val_t{alignment});
+        for (Block* block : kept_) free(block);
     }
 
     // A trivially destructible flag outlives the cache, so a value dropped during
@@ -53,27 +66,33 @@ private:
         return &cache;
     }
 
-    void* reuse(std::size_t bytes) {
+    Block* reuse(std::size_t bytes) {
         for (std::size_t i = 0; i < kept_.size(); ++i)
-            if (kept_[i].bytes == bytes) {
-                void* data = kept_[i].data;
+            if (kept_[i]->bytes == bytes) {
+                Block* block = kept_[i];
                 kept_[i] = kept_.back();
                 kept_.pop_back();
-                return data;
+                return block;
             }
         return nullptr;
     }
 
-    static void give_back(void* data, std::size_t bytes) {
+    static void give_back(CountedBlock* counted) noexcept {
+        auto* block = static_cast<Block*>(counted);
         ValueCache* cache = of_this_thread();
         if (cache != nullptr && cache->kept_.size() < max_kept) {
-            cache->kept_.push_back({data, bytes});
+            cache->kept_.push_back(block);  // within the capacity reserved: allocates nothing
             return;
         }
-        ::operator delete(data, std::align_val_t{alignment});
+        free(block);
     }
 
-    std::vector<Buffer> kept_;
+    static void free(Block* block) noexcept {
+        block->~Block();
+        ::operator delete(block, std::align_val_t{alignment});
+    }
+
+    std::vector<Block*> kept_;
 };
 
 }  // namespace tapestry::detail
