@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <random>
 #include <thread>
 #include <vector>
@@ -181,6 +182,7 @@ TEST_CASE("a value without a tape holds its buffer: copies share it, the last on
         {
             const auto original = constant(m);
             data = original.value().data();
+            CHECK(reinterpret_cast<std::uintptr_t>(data) % 64 == 0);  // a cache line, as Eigen's packets want
             copy = original;
         }  // the original is gone: the copy still reads the buffer, which is not reused meanwhile
         other = constant(test::random_matrix(37, 41));
@@ -190,4 +192,14 @@ TEST_CASE("a value without a tape holds its buffer: copies share it, the last on
     const auto again = constant(m);  // its last holder is gone: the buffer comes back
     CHECK(again.value().data() == data);
     CHECK(other.value().data() != data);
+}
+
+TEST_CASE("a value too large for the address space is refused before its size could wrap around") {
+    // 2^61 - 8 doubles are 2^64 - 64 bytes: rounded up to a cache line, with a header, the
+    // size would wrap to a few bytes, and forward would write far past them.
+    const auto huge = Eigen::MatrixXd::Zero((Index{1} << 61) - 8, 1);  // an expression: nothing allocated
+    CHECK_THROWS_AS(constant(huge), std::bad_alloc);
+    Tape tape;
+    CHECK_THROWS_AS(constant(huge), std::bad_alloc);                  // on a tape too
+    CHECK(constant(Eigen::MatrixXd::Ones(2, 2)).value().sum() == 4);  // and the tape still works
 }

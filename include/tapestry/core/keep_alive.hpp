@@ -5,7 +5,7 @@
 // null for the values a tape owns (most of them), and copying or dropping an empty one is
 // a test of that pointer. Every operand is copied into its expression and into its step,
 // and a std::shared_ptr there (two words, an owner_before() test per copy) cost about a
-// fifth of a small node's time (docs/performance.md, "Issue 23: a stall per node and a
+// tenth of a small node's time (docs/performance.md, "Issue 23: a stall per node and a
 // one-word owner"). Counting a holder in or out is an out-of-line call, compiled once:
 // inlined atomics in every small per-shape function that copies or drops a Var bloated the
 // object code (docs/performance.md, "Compile time").

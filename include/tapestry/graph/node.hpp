@@ -45,6 +45,8 @@
 // - describe(inputs...), if the op has it, names the node in messages; by default
 //   "name(input, input)".
 
+#include <cstdint>
+#include <new>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -140,6 +142,10 @@ template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
 [[gnu::always_inline]] inline T* allocate_value(ValueParts<T>& parts, Recording* recording, Index rows, Index cols,
                                                 bool needs_grad, std::size_t position, const char* made_by) {
     const Index count = R != Eigen::Dynamic && C != Eigen::Dynamic ? Index{R} * C : rows * cols;  // fixed: known here
+    // A size the address space cannot hold is refused before its bytes (three blocks of
+    // them for a second-order adjoint) could wrap around to a small allocation.
+    if (count > PTRDIFF_MAX / 8 / static_cast<Index>(sizeof(T))) [[unlikely]]
+        throw std::bad_alloc();
     if (recording == nullptr) {
         OwnedBuffer owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
         T* const value = static_cast<T*>(owned.data);
@@ -314,7 +320,7 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, const Inputs&... i
     // forward runs. The caller copies it 16 bytes at a time as soon as this returns, and a
     // load that spans two 8-byte stores still in flight waits for both to reach the cache:
     // written last, or copied from a local at the return, it cost a stall per node
-    // (docs/performance.md, "Issue 23: a stall per node").
+    // (docs/performance.md, "Issue 23: a stall per node and a one-word owner").
     ValueParts<T> result;
     T* const value = allocate_value<T, R, C>(result, tape, rows, cols, needs_grad, position, op_name<Op, Inputs...>());
     {
@@ -324,13 +330,11 @@ ValueParts<T> make_kernel_node(Op op, Index rows, Index cols, const Inputs&... i
     check_value(value, rows, cols, [&] { return describe_node(op, inputs...); });
 
     if constexpr (has_step) {
-        if (recording != nullptr) {
-            const std::size_t recorded_at =
-                recording->record<OpNode<T, R, C, Op, Inputs...>>(op, value, result.adjoint, rows, cols, inputs...);
-            if (recorded_at != position) [[unlikely]]  // forward recorded steps of its own
-                result.position = recorded_at;
-        }
+        if (recording != nullptr)
+            recording->record<OpNode<T, R, C, Op, Inputs...>>(op, value, result.adjoint, rows, cols, inputs...);
     }
+    if (tape != nullptr && tape->size() != position) [[unlikely]]  // forward recorded steps of its own
+        result.position = tape->size();
     return result;
 }
 

@@ -9,6 +9,7 @@
 // next value of the same size.
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -26,10 +27,16 @@ class ValueCache {
 public:
     // A buffer of at least `bytes` bytes, 64-byte aligned, given back to the cache of
     // whichever thread lets go of it last.
+    // More than half the address space is refused before the rounding and the header
+    // could wrap the size around to a small one.
     static OwnedBuffer take(std::size_t bytes) {
+        if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) / 2) throw std::bad_alloc();
         bytes = (bytes + alignment - 1) / alignment * alignment;
         Block* block = nullptr;
-        if (ValueCache* cache = of_this_thread()) block = cache->reuse(bytes);
+        if (ValueCache* cache = of_this_thread()) {
+            if (cache->kept_.capacity() < max_kept) cache->kept_.reserve(max_kept);  // here: give_back may not allocate
+            block = cache->reuse(bytes);
+        }
         if (block == nullptr) block = new (::operator new(header_bytes + bytes, std::align_val_t{alignment})) Block{};
         block->holders.store(1, std::memory_order_relaxed);
         block->give_back = &give_back;
@@ -48,10 +55,9 @@ private:
     static constexpr std::size_t header_bytes = alignment;  // so that the buffer is aligned too
     static_assert(sizeof(Block) <= header_bytes);
 
-    ValueCache() { kept_.reserve(max_kept); }
     ~ValueCache() {
         alive() = false;
-        for (Block* block : kept_) free(block);
+        for (const Kept& kept : kept_) free(kept.block);
     }
 
     // A trivially destructible flag outlives the cache, so a value dropped during
@@ -68,8 +74,8 @@ private:
 
     Block* reuse(std::size_t bytes) {
         for (std::size_t i = 0; i < kept_.size(); ++i)
-            if (kept_[i]->bytes == bytes) {
-                Block* block = kept_[i];
+            if (kept_[i].bytes == bytes) {
+                Block* block = kept_[i].block;
                 kept_[i] = kept_.back();
                 kept_.pop_back();
                 return block;
@@ -80,8 +86,9 @@ private:
     static void give_back(CountedBlock* counted) noexcept {
         auto* block = static_cast<Block*>(counted);
         ValueCache* cache = of_this_thread();
-        if (cache != nullptr && cache->kept_.size() < max_kept) {
-            cache->kept_.push_back(block);  // within the capacity reserved: allocates nothing
+        // Only into room that take() reserved: a thread that has taken no value frees it.
+        if (cache != nullptr && cache->kept_.size() < cache->kept_.capacity()) {
+            cache->kept_.push_back({block, block->bytes});
             return;
         }
         free(block);
@@ -92,7 +99,13 @@ private:
         ::operator delete(block, std::align_val_t{alignment});
     }
 
-    std::vector<Block*> kept_;
+    // Each buffer's size beside it, so that reuse() reads no header (a large buffer's is a
+    // page of its own).
+    struct Kept {
+        Block* block;
+        std::size_t bytes;
+    };
+    std::vector<Kept> kept_;
 };
 
 }  // namespace tapestry::detail
