@@ -119,10 +119,24 @@ TEST_CASE("a value made on one thread can be dropped on another") {
         for (int i = 0; i < 8; ++i) made.push_back(constant(test::random_matrix(32, 32)));
     });
     maker.join();
-    std::thread dropper([&] { made.clear(); });  // given back to the dropping thread's cache
+    std::vector<const double*> made_data;
+    for (const auto& v : made) made_data.push_back(v.value().data());
+    bool reused = false;  // Catch's assertions are not for other threads: check after join()
+    std::thread dropper([&] {
+        const auto taken = constant(Eigen::MatrixXd::Ones(1, 1));  // a thread that takes values keeps what it is given
+        made.clear();                                              // given back to this thread's cache
+        const auto again = constant(test::random_matrix(32, 32));
+        reused = std::find(made_data.begin(), made_data.end(), again.value().data()) != made_data.end();
+    });
     dropper.join();
-    // and a thread that ends with values in its cache frees them (checked by ASan / valgrind)
-    double total = 0;  // Catch's assertions are not for other threads: check after join()
+    CHECK(reused);
+    // A thread that has taken no value frees what it is given (its cache has no room
+    // reserved, and giving back may not allocate); checked by ASan / valgrind.
+    made.push_back(constant(test::random_matrix(32, 32)));
+    std::thread only_drops([&] { made.clear(); });
+    only_drops.join();
+    // And a thread that ends with values in its cache frees them (ASan / valgrind).
+    double total = 0;
     std::thread short_lived([&] {
         for (int i = 0; i < 4; ++i) total += constant(Eigen::MatrixXd::Ones(16, 16)).value().sum();
     });
