@@ -135,9 +135,9 @@ template <class Op, class... Inputs>
     }
 }
 
-// Fills every field of `parts` for a new value: on the active recording when there is
-// one (with an adjoint if `needs_grad`), else in memory the value owns. Returns where its
-// numbers go.
+// Fills every field of `parts` for a new value (its owner only where the value owns its
+// memory; on a tape it stays empty): on the active recording when there is one (with an
+// adjoint if `needs_grad`), else in memory the value owns. Returns where its numbers go.
 template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
 [[gnu::always_inline]] inline T* allocate_value(ValueParts<T>& parts, Recording* recording, Index rows, Index cols,
                                                 bool needs_grad, std::size_t position, const char* made_by) {
@@ -146,26 +146,22 @@ template <class T, int R = Eigen::Dynamic, int C = Eigen::Dynamic>
     // them for a second-order adjoint) could wrap around to a small allocation.
     if (count > PTRDIFF_MAX / 8 / static_cast<Index>(sizeof(T))) [[unlikely]]
         throw std::bad_alloc();
+    T* value;
+    T* adjoint = nullptr;
+    const TapeLife* life = nullptr;  // none: the value owns its memory
+    std::uint64_t epoch = 0;
     if (recording == nullptr) {
         OwnedBuffer owned = ValueCache::take(sizeof(T) * static_cast<std::size_t>(count));
-        T* const value = static_cast<T*>(owned.data);
-        parts.value = value;
-        parts.adjoint = nullptr;
-        parts.rows = rows;
-        parts.cols = cols;
-        parts.life = nullptr;
-        parts.epoch = 0;
-        parts.position = position;
-        parts.made_by = made_by;
+        value = static_cast<T*>(owned.data);
         parts.owner = std::move(owned.owner);
-        return value;
+    } else {
+        value = recording->allocate_values<T>(count);
+        if (needs_grad) adjoint = recording->allocate_adjoints<T>(count);
+        life = recording->life();
+        epoch = life->epoch();
     }
     // Field by field: a brace-initialised ValueParts is zero-filled first (rep stos),
     // which showed in a small node's profile (docs/performance.md).
-    T* const value = recording->allocate_values<T>(count);
-    T* const adjoint = needs_grad ? recording->allocate_adjoints<T>(count) : nullptr;
-    const TapeLife* const life = recording->life();
-    const std::uint64_t epoch = life->epoch();
     parts.value = value;
     parts.adjoint = adjoint;
     parts.rows = rows;

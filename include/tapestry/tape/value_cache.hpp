@@ -57,7 +57,7 @@ private:
 
     ~ValueCache() {
         alive() = false;
-        for (const Kept& kept : kept_) free(kept.block);
+        for (const Kept& kept : kept_) free_block(kept.block);
     }
 
     // A trivially destructible flag outlives the cache, so a value dropped during
@@ -91,10 +91,10 @@ private:
             cache->kept_.push_back({block, block->bytes});
             return;
         }
-        free(block);
+        free_block(block);
     }
 
-    static void free(Block* block) noexcept {
+    static void free_block(Block* block) noexcept {
         block->~Block();
         ::operator delete(block, std::align_val_t{alignment});
     }
