@@ -35,33 +35,47 @@ auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
     return e;
 }
 
-// line(j) = the sum (or the maximum) of a's column j. Eigen's reduction where it runs on
-// packets: a transposed view, reduced across its columns, or columns of a packet or more.
-// A shorter column (10 classes) goes to a plain loop: Eigen's reduction of it takes a
-// generic scalar path with more overhead per column.
-template <class A, class Line, class Reduce, class EigenReduce>
-void reduce_each_column(const A& a, Line&& line, Reduce reduce, EigenReduce eigen_reduce) {
-    using T = typename A::Scalar;
+// The two reductions down a column: how to combine two values, and Eigen's reduction of
+// every column at once.
+struct ColumnSum {
+    static auto combine(auto r, auto v) { return r + v; }
+    static auto of_columns(const auto& columns) { return columns.sum(); }
+};
+struct ColumnMax {
+    static auto combine(auto r, auto v) { return v > r ? v : r; }
+    static auto of_columns(const auto& columns) { return columns.maxCoeff(); }
+};
+
+// Whether a's columns are reduced by plain loops: stored by columns, and shorter than a
+// packet (10 classes). Eigen's reduction of such a column takes a generic scalar path
+// with more overhead per column; it runs on packets for longer columns, and across the
+// columns of a transposed view.
+template <class A>
+bool has_short_columns(const A& a) {
     constexpr bool across_columns = (A::Flags & Eigen::RowMajorBit) != 0;
-    if (across_columns || a.rows() >= Index(Eigen::internal::packet_traits<T>::size) || a.rows() == 0) {
-        line = eigen_reduce(a.colwise());
+    return !across_columns && a.rows() > 0 &&
+           a.rows() < Index(Eigen::internal::packet_traits<typename A::Scalar>::size);
+}
+
+template <class Reduction, class A>
+typename A::Scalar reduce_column(const A& a, Index j) {
+    auto r = a(0, j);
+    for (Index i = 1; i < a.rows(); ++i) r = Reduction::combine(r, a(i, j));
+    return r;
+}
+
+// line(j) = the sum (or the maximum) of a's column j.
+template <class Reduction, class A, class Line>
+void reduce_each_column(const A& a, Line&& line) {
+    if (!has_short_columns(a)) {
+        line = Reduction::of_columns(a.colwise());
         return;
     }
-    for (Index j = 0; j < a.cols(); ++j) {
-        T r = a(0, j);
-        for (Index i = 1; i < a.rows(); ++i) r = reduce(r, a(i, j));
-        line(j) = r;
-    }
+    for (Index j = 0; j < a.cols(); ++j) line(j) = reduce_column<Reduction>(a, j);
 }
 template <class A, class Line>
 void sum_of_each_column(const A& a, Line&& line) {
-    reduce_each_column(
-        a, line, [](auto r, auto v) { return r + v; }, [](const auto& columns) { return columns.sum(); });
-}
-template <class A, class Line>
-void max_of_each_column(const A& a, Line&& line) {
-    reduce_each_column(
-        a, line, [](auto r, auto v) { return v > r ? v : r; }, [](const auto& columns) { return columns.maxCoeff(); });
+    reduce_each_column<ColumnSum>(a, line);
 }
 
 // out(i, j) = value(i, j, line(j)) for a value of a row broadcast down its column. Plain
@@ -81,14 +95,40 @@ void write_per_column(const Line& line, Out& out, const Value& value) {
     }
 }
 
-// out = a - line broadcast down the columns; or a - b * line.
+// Per column j: line(j) = finish(j, the reduction of a's column j), then out(i, j) =
+// value(i, j, line(j)). Short columns are each reduced and written in one visit, while
+// the column is in registers: as two passes over the array, the loop overhead of a
+// column of 10 was paid twice. Otherwise the whole array is reduced, then written.
+template <class Reduction, class A, class Line, class Out, class Finish, class Value>
+void reduce_then_write_per_column(const A& a, Line&& line, Out&& out, Finish finish, Value value) {
+    constexpr bool out_by_columns = (std::remove_cvref_t<Out>::Flags & Eigen::RowMajorBit) == 0;
+    if (!out_by_columns || !has_short_columns(a)) {
+        reduce_each_column<Reduction>(a, line);
+        for (Index j = 0; j < line.size(); ++j) line(j) = finish(j, line(j));
+        write_per_column(line, out, value);
+        return;
+    }
+    for (Index j = 0; j < a.cols(); ++j) {
+        const auto c = finish(j, reduce_column<Reduction>(a, j));
+        line(j) = c;
+        for (Index i = 0; i < a.rows(); ++i) out(i, j) = value(i, j, c);
+    }
+}
+
+// The reduction as it is, for reduce_then_write_per_column.
+inline constexpr auto unchanged = [](Index, auto r) { return r; };
+
+// line = each column's maximum, and out = a minus it.
+template <class A, class Line, class Out>
+void shift_by_column_max(const A& a, Line&& line, Out&& out) {
+    reduce_then_write_per_column<ColumnMax>(a, line, out, unchanged,
+                                            [&](Index i, Index j, auto m) { return a(i, j) - m; });
+}
+
+// out = a - line broadcast down the columns.
 template <class A, class Line, class Out>
 void subtract_per_column(const A& a, const Line& line, Out&& out) {
     write_per_column(line, out, [&](Index i, Index j, auto c) { return a(i, j) - c; });
-}
-template <class A, class B, class Line, class Out>
-void subtract_per_column(const A& a, const B& b, const Line& line, Out&& out) {
-    write_per_column(line, out, [&](Index i, Index j, auto c) { return a(i, j) - b(i, j) * c; });
 }
 
 // Whether the values at data (not empty) may hold a masked class (-inf) or a line all
@@ -117,8 +157,7 @@ void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
         sum.setZero();
         return;
     }
-    max_of_each_column(x, max);
-    subtract_per_column(x, max, e);
+    shift_by_column_max(x, max, e);
     const bool any_masked = may_hold_minus_infinity(e.data(), e.size());
     e = e.exp();
     if (any_masked) {

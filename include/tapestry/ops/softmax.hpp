@@ -135,8 +135,7 @@ private:
     void normalize_columns(const auto& x, auto&& y) {
         detail::ScratchScope scratch;
         Line line(scratch.take<T>(x.cols()), x.cols());
-        detail::max_of_each_column(x, line);
-        detail::subtract_per_column(x, line, y);
+        detail::shift_by_column_max(x, line, y);
         any_masked = detail::may_hold_minus_infinity(y.data(), y.size());
         if constexpr (Log) {
             auto e = detail::map_like(y, exponentials != nullptr ? exponentials : scratch.take<T>(y.size()));
@@ -147,9 +146,9 @@ private:
             detail::subtract_per_column(y, line, y);
         } else {
             y = y.exp();
-            detail::sum_of_each_column(y, line);
-            line = line.inverse();
-            detail::write_per_column(line, y, [&](Index i, Index j, T c) { return y(i, j) * c; });
+            detail::reduce_then_write_per_column<detail::ColumnSum>(
+                y, line, y, [](Index, T sum) { return T(1) / sum; },
+                [&](Index i, Index j, T inverse_sum) { return y(i, j) * inverse_sum; });
         }
     }
 
@@ -159,12 +158,14 @@ private:
         Line line(scratch.take<T>(y.cols()), y.cols());
         if constexpr (Log) {
             // e^y = e^(x - max) / sum, both kept by forward (a step is recorded only then)
-            detail::sum_of_each_column(dy, line);
-            line *= Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, y.cols());
-            detail::subtract_per_column(dy, detail::map_like(y, static_cast<const T*>(exponentials)), line, dx);
+            const auto e = detail::map_like(y, static_cast<const T*>(exponentials));
+            detail::reduce_then_write_per_column<detail::ColumnSum>(
+                dy, line, dx, [&](Index j, T sum) { return sum * inverse_sums[j]; },
+                [&](Index i, Index j, T c) { return dy(i, j) - e(i, j) * c; });
         } else {
-            detail::sum_of_each_column(dy * y, line);
-            detail::write_per_column(line, dx, [&](Index i, Index j, T c) { return y(i, j) * (dy(i, j) - c); });
+            detail::reduce_then_write_per_column<detail::ColumnSum>(
+                dy * y, line, dx, detail::unchanged,
+                [&](Index i, Index j, T dot) { return y(i, j) * (dy(i, j) - dot); });
         }
     }
 
