@@ -4,6 +4,8 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -102,6 +104,108 @@ TEST_CASE("a Param used twice receives the sum of both gradients") {
     }
     CHECK(W.grad().isApprox(V.grad() + U.grad(), 1e-14));
     CHECK_FALSE(V.grad().isApprox(U.grad(), 1e-3));  // the two uses really contribute differently
+}
+
+// Adjoints are not zeroed before a first-order sweep (Recording::sweep_backward): the
+// first step that sends a value a gradient writes over its adjoint, whether it writes
+// all of it, part of it or a product into it, and the later ones add.
+namespace {
+
+// P's gradient from a fresh tape, and from a tape whose adjoints still hold the values
+// of the same step run before: an adjoint that is added into without being written
+// first shows up as a difference.
+template <class F, class P>
+std::pair<Eigen::MatrixXd, Eigen::MatrixXd> fresh_and_reused_gradients(F&& step, P& param) {
+    std::pair<Eigen::MatrixXd, Eigen::MatrixXd> gradients;
+    {
+        param.zero_grad();
+        Tape fresh;
+        fresh.backward(step());
+        gradients.first = param.grad();
+    }
+    Tape reused;
+    reused.backward(step());
+    reused.clear();
+    param.zero_grad();
+    reused.backward(step());
+    gradients.second = param.grad();
+    return gradients;
+}
+
+}  // namespace
+
+TEST_CASE("the first step to send a value a gradient writes over its adjoint, whatever part of it it writes") {
+    auto P = random_param<4, 6>(4, 6);
+    auto Q = random_param<6, 3>(6, 3);
+    const std::vector<int> ids{5, 0, 5};
+    const std::vector<int> labels{1, 3, 0, 2, 2, 1};
+    // In each, x is used twice; the step recorded last sends its gradient first: a block,
+    // gathered columns, a product, the labels' entries, and an elementwise step.
+    const auto check = [&](auto&& step, const char* first_writer) {
+        INFO("x's first gradient from " << first_writer);
+        CHECK(gradcheck(step, P, Q) < test::gradient_tolerance);
+        const auto [fresh, reused] = fresh_and_reused_gradients(step, P);
+        CHECK(reused.isApprox(fresh, 1e-14));
+        CHECK(fresh.norm() > 0.1);
+    };
+    check(
+        [&] {
+            auto x = tanh(P);
+            auto squares = sum(square(x));
+            return squares + sum(block<2, 3>(x, 1, 2));
+        },
+        "a block");
+    check(
+        [&] {
+            auto x = tanh(P);
+            auto squares = sum(square(x));
+            return squares + sum(gather_columns(x, ids));
+        },
+        "gathered columns");
+    check(
+        [&] {
+            auto x = tanh(P);
+            auto squares = sum(square(x));
+            return squares + sum(sigmoid(x * Q));
+        },
+        "a product");
+    check(
+        [&] {
+            auto x = log_softmax(P);
+            auto squares = sum(square(x)) * 0.01;
+            return squares + nll_loss(x, labels);
+        },
+        "the labels' entries");
+    check(
+        [&] {
+            auto x = tanh(P);
+            auto corner = sum(block<2, 3>(x, 1, 2));
+            return corner + sum(square(x) * 0.5) + sum(hadamard(x, x));
+        },
+        "an elementwise step, then a block");
+}
+
+TEST_CASE("a sweep from an earlier output leaves out the steps after it; a step no gradient reaches is skipped") {
+    auto P = random_param<3, 4>(3, 4);
+    const Eigen::ArrayXXd t = P.value().array().tanh();
+    Tape tape;
+    auto x = tanh(P);
+    auto first = sum(x);
+    auto later = sum(square(x));  // recorded after `first`: its step does not run in first's sweep
+    tape.backward(first);
+    CHECK(P.grad().array().isApprox(1 - t.square(), 1e-14));
+    P.zero_grad();
+    tape.backward(later);
+    CHECK(P.grad().array().isApprox(2 * t * (1 - t.square()), 1e-14));
+
+    // sqrt(P - P) is 0 where its derivative is infinite; nothing reads it, so its step
+    // runs no more: 0 times infinity would have sent NaN into P's gradient.
+    P.zero_grad();
+    Tape other;
+    const Var<double, 3, 4> unused = sqrt(P - P);  // a Var: recorded (auto would keep it lazy)
+    other.backward(sum(P + P));
+    CHECK(P.grad().isApprox(Eigen::MatrixXd::Constant(3, 4, 2.0), 1e-15));
+    CHECK(unused.value().isZero());
 }
 
 TEST_CASE("clear() drops the nodes, keeps the memory, and a same-shaped step reuses it") {

@@ -103,7 +103,7 @@ void for_each_image(Index images, const Geometry& g, Index out_channels, const G
         FieldsBuffer<T, Geometry> fields(g);  // in this thread's scratch
         T* const own = partial != nullptr ? partial + p * kernel_size : nullptr;
         if (own != nullptr) std::fill_n(own, kernel_size, T(0));
-        const GradientSink<T> sink = own != nullptr ? GradientSink<T>::into_adjoint(own) : GradientSink<T>::nowhere();
+        const GradientSink<T> sink = own != nullptr ? GradientSink<T>::into_buffer(own) : GradientSink<T>::nowhere();
         const auto [first, last] = piece_range(images, pieces, p, 1);
         for (Index b = first; b < last; ++b) per_image(b, fields, sink);
     });

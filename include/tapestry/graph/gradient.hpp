@@ -20,8 +20,21 @@
 #include "tapestry/core/shape.hpp"
 #include "tapestry/kernels/gemm.hpp"
 #include "tapestry/kernels/parallel.hpp"
+#include "tapestry/tape/recording.hpp"
 
 namespace tapestry::detail {
+
+// In a first-order backward sweep of the recording whose life this is, is this the first
+// contribution to the adjoint of the value at `position` (made by step position - 1)?
+// Then the caller writes over the adjoint, which holds whatever the arena held; else
+// (written already in this sweep, or no such sweep: the adjoints were zeroed) it adds.
+// Recording::sweep_backward says why.
+[[gnu::always_inline]] inline bool first_write(const TapeLife* life, std::size_t position) {
+    unsigned char* const written = life != nullptr ? life->first_writes() : nullptr;
+    if (written == nullptr || written[position - 1] != 0) return false;
+    written[position - 1] = 1;
+    return true;
+}
 
 // target (rows x cols, column-major) = or += `line` repeated: `line` (rows values) as
 // every column when across_columns, else line[j] all down column j. Plain loops,
@@ -125,14 +138,35 @@ private:
 };
 
 // Where a backward step sends one operand's gradient: a Var's adjoint on the tape, a
-// Param's gradient, or nowhere (the operand takes none). Carries no compile-time
-// shape, for steps compiled once per scalar type (the matrix product's).
+// Param's gradient, a buffer of the step's own, or nowhere (the operand takes none).
+// Carries no compile-time shape, for steps compiled once per scalar type (the matrix
+// product's).
 template <class T>
 class GradientSink {
 public:
-    static GradientSink nowhere() { return {nullptr, nullptr}; }
-    static GradientSink into_adjoint(T* adjoint) { return {adjoint, nullptr}; }
-    static GradientSink into_param(ParamGradient<T>* gradient) { return {nullptr, gradient}; }
+    static GradientSink nowhere() { return {}; }
+    // A buffer that holds zeros or a gradient already, which every contribution adds into
+    // (a step's partial sums, an adjoint's tangent in second order).
+    static GradientSink into_buffer(T* buffer) {
+        GradientSink sink;
+        sink.adjoint_ = buffer;
+        return sink;
+    }
+    // The adjoint (`size` values) of the value at `position` on the recording whose life
+    // this is: written over by its first contribution in a sweep (first_write).
+    static GradientSink into_adjoint(T* adjoint, const TapeLife* life, std::size_t position, Index size) {
+        GradientSink sink;
+        sink.adjoint_ = adjoint;
+        sink.life_ = life;
+        sink.position_ = position;
+        sink.size_ = size;
+        return sink;
+    }
+    static GradientSink into_param(ParamGradient<T>* gradient) {
+        GradientSink sink;
+        sink.param_ = gradient;
+        return sink;
+    }
 
     bool wanted() const { return adjoint_ != nullptr || param_ != nullptr; }
 
@@ -141,7 +175,7 @@ public:
         if (param_ != nullptr)
             param_->accumulate_repeated(line, across_columns, rows, cols);
         else
-            write_repeated(adjoint_, false, line, across_columns, rows, cols);
+            write_repeated(adjoint_, overwrites(), line, across_columns, rows, cols);
     }
 
     // op(A) op(B) added into the gradient.
@@ -149,6 +183,8 @@ public:
     void add_product(const T* A, Index a_rows, Index a_cols, const T* B, Index b_rows, Index b_cols) const {
         if (param_ != nullptr)
             param_->template accumulate_product<TransposeA, TransposeB>(A, a_rows, a_cols, B, b_rows, b_cols);
+        else if (overwrites())
+            gemm_overwrite<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, adjoint_);
         else
             gemm_accumulate<TransposeA, TransposeB>(T(1), A, a_rows, a_cols, B, b_rows, b_cols, adjoint_);
     }
@@ -159,22 +195,34 @@ public:
         const Eigen::Map<const Array> v(values, rows, cols);
         if (param_ != nullptr)
             param_->template accumulate<Eigen::Dynamic, Eigen::Dynamic>(rows, cols, v);
+        else if (overwrites())
+            parallel_assign(Eigen::Map<Array>(adjoint_, rows, cols), v);
         else
             parallel_add(Eigen::Map<Array>(adjoint_, rows, cols), v);
     }
 
     // The gradient's memory, for a step that adds into part of it (a block, gathered
-    // columns): a stale Param's zeros are written first.
-    T* memory_to_add_into() const { return param_ != nullptr ? param_->read() : adjoint_; }
+    // columns): a stale Param's zeros, or an adjoint's not yet written, are written first.
+    T* memory_to_add_into() const {
+        if (param_ != nullptr) return param_->read();
+        if (overwrites()) std::fill_n(adjoint_, size_, T(0));
+        return adjoint_;
+    }
 
     // The gradient as it stands, for checks after the step.
-    const T* read() const { return param_ != nullptr ? param_->read() : adjoint_; }
+    const T* read() const { return memory_to_add_into(); }
 
 private:
-    GradientSink(T* adjoint, ParamGradient<T>* param) : adjoint_(adjoint), param_(param) {}
+    GradientSink() = default;
 
-    T* adjoint_;
-    ParamGradient<T>* param_;
+    // True for the first contribution to a Var's adjoint in a first-order sweep.
+    bool overwrites() const { return life_ != nullptr && first_write(life_, position_); }
+
+    T* adjoint_ = nullptr;
+    ParamGradient<T>* param_ = nullptr;
+    const TapeLife* life_ = nullptr;  // a Var's adjoint's: where its sweep's flags are
+    std::size_t position_ = 0;
+    Index size_ = 0;
 };
 
 }  // namespace tapestry::detail

@@ -142,10 +142,16 @@ public:
     bool needs_grad() const { return parts_.adjoint != nullptr; }
     void verify() const { detail::verify_value(parts_); }
 
+    // g into the adjoint: written over it if it is the first contribution of the sweep
+    // (detail::first_write), else added.
     template <class G>
     void backprop(const G& g) const {
-        if (parts_.adjoint != nullptr)
-            detail::parallel_add(Eigen::Map<detail::KernelArray<T, R, C>>(parts_.adjoint, rows(), cols()), g);
+        if (parts_.adjoint == nullptr) return;
+        Eigen::Map<detail::KernelArray<T, R, C>> adjoint(parts_.adjoint, rows(), cols());
+        if (detail::first_write(parts_.life, parts_.position))
+            detail::parallel_assign(adjoint, g);
+        else
+            detail::parallel_add(adjoint, g);
     }
     // Second order: g into the adjoint, g's tangent into the adjoint's tangent.
     template <class G, class Gt>
@@ -160,7 +166,7 @@ public:
     }
 
     const T* value_data() const { return parts_.value; }
-    const T* adjoint_data() const { return parts_.adjoint; }
+    const T* adjoint_data() const { return gradient_sink().read(); }
     // Forward mode, on a recording made with tangents: the value's tangent, after its
     // adjoint; zeros for a value nothing trainable reaches.
     const T* tangent_data() const {
@@ -169,7 +175,9 @@ public:
     }
     bool has_tangent() const { return parts_.adjoint != nullptr; }
     auto tangent() const { return Eigen::Map<const detail::KernelArray<T, R, C>>(tangent_data(), rows(), cols()); }
-    detail::GradientSink<T> gradient_sink() const { return detail::GradientSink<T>::into_adjoint(parts_.adjoint); }
+    detail::GradientSink<T> gradient_sink() const {
+        return detail::GradientSink<T>::into_adjoint(parts_.adjoint, parts_.life, parts_.position, rows() * cols());
+    }
     const detail::ValueParts<T>& parts() const { return parts_; }
 
     auto kernel_form() const {

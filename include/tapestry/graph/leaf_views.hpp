@@ -84,7 +84,7 @@ LeafView<Leaf> adjoint_tangent_view(const Leaf& leaf) {
     using T = typename Leaf::Scalar;
     T* const adjoint_tangent = leaf.adjoint_tangent_data();  // nullptr: nothing to send to
     return {leaf, leaf.value_data(),
-            adjoint_tangent != nullptr ? GradientSink<T>::into_adjoint(adjoint_tangent) : GradientSink<T>::nowhere()};
+            adjoint_tangent != nullptr ? GradientSink<T>::into_buffer(adjoint_tangent) : GradientSink<T>::nowhere()};
 }
 
 // Is the op's forward a linear map of its inputs that keeps nothing (avg_pool2d,

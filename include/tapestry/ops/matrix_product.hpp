@@ -111,9 +111,9 @@ struct GemmOperand {
         if (param) {
             const Recording* recording = Recording::active();
             T* slot = recording != nullptr ? static_cast<T*>(recording->param_adjoint_tangent(param->record)) : nullptr;
-            return slot != nullptr ? GradientSink<T>::into_adjoint(slot) : GradientSink<T>::nowhere();
+            return slot != nullptr ? GradientSink<T>::into_buffer(slot) : GradientSink<T>::nowhere();
         }
-        return value_adjoint != nullptr ? GradientSink<T>::into_adjoint(
+        return value_adjoint != nullptr ? GradientSink<T>::into_buffer(
                                               Recording::adjoint_tangent_of(value_adjoint, stored_rows * stored_cols))
                                         : GradientSink<T>::nowhere();
     }

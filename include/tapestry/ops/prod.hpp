@@ -150,7 +150,7 @@ private:
     auto gradient(detail::ScratchScope& scratch, const auto& y, const X& x) const {
         auto nabla = scratch.array<T, X::Rows, X::Cols>(x.rows(), x.cols());
         nabla.setZero();
-        const detail::LeafView<X> into_nabla(x, x.value_data(), detail::GradientSink<T>::into_adjoint(nabla.data()));
+        const detail::LeafView<X> into_nabla(x, x.value_data(), detail::GradientSink<T>::into_buffer(nabla.data()));
         backward(Eigen::Array<T, 1, 1>::Ones(), y, into_nabla);
         return nabla;
     }

@@ -75,6 +75,13 @@ public:
     // destroyed (else it was cleared since)?
     bool destroyed_since(std::uint64_t epoch) const { return epoch < first_epoch_.load(std::memory_order_acquire); }
 
+    // While a first-order backward sweep of the recording runs: one flag per step, set
+    // once the adjoint of the value it made has been written in this sweep (see
+    // first_write in graph/gradient.hpp). Else nullptr: the adjoints were zeroed and
+    // every contribution adds. Read and written by the thread that sweeps.
+    unsigned char* first_writes() const { return first_writes_; }
+    void set_first_writes(unsigned char* flags) { first_writes_ = flags; }
+
 private:
     TapeLife() = default;
 
@@ -82,6 +89,7 @@ private:
 
     std::atomic<std::uint64_t> epoch_{0};
     std::atomic<std::uint64_t> first_epoch_{0};
+    unsigned char* first_writes_ = nullptr;
 };
 
 class Recording;
@@ -168,11 +176,11 @@ public:
         return values_.allocate_array<T>(static_cast<std::size_t>(count));
     }
 
-    // Adjoint buffers come from their own arena, so that a backward pass zeroes all of
-    // them in one pass instead of every operation zeroing its own. On a recording made
-    // with tangents, each adjoint of n values is followed by the value's tangent, and on
-    // one made for second order then by the adjoint's tangent, so that whoever knows a
-    // value's adjoint knows both (tangent_of, adjoint_tangent_of).
+    // Adjoint buffers come from their own arena: a sweep with tangents zeroes all of
+    // them in one pass (a first-order sweep zeroes none: see sweep_backward). On a
+    // recording made with tangents, each adjoint of n values is followed by the value's
+    // tangent, and on one made for second order then by the adjoint's tangent, so that
+    // whoever knows a value's adjoint knows both (tangent_of, adjoint_tangent_of).
     template <class T>
     [[gnu::always_inline]] T* allocate_adjoints(Index count) {
         return adjoints_.allocate_array<T>(static_cast<std::size_t>(blocks_per_adjoint_ * count));
@@ -274,14 +282,29 @@ protected:
     // Forgets every Param's direction (set_param_tangent), keeping the memory.
     void forget_param_directions() { param_directions_.clear(); }
 
-    // Zeroes every adjoint, lets `seed` write the output's (a value of this recording),
-    // and runs the steps from the output's own position down to the first. Adjoints start
-    // at zero for every sweep, so a second sweep gives the same contributions again.
+    // Lets `seed` write the output's adjoint (a value of this recording) and runs the
+    // steps from the output's own position down to the first. No adjoint is zeroed: the
+    // first contribution a value's adjoint receives in the sweep is written over it and
+    // the later ones are added (first_write, graph/gradient.hpp), and a step whose
+    // value's adjoint received none is skipped, its gradient being zero. Its first (often
+    // only) consumer thus writes a value's gradient in one pass, where zeroing it and
+    // adding read and wrote it twice more. A second sweep gives the same contributions
+    // again. On a recording with tangents every adjoint is zeroed first and every
+    // contribution added, as the second-order sweep does.
     template <class Seed>
     void sweep_backward(std::size_t output_position, Seed&& seed) {
-        adjoints_.zero_used();
+        if (blocks_per_adjoint_ != 1) {
+            adjoints_.zero_used();
+            seed();
+            for (std::size_t i = output_position; i-- > 0;) nodes_[i]->backward();
+            return;
+        }
+        written_.assign(output_position, 0);
+        const FirstWritesScope scope(*life_, written_.data());
         seed();
-        for (std::size_t i = output_position; i-- > 0;) nodes_[i]->backward();
+        written_[output_position - 1] = 1;
+        for (std::size_t i = output_position; i-- > 0;)
+            if (written_[i] != 0) nodes_[i]->backward();
     }
 
     void clear() {
@@ -294,7 +317,8 @@ protected:
     std::size_t values_bytes_used() const { return values_.bytes_used(); }
     std::size_t adjoints_bytes_used() const { return adjoints_.bytes_used(); }
     std::size_t bytes_reserved() const {
-        return values_.bytes_reserved() + adjoints_.bytes_reserved() + nodes_.size() * sizeof(Node*);
+        return values_.bytes_reserved() + adjoints_.bytes_reserved() + nodes_.size() * sizeof(Node*) +
+               written_.capacity();
     }
 
 private:
@@ -327,6 +351,21 @@ private:
 
     Arena values_;
     Arena adjoints_;
+    // The flags of a first-order sweep, one per step (sweep_backward), found through the
+    // recording's life rather than a thread-local, so that a step that hands work to
+    // other threads still finds them.
+    class FirstWritesScope {
+    public:
+        FirstWritesScope(TapeLife& life, unsigned char* flags) : life_(life) { life_.set_first_writes(flags); }
+        ~FirstWritesScope() { life_.set_first_writes(nullptr); }
+        FirstWritesScope(const FirstWritesScope&) = delete;
+        FirstWritesScope& operator=(const FirstWritesScope&) = delete;
+
+    private:
+        TapeLife& life_;
+    };
+    std::vector<unsigned char> written_;
+
     std::vector<Node*> nodes_;  // the steps, nodes_[0, recorded_); its size is the room for them
     std::size_t recorded_ = 0;
     int blocks_per_adjoint_ = 1;
