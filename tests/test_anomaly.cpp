@@ -2,6 +2,7 @@
 // backward, throws anomaly_error naming the operation, the shapes and the element.
 
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -63,6 +64,25 @@ TEST_CASE("products, reductions and constants are checked too") {
     CHECK_THROWS_MATCHES(constant(with_nan), anomaly_error,
                          MessageContains("the value of constant 2x2 has NaN at (0, 1)"));
     CHECK_THROWS_MATCHES(row_sum(A * 1e200), anomaly_error, MessageContains("row_sum(scale(Param 2x2))"));
+}
+
+TEST_CASE("anomaly detection reads an adjoint no step wrote as zeros, and computes what the sweep without it does") {
+    // prod of a vector with two zeros sends its operand no gradient, so sqrt's step, whose
+    // derivative at 0 is infinite, does not run. The check after prod's step reads sqrt's
+    // adjoint: that must not make sqrt's step run (0 x infinity = NaN).
+    Param<double, 3, 1> P(Eigen::Vector3d(0.0, 0.0, 4.0));
+    const auto gradient = [&](bool detect) {
+        P.zero_grad();
+        std::optional<DetectAnomaly> scope;
+        if (detect) scope.emplace();
+        Tape tape;
+        const Var<double, 3, 1> x = sqrt(P);
+        tape.backward(prod(x) + sum(P));
+        return Eigen::Vector3d(P.grad());
+    };
+    CHECK(gradient(false) == Eigen::Vector3d::Ones());
+    CHECK_NOTHROW(gradient(true));
+    CHECK(gradient(true) == Eigen::Vector3d::Ones());
 }
 
 TEST_CASE("finite training steps pass unchanged under anomaly detection") {

@@ -38,9 +38,10 @@ public:
     static Tape* active() { return static_cast<Tape*>(detail::Recording::active()); }
 
     // Adds d(loss)/d(param) into grad() of every Param the loss depends on. The loss is
-    // a 1x1 Var, Param or expression (evaluated first). Each recorded step adds (+=)
-    // into its inputs' adjoints, so the contributions of every use of a value, or of a
-    // Param, sum up; a second backward() adds the same contributions again.
+    // a 1x1 Var, Param or expression (evaluated first). The contributions of every use of
+    // a value, or of a Param, sum up (the first one a value receives in the sweep is
+    // written, the others added); a second backward() adds the same contributions to the
+    // Params' gradients again.
     template <class Loss>
     void backward(Loss&& loss) {
         if constexpr (!Operand<Loss>) {

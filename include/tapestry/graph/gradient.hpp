@@ -20,20 +20,29 @@
 #include "tapestry/core/shape.hpp"
 #include "tapestry/kernels/gemm.hpp"
 #include "tapestry/kernels/parallel.hpp"
+#include "tapestry/kernels/zeros.hpp"
 #include "tapestry/tape/recording.hpp"
 
 namespace tapestry::detail {
 
 // In a first-order backward sweep of the recording whose life this is, is this the first
 // contribution to the adjoint of the value at `position` (made by step position - 1)?
-// Then the caller writes over the adjoint, which holds whatever the arena held; else
-// (written already in this sweep, or no such sweep: the adjoints were zeroed) it adds.
-// Recording::sweep_backward says why.
+// Then the caller writes over the adjoint, which holds whatever the arena held; else it
+// adds: the adjoint was written already in this sweep, or no first-order sweep runs (a
+// sweep with tangents zeroed every adjoint). Recording::sweep_backward says why. Called
+// by the thread that sweeps only: the flag is tested and set without a lock.
 [[gnu::always_inline]] inline bool first_write(const TapeLife* life, std::size_t position) {
     unsigned char* const written = life != nullptr ? life->first_writes() : nullptr;
     if (written == nullptr || written[position - 1] != 0) return false;
     written[position - 1] = 1;
     return true;
+}
+
+// Does the adjoint of the value at `position` hold a gradient? Not before its first write
+// in a first-order sweep (first_write); always otherwise. Sets nothing.
+inline bool holds_gradient(const TapeLife* life, std::size_t position) {
+    const unsigned char* const written = life != nullptr ? life->first_writes() : nullptr;
+    return written == nullptr || written[position - 1] != 0;
 }
 
 // target (rows x cols, column-major) = or += `line` repeated: `line` (rows values) as
@@ -209,8 +218,14 @@ public:
         return adjoint_;
     }
 
-    // The gradient as it stands, for checks after the step.
-    const T* read() const { return memory_to_add_into(); }
+    // The gradient as it stands, for checks after the step: zeros for an adjoint not
+    // written yet in this sweep, which reading does not mark as written (that would make
+    // its step run, and anomaly checks change what a sweep computes).
+    const T* read() const {
+        if (param_ != nullptr) return param_->read();
+        if (!holds_gradient(life_, position_)) return zeros<T>(size_);
+        return adjoint_;
+    }
 
 private:
     GradientSink() = default;

@@ -14,27 +14,9 @@
 #include "tapestry/graph/param_record.hpp"
 #include "tapestry/graph/value.hpp"
 #include "tapestry/kernels/parallel.hpp"
+#include "tapestry/kernels/zeros.hpp"
 
 namespace tapestry {
-namespace detail {
-
-// At least n zeros, the tangent of what has none (a constant, a Param without a
-// direction). A larger request makes a larger buffer and keeps the old ones, so that
-// zeros handed out earlier in the same sweep stay valid.
-template <class T>
-const T* zeros(Index n) {
-    thread_local std::vector<std::unique_ptr<T[]>> buffers;
-    thread_local Index size = 0;
-    if (n > size) {
-        const Index larger = std::max<Index>(n, 2 * size);
-        buffers.reserve(buffers.size() + 1);
-        buffers.push_back(std::make_unique<T[]>(static_cast<std::size_t>(larger)));  // value-initialised: zeros
-        size = larger;                                                               // only once the buffer is there
-    }
-    return buffers.empty() ? nullptr : buffers.back().get();
-}
-
-}  // namespace detail
 
 template <class T, int R, int C>
 class ParamLeaf : public ExpressionBase<ParamLeaf<T, R, C>> {

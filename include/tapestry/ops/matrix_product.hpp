@@ -23,6 +23,7 @@
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/graph/node.hpp"
 #include "tapestry/kernels/gemm.hpp"
+#include "tapestry/kernels/zeros.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {

@@ -78,7 +78,7 @@ public:
     // While a first-order backward sweep of the recording runs: one flag per step, set
     // once the adjoint of the value it made has been written in this sweep (see
     // first_write in graph/gradient.hpp). Else nullptr: the adjoints were zeroed and
-    // every contribution adds. Read and written by the thread that sweeps.
+    // every contribution adds. Read and written by the thread that sweeps only.
     unsigned char* first_writes() const { return first_writes_; }
     void set_first_writes(unsigned char* flags) { first_writes_ = flags; }
 
@@ -352,8 +352,9 @@ private:
     Arena values_;
     Arena adjoints_;
     // The flags of a first-order sweep, one per step (sweep_backward), found through the
-    // recording's life rather than a thread-local, so that a step that hands work to
-    // other threads still finds them.
+    // recording's life, which every value and every sink made at record time already
+    // holds: no thread-local to look up. Only the sweeping thread reads or sets them (a
+    // step decides to write or add before it hands work to other threads).
     class FirstWritesScope {
     public:
         FirstWritesScope(TapeLife& life, unsigned char* flags) : life_(life) { life_.set_first_writes(flags); }
