@@ -25,24 +25,22 @@
 
 namespace tapestry::detail {
 
-// In a first-order backward sweep of the recording whose life this is, is this the first
-// contribution to the adjoint of the value at `position` (made by step position - 1)?
-// Then the caller writes over the adjoint, which holds whatever the arena held; else it
-// adds: the adjoint was written already in this sweep, or no first-order sweep runs (a
-// sweep with tangents zeroed every adjoint). Recording::sweep_backward says why. Called
-// by the thread that sweeps only: the flag is tested and set without a lock.
-[[gnu::always_inline]] inline bool first_write(const TapeLife* life, std::size_t position) {
-    unsigned char* const written = life != nullptr ? life->first_writes() : nullptr;
-    if (written == nullptr || written[position - 1] != 0) return false;
-    written[position - 1] = 1;
-    return true;
-}
-
-// Does the adjoint of the value at `position` hold a gradient? Not before its first write
-// in a first-order sweep (first_write); always otherwise. Sets nothing.
+// Does the adjoint of the value at `position` (made by step position - 1) hold a
+// gradient? Not before its first write in a first-order sweep (first_write); always
+// otherwise (a sweep with tangents zeroed every adjoint). Sets nothing.
 inline bool holds_gradient(const TapeLife* life, std::size_t position) {
     const unsigned char* const written = life != nullptr ? life->first_writes() : nullptr;
     return written == nullptr || written[position - 1] != 0;
+}
+
+// Is this the first contribution to that adjoint in a first-order sweep? Then the caller
+// writes over the adjoint, which holds whatever the arena held; else it adds.
+// Recording::sweep_backward says why. Called by the thread that sweeps only: the flag is
+// tested and set without a lock.
+[[gnu::always_inline]] inline bool first_write(const TapeLife* life, std::size_t position) {
+    if (holds_gradient(life, position)) return false;
+    life->first_writes()[position - 1] = 1;
+    return true;
 }
 
 // target (rows x cols, column-major) = or += `line` repeated: `line` (rows values) as

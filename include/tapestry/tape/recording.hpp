@@ -293,14 +293,10 @@ protected:
     // contribution added, as the second-order sweep does.
     template <class Seed>
     void sweep_backward(std::size_t output_position, Seed&& seed) {
-        if (blocks_per_adjoint_ != 1) {
-            adjoints_.zero_used();
-            seed();
-            for (std::size_t i = output_position; i-- > 0;) nodes_[i]->backward();
-            return;
-        }
-        written_.assign(output_position, 0);
-        const FirstWritesScope scope(*life_, written_.data());
+        const bool first_order = blocks_per_adjoint_ == 1;
+        if (!first_order) adjoints_.zero_used();
+        written_.assign(output_position, first_order ? 0 : 1);  // with tangents, every step runs
+        const FirstWritesScope scope(*life_, first_order ? written_.data() : nullptr);
         seed();
         written_[output_position - 1] = 1;
         for (std::size_t i = output_position; i-- > 0;)
