@@ -176,16 +176,38 @@ struct NormalLogDensity {
     // normal_log_pdf.hpp.
     double adbench_f() const { return adbench_normal_log_density(y.value(), mu.value()(0, 0), sigma.value()(0, 0)); }
     double adbench_offset() const { return static_cast<double>(y.rows()) * half_log_two_pi; }
-    // With z = (y - mu) / sigma: d/dy = -z / sigma, written in one pass (a multiply by
-    // 1 / sigma^2, no division per element); d/dmu and d/dsigma and the value come from
-    // two reductions over it. Three passes; dividing per element and scaling dy in a
-    // pass of its own took 2.3x as long.
+    // With z = (y - mu) / sigma: d/dy = -z / sigma = (mu - y) / sigma^2, and d/dmu and
+    // d/dsigma and the value from its sum and its sum of squares. One pass, a packet at a
+    // time: each dy written, and both sums kept in registers (two sets of accumulators,
+    // so that the additions of consecutive packets do not wait for each other). A
+    // multiply by 1 / sigma^2, no division per element. Dividing per element and scaling
+    // dy in a pass of its own took 2.3x as long as the three passes (a write and two
+    // Eigen reductions over dy) this replaced, which took 1.2x as long as this.
     double by_hand() {
+        using namespace Eigen::internal;
+        using Packet = packet_traits<double>::type;
+        constexpr Index width = packet_traits<double>::size;
         const double m = mu.value()(0, 0), s = sigma.value()(0, 0), inv_s = 1 / s;
         const Index n = y.rows();
-        auto dy = gradient.head(n);
-        dy.array() = (m - y.value().array()) * (inv_s * inv_s);
-        const double sum_z = -s * dy.sum(), sum_z2 = s * s * dy.squaredNorm();
+        const double* values = y.value().data();
+        double* dy = gradient.data();
+        const Packet mean = pset1<Packet>(m), scale = pset1<Packet>(inv_s * inv_s);
+        Packet sum[2] = {pset1<Packet>(0), pset1<Packet>(0)}, squares[2] = {sum[0], sum[0]};
+        Index i = 0;
+        for (; i + 2 * width <= n; i += 2 * width)
+            for (int k = 0; k < 2; ++k) {
+                const Packet d = pmul(psub(mean, ploadu<Packet>(values + i + k * width)), scale);
+                pstoreu(dy + i + k * width, d);
+                sum[k] = padd(sum[k], d);
+                squares[k] = pmadd(d, d, squares[k]);
+            }
+        double sum_dy = predux(padd(sum[0], sum[1])), sum_dy2 = predux(padd(squares[0], squares[1]));
+        for (; i < n; ++i) {
+            dy[i] = (m - values[i]) * (inv_s * inv_s);
+            sum_dy += dy[i];
+            sum_dy2 += dy[i] * dy[i];
+        }
+        const double sum_z = -s * sum_dy, sum_z2 = s * s * sum_dy2;
         gradient(n) = sum_z * inv_s;
         gradient(n + 1) = (sum_z2 - static_cast<double>(n)) * inv_s;
         return -0.5 * sum_z2 - static_cast<double>(n) * (std::log(s) + half_log_two_pi);

@@ -10,6 +10,7 @@
 //                                            tangents (second order), or detail::NoCurvature{}
 
 #include "tapestry/expr/expression.hpp"
+#include "tapestry/expr/one_pass.hpp"
 #include "tapestry/kernels/scratch.hpp"
 
 namespace tapestry {
@@ -26,6 +27,7 @@ public:
 
     Index rows() const { return left_.rows(); }
     Index cols() const { return left_.cols(); }
+    const Op& op() const { return op_; }
     const Left& left() const { return left_; }
     const Right& right() const { return right_; }
     auto array() const { return op_.forward(left_.array(), right_.array()); }
@@ -41,6 +43,7 @@ public:
     // more for each costly expression that reaches them.
     template <class G>
     void backprop(const G& g) const {
+        if (detail::backprop_in_one_pass(*this, g)) return;
         if constexpr (detail::costly_to_recompute<G>) {
             const detail::EvaluatedOnce<Scalar, Rows, Cols> once(g);
             backprop_to_operands(once.array());

@@ -85,6 +85,7 @@ public:
 
     Index rows() const { return rows_; }
     Index cols() const { return cols_; }
+    const Inner& inner() const { return inner_; }
     bool needs_grad() const { return inner_.needs_grad(); }
     void verify() const { inner_.verify(); }
 

@@ -122,6 +122,13 @@ private:
     Inner inner_;
 };
 
+namespace detail {
+template <class E>
+inline constexpr bool is_transpose_v = false;
+template <class Inner>
+inline constexpr bool is_transpose_v<TransposeExpr<Inner>> = true;
+}  // namespace detail
+
 template <class Derived>
 struct ExpressionBase {
     using is_tapestry_expression = void;

@@ -8,6 +8,7 @@
 //                              tangent dx (second order), or detail::NoCurvature{}
 
 #include "tapestry/expr/expression.hpp"
+#include "tapestry/expr/one_pass.hpp"
 #include "tapestry/kernels/scratch.hpp"
 
 namespace tapestry {
@@ -30,13 +31,15 @@ public:
     // Not at the root of a fused node: recompute f(x) where the derivative wants it.
     template <class G>
     void backprop(const G& g) const {
-        if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), array()));
+        if (!inner_.needs_grad() || detail::backprop_in_one_pass(*this, g)) return;
+        inner_.backprop(op_.backward(g, inner_.array(), array()));
     }
 
     // At the root: f(x) was stored when the node was evaluated.
     template <class G, class Y>
     void backprop_given_value(const G& g, const Y& y) const {
-        if (inner_.needs_grad()) inner_.backprop(op_.backward(g, inner_.array(), y));
+        if (!inner_.needs_grad() || detail::backprop_in_one_pass(*this, g, y.data())) return;
+        inner_.backprop(op_.backward(g, inner_.array(), y));
     }
 
     // Forward mode: f'(x) times x's tangent, which is the backward rule applied to it.
@@ -67,6 +70,9 @@ public:
         auto operand = f(inner_);
         return UnaryExpr<Op, decltype(operand)>(op_, std::move(operand));
     }
+
+    const Op& op() const { return op_; }
+    const Inner& inner() const { return inner_; }
 
     auto kernel_form() const {
         using Form = decltype(inner_.kernel_form());

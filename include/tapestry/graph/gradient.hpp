@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <utility>
 
 #include "tapestry/core/shape.hpp"
 #include "tapestry/kernels/gemm.hpp"
@@ -96,6 +97,11 @@ public:
         else
             parallel_add(gradient, g);
     }
+
+    // The backward pass, for a writer that produces the whole gradient piece by piece
+    // (expr/one_pass.hpp): where it is, and whether each piece is written over it (it was
+    // stale) or added. Not stale afterwards.
+    std::pair<T*, bool> take_whole() { return {data_, take_for_writing()}; }
 
     // The backward pass: op(A) op(B) (rows x cols) added into the gradient, or written
     // over it if it is stale (stored column-major, see kernels/gemm.hpp).

@@ -4,12 +4,11 @@
 // Each leaf can tell whether the memory it points to is still what it recorded
 // (verify()), which the node builder asks before every forward and backward step.
 
-#include <algorithm>
-#include <memory>
 #include <string>
-#include <vector>
+#include <tuple>
 
 #include "tapestry/expr/expression.hpp"
+#include "tapestry/expr/one_pass.hpp"
 #include "tapestry/graph/gradient.hpp"
 #include "tapestry/graph/param_record.hpp"
 #include "tapestry/graph/value.hpp"
@@ -183,6 +182,56 @@ private:
 
     detail::ValueParts<T> parts_;
 };
+
+namespace detail {
+
+// A leaf in a walk of one pass (expr/one_pass.hpp): its value read in place, tile by
+// tile, and its gradient written over or added to, as decided when the walk was built.
+template <class T>
+struct DenseLeafPass {
+    static constexpr bool supported = true;
+    using Sums = NoSums;
+
+    template <int W>
+    [[gnu::always_inline]] auto values(Index i, Index j) const {
+        return LeafTile<Eigen::Map<const Tile<T, W>>>{Eigen::Map<const Tile<T, W>>(value + j * rows + i)};
+    }
+    template <int W, class G, class V>
+    [[gnu::always_inline]] void send(const G& g, const V&, Index i, Index j, NoSums&) const {
+        if (gradient == nullptr) return;
+        Eigen::Map<Tile<T, W>> tile(gradient + j * rows + i);
+        if (overwrite)
+            tile = g;
+        else
+            tile += g;
+    }
+    [[gnu::always_inline]] void end_column(Index, NoSums&) const {}
+    static void merge(NoSums&, NoSums) {}
+    void finish(NoSums) const {}
+
+    const T* value;
+    Index rows;
+    T* gradient;  // nullptr: takes no gradient
+    bool overwrite;
+};
+
+template <class T, int R, int C>
+struct OnePass<ParamLeaf<T, R, C>> : DenseLeafPass<T> {
+    explicit OnePass(const ParamLeaf<T, R, C>& leaf)
+        : DenseLeafPass<T>{leaf.value_data(), leaf.rows(), nullptr, false} {
+        std::tie(this->gradient, this->overwrite) = leaf.snapshot().record->take_whole();
+    }
+};
+
+template <class T, int R, int C>
+struct OnePass<VarLeaf<T, R, C>> : DenseLeafPass<T> {
+    explicit OnePass(const VarLeaf<T, R, C>& leaf)
+        : DenseLeafPass<T>{leaf.value_data(), leaf.rows(), leaf.parts().adjoint, false} {
+        if (this->gradient != nullptr) this->overwrite = first_write(leaf.parts().life, leaf.parts().position);
+    }
+};
+
+}  // namespace detail
 
 template <class X>
 inline constexpr bool is_leaf_v = false;

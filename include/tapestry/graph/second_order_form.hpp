@@ -13,21 +13,11 @@
 
 #include <type_traits>
 
+#include "tapestry/expr/declarations.hpp"
 #include "tapestry/graph/leaf.hpp"
 #include "tapestry/graph/leaf_views.hpp"
 
 namespace tapestry {
-
-template <class Op, class Inner>
-class UnaryExpr;
-template <class Op, class Left, class Right>
-class BinaryExpr;
-template <class Mask, class Left, class Right>
-class SelectExpr;
-template <class T, int R, int C>
-class FilledExpr;
-template <class Inner, bool RepeatRows, bool RepeatCols, int ResultRows, int ResultCols>
-class BroadcastExpr;
 
 namespace detail {
 
@@ -92,10 +82,6 @@ auto stored_operand(const X& x) {
 }
 
 template <class X>
-struct IsTranspose : std::false_type {};
-template <class Inner>
-struct IsTranspose<TransposeExpr<Inner>> : std::true_type {};
-template <class X>
 struct IsElementwise : std::false_type {};
 template <class Op, class Inner>
 struct IsElementwise<UnaryExpr<Op, Inner>> : std::true_type {};
@@ -111,7 +97,7 @@ template <class X>
 auto second_order_form(const X& x) {
     if constexpr (shallow_v<X>) {
         return x;
-    } else if constexpr (IsTranspose<X>::value) {  // of a leaf, stored first
+    } else if constexpr (is_transpose_v<X>) {  // of a leaf, stored first
         using Inner = std::remove_cvref_t<decltype(x.inner())>;
         using Leaf = VarLeaf<typename Inner::Scalar, Inner::Rows, Inner::Cols>;
         return TransposeExpr<Leaf>(Leaf(evaluate_parts(second_order_form(x.inner()))));

@@ -134,7 +134,7 @@ GemmOperand<T> gemm_operand(const VarLeaf<T, R, C>& v, bool transposed) {
 // A leaf, or a transposed leaf, is read in place; anything else is evaluated first.
 template <LazyExpression E>
 constexpr bool is_transposed_leaf() {
-    if constexpr (requires(const E& e) { e.inner(); })
+    if constexpr (is_transpose_v<E>)
         return is_leaf_v<std::remove_cvref_t<decltype(std::declval<const E&>().inner())>>;
     else
         return false;
