@@ -43,9 +43,10 @@ float shift_by_column_max(const Logits& Z, Index j, Array& out) {
 // y = tanh(a ∘ b + c) ∘ sigmoid(a), loss = sum(y): one fused node in tapestry.
 struct ElementwiseChain {
     Param a, b, c;
-    Array t, s;
+    Eigen::ArrayXf t, s, dc;  // one column each
     tapestry::Tape tape;
-    explicit ElementwiseChain(Index n) : a(random(n, n, 1)), b(random(n, n, 2)), c(random(n, n, 3)), t(n, n), s(n, n) {}
+    explicit ElementwiseChain(Index n)
+        : a(random(n, n, 1)), b(random(n, n, 2)), c(random(n, n, 3)), t(n), s(n), dc(n) {}
 
     std::vector<Param*> params() { return {&a, &b, &c}; }
     float ours() {
@@ -67,15 +68,22 @@ struct ElementwiseChain {
         tape.backward(loss);
         return loss.value()(0, 0);
     }
+    // Column by column, so that the intermediates (tanh, the logistic and the gradient of
+    // a∘b + c) are computed once and read back from L1 by the loss and the three
+    // gradients. Over whole arrays, recomputing the tanh for a's gradient, this took 2.3x
+    // as long at n = 1024 and was slower than tapestry's one-pass backward.
     float hand() {
-        const auto A = a.value().array(), B = b.value().array(), C = c.value().array();
-        t = (A * B + C).tanh();
-        s = A.logistic();
-        const float loss = (t * s).sum();
-        t = (1 - t.square()) * s;  // d/d(a∘b + c) = the gradient of c
-        a.grad().array() += t * B + (A * B + C).tanh() * s * (1 - s);
-        b.grad().array() += t * A;
-        c.grad().array() += t;
+        float loss = 0;
+        for (Index j = 0; j < a.value().cols(); ++j) {
+            const auto A = a.value().col(j).array(), B = b.value().col(j).array(), C = c.value().col(j).array();
+            t = (A * B + C).tanh();
+            s = A.logistic();
+            loss += (t * s).sum();
+            dc = (1 - t.square()) * s;
+            a.grad().col(j).array() += dc * B + t * s * (1 - s);
+            b.grad().col(j).array() += dc * A;
+            c.grad().col(j).array() += dc;
+        }
         return loss;
     }
 };

@@ -86,7 +86,9 @@ template <class E, class G>
 bool backprop_in_one_pass(const E& e, const G& g, const typename E::Scalar* value = nullptr) {
     using T = typename E::Scalar;
     constexpr int W = packet_width<T>;
-    if constexpr (!OnePass<E>::supported || W < 2) {
+    // Compiled out where no column is a packet long: 1x1 scalars, whose step would
+    // otherwise pay for this function's size (tape/fixed_costs: 2-3 ns a node).
+    if constexpr (!OnePass<E>::supported || W < 2 || (E::Rows != Eigen::Dynamic && E::Rows < W)) {
         (void)e, (void)g, (void)value;
         return false;
     } else {
