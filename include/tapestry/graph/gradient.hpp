@@ -214,6 +214,22 @@ public:
             parallel_add(Eigen::Map<Array>(adjoint_, rows, cols), v);
     }
 
+    // Where a step that produces the whole gradient (a value per element, in one or more
+    // passes) puts it, and whether it writes over what is there (a stale Param's
+    // gradient, an adjoint not yet written in this sweep) or adds to it.
+    struct Whole {
+        T* data;  // nullptr: the operand takes no gradient
+        bool overwrite;
+    };
+    Whole whole() const {
+        if (param_ != nullptr) {
+            const auto [data, overwrite] = param_->take_whole();
+            return {data, overwrite};
+        }
+        if (adjoint_ == nullptr) return {nullptr, false};
+        return {adjoint_, overwrites()};
+    }
+
     // The gradient's memory, for a step that adds into part of it (a block, gathered
     // columns): a stale Param's zeros, or an adjoint's not yet written, are written first.
     T* memory_to_add_into() const {

@@ -5,7 +5,6 @@
 // (verify()), which the node builder asks before every forward and backward step.
 
 #include <string>
-#include <tuple>
 
 #include "tapestry/expr/expression.hpp"
 #include "tapestry/expr/one_pass.hpp"
@@ -186,7 +185,7 @@ private:
 namespace detail {
 
 // A leaf in a walk of one pass (expr/one_pass.hpp): its value read in place, tile by
-// tile, and its gradient written over or added to, as decided when the walk was built.
+// tile, and its gradient written over or added to.
 template <class T>
 struct DenseLeafPass {
     static constexpr bool supported = true;
@@ -215,20 +214,21 @@ struct DenseLeafPass {
     bool overwrite;
 };
 
+// Where the leaf's gradient goes is decided here, as the walk is built.
+template <class Leaf>
+DenseLeafPass<typename Leaf::Scalar> dense_leaf_pass(const Leaf& leaf) {
+    const auto [gradient, overwrite] = leaf.gradient_sink().whole();
+    return {leaf.value_data(), leaf.rows(), gradient, overwrite};
+}
+
 template <class T, int R, int C>
 struct OnePass<ParamLeaf<T, R, C>> : DenseLeafPass<T> {
-    explicit OnePass(const ParamLeaf<T, R, C>& leaf)
-        : DenseLeafPass<T>{leaf.value_data(), leaf.rows(), nullptr, false} {
-        std::tie(this->gradient, this->overwrite) = leaf.snapshot().record->take_whole();
-    }
+    explicit OnePass(const ParamLeaf<T, R, C>& leaf) : DenseLeafPass<T>(dense_leaf_pass(leaf)) {}
 };
 
 template <class T, int R, int C>
 struct OnePass<VarLeaf<T, R, C>> : DenseLeafPass<T> {
-    explicit OnePass(const VarLeaf<T, R, C>& leaf)
-        : DenseLeafPass<T>{leaf.value_data(), leaf.rows(), leaf.parts().adjoint, false} {
-        if (this->gradient != nullptr) this->overwrite = first_write(leaf.parts().life, leaf.parts().position);
-    }
+    explicit OnePass(const VarLeaf<T, R, C>& leaf) : DenseLeafPass<T>(dense_leaf_pass(leaf)) {}
 };
 
 }  // namespace detail
