@@ -33,7 +33,7 @@ Eigen::VectorXd gradients_after_one_sweep(F&& f, P&... params) {
 
 // The dense operands are read as they are (the walk takes the expression), or each
 // through a view the walk does not take, so that every node above it takes the recursive
-// path.
+// path (a subtree without a dense operand may still be walked).
 const auto as_it_is = [](const auto& x) -> const auto& { return x; };
 const auto through_a_double_transpose = [](const auto& x) { return x.transpose().transpose(); };
 
@@ -103,4 +103,33 @@ TEST_CASE("one pass: float, with tails of each packet width, as double") {
         CHECK(Af.grad().cast<double>().isApprox(Ad.grad(), 1e-5));
         CHECK(double(mf.grad()(0, 0)) == Approx(md.grad()(0, 0)).epsilon(1e-5));
     }
+}
+
+TEST_CASE("one pass: a fused node's unary root uses its stored value, as the recursive path") {
+    for (const Index rows : {4, 33, 70}) {
+        Param<double, Dynamic, Dynamic> A(random_matrix(rows, 3));
+        Param<double, 1, 1> m(random_matrix(1, 1));
+        const Eigen::MatrixXd weights = random_matrix(rows, 3);
+        const auto loss = [&](const auto& read) {
+            Var<double, Dynamic, Dynamic> v = sigmoid(hadamard(read(A) - m, read(A)));  // one node
+            return sum(hadamard(v, constant(weights)));
+        };
+        const auto walked = gradients_after_one_sweep([&] { return loss(as_it_is); }, A, m);
+        const auto recursive = gradients_after_one_sweep([&] { return loss(through_a_double_transpose); }, A, m);
+        CHECK(walked.isApprox(recursive, 1e-13));
+        CHECK(gradcheck([&] { return loss(as_it_is); }, A, m) < gradient_tolerance);
+    }
+}
+
+TEST_CASE("one pass: empty batches, with a row and a column repeated over them") {
+    Param<double, Dynamic, Dynamic> A(Eigen::MatrixXd(40, 0));
+    Param<double, 1, Dynamic> r(Eigen::MatrixXd(1, 0));
+    Param<double, Dynamic, 1> b(random_matrix(40, 1));
+    Param<double, 1, 1> s(random_matrix(1, 1));
+    Tape tape;
+    tape.backward(sum(hadamard(A + r, A) + hadamard(hadamard(A + b, A), s)));
+    CHECK(A.grad().size() == 0);
+    CHECK(r.grad().size() == 0);
+    CHECK(b.grad().isZero());
+    CHECK(s.grad().isZero());
 }

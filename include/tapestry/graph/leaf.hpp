@@ -185,13 +185,24 @@ private:
 namespace detail {
 
 // A leaf in a walk of one pass (expr/one_pass.hpp): its value read in place, tile by
-// tile, and its gradient written over or added to.
+// tile, and its gradient written over or added to, as claim() decided.
 template <class T>
 struct DenseLeafPass {
-    static constexpr bool supported = true;
     using Sums = NoSums;
 
-    template <int W>
+    template <class Leaf>
+    explicit DenseLeafPass(const Leaf& leaf)
+        : value(leaf.value_data()), rows(leaf.rows()), sink(leaf.gradient_sink()) {}
+
+    // Where the gradient goes: a stale Param's, or an adjoint not yet written in this
+    // sweep, is written over; from here on the gradient counts as written.
+    void claim() {
+        const auto whole = sink.whole();
+        gradient = whole.data;
+        overwrite = whole.overwrite;
+    }
+
+    template <int W, bool = true>
     [[gnu::always_inline]] auto values(Index i, Index j) const {
         return LeafTile<Eigen::Map<const Tile<T, W>>>{Eigen::Map<const Tile<T, W>>(value + j * rows + i)};
     }
@@ -205,30 +216,29 @@ struct DenseLeafPass {
             tile += g;
     }
     [[gnu::always_inline]] void end_column(Index, NoSums&) const {}
-    static void merge(NoSums&, NoSums) {}
-    void finish(NoSums) const {}
+    static void merge(NoSums&, const NoSums&) {}
+    void finish(const NoSums&) const {}
 
     const T* value;
     Index rows;
-    T* gradient;  // nullptr: takes no gradient
-    bool overwrite;
+    GradientSink<T> sink;
+    T* gradient = nullptr;  // nullptr: takes no gradient
+    bool overwrite = false;
 };
 
-// Where the leaf's gradient goes is decided here, as the walk is built.
-template <class Leaf>
-DenseLeafPass<typename Leaf::Scalar> dense_leaf_pass(const Leaf& leaf) {
-    const auto [gradient, overwrite] = leaf.gradient_sink().whole();
-    return {leaf.value_data(), leaf.rows(), gradient, overwrite};
-}
+template <class T, int R, int C>
+inline constexpr int one_pass_leaves<ParamLeaf<T, R, C>> = 1;
+template <class T, int R, int C>
+inline constexpr int one_pass_leaves<VarLeaf<T, R, C>> = 1;
 
 template <class T, int R, int C>
 struct OnePass<ParamLeaf<T, R, C>> : DenseLeafPass<T> {
-    explicit OnePass(const ParamLeaf<T, R, C>& leaf) : DenseLeafPass<T>(dense_leaf_pass(leaf)) {}
+    explicit OnePass(const ParamLeaf<T, R, C>& leaf) : DenseLeafPass<T>(leaf) {}
 };
 
 template <class T, int R, int C>
 struct OnePass<VarLeaf<T, R, C>> : DenseLeafPass<T> {
-    explicit OnePass(const VarLeaf<T, R, C>& leaf) : DenseLeafPass<T>(dense_leaf_pass(leaf)) {}
+    explicit OnePass(const VarLeaf<T, R, C>& leaf) : DenseLeafPass<T>(leaf) {}
 };
 
 }  // namespace detail
