@@ -15,14 +15,14 @@
 //   end_column(j), finish()  a broadcast operand's sums handed to its leaf
 //
 // A node type takes part by specialising OnePass (here: unary, binary and broadcast
-// nodes; graph/leaf.hpp: Params and Vars). An expression holding any other node (a
-// transpose, a block, where) keeps the recursive path, and so does a loop large enough
-// to be cut between threads (kernels/parallel.hpp), or one with a single operand to
-// send to, which the recursive path already handles in one pass.
+// nodes; graph/leaf.hpp: Params and Vars). The walk is compiled only where it pays for
+// its compile time (worth_compiling_one_pass) and run only where it saves passes
+// (backprop_in_one_pass); anything else (a transpose, a block, where, a loop large
+// enough to be cut between threads) keeps the recursive path.
 //
-// Which gradient is written over and which added to (graph/gradient.hpp) is decided when
-// the walk is built, in the order the tiles are then sent: an operand used twice is
-// written by its first use and added to by the second, tile by tile.
+// Which gradient is written over and which added to (graph/gradient.hpp) is decided by
+// claim(), in the order the tiles are then sent: an operand used twice is written by its
+// first use and added to by the second, tile by tile.
 
 #include <algorithm>
 #include <type_traits>
@@ -128,9 +128,12 @@ int gradient_loops(const E& e) {
 // leaves or more. A layer's `sigmoid(W x + b)` (two leaves, a bias column) measured the
 // same either way, and so did the loss's, and a loop too short for a packet gains nothing.
 template <class E, class T = typename E::Scalar>
+inline constexpr bool columns_can_hold_a_packet =
+    packet_width<T> >= 2 && (E::Rows == Eigen::Dynamic || E::Rows >= packet_width<T>);
+template <class E>
 inline constexpr bool worth_compiling_one_pass =
-    packet_width<T> >= 2 && (E::Rows == Eigen::Dynamic || E::Rows >= packet_width<T>)&&(
-                                one_pass_leaves<E> >= 4 || (one_pass_leaves<E> >= 2 && one_pass_repeats_a_scalar<E>));
+    columns_can_hold_a_packet<E> &&
+    (one_pass_leaves<E> >= 4 || (one_pass_leaves<E> >= 2 && one_pass_repeats_a_scalar<E>));
 
 // g read a tile at a time along its storage, as one line: for an expression whose
 // broadcasts (if any) repeat a 1x1, so that each column's leftover rows are not a scalar
