@@ -336,6 +336,33 @@ TEMPLATE_TEST_CASE("log1p, expm1 and tanh run vectorised, within 4 ulps of the C
     }
 }
 
+// Softmax's exponential: a masked class (-inf) must get exactly 0, where Eigen's packet exp
+// clamps its argument and gives 3e-39 (float) or 6e-309 (double).
+TEMPLATE_TEST_CASE("the exponential of softmax runs vectorised and gives exactly 0 at -inf", "", float, double) {
+    using T = TestType;
+    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+    using Exp = decltype(tapestry::detail::exp_zero_at_minus_infinity(Array::Ones(4)));
+    if constexpr (Eigen::internal::packet_traits<T>::HasExp)
+        STATIC_REQUIRE((Eigen::internal::evaluator<Exp>::Flags & Eigen::PacketAccessBit) != 0);
+
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    const T edges[] = {-inf, inf, std::numeric_limits<T>::quiet_NaN(), T(0), T(-1), T(-80), T(-1e4), T(30)};
+    constexpr Eigen::Index copies = 33;  // whole packets of each value at every width, and a scalar tail
+    Array x(std::size(edges) * copies);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x[i] = edges[i / copies];
+    const Array e = tapestry::detail::exp_zero_at_minus_infinity(x);
+    const Array eigen = x.exp();
+    for (Eigen::Index i = 0; i < x.size(); ++i) {
+        INFO("at " << x[i] << " (element " << i << ")");
+        if (x[i] == -inf)
+            CHECK(e[i] == T(0));
+        else if (std::isnan(x[i]))
+            CHECK(std::isnan(e[i]));
+        else
+            CHECK(e[i] == eigen[i]);  // Eigen's own exp everywhere else, bit for bit
+    }
+}
+
 TEMPLATE_TEST_CASE("log(1 + e^-|x|), softplus's and the cross-entropy's, runs within 4 ulps at every magnitude", "",
                    float, double) {
     using T = TestType;

@@ -14,6 +14,7 @@
 
 #include "tapestry/core/eigen.hpp"
 #include "tapestry/kernels/scratch.hpp"
+#include "tapestry/kernels/vectorised_math.hpp"
 
 namespace tapestry::detail {
 
@@ -27,11 +28,12 @@ auto map_like(const A& a, T* p) {
 }
 
 // e^a into scratch, stored in a's order, so that the exponential is one loop over
-// contiguous memory when a is stored (a Map, or a transposed one).
+// contiguous memory when a is stored (a Map, or a transposed one); exactly 0 where a is
+// -inf (a masked class).
 template <class A>
 auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
     auto e = map_like(a, scratch.take<typename A::Scalar>(a.size()));
-    e = a.exp();
+    e = exp_zero_at_minus_infinity(a);
     return e;
 }
 
@@ -131,40 +133,37 @@ void subtract_per_column(const A& a, const Line& line, Out&& out) {
     write_per_column(line, out, [&](Index i, Index j, auto c) { return a(i, j) - c; });
 }
 
-// Whether the values at data (not empty) may hold a masked class (-inf) or a line all
-// masked (NaN, once its maximum is subtracted). A plain loop, which g++ and clang++
-// vectorise: Eigen's minCoeff drops a NaN or keeps it depending on its lane, and its
-// NaN-propagating form took a third of log_softmax's forward along rows.
-template <class T>
-bool may_hold_minus_infinity(const T* data, Index size) {
-    constexpr T minus_infinity = -std::numeric_limits<T>::infinity();
-    int not_above = 0;
-    for (Index k = 0; k < size; ++k) not_above |= !(data[k] > minus_infinity);
-    return not_above != 0;
+// Per line j of x (a column, or a column of a transposed view: any Eigen array
+// expression): max(j) = the line's maximum and e = e^(x - max(j)), stored in e's order.
+// A masked class (x = -inf) gets e = 0 exactly; a line that is all -inf gives NaN, as in
+// PyTorch.
+// - Lines across storage (a transposed view): one row of the view at a time, the
+//   subtraction and the exponential in one loop over contiguous memory.
+// - Lines down storage: the shifted values written first, each short column in one visit
+//   (reduce_then_write_per_column), then the exponential over the whole array, where it
+//   runs on full packets however short the columns are.
+template <class X, class Line, class E>
+void exponentials_of_lines(const X& x, Line&& max, E&& e) {
+    if constexpr ((X::Flags & Eigen::RowMajorBit) != 0) {
+        reduce_each_column<ColumnMax>(x, max);
+        for (Index i = 0; i < x.rows(); ++i) e.row(i) = exp_zero_at_minus_infinity(x.row(i) - max);
+    } else {
+        shift_by_column_max(x, max, e);
+        e = exp_zero_at_minus_infinity(e);
+    }
 }
 
-// Per column j of x (any Eigen array expression): max(j) = the column's maximum,
-// e.col(j) = e^(x.col(j) - max(j)), and sum(j) = the sum of e.col(j). e is stored, of
-// x's shape; max and sum are rows of x.cols() values. A masked class (x = -inf) gets e
-// = 0 exactly: Eigen's vectorised exp clamps its argument, and gives e^-inf as 3e-39 in
-// float (6e-309 in double). A column that is all -inf gives NaN, as in PyTorch.
+// exponentials_of_lines, and sum(j) = the sum of e's column j. Lines of no elements
+// have a maximum of -inf and a sum of 0.
 template <class X, class E, class Line>
 void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
     using T = typename X::Scalar;
-    constexpr T infinity = std::numeric_limits<T>::infinity();
     if (x.size() == 0) {
-        max.setConstant(-infinity);
+        max.setConstant(-std::numeric_limits<T>::infinity());
         sum.setZero();
         return;
     }
-    shift_by_column_max(x, max, e);
-    const bool any_masked = may_hold_minus_infinity(e.data(), e.size());
-    e = e.exp();
-    if (any_masked) {
-        for (Index j = 0; j < x.cols(); ++j)
-            for (Index i = 0; i < x.rows(); ++i)
-                if (x(i, j) == -infinity && max(j) != -infinity) e(i, j) = T(0);
-    }
+    exponentials_of_lines(x, max, e);
     sum_of_each_column(e, sum);
 }
 

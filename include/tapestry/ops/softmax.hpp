@@ -6,8 +6,7 @@
 // Backward: softmax's gradient is y (g - sum(g y)) and log_softmax's g - e^y sum(g), per
 // line, from the result y (log_softmax keeps e^y's parts from forward).
 
-#include <cmath>
-#include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "tapestry/graph/evaluate.hpp"
@@ -24,8 +23,6 @@ template <class T, bool Log>
 struct Softmax {
     static constexpr const char* name = Log ? "log_softmax" : "softmax";
     Each each;
-    // Whether forward saw a masked class (-inf): only then do the passes for them run.
-    bool any_masked = false;
     // log_softmax, recorded: forward's e^(x - max) and each line's 1 / sum, kept on the
     // tape so that backward takes no exponential (e^y = e^(x - max) / sum); measured
     // faster than taking e^y again (docs/performance.md, issue 18).
@@ -43,23 +40,26 @@ struct Softmax {
         }
         detail::along_lines(
             each, [&](const auto& x, auto&& y) { normalize_columns(x, y); }, x.array(), y);
-        if constexpr (!Log) {
-            if (any_masked) exactly_zero_where_masked(x.array().data(), out.data(), out.rows() * out.cols());
-        }
     }
 
     template <class X>
     void backward(const auto& dy, const auto& y, const X& x) const {
         if (y.size() == 0) return;
         detail::ScratchScope scratch;
+        if (Log && each == Each::Row) {
+            // dy - e^y c with c per row, as one expression into x's gradient: a column
+            // broadcast across a column-major array runs on packets, so no scratch and no
+            // second pass to add it (bench_ops log_softmax_rows)
+            Eigen::Map<Eigen::Array<T, Dynamic, 1>> c(scratch.take<T>(y.rows()), y.rows());
+            c = dy.rowwise().sum() * Eigen::Map<const Eigen::Array<T, Dynamic, 1>>(inverse_sums, y.rows());
+            const Eigen::Map<const Eigen::Array<T, Dynamic, Dynamic>> e(exponentials, y.rows(), y.cols());
+            x.backprop(dy - e.colwise() * c);
+            return;
+        }
         Eigen::Map<detail::KernelArray<T, X::Rows, X::Cols>> dx(scratch.take<T>(y.size()), y.rows(), y.cols());
         detail::along_lines(
             each, [&](const auto& dy, const auto& y, auto&& dx) { gradient_of_columns(scratch, dy, y, dx); }, dy, y,
             dx);
-        if (Log && any_masked) {  // a masked class (y = -inf) passes dy on unchanged, exactly
-            for (Index k = 0; k < y.size(); ++k)
-                if (y.data()[k] == -std::numeric_limits<T>::infinity()) dx.data()[k] = dy.data()[k];
-        }
         x.backprop(dx);
     }
 
@@ -114,14 +114,6 @@ struct Softmax {
                 }
             },
             dy, dy_tangent, y, y_tangent, dx, dx_tangent);
-        if constexpr (Log) {  // a masked class passes dy and its tangent on unchanged, as in backward
-            for (Index k = 0; k < y.size(); ++k) {
-                if (y.data()[k] == -std::numeric_limits<T>::infinity()) {
-                    dx.data()[k] = dy.data()[k];
-                    dx_tangent.data()[k] = dy_tangent.data()[k];
-                }
-            }
-        }
         x.backprop_with_tangents(dx, dx_tangent);
     }
 
@@ -131,21 +123,36 @@ private:
     // y = softmax (or log_softmax) of each column of x (along rows, x and y are transposed
     // views). Each step is a loop over the whole array in its storage order, or a
     // reduction per column, by Eigen or by a plain loop where a column is shorter than a
-    // packet (kernels/column_softmax.hpp).
+    // packet (kernels/column_softmax.hpp). A masked class's exponential is exactly 0, so
+    // its probability is 0 and log_softmax's backward passes its dy on exactly.
     void normalize_columns(const auto& x, auto&& y) {
         detail::ScratchScope scratch;
         Line line(scratch.take<T>(x.cols()), x.cols());
-        detail::shift_by_column_max(x, line, y);
-        any_masked = detail::may_hold_minus_infinity(y.data(), y.size());
         if constexpr (Log) {
             auto e = detail::map_like(y, exponentials != nullptr ? exponentials : scratch.take<T>(y.size()));
-            e = y.exp();
+            Line max(scratch.take<T>(x.cols()), x.cols());
+            // Lines across storage (along rows): e^(x - max) in one loop, and y from x at
+            // the end. Down storage: x - max written into y once, each short column in one
+            // visit, then read by the exponential and the subtraction.
+            constexpr bool across_storage = (std::remove_cvref_t<decltype(y)>::Flags & Eigen::RowMajorBit) != 0;
+            if constexpr (across_storage) {
+                detail::exponentials_of_lines(x, max, e);
+            } else {
+                detail::shift_by_column_max(x, max, y);
+                e = detail::exp_zero_at_minus_infinity(y);
+            }
             detail::sum_of_each_column(e, line);
             if (inverse_sums != nullptr) Line(inverse_sums, x.cols()) = line.inverse();
             line = line.log();  // alone: a row of sums is contiguous, the partial sums' expression is not
-            detail::subtract_per_column(y, line, y);
+            // (x - max) - log(sum), in that order: x - max is exact near the maximum, where
+            // x - (max + log(sum)) would round at logits of 1e4
+            if constexpr (across_storage)
+                detail::write_per_column(line, y,
+                                         [&](Index i, Index j, T log_sum) { return (x(i, j) - max(j)) - log_sum; });
+            else
+                detail::subtract_per_column(y, line, y);
         } else {
-            y = y.exp();
+            detail::exponentials_of_lines(x, line, y);
             detail::reduce_then_write_per_column<detail::ColumnSum>(
                 y, line, y, [](Index, T sum) { return T(1) / sum; },
                 [&](Index i, Index j, T inverse_sum) { return y(i, j) * inverse_sum; });
@@ -167,17 +174,6 @@ private:
                 dy * y, line, dx, detail::unchanged,
                 [&](Index i, Index j, T dot) { return y(i, j) * (dy(i, j) - dot); });
         }
-    }
-
-    // Eigen's vectorised exp clamps its argument, so e^-inf comes out as 6e-309 (float:
-    // 3e-39): a masked class (x = -inf) is given its probability of exactly 0 here, unless
-    // its whole line is masked (NaN, left as it is). The cross-entropy's kernel does the
-    // same (kernels/column_softmax.hpp), but here a pass after the whole normalisation
-    // measured faster than that kernel's column by column shift (bench_ops softmax at
-    // B = 256: 5.3 against 5.9 us).
-    static void exactly_zero_where_masked(const T* x, T* y, Index size) {
-        for (Index k = 0; k < size; ++k)
-            if (x[k] == -std::numeric_limits<T>::infinity() && !std::isnan(y[k])) y[k] = T(0);
     }
 };
 
