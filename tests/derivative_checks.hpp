@@ -22,16 +22,31 @@ inline double relative_difference(const Eigen::MatrixXd& a, const Eigen::MatrixX
     return (a - b).cwiseAbs().maxCoeff() / std::max(1.0, b.cwiseAbs().maxCoeff());
 }
 
+// The Params' values, flat, and put back exactly: stepping back by -h v does not undo
+// +h v in floating point (with FMA contraction not even from an exact 0).
+inline Eigen::VectorXd snapshot(const tapestry::nn::ParamSet<double>& params) {
+    Eigen::VectorXd s(tapestry::detail::flat_size(params));
+    tapestry::detail::for_each_segment(
+        params, [&](const auto& p, Index offset, Index n) { s.segment(offset, n) = p.value().reshaped(); });
+    return s;
+}
+inline void restore(const tapestry::nn::ParamSet<double>& params, const Eigen::VectorXd& s) {
+    tapestry::detail::for_each_segment(
+        params, [&](const auto& p, Index offset, Index n) { p.value().reshaped() = s.segment(offset, n); });
+}
+
 // (f(p + h v) - f(p - h v)) / 2h.
 template <class F>
 Eigen::MatrixXd value_difference(F&& f, const tapestry::nn::ParamSet<double>& params, const Eigen::VectorXd& v,
                                  double h = 1e-6) {
     tapestry::InferenceMode no_recording;
+    const Eigen::VectorXd at = snapshot(params);
     move_params(params, v, h);
     const Eigen::MatrixXd up = tapestry::evaluate(f()).value();
-    move_params(params, v, -2 * h);
+    restore(params, at);
+    move_params(params, v, -h);
     const Eigen::MatrixXd down = tapestry::evaluate(f()).value();
-    move_params(params, v, h);
+    restore(params, at);
     return (up - down) / (2 * h);
 }
 
@@ -50,11 +65,13 @@ Eigen::VectorXd gradient_at(F&& f, const tapestry::nn::ParamSet<double>& params)
 template <class F>
 Eigen::VectorXd gradient_difference(F&& f, const tapestry::nn::ParamSet<double>& params, const Eigen::VectorXd& v,
                                     double h = 1e-5) {
+    const Eigen::VectorXd at = snapshot(params);
     move_params(params, v, h);
     const Eigen::VectorXd up = gradient_at(f, params);
-    move_params(params, v, -2 * h);
+    restore(params, at);
+    move_params(params, v, -h);
     const Eigen::VectorXd down = gradient_at(f, params);
-    move_params(params, v, h);
+    restore(params, at);
     return (up - down) / (2 * h);
 }
 

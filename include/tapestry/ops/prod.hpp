@@ -129,6 +129,18 @@ struct ProductOfElements {
         if (zeros == 0) {
             const auto ratio = dx / values;
             h = nabla.reshaped() * (ratio.sum() - ratio);
+            // sum - ratio_i keeps the others' digits only where ratio_i does not swamp them:
+            // at an element tiny but not 0, x'/x is huge and the difference came out 0. The
+            // largest ratio's element is summed again without it (no other one can lose
+            // more than that ratio's rounding).
+            if (values.size() > 1) {
+                Index z = 0;
+                ratio.abs().maxCoeff(&z);
+                T others = T(0);
+                for (Index j = 0; j < values.size(); ++j)
+                    if (j != z) others += ratio(j);
+                h(z) = nabla.data()[z] * others;
+            }
         } else if (zeros == 1) {
             const T rest = nabla.data()[zero_at];
             for (Index i = 0; i < values.size(); ++i)

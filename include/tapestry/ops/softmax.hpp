@@ -124,7 +124,8 @@ private:
     // views). Each step is a loop over the whole array in its storage order, or a
     // reduction per column, by Eigen or by a plain loop where a column is shorter than a
     // packet (kernels/column_softmax.hpp). A masked class's exponential is exactly 0, so
-    // its probability is 0 and log_softmax's backward passes its dy on exactly.
+    // its probability is 0 and log_softmax's backward passes its dy on exactly (where the
+    // line's sum of dy is finite; otherwise NaN, as in PyTorch).
     void normalize_columns(const auto& x, auto&& y) {
         detail::ScratchScope scratch;
         Line line(scratch.take<T>(x.cols()), x.cols());
