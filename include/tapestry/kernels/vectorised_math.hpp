@@ -235,8 +235,8 @@ struct NormalDensityFunctor {
 // e^x, exactly 0 at x = -inf. Eigen's packet exp clamps its argument, so e^-inf comes
 // out as 3e-39 in float (6e-309 in double); a masked class (a logit of -inf) must get a
 // probability of exactly 0 and pass its gradient on exactly (where its line's sum of
-// gradients is finite). One comparison per packet,
-// where a separate pass looking for -inf took 4% of log_softmax's time along rows.
+// gradients is finite). One comparison per packet, where a separate pass looking for
+// -inf took 4% of log_softmax's time along rows.
 template <class T>
 struct ExpZeroAtMinusInfinityFunctor {
     T operator()(T x) const { return std::exp(x); }

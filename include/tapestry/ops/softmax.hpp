@@ -132,9 +132,9 @@ private:
         if constexpr (Log) {
             auto e = detail::map_like(y, exponentials != nullptr ? exponentials : scratch.take<T>(y.size()));
             Line max(scratch.take<T>(x.cols()), x.cols());
-            // Lines across storage (along rows): e^(x - max) in one loop, and y from x at
-            // the end. Down storage: x - max written into y once, each short column in one
-            // visit, then read by the exponential and the subtraction.
+            // Lines across storage (along rows): e^(x - max) as exponentials_of_lines takes
+            // it, and y from x at the end. Down storage: x - max written into y once, each
+            // short column in one visit, then read by the exponential and the subtraction.
             constexpr bool across_storage = (std::remove_cvref_t<decltype(y)>::Flags & Eigen::RowMajorBit) != 0;
             if constexpr (across_storage) {
                 detail::exponentials_of_lines(x, max, e);
