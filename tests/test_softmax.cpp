@@ -332,6 +332,51 @@ TEST_CASE("nll_loss's gradient matches finite differences, its value the definit
     });
 }
 
+// nll_loss hands its gradient to the log_softmax step that made its operand, which sends
+// it straight to the logits (Node::backward_one_entry_per_column). Every way that hand-off
+// may go wrong, against finite differences: the log-probabilities read by another
+// operation as well (both contributions reach the logits), by two nll_losses, logits that
+// are a Param used twice or a Var with its own step, the rows' log_softmax (which
+// declines), and operands that log_softmax did not make.
+TEST_CASE("nll_loss of log_softmax sends its gradient to the logits, with every other use of either") {
+    for_each_shape([]<int R, int C>(Index rows, Index cols) {
+        INFO("shape " << rows << "x" << cols);
+        auto Z = random_param<R, C>(rows, cols, -3.0, 3.0);
+        const auto labels = random_labels(rows, cols);
+        const auto other = random_labels(rows, cols);
+        const Eigen::MatrixXd weights = random_matrix(rows, cols);
+        // Losses summed over up to 35 examples and weighted 3x round at 1e-14 of 100, which
+        // the default step of 1e-6 turns into errors of 1e-6 (as in the case above).
+        GradcheckOptions wider_step;
+        wider_step.step = 1e-5;
+        const auto check = [&](auto loss) { CHECK(gradcheck(wider_step, loss, Z) < gradient_tolerance); };
+        check([&] {
+            auto log_probs = log_softmax(Z);
+            return nll_loss(log_probs, labels) + sum(hadamard(log_probs, constant(weights)));
+        });
+        check([&] {
+            auto log_probs = log_softmax(Z);
+            return 3.0 * nll_loss(log_probs, labels, Reduction::Sum) + nll_loss(log_probs, other);
+        });
+        check([&] { return nll_loss(log_softmax(hadamard(Z, Z) + 2.0 * Z), labels) + sum(tanh(Z)); });
+        check([&] {
+            Var<double, R, C> logits = tanh(Z) + Z;
+            return nll_loss(log_softmax(logits), labels) + sum(hadamard(logits, constant(weights)));
+        });
+        check([&] { return nll_loss(log_softmax(Z, Each::Row), labels); });
+        check([&] { return nll_loss(log(softmax(Z)), labels); });
+        check([&] {
+            auto log_probs = log_softmax(Z);
+            Var<double, R, C> same = log_probs;  // a copy of the handle, not of the values
+            return nll_loss(same, labels, Reduction::Sum) + nll_loss(log_probs + 0.5 * Z, other);
+        });
+        const Eigen::RowVectorXd example_weights = random_matrix(1, cols);
+        check([&] {
+            return sum(hadamard(nll_loss(log_softmax(Z), labels, Reduction::None), constant(example_weights)));
+        });
+    });
+}
+
 TEST_CASE("Reduction::None gives each example's loss as a 1 x B row whose sum is Reduction::Sum") {
     auto Z = random_param<4, Dynamic>(4, 6, -2.0, 2.0);
     const Eigen::MatrixXd target = random_matrix(4, 6, 0.0, 1.0);

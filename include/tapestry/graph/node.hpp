@@ -45,6 +45,7 @@
 // - describe(inputs...), if the op has it, names the node in messages; by default
 //   "name(input, input)".
 
+#include <concepts>
 #include <cstdint>
 #include <new>
 #include <string>
@@ -106,6 +107,18 @@ public:
 
     // Will a backward step be recorded for this node?
     bool recording() const { return recording_ != nullptr; }
+
+    // The step recorded just before value `v` was complete: the step that made it, if its
+    // node recorded one, for an op whose backward may hand that step its gradient
+    // (Node::backward_one_entry_per_column, which compares `v`'s value with its own, so
+    // that another step declines). nullptr unless this node is recorded for a
+    // first-order sweep and `v` is on the same recording.
+    template <class U>
+    Node* step_that_may_have_made(const ValueParts<U>& v) const {
+        if (recording_ == nullptr || recording_->with_tangents() || v.life != recording_->life() || v.position == 0)
+            return nullptr;
+        return recording_->step(v.position - 1);
+    }
 
     // Memory for `count` values of U that backward will read: on the tape when
     // recording, else scratch that lives until forward returns. Scratch is last-in
@@ -231,6 +244,27 @@ public:
                 check_gradients([&] { return describe_node(op_, inputs...); }, inputs...);
             },
             inputs_);
+    }
+
+    bool backward_one_entry_per_column(const void* value, const int* rows, const void* entries) override {
+        if constexpr (requires(const Inputs&... inputs) {
+                          {
+                              op_.backward_one_entry_per_column(rows, static_cast<const T*>(entries), inputs...)
+                          } -> std::same_as<bool>;
+                      }) {
+            if (value != value_) return false;  // a step recorded before another's value
+            return std::apply(
+                [&](const Inputs&... inputs) {
+                    (inputs.verify(), ...);
+                    if (!op_.backward_one_entry_per_column(rows, static_cast<const T*>(entries), inputs...))
+                        return false;
+                    check_gradients([&] { return describe_node(op_, inputs...); }, inputs...);
+                    return true;
+                },
+                inputs_);
+        } else {
+            return false;
+        }
     }
 
     void tangent() override {

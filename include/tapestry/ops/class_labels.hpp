@@ -2,6 +2,7 @@
 // The class labels of a classification loss: one index per column of the scores,
 // checked before anything is recorded; and the node such a loss makes.
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -15,16 +16,29 @@
 
 namespace tapestry::detail {
 
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_label_outside(const char* loss, std::span<const int> labels,
+                                                                       Index classes) {
+    for (std::size_t j = 0; j < labels.size(); ++j)
+        if (labels[j] < 0 || labels[j] >= classes)
+            throw index_error(std::string(loss) + ": label " + std::to_string(labels[j]) + " of column " +
+                              std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
+    throw index_error(std::string(loss) + ": a label is outside [0, " + std::to_string(classes) + ")");
+}
+
 // Throws shape_error unless there is one label per column, index_error for a label
-// outside [0, classes).
+// outside [0, classes). The labels are tested without a branch per label (a loop the
+// compiler vectorises: the loop that stopped at the first bad one was 2% of a small
+// classifier's loss), and searched again only to name the first bad one.
 inline void check_class_labels(const char* loss, std::span<const int> labels, Index classes, Index examples) {
     if (static_cast<Index>(labels.size()) != examples)
         throw_shape_error(loss, classes, examples, 1, static_cast<Index>(labels.size()),
                           "one label per column of the scores");
-    for (Index j = 0; j < examples; ++j)
-        if (labels[j] < 0 || labels[j] >= classes)
-            throw index_error(std::string(loss) + ": label " + std::to_string(labels[j]) + " of column " +
-                              std::to_string(j) + " is outside [0, " + std::to_string(classes) + ")");
+    // As unsigned, a negative label is larger than any count of classes.
+    const auto bound = static_cast<std::uint64_t>(classes);
+    bool all_within = true;
+    for (const int label : labels) all_within &= static_cast<std::uint64_t>(static_cast<std::int64_t>(label)) < bound;
+    if (!all_within) [[unlikely]]
+        throw_label_outside(loss, labels, classes);
 }
 
 // Indices (class labels, embedding ids) given as any Eigen integer vector, laid out

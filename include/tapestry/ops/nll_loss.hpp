@@ -23,8 +23,12 @@ struct NllLoss {
     static constexpr bool piecewise_linear = true;  // linear in log_probs; second order: graph/leaf_views.hpp
     std::span<const int> labels;                    // the caller's until forward keeps a copy for backward
     T scale;
+    // The step that may have made log_probs, which backward offers its gradient first
+    // (log_softmax takes it straight to the logits: Node::backward_one_entry_per_column).
+    detail::Node* maker = nullptr;
 
     void forward(const auto& out, const auto& log_probs) {
+        if constexpr (requires { log_probs.parts(); }) maker = out.step_that_may_have_made(log_probs.parts());
         const auto values = log_probs.array();
         const Index examples = values.cols();
         int* kept = out.template keep<int>(examples);
@@ -44,6 +48,9 @@ struct NllLoss {
     // those alone (the operand is a leaf), not as a pass of mostly zeros over every class.
     template <class L>
     void backward(const auto& dy, const auto&, const L& log_probs) const {
+        if constexpr (requires { log_probs.parts(); }) {  // a Var, not a view of one in second order
+            if (maker != nullptr && send_to_maker(dy, log_probs.value_data())) return;
+        }
         const detail::GradientSink<T> sink = log_probs.gradient_sink();
         if (!sink.wanted()) return;
         T* gradient = sink.memory_to_add_into();
@@ -62,6 +69,17 @@ struct NllLoss {
                 total -= dx(labels[j], j);
         }
         if constexpr (!PerExample) out.data()[0] = scale * total;
+    }
+
+private:
+    // The gradient with respect to log_probs, -(each example's weight) at its label, offered
+    // to the step that made them: true if it took it.
+    bool send_to_maker(const auto& dy, const T* log_probs) const {
+        const Index examples = static_cast<Index>(labels.size());
+        detail::ScratchScope scratch;
+        T* entries = scratch.take<T>(examples);
+        for (Index j = 0; j < examples; ++j) entries[j] = -detail::example_weight<PerExample>(dy, scale, j);
+        return maker->backward_one_entry_per_column(log_probs, labels.data(), entries);
     }
 };
 

@@ -72,16 +72,15 @@ struct SoftmaxCrossEntropy {
     // d/dz = softmax(z) - onehot(label), per column, times the output's adjoint.
     template <class Z>
     void backward(const auto& dy, const auto&, const Z& z) const {
-        const Index classes = z.rows(), examples = z.cols();
+        const auto gradient = z.gradient_sink().whole();
+        if (gradient.data == nullptr) return;
+        const Index examples = z.cols();
         detail::ScratchScope scratch;
-        Eigen::Map<detail::KernelArray<T, Z::Rows, Z::Cols>> dz(scratch.take<T>(classes * examples), classes, examples);
-        const Exponentials e(exponentials, classes, examples);
-        Line weights(scratch.take<T>(examples), examples);
-        for (Index j = 0; j < examples; ++j) weights(j) = detail::example_weight<PerExample>(dy, scale, j);
-        detail::write_per_column(Line(inverse_sum, examples) * weights, dz,
-                                 [&](Index i, Index j, T g) { return g * e(i, j); });
-        for (Index j = 0; j < examples; ++j) dz(labels[j], j) -= weights(j);
-        z.backprop(Eigen::Map<const detail::KernelArray<T, Z::Rows, Z::Cols>>(dz.data(), classes, examples));
+        Line minus_weights(scratch.take<T>(examples), examples), scales(scratch.take<T>(examples), examples);
+        for (Index j = 0; j < examples; ++j) minus_weights(j) = -detail::example_weight<PerExample>(dy, scale, j);
+        scales = -minus_weights * Line(inverse_sum, examples);
+        detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, scales.data(),
+                                             labels.data(), minus_weights.data(), z.rows(), examples);
     }
 
     // Forward mode: per example, sum(p z') - z'[label], with p = softmax(z).

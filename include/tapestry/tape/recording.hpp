@@ -33,6 +33,17 @@ struct Node {
     virtual void backward() = 0;
     virtual void tangent() = 0;
     virtual void backward_with_tangents() = 0;
+    // A consumer's gradient that is zero but for one entry per column (`entries[j]`, of the
+    // value's scalar type, at row `rows[j]`: nll_loss's), handed to the step that made
+    // `value` in place of being written into its adjoint. A step that can send it on to
+    // its own inputs in closed form does so and returns true (log_softmax down columns:
+    // one pass, as the fused cross-entropy takes, where the adjoint would be filled with
+    // zeros, summed and read again); any other returns false, and the consumer writes the
+    // adjoint as usual. First-order sweeps only: a step that took it is skipped unless
+    // another consumer writes its adjoint.
+    virtual bool backward_one_entry_per_column(const void* /*value*/, const int* /*rows*/, const void* /*entries*/) {
+        return false;
+    }
     virtual ~Node() = default;
 };
 
@@ -259,6 +270,8 @@ public:
 
     // Number of recorded backward steps.
     std::size_t size() const { return recorded_; }
+    // The step at `index` (below size()).
+    Node* step(std::size_t index) const { return nodes_[index]; }
 
     // Identifies this recording to the values made on it (none other holds this life).
     const TapeLife* life() const { return life_.get(); }
