@@ -333,9 +333,10 @@ TEST_CASE("nll_loss's gradient matches finite differences, its value the definit
 }
 
 // nll_loss hands its gradient to the log_softmax step that made its operand, which sends
-// it straight to the logits (Node::backward_one_entry_per_column). Every way that hand-off
+// it straight to the logits (Node::take_one_entry_per_column). Every way that hand-off
 // may go wrong, against finite differences: the log-probabilities read by another
-// operation as well (both contributions reach the logits), by two nll_losses, logits that
+// operation as well, recorded before or after nll_loss (the hand-off then joins the
+// adjoint the other wrote), by two nll_losses (the second writes the adjoint), logits that
 // are a Param used twice or a Var with its own step, the rows' log_softmax (which
 // declines), and operands that log_softmax did not make.
 TEST_CASE("nll_loss of log_softmax sends its gradient to the logits, with every other use of either") {
@@ -352,7 +353,19 @@ TEST_CASE("nll_loss of log_softmax sends its gradient to the logits, with every 
         const auto check = [&](auto loss) { CHECK(gradcheck(wider_step, loss, Z) < gradient_tolerance); };
         check([&] {
             auto log_probs = log_softmax(Z);
-            return nll_loss(log_probs, labels) + sum(hadamard(log_probs, constant(weights)));
+            auto loss = nll_loss(log_probs, labels);
+            return loss + sum(hadamard(log_probs, constant(weights)));  // recorded after nll_loss
+        });
+        check([&] {
+            auto log_probs = log_softmax(Z);
+            auto weighted = sum(hadamard(log_probs, constant(weights)));  // recorded before nll_loss
+            return weighted + nll_loss(log_probs, labels);
+        });
+        check([&] {
+            auto log_probs = log_softmax(Z);
+            auto first = nll_loss(log_probs, labels);
+            auto weighted = sum(hadamard(log_probs, constant(weights)));
+            return first + weighted + 0.5 * nll_loss(log_probs, other);
         });
         check([&] {
             auto log_probs = log_softmax(Z);
@@ -375,6 +388,30 @@ TEST_CASE("nll_loss of log_softmax sends its gradient to the logits, with every 
             return sum(hadamard(nll_loss(log_softmax(Z), labels, Reduction::None), constant(example_weights)));
         });
     });
+}
+
+TEST_CASE("nll_loss of log_softmax: a second backward adds the same gradient, anomaly mode names nll_loss") {
+    auto Z = random_param<Dynamic, Dynamic>(6, 5, -3.0, 3.0);
+    const auto labels = random_labels(6, 5);
+    Eigen::MatrixXd once;
+    {
+        Tape tape;
+        auto loss = nll_loss(log_softmax(Z), labels);
+        tape.backward(loss);
+        once = Z.grad();
+        tape.backward(loss);  // the hand-off is this sweep's again: kept, sent, added
+        CHECK(Z.grad().isApprox(2.0 * once, 1e-15));
+    }
+    Z.zero_grad();
+    // An infinite seed: nll_loss's own check names it, as when it wrote log_softmax's
+    // adjoint itself, before anything reaches Z's gradient.
+    DetectAnomaly anomalies;
+    Tape tape;
+    auto losses = nll_loss(log_softmax(Z), labels, Reduction::None);
+    Eigen::RowVectorXd seed = Eigen::RowVectorXd::Ones(5);
+    seed(2) = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_MATCHES(tape.backward(losses, seed), anomaly_error, MessageContains("nll_loss"));
+    CHECK(Z.grad().allFinite());
 }
 
 TEST_CASE("Reduction::None gives each example's loss as a 1 x B row whose sum is Reduction::Sum") {

@@ -26,12 +26,17 @@
 
 namespace tapestry::detail {
 
+// A step's flag in a first-order sweep (Recording::sweep_backward), which runs the steps
+// whose flag is not 0: the adjoint of the value it made holds a gradient, and a consumer
+// handed the step a gradient of its own to send on (Node::take_one_entry_per_column).
+inline constexpr unsigned char adjoint_written = 1, gradient_handed_off = 2;
+
 // Does the adjoint of the value at `position` (made by step position - 1) hold a
 // gradient? Not before its first write in a first-order sweep (first_write); always
 // otherwise (a sweep with tangents zeroed every adjoint). Sets nothing.
 inline bool holds_gradient(const TapeLife* life, std::size_t position) {
     const unsigned char* const written = life != nullptr ? life->first_writes() : nullptr;
-    return written == nullptr || written[position - 1] != 0;
+    return written == nullptr || (written[position - 1] & adjoint_written) != 0;
 }
 
 // Is this the first contribution to that adjoint in a first-order sweep? Then the caller
@@ -40,8 +45,27 @@ inline bool holds_gradient(const TapeLife* life, std::size_t position) {
 // tested and set without a lock.
 [[gnu::always_inline]] inline bool first_write(const TapeLife* life, std::size_t position) {
     if (holds_gradient(life, position)) return false;
-    life->first_writes()[position - 1] = 1;
+    life->first_writes()[position - 1] |= adjoint_written;
     return true;
+}
+
+// May a consumer hand the step that made the value at `position` its gradient, for the
+// step to send on? Only as the first gradient that value receives in a first-order
+// sweep: not once its adjoint is written or another consumer handed it one (a second
+// hand-off writes the adjoint, which the step then reads with the first: one more pass
+// per consumer would otherwise add up). If so, marks it, which makes the step run.
+inline bool accept_hand_off(const TapeLife* life, std::size_t position) {
+    unsigned char* const flags = life != nullptr ? life->first_writes() : nullptr;
+    if (flags == nullptr || flags[position - 1] != 0) return false;
+    flags[position - 1] = gradient_handed_off;
+    return true;
+}
+
+// Was the step that made the value at `position` handed a gradient in this sweep? (What
+// it kept from a sweep that ended in an exception is not this sweep's.)
+inline bool holds_hand_off(const TapeLife* life, std::size_t position) {
+    const unsigned char* const flags = life != nullptr ? life->first_writes() : nullptr;
+    return flags != nullptr && (flags[position - 1] & gradient_handed_off) != 0;
 }
 
 // target (rows x cols, column-major) = or += `line` repeated: `line` (rows values) as

@@ -45,7 +45,6 @@
 // - describe(inputs...), if the op has it, names the node in messages; by default
 //   "name(input, input)".
 
-#include <concepts>
 #include <cstdint>
 #include <new>
 #include <string>
@@ -110,8 +109,8 @@ public:
 
     // The step recorded just before value `v` was complete: the step that made it, if its
     // node recorded one, for an op whose backward may hand that step its gradient
-    // (Node::backward_one_entry_per_column, which compares `v`'s value with its own, so
-    // that another step declines). nullptr unless this node is recorded for a
+    // (Node::take_one_entry_per_column, which compares `v`'s value and shape with its own,
+    // so that another step declines). nullptr unless this node is recorded for a
     // first-order sweep and `v` is on the same recording.
     template <class U>
     Node* step_that_may_have_made(const ValueParts<U>& v) const {
@@ -246,22 +245,11 @@ public:
             inputs_);
     }
 
-    bool backward_one_entry_per_column(const void* value, const int* rows, const void* entries) override {
-        if constexpr (requires(const Inputs&... inputs) {
-                          {
-                              op_.backward_one_entry_per_column(rows, static_cast<const T*>(entries), inputs...)
-                          } -> std::same_as<bool>;
-                      }) {
-            if (value != value_) return false;  // a step recorded before another's value
-            return std::apply(
-                [&](const Inputs&... inputs) {
-                    (inputs.verify(), ...);
-                    if (!op_.backward_one_entry_per_column(rows, static_cast<const T*>(entries), inputs...))
-                        return false;
-                    check_gradients([&] { return describe_node(op_, inputs...); }, inputs...);
-                    return true;
-                },
-                inputs_);
+    bool take_one_entry_per_column(const OneEntryPerColumn& gradient) override {
+        if constexpr (requires { op_.take_one_entry_per_column(gradient); }) {
+            // another step's value (recorded just before), or a view of this one's in another shape
+            if (gradient.value != value_ || gradient.rows != rows_ || gradient.cols != cols_) return false;
+            return op_.take_one_entry_per_column(gradient);
         } else {
             return false;
         }

@@ -176,29 +176,39 @@ void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
 // more at row labels[j], written over `gradient` or added into it. One pass over the
 // array, as the fused loss's hand-written backward takes, written in place: through
 // scratch and a copy, softmax_cross_entropy took 1.03-1.07x that twin. On as many threads
-// as pay, each a range of columns.
+// as pay, each a range of columns (of rows, for one example's many classes).
 template <class T>
 void write_cross_entropy_gradient(T* gradient, bool overwrite, const T* exponentials, const T* scales,
                                   const int* labels, const T* at_label, Index classes, Index examples) {
-    using Array = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
-    const auto columns = [&](Index begin, Index end) {
-        Eigen::Map<Array> g(gradient + begin * classes, classes, end - begin);
-        const Eigen::Map<const Array> e(exponentials + begin * classes, classes, end - begin);
-        const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> scale(scales + begin, end - begin);
-        if (overwrite)
-            write_per_column(scale, g, [&](Index i, Index j, T c) { return e(i, j) * c; });
-        else
-            write_per_column(scale, g, [&](Index i, Index j, T c) { return g(i, j) + e(i, j) * c; });
-        for (Index j = begin; j < end; ++j) gradient[j * classes + labels[j]] += at_label[j];
+    // Plain loops over pointers held in registers, which the compiler vectorises: through
+    // Maps captured by reference it reloaded each Map's fields after every store, one
+    // element at a time (softmax_cross_entropy at 10 x 64: 1.35x the time).
+    const auto block = [=](Index first_row, Index rows, Index first_column, Index columns) {
+        for (Index j = first_column; j < first_column + columns; ++j) {
+            T* const g = gradient + j * classes + first_row;
+            const T* const e = exponentials + j * classes + first_row;
+            const T c = scales[j];
+            if (overwrite)
+                for (Index i = 0; i < rows; ++i) g[i] = e[i] * c;
+            else
+                for (Index i = 0; i < rows; ++i) g[i] += e[i] * c;
+            const Index label = labels[j] - first_row;
+            if (label >= 0 && label < rows) g[label] += at_label[j];
+        }
     };
-    const int pieces = pieces_for(double(classes) * double(examples), elementwise_min_work_per_thread, examples);
-    if (pieces <= 1) {
-        columns(0, examples);
+    const ElementwiseCut cut(classes, examples, double(classes) * double(examples));
+    if (cut.pieces == 1) {
+        block(0, classes, 0, examples);
         return;
     }
-    run_pieces(pieces, [&](int p) {
-        const auto [begin, end] = piece_range(examples, pieces, p, 1);
-        columns(begin, end);
+    run_pieces(cut.pieces, [&](int p) {
+        if (examples > 1) {
+            const auto [begin, end] = piece_range(examples, cut.pieces, p, 1);
+            block(0, classes, begin, end - begin);
+        } else {
+            const auto [begin, end] = piece_range(classes, cut.pieces, p, ElementwiseCut::row_grain);
+            block(begin, end - begin, 0, 1);
+        }
     });
 }
 

@@ -13,6 +13,7 @@
 #include "tapestry/operand.hpp"
 #include "tapestry/ops/class_labels.hpp"
 #include "tapestry/ops/loss_reduction.hpp"
+#include "tapestry/tape/anomaly.hpp"
 
 namespace tapestry {
 namespace ops {
@@ -24,7 +25,7 @@ struct NllLoss {
     std::span<const int> labels;                    // the caller's until forward keeps a copy for backward
     T scale;
     // The step that may have made log_probs, which backward offers its gradient first
-    // (log_softmax takes it straight to the logits: Node::backward_one_entry_per_column).
+    // (log_softmax sends it straight to the logits: Node::take_one_entry_per_column).
     detail::Node* maker = nullptr;
 
     void forward(const auto& out, const auto& log_probs) {
@@ -48,8 +49,10 @@ struct NllLoss {
     // those alone (the operand is a leaf), not as a pass of mostly zeros over every class.
     template <class L>
     void backward(const auto& dy, const auto&, const L& log_probs) const {
-        if constexpr (requires { log_probs.parts(); }) {  // a Var, not a view of one in second order
-            if (maker != nullptr && send_to_maker(dy, log_probs.value_data())) return;
+        // A Var, not a view of one in second order; not in anomaly mode, where this step's
+        // check names nll_loss for a gradient that is not finite before anything is sent on.
+        if constexpr (requires { log_probs.parts(); }) {
+            if (maker != nullptr && !detail::detecting_anomalies() && hand_to_maker(dy, log_probs.parts())) return;
         }
         const detail::GradientSink<T> sink = log_probs.gradient_sink();
         if (!sink.wanted()) return;
@@ -74,12 +77,13 @@ struct NllLoss {
 private:
     // The gradient with respect to log_probs, -(each example's weight) at its label, offered
     // to the step that made them: true if it took it.
-    bool send_to_maker(const auto& dy, const T* log_probs) const {
+    bool hand_to_maker(const auto& dy, const detail::ValueParts<T>& log_probs) const {
         const Index examples = static_cast<Index>(labels.size());
         detail::ScratchScope scratch;
         T* entries = scratch.take<T>(examples);
         for (Index j = 0; j < examples; ++j) entries[j] = -detail::example_weight<PerExample>(dy, scale, j);
-        return maker->backward_one_entry_per_column(log_probs, labels.data(), entries);
+        return maker->take_one_entry_per_column({log_probs.value, log_probs.rows, log_probs.cols, log_probs.life,
+                                                 log_probs.position, labels.data(), entries});
     }
 };
 

@@ -6,6 +6,8 @@
 // Backward: softmax's gradient is y (g - sum(g y)) and log_softmax's g - e^y sum(g), per
 // line, from the result y (log_softmax keeps e^y's parts from forward).
 
+#include <algorithm>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 
@@ -28,6 +30,12 @@ struct Softmax {
     // faster than taking e^y again (docs/performance.md, issue 18).
     T* exponentials = nullptr;
     T* inverse_sums = nullptr;
+    // log_softmax down columns, recorded: a gradient nll_loss handed this step
+    // (take_one_entry_per_column), one entry per column, kept until backward sends it on.
+    T* handed_entries = nullptr;  // memory for it, kept by forward
+    const int* handed_rows = nullptr;
+    const detail::TapeLife* handed_in = nullptr;  // the recording and the value's position,
+    std::size_t handed_at = 0;                    // where the sweep says if it is this sweep's
 
     void forward(const auto& out, const auto& x) {
         auto y = out.value();
@@ -36,6 +44,7 @@ struct Softmax {
             if (out.recording()) {
                 exponentials = out.template keep<T>(y.size());
                 inverse_sums = out.template keep<T>(each == Each::Column ? y.cols() : y.rows());
+                if (each == Each::Column) handed_entries = out.template keep<T>(y.cols());
             }
         }
         detail::along_lines(
@@ -45,6 +54,18 @@ struct Softmax {
     template <class X>
     void backward(const auto& dy, const auto& y, const X& x) const {
         if (y.size() == 0) return;
+        if constexpr (Log) {
+            if (handed_rows != nullptr && detail::holds_hand_off(handed_in, handed_at)) {
+                if (!detail::holds_gradient(handed_in, handed_at)) {
+                    send_handed_gradient(x);  // the only gradient y received: one pass
+                    return;
+                }
+                // Other consumers wrote y's adjoint: the handed entries join them there
+                // (this step's own memory, read once below), and go down with them.
+                T* adjoint = const_cast<T*>(dy.data());
+                for (Index j = 0; j < y.cols(); ++j) adjoint[j * y.rows() + handed_rows[j]] += handed_entries[j];
+            }
+        }
         detail::ScratchScope scratch;
         if (Log && each == Each::Row) {
             // dy - e^y c with c per row, as one expression into x's gradient: a column
@@ -63,28 +84,17 @@ struct Softmax {
         x.backprop(dx);
     }
 
-    // log_softmax down columns, given nll_loss's gradient (`entries[j]` at row `rows[j]`,
-    // the rest zero; Node::backward_one_entry_per_column): dy - e^y sum(dy) is, per column,
-    // entries[j] (onehot(rows[j]) - e^y), the fused cross-entropy's gradient, written in one
-    // pass. Through the adjoint, dy was filled with zeros, then summed, scaled and added in
-    // three more passes: 1.25-1.36x the fused twin (bench_ops log_softmax_nll).
-    template <class X>
-    bool backward_one_entry_per_column(const int* rows, const T* entries, const X& x) const {
-        if constexpr (!Log || !requires { x.gradient_sink(); }) {
+    // nll_loss's gradient (entries[j] at row entry_rows[j], the rest zero), offered before
+    // it is written into y's adjoint: kept if it is the first gradient y receives in this
+    // sweep (accept_hand_off), for backward to send on.
+    bool take_one_entry_per_column(const detail::OneEntryPerColumn& gradient) {
+        if (!Log || handed_entries == nullptr || !detail::accept_hand_off(gradient.life, gradient.position))
             return false;
-        } else {
-            if (each != Each::Column) return false;
-            const auto gradient = x.gradient_sink().whole();
-            if (gradient.data == nullptr) return true;
-            const Index examples = x.cols();
-            detail::ScratchScope scratch;
-            Eigen::Map<Eigen::Array<T, 1, Dynamic>> scales(scratch.take<T>(examples), examples);
-            scales = -Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(entries, examples) *
-                     Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, examples);
-            detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, scales.data(), rows,
-                                                 entries, x.rows(), examples);
-            return true;
-        }
+        std::copy_n(static_cast<const T*>(gradient.entries), gradient.cols, handed_entries);
+        handed_rows = gradient.entry_rows;
+        handed_in = gradient.life;
+        handed_at = gradient.position;
+        return true;
     }
 
     // Forward mode, per line: y' = y (x' - sum(y x')) for softmax, x' - sum(e^y x') for
@@ -143,6 +153,24 @@ struct Softmax {
 
 private:
     using Line = Eigen::Map<Eigen::Array<T, 1, Dynamic>>;
+
+    // The handed gradient alone, sent on: dy - e^y sum(dy) is, per column,
+    // entries[j] (onehot(rows[j]) - e^y), the fused cross-entropy's gradient, written into
+    // x's gradient in one pass. Through y's adjoint, dy was filled with zeros, then summed,
+    // scaled and added in three more passes: 1.25-1.36x the fused twin (bench_ops
+    // log_softmax_nll).
+    template <class X>
+    void send_handed_gradient(const X& x) const {
+        const auto gradient = x.gradient_sink().whole();
+        if (gradient.data == nullptr) return;
+        const Index examples = x.cols();
+        detail::ScratchScope scratch;
+        Line scales(scratch.take<T>(examples), examples);
+        scales = -Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(handed_entries, examples) *
+                 Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, examples);
+        detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, scales.data(),
+                                             handed_rows, handed_entries, x.rows(), examples);
+    }
 
     // y = softmax (or log_softmax) of each column of x (along rows, x and y are transposed
     // views). Each step is a loop over the whole array in its storage order, or a

@@ -24,6 +24,20 @@
 
 namespace tapestry::detail {
 
+class TapeLife;
+
+// A consumer's gradient with respect to a value that is zero but for one entry per
+// column (nll_loss's), offered to the step that made the value (Node::
+// take_one_entry_per_column) before it is written into the value's adjoint.
+struct OneEntryPerColumn {
+    const void* value;     // the value's first element: the step compares it with its own
+    Index rows, cols;      // the value's shape
+    const TapeLife* life;  // where the sweep's flags are, and the value's position
+    std::size_t position;
+    const int* entry_rows;  // cols rows, the consumer's: alive until the tape is cleared
+    const void* entries;    // cols values of the value's scalar type, alive for the call
+};
+
 // One recorded step: backward() adds its output's adjoint into its inputs' adjoints;
 // tangent() writes its output's tangent from its inputs' (forward mode, on a recording
 // made with tangents); backward_with_tangents() does what backward() does and adds the
@@ -33,17 +47,14 @@ struct Node {
     virtual void backward() = 0;
     virtual void tangent() = 0;
     virtual void backward_with_tangents() = 0;
-    // A consumer's gradient that is zero but for one entry per column (`entries[j]`, of the
-    // value's scalar type, at row `rows[j]`: nll_loss's), handed to the step that made
-    // `value` in place of being written into its adjoint. A step that can send it on to
-    // its own inputs in closed form does so and returns true (log_softmax down columns:
-    // one pass, as the fused cross-entropy takes, where the adjoint would be filled with
-    // zeros, summed and read again); any other returns false, and the consumer writes the
-    // adjoint as usual. First-order sweeps only: a step that took it is skipped unless
-    // another consumer writes its adjoint.
-    virtual bool backward_one_entry_per_column(const void* /*value*/, const int* /*rows*/, const void* /*entries*/) {
-        return false;
-    }
+    // A consumer's gradient offered in place of being written into the adjoint of the
+    // value this step made. A step that can send it on to its inputs in closed form keeps
+    // it for its own backward() and returns true (log_softmax down columns: then
+    // w (softmax - onehot) in one pass, the fused cross-entropy's, where the adjoint would
+    // be filled with zeros, summed and read again). Any other returns false, and the
+    // consumer writes the adjoint as usual. First-order sweeps only (accept_hand_off in
+    // graph/gradient.hpp).
+    virtual bool take_one_entry_per_column(const OneEntryPerColumn& /*gradient*/) { return false; }
     virtual ~Node() = default;
 };
 
