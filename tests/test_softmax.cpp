@@ -371,6 +371,16 @@ TEST_CASE("nll_loss of log_softmax sends its gradient to the logits, with every 
             auto log_probs = log_softmax(Z);
             return 3.0 * nll_loss(log_probs, labels, Reduction::Sum) + nll_loss(log_probs, other);
         });
+        check([&] {  // a reader of part of y: it fills the rest of the adjoint with zeros
+            auto log_probs = log_softmax(Z);
+            auto loss = nll_loss(log_probs, labels);
+            return loss + sum(tanh(row(log_probs, 0)));
+        });
+        check([&] {
+            auto log_probs = log_softmax(Z);
+            auto part = sum(tanh(row(log_probs, 0)));
+            return part + nll_loss(log_probs, labels);
+        });
         check([&] { return nll_loss(log_softmax(hadamard(Z, Z) + 2.0 * Z), labels) + sum(tanh(Z)); });
         check([&] {
             Var<double, R, C> logits = tanh(Z) + Z;
@@ -390,7 +400,7 @@ TEST_CASE("nll_loss of log_softmax sends its gradient to the logits, with every 
     });
 }
 
-TEST_CASE("nll_loss of log_softmax: a second backward adds the same gradient, anomaly mode names nll_loss") {
+TEST_CASE("nll_loss of log_softmax: a second backward, y seeded, anomaly mode (same gradient; names nll_loss)") {
     auto Z = random_param<Dynamic, Dynamic>(6, 5, -3.0, 3.0);
     const auto labels = random_labels(6, 5);
     Eigen::MatrixXd once;
@@ -401,6 +411,27 @@ TEST_CASE("nll_loss of log_softmax: a second backward adds the same gradient, an
         once = Z.grad();
         tape.backward(loss);  // the hand-off is this sweep's again: kept, sent, added
         CHECK(Z.grad().isApprox(2.0 * once, 1e-15));
+    }
+    Z.zero_grad();
+    {  // y seeded itself after a sweep that handed nll_loss's gradient to its step
+        Tape tape;
+        auto log_probs = log_softmax(Z);
+        auto loss = nll_loss(log_probs, labels);
+        tape.backward(loss);
+        Z.zero_grad();
+        const Eigen::MatrixXd seed = random_matrix(6, 5);
+        tape.backward(log_probs, seed);
+        Eigen::MatrixXd expected = seed;
+        const Eigen::MatrixXd p = textbook_softmax(Z.value());
+        for (Index j = 0; j < 5; ++j) expected.col(j) -= p.col(j) * seed.col(j).sum();
+        CHECK(Z.grad().isApprox(expected, 1e-14));
+    }
+    Z.zero_grad();
+    {  // anomaly mode computes what a plain sweep does, to the bit
+        DetectAnomaly anomalies;
+        Tape tape;
+        tape.backward(nll_loss(log_softmax(Z), labels));
+        CHECK(Z.grad() == once);
     }
     Z.zero_grad();
     // An infinite seed: nll_loss's own check names it, as when it wrote log_softmax's

@@ -26,11 +26,6 @@
 
 namespace tapestry::detail {
 
-// A step's flag in a first-order sweep (Recording::sweep_backward), which runs the steps
-// whose flag is not 0: the adjoint of the value it made holds a gradient, and a consumer
-// handed the step a gradient of its own to send on (Node::take_one_entry_per_column).
-inline constexpr unsigned char adjoint_written = 1, gradient_handed_off = 2;
-
 // Does the adjoint of the value at `position` (made by step position - 1) hold a
 // gradient? Not before its first write in a first-order sweep (first_write); always
 // otherwise (a sweep with tangents zeroed every adjoint). Sets nothing.
@@ -40,7 +35,9 @@ inline bool holds_gradient(const TapeLife* life, std::size_t position) {
 }
 
 // Is this the first contribution to that adjoint in a first-order sweep? Then the caller
-// writes over the adjoint, which holds whatever the arena held; else it adds.
+// writes over the adjoint, which holds whatever the arena held; else it adds. Every write
+// of an adjoint in such a sweep comes through here (the seed's aside): what is not
+// flagged is not read, and a gradient handed to the step (accept_hand_off) would be lost.
 // Recording::sweep_backward says why. Called by the thread that sweeps only: the flag is
 // tested and set without a lock.
 [[gnu::always_inline]] inline bool first_write(const TapeLife* life, std::size_t position) {

@@ -247,7 +247,7 @@ public:
 
     bool take_one_entry_per_column(const OneEntryPerColumn& gradient) override {
         if constexpr (requires { op_.take_one_entry_per_column(gradient); }) {
-            // another step's value (recorded just before), or a view of this one's in another shape
+            // another step's value, recorded just before; the shape is compared as a guard
             if (gradient.value != value_ || gradient.rows != rows_ || gradient.cols != cols_) return false;
             return op_.take_one_entry_per_column(gradient);
         } else {

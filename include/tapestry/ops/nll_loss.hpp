@@ -49,10 +49,8 @@ struct NllLoss {
     // those alone (the operand is a leaf), not as a pass of mostly zeros over every class.
     template <class L>
     void backward(const auto& dy, const auto&, const L& log_probs) const {
-        // A Var, not a view of one in second order; not in anomaly mode, where this step's
-        // check names nll_loss for a gradient that is not finite before anything is sent on.
-        if constexpr (requires { log_probs.parts(); }) {
-            if (maker != nullptr && !detail::detecting_anomalies() && hand_to_maker(dy, log_probs.parts())) return;
+        if constexpr (requires { log_probs.parts(); }) {  // a Var, not a view of one in second order
+            if (maker != nullptr && hand_to_maker(dy, log_probs.parts())) return;
         }
         const detail::GradientSink<T> sink = log_probs.gradient_sink();
         if (!sink.wanted()) return;
@@ -82,6 +80,12 @@ private:
         detail::ScratchScope scratch;
         T* entries = scratch.take<T>(examples);
         for (Index j = 0; j < examples; ++j) entries[j] = -detail::example_weight<PerExample>(dy, scale, j);
+        // In anomaly mode a gradient that is not finite is written as usual, so that this
+        // step's check names nll_loss before anything reaches the logits; a finite one is
+        // handed off in either mode, which computes the same.
+        if (detail::detecting_anomalies() &&
+            !Eigen::Map<const Eigen::Array<T, Dynamic, 1>>(entries, examples).allFinite())
+            return false;
         return maker->take_one_entry_per_column({log_probs.value, log_probs.rows, log_probs.cols, log_probs.life,
                                                  log_probs.position, labels.data(), entries});
     }

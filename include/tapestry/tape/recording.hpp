@@ -26,6 +26,12 @@ namespace tapestry::detail {
 
 class TapeLife;
 
+// The bits of a step's flag in a first-order sweep (Recording::sweep_backward), which runs
+// the steps whose flag is not 0: the adjoint of the value it made holds a gradient, and a
+// consumer handed the step a gradient of its own to send on (Node::
+// take_one_entry_per_column). Set and read through graph/gradient.hpp.
+inline constexpr unsigned char adjoint_written = 1, gradient_handed_off = 2;
+
 // A consumer's gradient with respect to a value that is zero but for one entry per
 // column (nll_loss's), offered to the step that made the value (Node::
 // take_one_entry_per_column) before it is written into the value's adjoint.
@@ -97,10 +103,11 @@ public:
     // destroyed (else it was cleared since)?
     bool destroyed_since(std::uint64_t epoch) const { return epoch < first_epoch_.load(std::memory_order_acquire); }
 
-    // While a first-order backward sweep of the recording runs: one flag per step, set
-    // once the adjoint of the value it made has been written in this sweep (see
-    // first_write in graph/gradient.hpp). Else nullptr: the adjoints were zeroed and
-    // every contribution adds. Read and written by the thread that sweeps only.
+    // While a first-order backward sweep of the recording runs: one flag per step, whose
+    // bits say that the adjoint of the value it made has been written in this sweep, and
+    // that a consumer handed the step a gradient to send on (adjoint_written and
+    // gradient_handed_off in graph/gradient.hpp). Else nullptr: the adjoints were zeroed
+    // and every contribution adds. Read and written by the thread that sweeps only.
     unsigned char* first_writes() const { return first_writes_; }
     void set_first_writes(unsigned char* flags) { first_writes_ = flags; }
 
@@ -310,7 +317,8 @@ protected:
     // steps from the output's own position down to the first. No adjoint is zeroed: the
     // first contribution a value's adjoint receives in the sweep is written over it and
     // the later ones are added (first_write, graph/gradient.hpp), and a step whose
-    // value's adjoint received none is skipped, its gradient being zero. Its first (often
+    // value's adjoint received none, and that was handed no gradient either
+    // (Node::take_one_entry_per_column), is skipped, its gradient being zero. Its first (often
     // only) consumer thus writes a value's gradient in one pass, where zeroing it and
     // adding read and wrote it twice more. A second sweep gives the same contributions
     // again. On a recording with tangents every adjoint is zeroed first and every
@@ -321,8 +329,8 @@ protected:
         if (!first_order) adjoints_.zero_used();
         written_.assign(output_position, first_order ? 0 : 1);  // with tangents, every step runs
         const FirstWritesScope scope(*life_, first_order ? written_.data() : nullptr);
-        seed();
-        written_[output_position - 1] = 1;
+        seed();  // the one write of an adjoint not made through first_write: flagged here
+        written_[output_position - 1] = adjoint_written;
         for (std::size_t i = output_position; i-- > 0;)
             if (written_[i] != 0) nodes_[i]->backward();
     }
