@@ -106,8 +106,9 @@ public:
     // While a first-order backward sweep of the recording runs: one flag per step, whose
     // bits say that the adjoint of the value it made has been written in this sweep, and
     // that a consumer handed the step a gradient to send on (adjoint_written and
-    // gradient_handed_off in graph/gradient.hpp). Else nullptr: the adjoints were zeroed
-    // and every contribution adds. Read and written by the thread that sweeps only.
+    // gradient_handed_off, above; set and read in graph/gradient.hpp). Else nullptr: the
+    // adjoints were zeroed and every contribution adds. Read and written by the thread
+    // that sweeps only.
     unsigned char* first_writes() const { return first_writes_; }
     void set_first_writes(unsigned char* flags) { first_writes_ = flags; }
 
