@@ -172,13 +172,14 @@ void exponentials_of_columns(const X& x, E& e, Line& max, Line& sum) {
 }
 
 // The gradient of a cross-entropy with respect to its logits, w_j (softmax - onehot) per
-// column j, from e = e^(z - max) (classes x examples): scale[j] e(:, j), and at_label[j]
-// more at row labels[j], written over `gradient` or added into it. One pass over the
+// column j, from e = e^(z - max) (classes x examples) and the inverse of each column's
+// sum: -at_label[j] inverse_sums[j] e(:, j), and at_label[j] (that is, -w_j) more at row
+// labels[j], written over `gradient` or added into it. One pass over the
 // array, as the fused loss's hand-written backward takes, written in place: through
 // scratch and a copy, softmax_cross_entropy took 1.05-1.08x that twin at B = 64. On as
 // many threads as pay, each a range of columns (of rows, for one example's many classes).
 template <class T>
-void write_cross_entropy_gradient(T* gradient, bool overwrite, const T* exponentials, const T* scales,
+void write_cross_entropy_gradient(T* gradient, bool overwrite, const T* exponentials, const T* inverse_sums,
                                   const int* labels, const T* at_label, Index classes, Index examples) {
     // Plain loops over pointers held in registers, which the compiler vectorises: through
     // Maps captured by reference it reloaded each Map's fields after every store, one
@@ -187,7 +188,7 @@ void write_cross_entropy_gradient(T* gradient, bool overwrite, const T* exponent
         for (Index j = first_column; j < first_column + columns; ++j) {
             T* const g = gradient + j * classes + first_row;
             const T* const e = exponentials + j * classes + first_row;
-            const T c = scales[j];
+            const T c = -at_label[j] * inverse_sums[j];
             if (overwrite)
                 for (Index i = 0; i < rows; ++i) g[i] = e[i] * c;
             else

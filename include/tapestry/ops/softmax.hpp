@@ -163,13 +163,8 @@ private:
     void send_handed_gradient(const X& x) const {
         const auto gradient = x.gradient_sink().whole();
         if (gradient.data == nullptr) return;
-        const Index examples = x.cols();
-        detail::ScratchScope scratch;
-        Line scales(scratch.take<T>(examples), examples);
-        scales = -Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(handed_entries, examples) *
-                 Eigen::Map<const Eigen::Array<T, 1, Dynamic>>(inverse_sums, examples);
-        detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, scales.data(),
-                                             handed_rows, handed_entries, x.rows(), examples);
+        detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, inverse_sums, handed_rows,
+                                             handed_entries, x.rows(), x.cols());
     }
 
     // y = softmax (or log_softmax) of each column of x (along rows, x and y are transposed

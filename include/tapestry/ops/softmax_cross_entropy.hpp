@@ -76,11 +76,10 @@ struct SoftmaxCrossEntropy {
         if (gradient.data == nullptr) return;
         const Index examples = z.cols();
         detail::ScratchScope scratch;
-        Line minus_weights(scratch.take<T>(examples), examples), scales(scratch.take<T>(examples), examples);
-        for (Index j = 0; j < examples; ++j) minus_weights(j) = -detail::example_weight<PerExample>(dy, scale, j);
-        scales = -minus_weights * Line(inverse_sum, examples);
-        detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, scales.data(),
-                                             labels.data(), minus_weights.data(), z.rows(), examples);
+        T* minus_weights = scratch.take<T>(examples);
+        for (Index j = 0; j < examples; ++j) minus_weights[j] = -detail::example_weight<PerExample>(dy, scale, j);
+        detail::write_cross_entropy_gradient(gradient.data, gradient.overwrite, exponentials, inverse_sum,
+                                             labels.data(), minus_weights, z.rows(), examples);
     }
 
     // Forward mode: per example, sum(p z') - z'[label], with p = softmax(z).
