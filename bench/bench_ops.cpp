@@ -103,6 +103,8 @@ BENCHMARK_TEMPLATE(versus, Gather)->Name("ops/gather_columns/64x10000")->Apply(b
 BENCHMARK_TEMPLATE(versus, Concat)->Name("ops/concat_rows/2x256xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Gelu<float>)->Name("ops/gelu/f32/256xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, Gelu<double>)->Name("ops/gelu/f64/256xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, GeluLayer<float>)->Name("ops/gelu_layer/f32/256xB")->Apply(batches);
+BENCHMARK_TEMPLATE(versus, GeluLayer<double>)->Name("ops/gelu_layer/f64/256xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, LeakyRelu<float>)->Name("ops/leaky_relu/f32/256xB")->Apply(batches);
 BENCHMARK_TEMPLATE(versus, LeakyRelu<double>)->Name("ops/leaky_relu/f64/256xB")->Apply(batches);
 

@@ -541,6 +541,22 @@ struct Gelu {
         return (X * cdf * G).sum();
     }
 };
+// The same gelu as a layer's activation: h = gelu(x) stored, the root of its node (as
+// `Var h = gelu(W x + b)` is in a model), then loss = sum(h ∘ G), two nodes. Backward
+// takes Φ from h / x where the fused case above takes erfc again. Twin: Gelu's.
+template <class T>
+struct GeluLayer : Gelu<T> {
+    using Gelu<T>::Gelu;
+    T ours() {
+        using namespace tapestry;
+        this->tape.clear();
+        Var<T, Dynamic, Dynamic> h = gelu(this->x);
+        auto loss = sum(hadamard(h, this->weights));
+        this->tape.backward(loss);
+        return loss.value()(0, 0);
+    }
+};
+
 // loss = sum(leaky_relu(x) ∘ G) over a 256 x B hidden layer, slope 0.01, in float and in
 // double: a choice per element (kernels/choose.hpp). Twin: one pass in Eigen's packets,
 // d = x > 0 ? g : s g by a blend, the gradient += d, and the loss as the sum of x d

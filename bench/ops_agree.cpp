@@ -65,6 +65,8 @@ int main() {
         check<Concat>("concat_rows", n);
         check<Gelu<float>>("gelu (float)", n);
         check<Gelu<double>>("gelu (double)", n);
+        check<GeluLayer<float>>("gelu as a stored layer (float)", n);
+        check<GeluLayer<double>>("gelu as a stored layer (double)", n);
         check<LeakyRelu<float>>("leaky_relu (float)", n);
         check<LeakyRelu<double>>("leaky_relu (double)", n);
     }

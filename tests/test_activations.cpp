@@ -3,6 +3,9 @@
 // and Dynamic shapes. (The other unary operations: test_unary_ops.cpp.)
 
 #include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -93,4 +96,63 @@ TEST_CASE("ops that pick a branch per element are right where the branches mix i
     check("clamp", [](const auto& x) { return clamp(x, -1.0, 1.0); });
     check("where", [&](const auto& x) { return where(mask, x, square(x)); });
     check("maximum", [&](const auto& x) { return maximum(x, square(P)); });
+}
+
+// A stored gelu (a layer's activation, the root of its node) takes its slope's Φ from
+// its value, Φ = y / x, and falls back to erfc for a packet holding a value where that
+// quotient loses digits (y = 0 or subnormal: x = 0, x tiny, Φ underflowing; x not
+// finite). The slope must be the one the fused path computes from erfc, in both.
+TEMPLATE_TEST_CASE("gelu's slope from its stored value is the slope from erfc, in every lane", "", float, double) {
+    using T = TestType;
+    constexpr bool is_float = std::is_same_v<T, float>;
+    // 16 ordinary values (a whole packet at every width up to AVX-512 float), then 16 with
+    // one of each kind that takes erfc's path, then a tail that is not a whole packet.
+    std::vector<T> values;
+    for (int i = 0; i < 16; ++i) values.push_back(T(-6.0 + 0.75 * i));
+    const T tiny = std::numeric_limits<T>::min() / 4;  // subnormal: y = x Φ(x) loses digits
+    const T underflow = is_float ? T(-14) : T(-38);    // x Φ(x) subnormal
+    const T specials[] = {T(0), tiny, -tiny, underflow, T(-0.3), T(1e-30), T(2.5), T(-12)};
+    for (int i = 0; i < 16; ++i) values.push_back(i < 8 ? specials[i] : T(0.4 * i - 3));
+    for (int i = 0; i < 3; ++i) values.push_back(T(1.0 - 0.7 * i));
+    const Index n = Index(values.size());
+    const Eigen::Matrix<T, 1, Dynamic> x0 = Eigen::Map<const Eigen::Matrix<T, 1, Dynamic>>(values.data(), n);
+    const Eigen::Matrix<T, 1, Dynamic> weights = test::random_matrix(1, n).cast<T>();
+
+    Param<T, 1, Dynamic> x(x0);
+    const auto slope = [&](bool stored) {
+        x.zero_grad();
+        Tape tape;
+        if (stored) {
+            Var<T, 1, Dynamic> y = gelu(x);  // the root of its node: backward reads y
+            tape.backward(sum(hadamard(y, constant(weights))));
+        } else {
+            tape.backward(sum(hadamard(gelu(x), constant(weights))));  // fused: Φ from erfc
+        }
+        return Eigen::Matrix<T, 1, Dynamic>(x.grad());
+    };
+    const Eigen::Matrix<T, 1, Dynamic> from_value = slope(true), from_erfc = slope(false);
+    for (Index i = 0; i < n; ++i) {
+        const double x_i = double(values[size_t(i)]);
+        const double exact = double(weights(i)) * (0.5 * std::erfc(-x_i / std::sqrt(2.0)) +
+                                                   x_i * std::exp(-x_i * x_i / 2) / 2.5066282746310002);
+        INFO("x = " << x_i << ": from the stored value " << from_value(i) << ", from erfc " << from_erfc(i)
+                    << ", exact " << exact);
+        // Relative where the slope is not near 0 (at x = -0.75 it crosses 0), absolute beside it.
+        const double margin = is_float ? 1e-6 : 1e-14;
+        CHECK(double(from_value(i)) == Approx(double(from_erfc(i))).epsilon(margin).margin(margin));
+        CHECK(double(from_value(i)) == Approx(exact).epsilon(2 * margin).margin(margin));
+    }
+}
+
+TEST_CASE("a stored gelu's gradient matches finite differences, a Param used twice") {
+    Param<double, Dynamic, Dynamic> A(test::random_matrix(7, 5, -4, 4));
+    Param<double, 7, 5> B(test::random_matrix(7, 5, 0.5, 1.5));
+    const Eigen::MatrixXd weights = test::random_matrix(7, 5);
+    const double err = gradcheck(
+        [&] {
+            Var<double, Dynamic, Dynamic> y = gelu(hadamard(A, B) - A);  // A twice, y stored
+            return sum(hadamard(y, constant(weights))) + sum(gelu(A));
+        },
+        A, B);
+    CHECK(err < test::gradient_tolerance);
 }

@@ -336,25 +336,39 @@ TEMPLATE_TEST_CASE("log1p, expm1 and tanh run vectorised, within 4 ulps of the C
     }
 }
 
-// Softmax's exponential: a masked class (-inf) must get exactly 0, where Eigen's packet exp
-// clamps its argument and gives 3e-39 (float) or 6e-309 (double).
-TEMPLATE_TEST_CASE("the exponential of softmax runs vectorised and gives exactly 0 at -inf", "", float, double) {
+// The library's exponential (exp, softmax's, log_sum_exp's): a masked class (-inf), and
+// anything whose exponential underflows below the smallest normal number, must get
+// exactly 0 wherever it is in the array, where Eigen's packet exp clamps its argument and
+// gives 3e-39 (float) or 6e-309 (double) and the C library's exp of a partial packet 0.
+TEMPLATE_TEST_CASE("the library's exponential runs vectorised and gives exactly 0 where it underflows", "", float,
+                   double) {
     using T = TestType;
     using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-    using Exp = decltype(tapestry::detail::exp_zero_at_minus_infinity(Array::Ones(4)));
+    using Exp = decltype(tapestry::detail::exp_underflow_to_zero(Array::Ones(4)));
     if constexpr (Eigen::internal::packet_traits<T>::HasExp)
         STATIC_REQUIRE((Eigen::internal::evaluator<Exp>::Flags & Eigen::PacketAccessBit) != 0);
 
     constexpr T inf = std::numeric_limits<T>::infinity();
-    const T edges[] = {-inf, inf, std::numeric_limits<T>::quiet_NaN(), T(0), T(-1), T(-80), T(-1e4), T(30)};
+    const T lowest = std::log(std::numeric_limits<T>::min());  // e^x below it underflows
+    const T edges[] = {-inf,
+                       inf,
+                       std::numeric_limits<T>::quiet_NaN(),
+                       T(0),
+                       T(-1),
+                       T(-80),
+                       T(-1e4),
+                       T(30),
+                       lowest + T(0.01),
+                       lowest - T(0.01),
+                       std::is_same_v<T, float> ? T(-100) : T(-800)};
     constexpr Eigen::Index copies = 33;  // whole packets of each value at every width, and a scalar tail
     Array x(std::size(edges) * copies);
     for (Eigen::Index i = 0; i < x.size(); ++i) x[i] = edges[i / copies];
-    const Array e = tapestry::detail::exp_zero_at_minus_infinity(x);
+    const Array e = tapestry::detail::exp_underflow_to_zero(x);
     const Array eigen = x.exp();
     for (Eigen::Index i = 0; i < x.size(); ++i) {
         INFO("at " << x[i] << " (element " << i << ")");
-        if (x[i] == -inf)
+        if (x[i] < lowest)
             CHECK(e[i] == T(0));
         else if (std::isnan(x[i]))
             CHECK(std::isnan(e[i]));
@@ -516,4 +530,60 @@ TEMPLATE_TEST_CASE("a branch picked per element runs vectorised and agrees with 
     CHECK(detail::Within<T>{T(-0.0), T(0)}(T(0)));
     CHECK(detail::Nonzero{}(nan));
     CHECK_FALSE(detail::Nonzero{}(T(-0.0)));
+}
+
+// expm1's slope is e^x, taken again: from y as y + 1 it was 0 wherever y rounds to -1
+// (x below -37 in double, -17 in float), where e^x keeps all its digits.
+TEMPLATE_TEST_CASE("expm1's gradient keeps its digits where expm1 rounds to -1", "", float, double) {
+    using T = TestType;
+    const double at[] = {-0.5, -10.0, -20.0, std::is_same_v<T, float> ? -80.0 : -40.0,
+                         std::is_same_v<T, float> ? -85.0 : -700.0};
+    for (double x : at) {
+        Param<T, 1, 1> p(Eigen::Matrix<T, 1, 1>(static_cast<T>(x)));
+        Tape tape;
+        tape.backward(expm1(p));
+        INFO("expm1' at x = " << x << ": " << p.grad()(0, 0) << ", expected " << std::exp(x));
+        CHECK(static_cast<double>(p.grad()(0, 0)) ==
+              Approx(std::exp(x)).epsilon(std::is_same_v<T, float> ? 1e-5 : 1e-13));
+    }
+}
+
+// exp and log_sum_exp through the tape: an element whose exponential underflows is 0, and
+// so is its share of the gradient, at every place in the array (a whole packet, or the
+// last partial one).
+TEMPLATE_TEST_CASE("exp and log_sum_exp give exactly 0 where the exponential underflows, at every position", "", float,
+                   double) {
+    using T = TestType;
+    const T far = std::is_same_v<T, float> ? T(-200) : T(-800);
+    for (const Index n : {3, 16, 35}) {
+        INFO(n << " elements");
+        Eigen::Matrix<T, Dynamic, 1> v = Eigen::Matrix<T, Dynamic, 1>::Constant(n, far);
+        v(0) = -std::numeric_limits<T>::infinity();
+        v(n / 2) = T(0.5);
+        Param<T, Dynamic, 1> x(v);
+        Tape tape;
+        Var<T, Dynamic, 1> e = exp(x);
+        tape.backward(log_sum_exp(x) + sum(e));
+        for (Index i = 0; i < n; ++i) {
+            INFO("element " << i << " = " << v(i));
+            if (i == n / 2) {
+                CHECK(e.value()(i) == Approx(std::exp(0.5)));
+                CHECK(double(x.grad()(i)) == Approx(1.0 + std::exp(0.5)));
+            } else {
+                CHECK(e.value()(i) == T(0));
+                CHECK(x.grad()(i) == T(0));
+            }
+        }
+    }
+}
+
+// pow(x, 0) is 1 everywhere, and its gradient 0, at x = 0 too (0 x^-1 was 0 inf = NaN).
+TEMPLATE_TEST_CASE("pow(x, 0)'s gradient is 0 at x = 0", "", float, double) {
+    using T = TestType;
+    Param<T, 1, 3> x(Eigen::Matrix<T, 1, 3>(T(0), T(2), T(-1.5)));
+    Tape tape;
+    tape.backward(sum(pow(x, T(0))));
+    CHECK(x.grad()(0) == T(0));
+    CHECK(x.grad()(1) == T(0));
+    CHECK(x.grad()(2) == T(0));
 }

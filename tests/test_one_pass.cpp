@@ -139,3 +139,17 @@ TEST_CASE("one pass: empty batches, with a row and a column repeated over them")
     CHECK(b.grad().isZero());
     CHECK(s.grad().isZero());
 }
+
+TEST_CASE("one pass: gelu inside a walked expression takes its slope from the value the walk computed") {
+    for (const Index rows : {5, 40}) {
+        Param<double, Dynamic, Dynamic> A(random_matrix(rows, 3, -3, 3)), B(random_matrix(rows, 3, 0.5, 1.5));
+        Param<double, Dynamic, Dynamic> C(random_matrix(rows, 3)), D(random_matrix(rows, 3));
+        const auto loss = [&](const auto& read) {
+            return sum(hadamard(gelu(hadamard(read(A), read(B)) + read(C)), read(D)));  // four leaves: walked
+        };
+        const auto walked = gradients_after_one_sweep([&] { return loss(as_it_is); }, A, B, C, D);
+        const auto recursive = gradients_after_one_sweep([&] { return loss(through_a_double_transpose); }, A, B, C, D);
+        CHECK(walked.isApprox(recursive, 1e-13));
+        CHECK(gradcheck([&] { return loss(as_it_is); }, A, B, C, D) < gradient_tolerance);
+    }
+}

@@ -658,3 +658,24 @@ TEST_CASE("size() counts nodes and bytes() the memory held") {
     CHECK(tape.bytes() > 0);
     tape.backward(loss);
 }
+
+// The checker the tests rest on: a NaN or inf where a gradient or a difference should be
+// is a failure, not a pass (std::max drops a NaN, and did).
+TEST_CASE("gradcheck fails where the gradient or the function's value is not finite") {
+    Param<double, 3, 1> x(Eigen::Vector3d(0, 1, 2));
+    // sqrt(x²)'s gradient at 0 is 0 / 0: NaN there, and right elsewhere
+    CHECK_FALSE(gradcheck([&] { return sum(sqrt(square(x))); }, x) < 1e3);
+    // log(x) at 0: the value is -inf, the differences NaN
+    CHECK_FALSE(gradcheck([&] { return sum(log(x)); }, x) < 1e3);
+    // and a right gradient still passes
+    Param<double, 3, 1> y(Eigen::Vector3d(0.5, 1, 2));
+    CHECK(gradcheck([&] { return sum(log(y)); }, y) < test::gradient_tolerance);
+}
+
+TEST_CASE("gradcheck's default step suits float: a right float gradient passes, a wrong one does not") {
+    Param<float, 4, 1> x(Eigen::Vector4f(0.3f, -1.2f, 2.0f, 0.7f));
+    CHECK(gradcheck([&] { return sum(hadamard(sigmoid(x), x)); }, x) < 1e-2);
+    // the gradient of x ∘ x with one element's contribution halved by a constant copy
+    Param<float, 4, 1> z(Eigen::Vector4f(0.3f, -1.2f, 2.0f, 0.7f));
+    CHECK(gradcheck([&] { return sum(hadamard(z, constant(Eigen::Vector4f(z.value())))); }, z) > 0.3);
+}

@@ -5,10 +5,15 @@
 //   double err = gradcheck([&] { return mse(W * x + b, y); }, W, b);
 //
 // The function is evaluated under InferenceMode for the differences, so it must
-// build its graph from the Params each time it is called (as a model does).
+// build its graph from the Params each time it is called (as a model does). A gradient
+// or a difference that is not finite (NaN, or inf: the function's value was) is an
+// error of +inf: nothing was checked there, and `err < tolerance` must fail. Under
+// InferenceMode `dropout` is the identity while the tape's pass drops units: check a
+// model that has dropout with p = 0, or with its Mode::Eval.
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -19,7 +24,9 @@
 namespace tapestry {
 
 struct GradcheckOptions {
-    double step = 1e-6;         // relative to max(1, |value|)
+    // Relative to max(1, |value|). 0: 1e-6 for double, 1e-3 for float, where a step of
+    // 1e-6 is a few units in the last place and the difference is mostly rounding.
+    double step = 0;
     double scale_floor = 1e-3;  // error = |analytic - numeric| / max(|analytic|, |numeric|, scale_floor)
     Index max_coordinates = 0;  // per Param; 0 checks all, otherwise a seeded random sample
     unsigned seed = 12345;
@@ -44,10 +51,11 @@ double gradcheck_one(F& f, T* values, Index n, const T* analytic, const Gradchec
     }
     double worst = 0;
     InferenceMode no_recording;
+    const double step = o.step > 0 ? o.step : sizeof(T) >= sizeof(double) ? 1e-6 : 1e-3;
     for (Index i : coordinates) {
         T& x = values[i];
         const T saved = x;
-        const T h = static_cast<T>(o.step * std::max(1.0, std::abs(static_cast<double>(saved))));
+        const T h = static_cast<T>(step * std::max(1.0, std::abs(static_cast<double>(saved))));
         x = saved + h;
         const double up = scalar_value(f);
         x = saved - h;
@@ -55,6 +63,8 @@ double gradcheck_one(F& f, T* values, Index n, const T* analytic, const Gradchec
         x = saved;
         const double numeric = (up - down) / (2.0 * static_cast<double>(h));
         const double exact = static_cast<double>(analytic[i]);
+        // std::max would drop a NaN: a NaN gradient would pass
+        if (!std::isfinite(exact) || !std::isfinite(numeric)) return std::numeric_limits<double>::infinity();
         const double scale = std::max({std::abs(exact), std::abs(numeric), o.scale_floor});
         worst = std::max(worst, std::abs(exact - numeric) / scale);
     }

@@ -242,6 +242,9 @@ struct OnePass<UnaryExpr<Op, Inner>> {
         if constexpr (std::is_same_v<std::remove_cvref_t<decltype(v.value)>, NotComputed>)
             inner_.template send<W>(Tile<T, W>(op_.backward(g, v.operand.value, op_.forward(v.operand.value))),
                                     v.operand, i, j, sums);
+        else if constexpr (requires { op_.backward_given_value(g, v.operand.value, v.value); })
+            inner_.template send<W>(Tile<T, W>(op_.backward_given_value(g, v.operand.value, v.value)), v.operand, i, j,
+                                    sums);
         else
             inner_.template send<W>(Tile<T, W>(op_.backward(g, v.operand.value, v.value)), v.operand, i, j, sums);
     }

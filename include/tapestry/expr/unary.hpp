@@ -4,6 +4,8 @@
 //
 //   Op::forward(x)          -> Eigen array expression of f(x)
 //   Op::backward(g, x, y)   -> Eigen array expression of g * f'(x), given y = f(x)
+//   Op::backward_given_value(g, x, y) (optional) -> the same where y is stored, not an
+//                              expression that recomputes f: for a slope cheaper from y
 //   Op::curvature(g, x, y, dx) -> g * f''(x) * dx, the derivative of backward along x's
 //                              tangent dx (second order), or detail::NoCurvature{}
 
@@ -39,7 +41,10 @@ public:
     template <class G, class Y>
     void backprop_given_value(const G& g, const Y& y) const {
         if (!inner_.needs_grad() || detail::backprop_in_one_pass(*this, g, y.data())) return;
-        inner_.backprop(op_.backward(g, inner_.array(), y));
+        if constexpr (requires { op_.backward_given_value(g, inner_.array(), y); })
+            inner_.backprop(op_.backward_given_value(g, inner_.array(), y));
+        else
+            inner_.backprop(op_.backward(g, inner_.array(), y));
     }
 
     // Forward mode: f'(x) times x's tangent, which is the backward rule applied to it.

@@ -34,7 +34,7 @@ auto map_like(const A& a, T* p) {
 template <class A>
 auto exp_of_whole_array(ScratchScope& scratch, const A& a) {
     auto e = map_like(a, scratch.take<typename A::Scalar>(a.size()));
-    e = exp_zero_at_minus_infinity(a);
+    e = exp_underflow_to_zero(a);
     return e;
 }
 
@@ -150,10 +150,10 @@ void exponentials_of_lines(const X& x, Line&& max, E&& e) {
     constexpr bool across_storage = (X::Flags & Eigen::RowMajorBit) != 0;
     if (across_storage && x.cols() >= Index(Eigen::internal::packet_traits<typename X::Scalar>::size)) {
         reduce_each_column<ColumnMax>(x, max);
-        for (Index i = 0; i < x.rows(); ++i) e.row(i) = exp_zero_at_minus_infinity(x.row(i) - max);
+        for (Index i = 0; i < x.rows(); ++i) e.row(i) = exp_underflow_to_zero(x.row(i) - max);
     } else {
         shift_by_column_max(x, max, e);
-        e = exp_zero_at_minus_infinity(e);
+        e = exp_underflow_to_zero(e);
     }
 }
 

@@ -232,19 +232,23 @@ struct NormalDensityFunctor {
     }
 };
 
-// e^x, exactly 0 at x = -inf. Eigen's packet exp clamps its argument, so e^-inf comes
-// out as 3e-39 in float (6e-309 in double); a masked class (a logit of -inf) must get a
-// probability of exactly 0 and pass its gradient on exactly (where its line's sum of
-// gradients is finite). One comparison per packet, where a separate pass looking for
-// -inf took 4% of log_softmax's time along rows.
+// e^x, exactly 0 where it underflows below the smallest normal number (x below -708.4
+// in double, -87.3 in float; -inf included). Eigen's packet exp clamps its argument and
+// gives about 6e-309 (3e-39 in float) there, while the C library's exp, which Eigen takes
+// for an array's last partial packet, gives 0 or a subnormal number: the same x had
+// different exponentials by its place in the array (found by a user's trial). A masked
+// class (a logit of -inf) gets a probability of exactly 0 and passes its gradient on
+// exactly (where its line's sum of gradients is finite). One comparison per packet,
+// where a separate pass looking for -inf took 4% of log_softmax's time along rows.
 template <class T>
-struct ExpZeroAtMinusInfinityFunctor {
-    T operator()(T x) const { return std::exp(x); }
+struct ExpUnderflowToZeroFunctor {
+    // log of the smallest normal number, rounded up: e^x below it is 0 in both paths
+    static constexpr T lowest = sizeof(T) == 8 ? T(-708.3964185322641) : T(-87.33654f);
+    T operator()(T x) const { return x < lowest ? T(0) : std::exp(x); }  // NaN: std::exp's NaN
     template <class Packet>
     Packet packetOp(const Packet& x) const {
         using namespace Eigen::internal;
-        const Packet minus_infinity = pset1<Packet>(-std::numeric_limits<T>::infinity());
-        return pselect(pcmp_eq(x, minus_infinity), pzero(x), pexp(x));
+        return pandnot(pexp(x), pcmp_lt(x, pset1<Packet>(lowest)));  // NaN: the comparison is false
     }
 };
 
@@ -281,8 +285,8 @@ auto vectorised_erfc(const X& x) {
 
 // e^x elementwise, exactly 0 where x = -inf, over any Eigen array expression.
 template <class X>
-auto exp_zero_at_minus_infinity(const X& x) {
-    return x.unaryExpr(ExpZeroAtMinusInfinityFunctor<typename X::Scalar>{});
+auto exp_underflow_to_zero(const X& x) {
+    return x.unaryExpr(ExpUnderflowToZeroFunctor<typename X::Scalar>{});
 }
 
 // The standard normal density elementwise, over any Eigen array expression.
@@ -307,7 +311,7 @@ auto vectorised_tanh(const X& x) {
 namespace Eigen::internal {
 
 template <class T>
-struct functor_traits<tapestry::detail::ExpZeroAtMinusInfinityFunctor<T>> {
+struct functor_traits<tapestry::detail::ExpUnderflowToZeroFunctor<T>> {
     enum {
         PacketAccess = packet_traits<T>::HasExp,
         Cost = int(functor_traits<scalar_exp_op<T>>::Cost) + 2 * int(NumTraits<T>::AddCost)

@@ -9,6 +9,7 @@
 
 #include "tapestry/graph/evaluate.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/vectorised_math.hpp"
 #include "tapestry/operand.hpp"
 
 namespace tapestry {
@@ -30,7 +31,7 @@ struct LogSumExp {
         if (!std::isfinite(max)) {  // all -inf: log 0 = -inf; any +inf or NaN: that value
             kept = T(0);
         } else {
-            kept = (values - max).exp();
+            kept = detail::exp_underflow_to_zero(values - max);  // an element far below the max: 0, not 6e-309
             sum = kept.sum();
         }
         inverse_sum = T(1) / sum;

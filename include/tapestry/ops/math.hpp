@@ -11,7 +11,7 @@ namespace ops {
 
 struct Exp {
     static constexpr const char* name = "exp";
-    auto forward(const auto& x) const { return x.exp(); }
+    auto forward(const auto& x) const { return detail::exp_underflow_to_zero(x); }  // 0, not 6e-309
     auto backward(const auto& g, const auto&, const auto& y) const { return g * y; }
     auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const { return g * y * dx; }
 };
@@ -37,17 +37,15 @@ struct Log1p {
     }
 };
 
-// e^x - 1, exact for small x.
+// e^x - 1, exact for small x. Its slope e^x is taken again, not from y as y + 1: for
+// x below -37 (-17 in float) y rounds to -1 and y + 1 to 0, where e^x still has all its
+// digits (found by a user's trial: the gradient at x = -40 was 0, not 4.2e-18).
 struct Expm1 {
     static constexpr const char* name = "expm1";
     auto forward(const auto& x) const { return detail::vectorised_expm1(x); }
-    auto backward(const auto& g, const auto&, const auto& y) const {
-        using T = typename std::decay_t<decltype(y)>::Scalar;
-        return g * (y + T(1));
-    }
-    auto curvature(const auto& g, const auto&, const auto& y, const auto& dx) const {
-        using T = typename std::decay_t<decltype(y)>::Scalar;
-        return g * (y + T(1)) * dx;
+    auto backward(const auto& g, const auto& x, const auto&) const { return g * detail::exp_underflow_to_zero(x); }
+    auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
+        return g * detail::exp_underflow_to_zero(x) * dx;
     }
 };
 
@@ -91,7 +89,10 @@ struct Pow {
     static constexpr const char* name = "pow";
     T p;
     auto forward(const auto& x) const { return x.pow(p); }
-    auto backward(const auto& g, const auto& x, const auto&) const { return g * p * x.pow(p - T(1)); }
+    // Exactly zero for p = 0, also at x = 0 where x^(p-1) is infinite (0 inf was NaN).
+    auto backward(const auto& g, const auto& x, const auto&) const {
+        return (g * p * x.pow(p - T(1))).unaryExpr(detail::KeepIf<T>{p != T(0)});
+    }
     // Exactly zero for p = 1 (and 0), also at x = 0 where x^(p-2) is infinite.
     auto curvature(const auto& g, const auto& x, const auto&, const auto& dx) const {
         return (g * (p * (p - T(1))) * x.pow(p - T(2)) * dx).unaryExpr(detail::KeepIf<T>{p * (p - T(1)) != T(0)});

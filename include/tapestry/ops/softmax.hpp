@@ -187,7 +187,7 @@ private:
                 detail::exponentials_of_lines(x, max, e);
             } else {
                 detail::shift_by_column_max(x, max, y);
-                e = detail::exp_zero_at_minus_infinity(y);
+                e = detail::exp_underflow_to_zero(y);
             }
             detail::sum_of_each_column(e, line);
             if (inverse_sums != nullptr) Line(inverse_sums, x.cols()) = line.inverse();
