@@ -3,6 +3,7 @@
 // and Dynamic shapes. (The other unary operations: test_unary_ops.cpp.)
 
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -109,10 +110,14 @@ TEMPLATE_TEST_CASE("gelu's slope from its stored value is the slope from erfc, i
     // one of each kind that takes erfc's path, then a tail that is not a whole packet.
     std::vector<T> values;
     for (int i = 0; i < 16; ++i) values.push_back(T(-6.0 + 0.75 * i));
-    const T tiny = std::numeric_limits<T>::min() / 4;  // subnormal: y = x Φ(x) loses digits
-    const T underflow = is_float ? T(-14) : T(-38);    // x Φ(x) subnormal
-    const T specials[] = {T(0), tiny, -tiny, underflow, T(-0.3), T(1e-30), T(2.5), T(-12)};
-    for (int i = 0; i < 16; ++i) values.push_back(i < 8 ? specials[i] : T(0.4 * i - 3));
+    const T tiny = std::numeric_limits<T>::min() / 4;  // subnormal
+    // subnormal, and not a power of two: y = x Φ(x) = 1.5 times the smallest subnormal
+    // rounds, and y / x would be 0.67
+    const T few = 3 * std::numeric_limits<T>::denorm_min();
+    const T underflow = is_float ? T(-14) : T(-38);  // x Φ(x) subnormal
+    const T specials[] = {T(0), tiny, -tiny, underflow, few, -few, 5 * few / 3, T(-0.3), T(1e-30), T(2.5), T(-12)};
+    constexpr int special_count = int(std::size(specials));
+    for (int i = 0; i < 16; ++i) values.push_back(i < special_count ? specials[i] : T(0.4 * i - 3));
     for (int i = 0; i < 3; ++i) values.push_back(T(1.0 - 0.7 * i));
     const Index n = Index(values.size());
     const Eigen::Matrix<T, 1, Dynamic> x0 = Eigen::Map<const Eigen::Matrix<T, 1, Dynamic>>(values.data(), n);
@@ -155,4 +160,66 @@ TEST_CASE("a stored gelu's gradient matches finite differences, a Param used twi
         },
         A, B);
     CHECK(err < test::gradient_tolerance);
+}
+
+// The functor on its own, given a y that is not x Φ(x): a packet of ordinary values takes
+// Φ from y / x (so the result shows y), and an element whose y is 0 or subnormal takes Φ
+// from erfc (so the result does not), whatever the packet width.
+TEMPLATE_TEST_CASE("gelu's slope given its value uses y / x where y is a normal number, erfc elsewhere", "", float,
+                   double) {
+    using T = TestType;
+    using Array = Eigen::Array<T, Dynamic, 1>;
+    const auto slope_from = [](double x, double cdf) { return cdf + x * std::exp(-x * x / 2) / 2.5066282746310002; };
+    const auto erfc_cdf = [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); };
+    Array x(35), y(35);
+    for (Index i = 0; i < 35; ++i) {
+        x(i) = T(-2.0 + 0.125 * double(i));
+        y(i) = T(2 * x(i) * erfc_cdf(double(x(i))));  // twice the value: y / x = 2 Φ
+    }
+    x(20) = T(1.5);
+    y(20) = T(0);                                      // a zero y among ordinary ones
+    y(21) = std::numeric_limits<T>::denorm_min() * 3;  // a subnormal one
+    const Array slope = x.binaryExpr(y, detail::GeluSlopeGivenValueFunctor<T>{});
+    const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+    for (Index i = 0; i < 16; ++i) {  // a whole packet at every width, all ordinary
+        INFO("x = " << x(i));
+        CHECK(double(slope(i)) ==
+              Approx(slope_from(double(x(i)), 2 * erfc_cdf(double(x(i))))).epsilon(tolerance).margin(tolerance));
+    }
+    for (const Index i : {Index(20), Index(21)}) {  // erfc's Φ, not y / x
+        INFO("x = " << x(i) << ", y = " << y(i));
+        CHECK(double(slope(i)) == Approx(slope_from(double(x(i)), erfc_cdf(double(x(i))))).epsilon(tolerance));
+    }
+}
+
+namespace {
+// An elementwise op whose two rules differ, to see which one backward takes: slope 2
+// from backward, 3 from backward_given_value.
+struct TwoRules {
+    static constexpr const char* name = "two_rules";
+    auto forward(const auto& x) const { return x * 1.0; }
+    auto backward(const auto& g, const auto&, const auto&) const { return g * 2.0; }
+    auto backward_given_value(const auto& g, const auto&, const auto&) const { return g * 3.0; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
+};
+template <class X>
+auto two_rules(X&& x) {
+    return detail::unary(TwoRules{}, std::forward<X>(x));
+}
+}  // namespace
+
+TEST_CASE("backward_given_value is taken where the node's value was stored, and only there") {
+    Param<double, Dynamic, Dynamic> A(test::random_matrix(5, 3));
+    {
+        Tape tape;
+        Var<double, Dynamic, Dynamic> y = two_rules(A);  // the root of its node: y stored
+        tape.backward(sum(y));
+        CHECK((A.grad().array() == 3.0).all());
+    }
+    A.zero_grad();
+    {
+        Tape tape;
+        tape.backward(sum(two_rules(A)));  // fused into the sum: y not stored
+        CHECK((A.grad().array() == 2.0).all());
+    }
 }

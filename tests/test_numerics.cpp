@@ -587,3 +587,15 @@ TEMPLATE_TEST_CASE("pow(x, 0)'s gradient is 0 at x = 0", "", float, double) {
     CHECK(x.grad()(1) == T(0));
     CHECK(x.grad()(2) == T(0));
 }
+
+// long double has no packets and its own smallest normal number (3.4e-4932): its
+// exponential underflows there, not at float's threshold (found in review).
+TEST_CASE("exp of long double underflows at long double's threshold") {
+    Param<long double, 1, 2> x(Eigen::Matrix<long double, 1, 2>(-100.0L, -200.0L));
+    Tape tape;
+    Var<long double, 1, 2> e = exp(x);
+    tape.backward(sum(e));
+    CHECK(double(e.value()(0)) == Approx(std::exp(-100.0)));
+    CHECK(double(e.value()(1)) == Approx(std::exp(-200.0)));
+    CHECK(double(x.grad()(1)) == Approx(std::exp(-200.0)));
+}

@@ -104,6 +104,11 @@ struct UnaryTile {
     Value value;
     Operand operand;
 };
+// The root's tile where its value was stored: a rule cheaper given its value
+// (backward_given_value) takes it only here, where the value costs nothing. A value the
+// walk computed would cost its f even where the parent's rule ignores it.
+template <class Value, class Operand>
+struct StoredUnaryTile : UnaryTile<Value, Operand> {};
 template <class Value, class Left, class Right>
 struct BinaryTile {
     Value value;
@@ -235,14 +240,15 @@ struct OnePass<UnaryExpr<Op, Inner>> {
     template <int W, class Y>
     [[gnu::always_inline]] auto values_given(Index i, Index j, const Y& y) const {
         auto x = inner_.template values<W>(i, j);
-        return UnaryTile<Tile<T, W>, decltype(x)>{y, x};
+        return StoredUnaryTile<Tile<T, W>, decltype(x)>{{y, x}};
     }
     template <int W, class G, class V>
     [[gnu::always_inline]] void send(const G& g, const V& v, Index i, Index j, Sums& sums) const {
         if constexpr (std::is_same_v<std::remove_cvref_t<decltype(v.value)>, NotComputed>)
             inner_.template send<W>(Tile<T, W>(op_.backward(g, v.operand.value, op_.forward(v.operand.value))),
                                     v.operand, i, j, sums);
-        else if constexpr (requires { op_.backward_given_value(g, v.operand.value, v.value); })
+        else if constexpr (std::is_same_v<V, StoredUnaryTile<Tile<T, W>, decltype(v.operand)>> &&
+                           requires { op_.backward_given_value(g, v.operand.value, v.value); })
             inner_.template send<W>(Tile<T, W>(op_.backward_given_value(g, v.operand.value, v.value)), v.operand, i, j,
                                     sums);
         else

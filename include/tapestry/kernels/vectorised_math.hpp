@@ -242,13 +242,20 @@ struct NormalDensityFunctor {
 // where a separate pass looking for -inf took 4% of log_softmax's time along rows.
 template <class T>
 struct ExpUnderflowToZeroFunctor {
-    // log of the smallest normal number, rounded up: e^x below it is 0 in both paths
-    static constexpr T lowest = sizeof(T) == 8 ? T(-708.3964185322641) : T(-87.33654f);
-    T operator()(T x) const { return x < lowest ? T(0) : std::exp(x); }  // NaN: std::exp's NaN
+    // The log of the smallest normal number, rounded up: e^x below it is 0 in both paths.
+    static T lowest() {
+        if constexpr (std::is_same_v<T, float>)
+            return -87.33654f;
+        else if constexpr (std::is_same_v<T, double>)
+            return -708.3964185322641;
+        else
+            return std::log(std::numeric_limits<T>::min());  // long double: no packets
+    }
+    T operator()(T x) const { return x < lowest() ? T(0) : std::exp(x); }  // NaN: std::exp's NaN
     template <class Packet>
     Packet packetOp(const Packet& x) const {
         using namespace Eigen::internal;
-        return pandnot(pexp(x), pcmp_lt(x, pset1<Packet>(lowest)));  // NaN: the comparison is false
+        return pandnot(pexp(x), pcmp_lt(x, pset1<Packet>(lowest())));  // NaN: the comparison is false
     }
 };
 
@@ -283,7 +290,8 @@ auto vectorised_erfc(const X& x) {
     return x.unaryExpr(ErfcFunctor<typename X::Scalar>{});
 }
 
-// e^x elementwise, exactly 0 where x = -inf, over any Eigen array expression.
+// e^x elementwise, exactly 0 where it underflows (x = -inf included), over any Eigen
+// array expression.
 template <class X>
 auto exp_underflow_to_zero(const X& x) {
     return x.unaryExpr(ExpUnderflowToZeroFunctor<typename X::Scalar>{});
