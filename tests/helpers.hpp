@@ -4,6 +4,7 @@
 
 #include <random>
 #include <string>
+#include <utility>
 
 #include <catch2/catch.hpp>
 
@@ -80,5 +81,19 @@ public:
 private:
     std::string part_;
 };
+
+// An elementwise op whose two backward rules differ, to see which one a sweep takes:
+// slope 2 from backward, 3 from backward_given_value (the rule for a stored value).
+struct TwoRules {
+    static constexpr const char* name = "two_rules";
+    auto forward(const auto& x) const { return x * 1.0; }
+    auto backward(const auto& g, const auto&, const auto&) const { return g * 2.0; }
+    auto backward_given_value(const auto& g, const auto&, const auto&) const { return g * 3.0; }
+    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return tapestry::detail::NoCurvature{}; }
+};
+template <class X>
+auto two_rules(X&& x) {
+    return tapestry::detail::unary(TwoRules{}, std::forward<X>(x));
+}
 
 }  // namespace test

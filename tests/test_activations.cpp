@@ -192,34 +192,18 @@ TEMPLATE_TEST_CASE("gelu's slope given its value uses y / x where y is a normal 
     }
 }
 
-namespace {
-// An elementwise op whose two rules differ, to see which one backward takes: slope 2
-// from backward, 3 from backward_given_value.
-struct TwoRules {
-    static constexpr const char* name = "two_rules";
-    auto forward(const auto& x) const { return x * 1.0; }
-    auto backward(const auto& g, const auto&, const auto&) const { return g * 2.0; }
-    auto backward_given_value(const auto& g, const auto&, const auto&) const { return g * 3.0; }
-    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
-};
-template <class X>
-auto two_rules(X&& x) {
-    return detail::unary(TwoRules{}, std::forward<X>(x));
-}
-}  // namespace
-
 TEST_CASE("backward_given_value is taken where the node's value was stored, and only there") {
     Param<double, Dynamic, Dynamic> A(test::random_matrix(5, 3));
     {
         Tape tape;
-        Var<double, Dynamic, Dynamic> y = two_rules(A);  // the root of its node: y stored
+        Var<double, Dynamic, Dynamic> y = test::two_rules(A);  // the root of its node: y stored
         tape.backward(sum(y));
         CHECK((A.grad().array() == 3.0).all());
     }
     A.zero_grad();
     {
         Tape tape;
-        tape.backward(sum(two_rules(A)));  // fused into the sum: y not stored
+        tape.backward(sum(test::two_rules(A)));  // fused into the sum: y not stored
         CHECK((A.grad().array() == 2.0).all());
     }
 }

@@ -154,21 +154,6 @@ TEST_CASE("one pass: gelu inside a walked expression takes its slope from the va
     }
 }
 
-namespace {
-// As in test_activations.cpp: backward gives slope 2, backward_given_value 3.
-struct TwoRules {
-    static constexpr const char* name = "two_rules";
-    auto forward(const auto& x) const { return x * 1.0; }
-    auto backward(const auto& g, const auto&, const auto&) const { return g * 2.0; }
-    auto backward_given_value(const auto& g, const auto&, const auto&) const { return g * 3.0; }
-    auto curvature(const auto&, const auto&, const auto&, const auto&) const { return detail::NoCurvature{}; }
-};
-template <class X>
-auto two_rules(X&& x) {
-    return detail::unary(TwoRules{}, std::forward<X>(x));
-}
-}  // namespace
-
 // In the walk, a rule given its value is taken at a stored root, and not for a value the
 // walk computed (which would cost f where the parent's rule may not read it).
 TEST_CASE("one pass: backward_given_value at a stored root only") {
@@ -178,10 +163,11 @@ TEST_CASE("one pass: backward_given_value at a stored root only") {
         (A.zero_grad(), B.zero_grad(), C.zero_grad(), D.zero_grad());
         Tape tape;
         if (stored) {
-            Var<double, Dynamic, Dynamic> y = two_rules(hadamard(A, B) + hadamard(C, D));  // four leaves: walked
+            Var<double, Dynamic, Dynamic> y = test::two_rules(hadamard(A, B) + hadamard(C, D));  // four leaves: walked
             tape.backward(sum(y));
         } else {
-            tape.backward(sum(two_rules(hadamard(A, B) + hadamard(C, D)) + hadamard(C, D)));  // computed in the walk
+            tape.backward(
+                sum(test::two_rules(hadamard(A, B) + hadamard(C, D)) + hadamard(C, D)));  // computed in the walk
         }
         return Eigen::ArrayXXd(A.grad().array() / B.value().array());
     };
