@@ -26,6 +26,9 @@ double ref_leaky_relu(double x) { return x > 0 ? x : 0.01 * x; }
 double ref_elu(double x) { return x > 0 ? x : 1.5 * std::expm1(x); }
 double ref_silu(double x) { return x * ref_sigmoid(x); }
 double ref_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+// gelu's slope Φ(x) + x φ(x), given Φ(x): the exact one with normal_cdf(x)
+double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+double gelu_slope_given_cdf(double x, double cdf) { return cdf + x * std::exp(-x * x / 2) / 2.5066282746310002; }
 double ref_gelu_tanh(double x) {
     return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
 }
@@ -101,8 +104,8 @@ TEST_CASE("ops that pick a branch per element are right where the branches mix i
 
 // A stored gelu (a layer's activation, the root of its node) takes its slope's Φ from
 // its value, Φ = y / x, and falls back to erfc for a packet holding a value where that
-// quotient loses digits (y = 0 or subnormal: x = 0, x tiny, Φ underflowing; x not
-// finite). The slope must be the one the fused path computes from erfc, in both.
+// quotient loses digits (y = 0 or subnormal: x = 0, x tiny, Φ underflowing). The slope
+// must be the one the fused path computes from erfc, in both.
 TEMPLATE_TEST_CASE("gelu's slope from its stored value is the slope from erfc, in every lane", "", float, double) {
     using T = TestType;
     constexpr bool is_float = std::is_same_v<T, float>;
@@ -138,8 +141,7 @@ TEMPLATE_TEST_CASE("gelu's slope from its stored value is the slope from erfc, i
     const Eigen::Matrix<T, 1, Dynamic> from_value = slope(true), from_erfc = slope(false);
     for (Index i = 0; i < n; ++i) {
         const double x_i = double(values[size_t(i)]);
-        const double exact = double(weights(i)) * (0.5 * std::erfc(-x_i / std::sqrt(2.0)) +
-                                                   x_i * std::exp(-x_i * x_i / 2) / 2.5066282746310002);
+        const double exact = double(weights(i)) * gelu_slope_given_cdf(x_i, normal_cdf(x_i));
         INFO("x = " << x_i << ": from the stored value " << from_value(i) << ", from erfc " << from_erfc(i)
                     << ", exact " << exact);
         // Relative where the slope is not near 0 (at x = -0.75 it crosses 0), absolute beside it.
@@ -169,12 +171,10 @@ TEMPLATE_TEST_CASE("gelu's slope given its value uses y / x where y is a normal 
                    double) {
     using T = TestType;
     using Array = Eigen::Array<T, Dynamic, 1>;
-    const auto slope_from = [](double x, double cdf) { return cdf + x * std::exp(-x * x / 2) / 2.5066282746310002; };
-    const auto erfc_cdf = [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); };
     Array x(35), y(35);
     for (Index i = 0; i < 35; ++i) {
         x(i) = T(-2.0 + 0.125 * double(i));
-        y(i) = T(2 * x(i) * erfc_cdf(double(x(i))));  // twice the value: y / x = 2 Φ
+        y(i) = T(2 * x(i) * normal_cdf(double(x(i))));  // twice the value: y / x = 2 Φ
     }
     x(20) = T(1.5);
     y(20) = T(0);                                      // a zero y among ordinary ones
@@ -183,12 +183,14 @@ TEMPLATE_TEST_CASE("gelu's slope given its value uses y / x where y is a normal 
     const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-13;
     for (Index i = 0; i < 16; ++i) {  // a whole packet at every width, all ordinary
         INFO("x = " << x(i));
-        CHECK(double(slope(i)) ==
-              Approx(slope_from(double(x(i)), 2 * erfc_cdf(double(x(i))))).epsilon(tolerance).margin(tolerance));
+        CHECK(double(slope(i)) == Approx(gelu_slope_given_cdf(double(x(i)), 2 * normal_cdf(double(x(i)))))
+                                      .epsilon(tolerance)
+                                      .margin(tolerance));
     }
     for (const Index i : {Index(20), Index(21)}) {  // erfc's Φ, not y / x
         INFO("x = " << x(i) << ", y = " << y(i));
-        CHECK(double(slope(i)) == Approx(slope_from(double(x(i)), erfc_cdf(double(x(i))))).epsilon(tolerance));
+        CHECK(double(slope(i)) ==
+              Approx(gelu_slope_given_cdf(double(x(i)), normal_cdf(double(x(i))))).epsilon(tolerance));
     }
 }
 
