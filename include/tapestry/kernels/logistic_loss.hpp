@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "tapestry/core/eigen.hpp"
+#include "tapestry/kernels/cascade_sum.hpp"
 #include "tapestry/kernels/parallel.hpp"
 #include "tapestry/kernels/vectorised_math.hpp"
 
@@ -50,9 +51,26 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
     const ei::evaluator<Targets> t_of(targets);
     const Index rows = logits.rows(), cols = logits.cols(), in_packets = by_packets ? rows / n * n : 0;
     const Packet zero = ei::pset1<Packet>(T(0)), one = ei::pset1<Packet>(T(1));
-    // Two accumulators: one would wait on its own addition's latency.
+    // Two accumulators: one would wait on its own addition's latency. Their sum goes to a
+    // cascade every block of elements (kernels/cascade_sum.hpp), so a long sum keeps its
+    // digits.
     Packet sum0 = zero, sum1 = zero;
     double rest = 0;
+    constexpr Index block = cascade_block<T>;
+    Index since_hand_off = 0;
+    Packet blocks = zero;  // up to 16 blocks' sums, in a register (as sum_of_elements keeps them)
+    int blocks_held = 0;
+    CascadeSum<Packet> cascade;
+    const auto hand_off = [&] {
+        blocks = ei::padd(blocks, ei::padd(sum0, sum1));
+        sum0 = sum1 = zero;
+        since_hand_off = 0;
+        if (++blocks_held == 16) {
+            cascade.add({blocks, T(0)});
+            blocks = zero;
+            blocks_held = 0;
+        }
+    };
     const auto packet_at = [&](Index i, Index j, auto& sum) {  // generic: compiled only if called
         const Packet y = y_of.template packet<Eigen::Unaligned, Packet>(i, j);
         const Packet t = t_of.template packet<Eigen::Unaligned, Packet>(i, j);
@@ -65,11 +83,17 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
     for (Index j = 0; j < cols; ++j) {
         if constexpr (by_packets) {
             Index i = 0;
-            for (; i + 2 * n <= in_packets; i += 2 * n) {
-                packet_at(i, j, sum0);
-                packet_at(i + n, j, sum1);
+            for (;;) {  // a block at a time, in one loop: with a second, packet_at was not inlined
+                const Index end = std::min(in_packets, i + block);
+                for (; i + 2 * n <= end; i += 2 * n) {
+                    packet_at(i, j, sum0);
+                    packet_at(i + n, j, sum1);
+                }
+                if (end == in_packets) break;
+                hand_off();
             }
             if (i < in_packets) packet_at(i, j, sum0);
+            if ((since_hand_off += in_packets) >= block) hand_off();
         }
         for (Index i = in_packets; i < rows; ++i) {
             const T y = y_of.coeff(i, j), t = t_of.coeff(i, j);
@@ -78,7 +102,8 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
             if constexpr (keeps_derivative) derivative.coeffRef(i, j) = (y >= T(0) ? r : u * r) - t;
         }
     }
-    return ei::predux(ei::padd(sum0, sum1)) + static_cast<T>(rest);
+    if (blocks_held == 0 && cascade.empty()) return ei::predux(ei::padd(sum0, sum1)) + static_cast<T>(rest);
+    return cascade.total({ei::padd(blocks, ei::padd(sum0, sum1)), T(0)}) + static_cast<T>(rest);
 }
 
 #pragma GCC diagnostic pop

@@ -16,6 +16,7 @@
 
 #include "tapestry/core/shape.hpp"
 #include "tapestry/core/threads.hpp"
+#include "tapestry/kernels/cascade_sum.hpp"
 
 namespace tapestry::detail {
 
@@ -173,68 +174,119 @@ inline constexpr bool costly_to_recompute = Eigen::internal::evaluator<G>::Coeff
 // element (a loss) is summed as it is read, into one accumulator: its own latency hides
 // the additions', and one loop body keeps the code to one copy of it per packet size,
 // where storing it first would cost a pass over memory (docs/performance.md).
+// Every block of about a thousand elements, the accumulators' sum is handed to a cascade
+// (kernels/cascade_sum.hpp), so that a long sum keeps its digits.
 // (Eigen's packet types carry vector attributes that g++ warns are dropped when one is a
 // template argument, as Eigen's own kernels do: its headers silence that warning too.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
-template <class Source>
-typename Source::Scalar sum_of_elements(const Source& src) {
+
+// The kernel, over `rows` x `cols` elements of an evaluator read in packets down columns,
+// or (OneColumn) read as one column of `rows` elements by linear index.
+template <bool OneColumn, class Source>
+typename Source::Scalar sum_down_columns(const Source& src, Index rows, Index cols) {
     namespace ei = Eigen::internal;
+    const ei::evaluator<Source> values(src);  // local: its fields stay in registers across calls
     using T = typename Source::Scalar;
-    using Evaluator = ei::evaluator<Source>;
     using Packet = typename ei::packet_traits<T>::type;
     using Half = typename ei::unpacket_traits<Packet>::half;
     using Quarter = typename ei::unpacket_traits<Half>::half;
     constexpr Index n = ei::unpacket_traits<Packet>::size;
     constexpr Index half_n = ei::unpacket_traits<Half>::size, quarter_n = ei::unpacket_traits<Quarter>::size;
-    constexpr bool column_kernel =
-        n > 1 && bool(Evaluator::Flags & Eigen::PacketAccessBit) && !bool(Source::IsRowMajor);
-    // Short columns of a stored array (a loss's values, one row per example) go to Eigen's
-    // linear reduction, which reads them as one: columns of 1-3 rows would be scalar here.
-    constexpr bool linear = bool(Evaluator::Flags & Eigen::LinearAccessBit);
-    if (src.size() == 0) return T(0);
-    if constexpr (!column_kernel) {
+    const auto packet = [&]<class P>(Index i, Index j, P*) {
+        if constexpr (OneColumn)
+            return values.template packet<Eigen::Unaligned, P>(i);
+        else
+            return values.template packet<Eigen::Unaligned, P>(i, j);
+    };
+    constexpr Packet* full = nullptr;
+    constexpr bool unrolled = !costly_to_recompute<Source>;
+    constexpr Index block = cascade_block<T>;
+    const Index in_packets = rows / n * n;
+    const Packet zero = ei::pset1<Packet>(T(0));
+    Packet sum0 = zero, sum1 = zero, sum2 = zero, sum3 = zero;
+    Half half_sum = ei::pset1<Half>(T(0));
+    Quarter quarter_sum = ei::pset1<Quarter>(T(0));
+    T rest = 0;
+    const auto block_sum = [&] {
+        BlockSum<Packet> sum{ei::padd(ei::padd(sum0, sum1), ei::padd(sum2, sum3)), T(0)};
+        if constexpr (half_n < n) sum.scalar += ei::predux(half_sum);
+        if constexpr (quarter_n < half_n) sum.scalar += ei::predux(quarter_sum);
+        sum.scalar += rest;
+        return sum;
+    };
+    // Blocks' sums gather in registers, 16 at a time, before they go to the cascade: a
+    // hand-off through memory at every block cost concat_rows's sum (512 x 64) a fifth more.
+    BlockSum<Packet> blocks{zero, T(0)};
+    int blocks_held = 0;
+    CascadeSum<Packet> cascade;
+    const auto hand_off = [&] {
+        const BlockSum<Packet> sum = block_sum();
+        blocks = {ei::padd(blocks.lanes, sum.lanes), blocks.scalar + sum.scalar};
+        sum0 = sum1 = sum2 = sum3 = zero;
+        half_sum = ei::pset1<Half>(T(0));
+        quarter_sum = ei::pset1<Quarter>(T(0));
+        rest = 0;
+        if (++blocks_held == 16) {
+            cascade.add(blocks);
+            blocks = {zero, T(0)};
+            blocks_held = 0;
+        }
+    };
+    Index since_hand_off = 0;  // elements, counted at a column's end
+    for (Index j = 0; j < cols; ++j) {
+        Index i = 0;
+        for (;;) {  // a block at a time (one loop's code: a second copy of it made the sum slower)
+            const Index end = std::min(in_packets, i + block);
+            if constexpr (unrolled) {
+                for (; i + 4 * n <= end; i += 4 * n) {
+                    sum0 = ei::padd(sum0, packet(i, j, full));
+                    sum1 = ei::padd(sum1, packet(i + n, j, full));
+                    sum2 = ei::padd(sum2, packet(i + 2 * n, j, full));
+                    sum3 = ei::padd(sum3, packet(i + 3 * n, j, full));
+                }
+            }
+            for (; i < end; i += n) sum0 = ei::padd(sum0, packet(i, j, full));
+            if (end == in_packets) break;
+            hand_off();
+        }
+        if constexpr (half_n < n) {
+            if (i + half_n <= rows) {
+                half_sum = ei::padd(half_sum, packet(i, j, static_cast<Half*>(nullptr)));
+                i += half_n;
+            }
+        }
+        if constexpr (quarter_n < half_n) {
+            if (i + quarter_n <= rows) {
+                quarter_sum = ei::padd(quarter_sum, packet(i, j, static_cast<Quarter*>(nullptr)));
+                i += quarter_n;
+            }
+        }
+        for (; i < rows; ++i) rest += OneColumn ? values.coeff(i) : values.coeff(i, j);
+        if ((since_hand_off += rows) >= block) {
+            hand_off();
+            since_hand_off = 0;
+        }
+    }
+    const BlockSum<Packet> last = block_sum();
+    if (blocks_held == 0 && cascade.empty()) return ei::predux(last.lanes) + last.scalar;  // a block or less
+    return cascade.total({ei::padd(blocks.lanes, last.lanes), blocks.scalar + last.scalar});
+}
+
+template <class Source>
+typename Source::Scalar sum_of_elements(const Source& src) {
+    namespace ei = Eigen::internal;
+    using Evaluator = ei::evaluator<Source>;
+    constexpr Index n = ei::packet_traits<typename Source::Scalar>::size;
+    if (src.size() == 0) return typename Source::Scalar(0);
+    if constexpr (n == 1 || !bool(Evaluator::Flags & Eigen::PacketAccessBit) || bool(Source::IsRowMajor)) {
         return src.sum();
     } else {
-        if (linear && src.rows() < 4 * n) return src.sum();
-        const Evaluator values(src);
-        const Index rows = src.rows(), cols = src.cols();
-        constexpr bool unrolled = !costly_to_recompute<Source>;
-        const Index in_fours = unrolled ? rows / (4 * n) * (4 * n) : 0, in_packets = rows / n * n;
-        Packet sum0 = ei::pset1<Packet>(T(0)), sum1 = sum0, sum2 = sum0, sum3 = sum0;
-        Half half_sum = ei::pset1<Half>(T(0));
-        Quarter quarter_sum = ei::pset1<Quarter>(T(0));
-        T rest = 0;
-        for (Index j = 0; j < cols; ++j) {
-            Index i = 0;
-            if constexpr (unrolled) {
-                for (; i < in_fours; i += 4 * n) {
-                    sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));
-                    sum1 = ei::padd(sum1, values.template packet<Eigen::Unaligned, Packet>(i + n, j));
-                    sum2 = ei::padd(sum2, values.template packet<Eigen::Unaligned, Packet>(i + 2 * n, j));
-                    sum3 = ei::padd(sum3, values.template packet<Eigen::Unaligned, Packet>(i + 3 * n, j));
-                }
-            }
-            for (; i < in_packets; i += n)
-                sum0 = ei::padd(sum0, values.template packet<Eigen::Unaligned, Packet>(i, j));
-            if constexpr (half_n < n) {
-                if (i + half_n <= rows) {
-                    half_sum = ei::padd(half_sum, values.template packet<Eigen::Unaligned, Half>(i, j));
-                    i += half_n;
-                }
-            }
-            if constexpr (quarter_n < half_n) {
-                if (i + quarter_n <= rows) {
-                    quarter_sum = ei::padd(quarter_sum, values.template packet<Eigen::Unaligned, Quarter>(i, j));
-                    i += quarter_n;
-                }
-            }
-            for (; i < rows; ++i) rest += values.coeff(i, j);
-        }
-        T total = ei::predux(ei::padd(ei::padd(sum0, sum1), ei::padd(sum2, sum3)));
-        if constexpr (half_n < n) total += ei::predux(half_sum);
-        if constexpr (quarter_n < half_n) total += ei::predux(quarter_sum);
-        return total + rest;
+        // Short columns of a stored array (a loss's values, one row per example) are read
+        // as one column: columns of 1-3 rows would be all scalar additions.
+        if constexpr (bool(Evaluator::Flags & Eigen::LinearAccessBit))
+            if (src.rows() < 4 * n) return sum_down_columns<true>(src, src.size(), 1);
+        return sum_down_columns<false>(src, src.rows(), src.cols());
     }
 }
 #pragma GCC diagnostic pop

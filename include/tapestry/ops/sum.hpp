@@ -9,6 +9,7 @@
 
 #include "tapestry/expr/broadcast.hpp"
 #include "tapestry/graph/node.hpp"
+#include "tapestry/kernels/line_sums.hpp"
 #include "tapestry/kernels/parallel.hpp"
 #include "tapestry/operand.hpp"
 
@@ -61,9 +62,9 @@ struct PartialSum {
         Eigen::Map<Line<E>> sums(out.data(), AlongRows ? e.rows() : e.cols());
         const double work = double(e.rows()) * double(e.cols());  // each thread its own rows, or columns
         if constexpr (AlongRows)
-            detail::parallel_assign(sums, e.array().rowwise().sum(), work);
+            detail::parallel_sum_of_each_row(e.array(), sums, work);
         else
-            detail::parallel_assign(sums, e.array().colwise().sum(), work);
+            detail::parallel_sum_of_each_column(e.array(), sums, work);
     }
     template <class E>
     void backward(const auto& dy, const auto&, const E& e) const {
