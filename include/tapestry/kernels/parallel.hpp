@@ -234,21 +234,37 @@ typename Source::Scalar sum_down_columns(const Source& src, Index rows, Index co
         }
     };
     Index since_hand_off = 0;  // elements, counted at a column's end
+    // Columns of a block or less (the common case) are read by the simplest loops, with
+    // no bound computed per column: with a column's blocks handled in the same loop,
+    // gather_columns's sum (64 x 256) took 1.15x its time and concat_rows's 1.1x.
+    const bool short_columns = in_packets <= block;
+    const Index in_fours = unrolled ? rows / (4 * n) * (4 * n) : 0;
     for (Index j = 0; j < cols; ++j) {
         Index i = 0;
-        for (;;) {  // a block at a time (one loop's code: a second copy of it made the sum slower)
-            const Index end = std::min(in_packets, i + block);
+        if (short_columns) {
             if constexpr (unrolled) {
-                for (; i + 4 * n <= end; i += 4 * n) {
+                for (; i < in_fours; i += 4 * n) {
                     sum0 = ei::padd(sum0, packet(i, j, full));
                     sum1 = ei::padd(sum1, packet(i + n, j, full));
                     sum2 = ei::padd(sum2, packet(i + 2 * n, j, full));
                     sum3 = ei::padd(sum3, packet(i + 3 * n, j, full));
                 }
             }
-            for (; i < end; i += n) sum0 = ei::padd(sum0, packet(i, j, full));
-            if (end == in_packets) break;
-            hand_off();
+            for (; i < in_packets; i += n) sum0 = ei::padd(sum0, packet(i, j, full));
+        } else {
+            for (Index end = block;; end = std::min(in_packets, i + block)) {  // a block at a time
+                if constexpr (unrolled) {
+                    for (; i + 4 * n <= end; i += 4 * n) {
+                        sum0 = ei::padd(sum0, packet(i, j, full));
+                        sum1 = ei::padd(sum1, packet(i + n, j, full));
+                        sum2 = ei::padd(sum2, packet(i + 2 * n, j, full));
+                        sum3 = ei::padd(sum3, packet(i + 3 * n, j, full));
+                    }
+                }
+                for (; i < end; i += n) sum0 = ei::padd(sum0, packet(i, j, full));
+                if (end == in_packets) break;
+                hand_off();
+            }
         }
         if constexpr (half_n < n) {
             if (i + half_n <= rows) {
