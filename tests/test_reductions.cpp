@@ -210,6 +210,14 @@ TEST_CASE("a float sum of ten million elements keeps its digits, in every shape 
         const Eigen::MatrixXf logs = tenths.array().log();
         const double exp_expected = logs.array().exp().cast<double>().sum();
         CHECK(relative_error(sum(exp(constant(logs))).value()(0, 0), exp_expected) < 1e-6);
+        // A transposed view (row-major: summed through its transpose), the column sums of
+        // one as its transpose's row sums, and columns without linear access (a broadcast
+        // column added) whose single elements are added one at a time.
+        const auto tenths_var = constant(tenths);
+        CHECK(relative_error(sum(tenths_var.transpose()).value()(0, 0), expected) < 1e-6);
+        CHECK(worst_error(col_sum(tenths_var.transpose()).value(), double(0.1f) * double(cols)) < 1e-6);
+        const auto zero_column = constant(Eigen::VectorXf::Zero(rows));
+        CHECK(relative_error(sum(tenths_var + zero_column).value()(0, 0), expected) < 1e-6);
         // sigmoid_cross_entropy's own kernel (kernels/logistic_loss.hpp): log(2) per element
         const Eigen::MatrixXf zeros = Eigen::MatrixXf::Zero(rows, cols);
         const double log_2_each =

@@ -57,13 +57,16 @@ void parallel_sum_of_each_row(const X& x, Sums&& sums, double work) {
 }
 
 // sums = the sum of each column of x, cut among threads by columns. A column longer than a
-// block is summed as sum_of_elements sums, in a cascade.
+// block is summed as sum_of_elements sums, in a cascade; the columns of a transposed view
+// (row-major) as the rows of its transpose, whose packets run along them.
 template <class X, class Sums>
 void parallel_sum_of_each_column(const X& x, Sums&& sums, double work) {
     write_elementwise(
         sums, x,
         [](auto&& s, const auto& piece) {
-            if (piece.rows() <= cascade_block<typename X::Scalar>)
+            if constexpr (bool(X::IsRowMajor))
+                cascaded_sum_of_each_row(piece.transpose(), s.transpose());
+            else if (piece.rows() <= cascade_block<typename X::Scalar>)
                 s = piece.colwise().sum();
             else
                 for (Index j = 0; j < piece.cols(); ++j) s(j) = sum_of_elements(piece.col(j));

@@ -71,7 +71,11 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
             blocks_held = 0;
         }
     };
-    const auto packet_at = [&](Index i, Index j, auto& sum) {  // generic: compiled only if called
+    // Always inlined: where g++ inlined it into the kernel without a derivative but not into
+    // the other, it contracted different multiply-adds in each, and a float loss summed with
+    // a tape differed in its last bits from the same loss without one.
+    const auto packet_at = [&](Index i, Index j, auto& sum)
+        __attribute__((always_inline)) {  // generic: compiled only if called
         const Packet y = y_of.template packet<Eigen::Unaligned, Packet>(i, j);
         const Packet t = t_of.template packet<Eigen::Unaligned, Packet>(i, j);
         const Packet u = Series::exp_of_minus_abs(y);

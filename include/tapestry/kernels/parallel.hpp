@@ -234,6 +234,13 @@ typename Source::Scalar sum_down_columns(const Source& src, Index rows, Index co
         }
     };
     Index since_hand_off = 0;  // elements, counted at a column's end
+    // A column's elements past its packets are added one at a time into `rest`: in columns
+    // of 1-3 rows, every element. Handed off every block, that chain was a thousand long
+    // (10^7 times 0.1f, 1 x 10^7 plus a broadcast: 1e-5 off), so such columns are handed
+    // off every 64 of their single elements.
+    const Index singles = rows - in_packets - (half_n < n && rows - in_packets >= half_n ? half_n : 0) -
+                          (quarter_n < half_n && (rows - in_packets) % half_n >= quarter_n ? quarter_n : 0);
+    const Index hand_off_after = singles > 0 ? std::min(block, rows * std::max<Index>(1, 64 / singles)) : block;
     // Columns of a block or less (the common case) are read by the simplest loops, with
     // no bound computed per column: with a column's blocks handled in the same loop,
     // gather_columns's sum (64 x 256) took 1.15x its time and concat_rows's 1.1x.
@@ -279,7 +286,7 @@ typename Source::Scalar sum_down_columns(const Source& src, Index rows, Index co
             }
         }
         for (; i < rows; ++i) rest += OneColumn ? values.coeff(i) : values.coeff(i, j);
-        if ((since_hand_off += rows) >= block) {
+        if ((since_hand_off += rows) >= hand_off_after) {
             hand_off();
             since_hand_off = 0;
         }
@@ -295,7 +302,9 @@ typename Source::Scalar sum_of_elements(const Source& src) {
     using Evaluator = ei::evaluator<Source>;
     constexpr Index n = ei::packet_traits<typename Source::Scalar>::size;
     if (src.size() == 0) return typename Source::Scalar(0);
-    if constexpr (n == 1 || !bool(Evaluator::Flags & Eigen::PacketAccessBit) || bool(Source::IsRowMajor)) {
+    if constexpr (n > 1 && bool(Evaluator::Flags & Eigen::PacketAccessBit) && bool(Source::IsRowMajor)) {
+        return sum_of_elements(src.transpose());  // a row, or a transposed view: its packets run down columns there
+    } else if constexpr (n == 1 || !bool(Evaluator::Flags & Eigen::PacketAccessBit)) {
         return src.sum();
     } else {
         // Short columns of a stored array (a loss's values, one row per example) are read
