@@ -58,18 +58,11 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
     double rest = 0;
     constexpr Index block = cascade_block<T>;
     Index since_hand_off = 0;
-    Packet blocks = zero;  // up to 16 blocks' sums, in a register (as sum_of_elements keeps them)
-    int blocks_held = 0;
     CascadeSum<Packet> cascade;
     const auto hand_off = [&] {
-        blocks = ei::padd(blocks, ei::padd(sum0, sum1));
+        cascade.add({ei::padd(sum0, sum1), T(0)});
         sum0 = sum1 = zero;
         since_hand_off = 0;
-        if (++blocks_held == 16) {
-            cascade.add({blocks, T(0)});
-            blocks = zero;
-            blocks_held = 0;
-        }
     };
     // Always inlined: where g++ inlined it into the kernel without a derivative but not into
     // the other, it contracted different multiply-adds in each, and a float loss summed with
@@ -87,7 +80,7 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
     for (Index j = 0; j < cols; ++j) {
         if constexpr (by_packets) {
             Index i = 0;
-            for (;;) {  // a block at a time, in one loop: with a second, packet_at was not inlined
+            for (;;) {  // a block at a time
                 const Index end = std::min(in_packets, i + block);
                 for (; i + 2 * n <= end; i += 2 * n) {
                     packet_at(i, j, sum0);
@@ -106,8 +99,7 @@ typename Logits::Scalar sigmoid_cross_entropy_and_derivative(const Logits& logit
             if constexpr (keeps_derivative) derivative.coeffRef(i, j) = (y >= T(0) ? r : u * r) - t;
         }
     }
-    if (blocks_held == 0 && cascade.empty()) return ei::predux(ei::padd(sum0, sum1)) + static_cast<T>(rest);
-    return cascade.total({ei::padd(blocks, ei::padd(sum0, sum1)), T(0)}) + static_cast<T>(rest);
+    return cascade.total({ei::padd(sum0, sum1), T(0)}) + static_cast<T>(rest);
 }
 
 #pragma GCC diagnostic pop

@@ -215,24 +215,13 @@ typename Source::Scalar sum_down_columns(const Source& src, Index rows, Index co
         sum.scalar += rest;
         return sum;
     };
-    // Blocks' sums gather in registers, 16 at a time, before they go to the cascade (a
-    // first version, which handed every block to it through memory and read the evaluator
-    // through a reference, cost concat_rows's sum, 512 x 64, a fifth more).
-    BlockSum<Packet> blocks{zero, T(0)};
-    int blocks_held = 0;
     CascadeSum<Packet> cascade;
     const auto hand_off = [&] {
-        const BlockSum<Packet> sum = block_sum();
-        blocks = {ei::padd(blocks.lanes, sum.lanes), blocks.scalar + sum.scalar};
+        cascade.add(block_sum());
         sum0 = sum1 = sum2 = sum3 = zero;
         half_sum = ei::pset1<Half>(T(0));
         quarter_sum = ei::pset1<Quarter>(T(0));
         rest = 0;
-        if (++blocks_held == 16) {
-            cascade.add(blocks);
-            blocks = {zero, T(0)};
-            blocks_held = 0;
-        }
     };
     Index since_hand_off = 0;  // elements, counted at a column's end
     // A column's elements past its packets are added one at a time into `rest`: in columns
@@ -292,9 +281,7 @@ typename Source::Scalar sum_down_columns(const Source& src, Index rows, Index co
             since_hand_off = 0;
         }
     }
-    const BlockSum<Packet> last = block_sum();
-    if (blocks_held == 0 && cascade.empty()) return ei::predux(last.lanes) + last.scalar;  // a block or less
-    return cascade.total({ei::padd(blocks.lanes, last.lanes), blocks.scalar + last.scalar});
+    return cascade.total(block_sum());
 }
 
 template <class Source>
