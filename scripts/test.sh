@@ -79,9 +79,9 @@ valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,
 # products cut among threads are compiled at -O1 still. ThreadSanitizer's build, three
 # tests of threads, compiles at -O1, as its docs advise. Precompiled headers for the unit
 # tests (clang++'s, without CMake's system-header prologue, which silences the library's
-# warnings) were tried and showed no gain: 3253 s of compiles for this build with them,
-# 3214 s without, though that run shared the cores with other work (clean-clone runs of
-# 08cabc2 and 3953713). A subset of six targets had read 257 s against 235 s.
+# warnings) were tried and showed no gain: 3253 s of compiles for this build with them
+# (25 min on two cores), 3204 s without (24 min; clean clones of 08cabc2 and 483478a,
+# nothing else running). A subset of six targets had read 257 s against 235 s.
 unoptimised_build=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -gline-tables-only -DNDEBUG"
     -DTAPESTRY_OPTIMISED_TESTS=test_parallel)
 sanitized_build=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG")
